@@ -1,0 +1,50 @@
+"""Object paths on the bucket (DESIGN.md §2): the only module that spells them out.
+
+Paths are relative to the bucket and start with the env prefix (``dev`` or ``prod``), so a
+development run never touches production objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def _utc_hour(hour: datetime) -> datetime:
+    if hour.tzinfo is None:
+        raise ValueError(f"{hour!r} has no time zone; bucket paths are in UTC")
+    hour = hour.astimezone(timezone.utc)
+    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0):
+        raise ValueError(f"{hour.isoformat()} is not on the hour")
+    return hour
+
+
+def models_prefix(env: str) -> str:
+    return f"{env}/models"
+
+
+def _version(model_version: str) -> str:
+    if not model_version or "/" in model_version:
+        raise ValueError(f"bad model version {model_version!r}")
+    return model_version
+
+
+def model_dir(env: str, model_version: str) -> str:
+    return f"{models_prefix(env)}/{_version(model_version)}"
+
+
+def model_pickle(env: str, model_version: str) -> str:
+    return f"{model_dir(env, model_version)}/model.pkl"
+
+
+def model_metadata(env: str, model_version: str) -> str:
+    return f"{model_dir(env, model_version)}/metadata.json"
+
+
+def latest_model_pointer(env: str) -> str:
+    return f"{models_prefix(env)}/latest.json"
+
+
+def predictions(env: str, model_version: str, target_hour: datetime) -> str:
+    """``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` for the hour being predicted."""
+    hour = _utc_hour(target_hour)
+    return f"{env}/predictions/{_version(model_version)}/{hour:%Y-%m-%d}/{hour:%H}.avro"

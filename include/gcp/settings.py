@@ -1,0 +1,156 @@
+"""Settings: the profile, every resource name and the endpoints, read from the environment.
+
+This is the only module that reads environment variables or knows which profile is active.
+Each variable is prefixed ``BIKESHARE_``; every one has a default that works for the ``local``
+profile, so a fresh checkout runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+Profile = Literal["local", "gcp"]
+PROFILES: tuple[str, ...] = ("local", "gcp")
+ENV_PREFIXES: tuple[str, ...] = ("dev", "prod")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a local emulator listens (host as seen by the clients, port)."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every name and endpoint the project uses; build with :func:`get_settings` or ``from_env``."""
+
+    profile: Profile = "local"
+    project: str = "local-project"
+    region: str = "us-east1"
+    env: str = "dev"
+    dataset: str = "bikeshare"
+    bq_location: str = "US"
+    topic: str = "bike-events"
+    subscription: str = "bike-events-beam"
+    bucket: str = "bikeshare-local"
+    pubsub: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8085))
+    bigquery: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9050))
+    bigquery_grpc: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9060))
+    storage: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9023))
+    state_dir: Path = PROJECT_ROOT / ".local"
+    dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
+    dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise SettingsError(f"BIKESHARE_PROFILE={self.profile!r}: expected one of {PROFILES}")
+        if self.env not in ENV_PREFIXES:
+            raise SettingsError(f"BIKESHARE_ENV={self.env!r}: expected one of {ENV_PREFIXES}")
+
+    @property
+    def is_local(self) -> bool:
+        """True when the clients talk to the local emulators instead of Google Cloud."""
+        return self.profile == "local"
+
+    @property
+    def topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{self.topic}"
+
+    @property
+    def subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.subscription}"
+
+    def table_id(self, table: str) -> str:
+        """Fully qualified BigQuery table id, ``project.dataset.table``."""
+        return f"{self.project}.{self.dataset}.{table}"
+
+    def emulator_env(self) -> dict[str, str]:
+        """Variables that point Google's libraries at the emulators in child processes.
+
+        Beam's ``ReadFromPubSub`` and its streaming inserts honour only these variables, so a
+        pipeline or dbt started as a subprocess gets them; empty in the ``gcp`` profile.
+        """
+        if not self.is_local:
+            return {}
+        return {
+            "PUBSUB_EMULATOR_HOST": self.pubsub.address,
+            "BIGQUERY_EMULATOR_HOST": self.bigquery.url,
+            "STORAGE_EMULATOR_HOST": self.storage.url,
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``BIKESHARE_*`` variables; anything unset keeps its local default."""
+        env = os.environ if environ is None else environ
+        default = cls()
+
+        def get(name: str, fallback: str) -> str:
+            return env.get(f"BIKESHARE_{name}", "") or fallback
+
+        def port(name: str, fallback: int) -> int:
+            raw = get(name, str(fallback))
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number") from None
+            if not 0 < value < 65536:
+                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number")
+            return value
+
+        def endpoint(name: str, fallback: Endpoint) -> Endpoint:
+            return Endpoint(get(f"{name}_HOST", fallback.host), port(f"{name}_PORT", fallback.port))
+
+        profile = get("PROFILE", default.profile)
+        if profile == "gcp":
+            missing = [f"BIKESHARE_{n}" for n in ("GCP_PROJECT", "GCS_BUCKET") if not get(n, "")]
+            if missing:
+                raise SettingsError(f"the gcp profile needs {', '.join(missing)} (see .env.example)")
+        return cls(
+            profile=profile,  # type: ignore[arg-type]  # validated in __post_init__
+            project=get("GCP_PROJECT", default.project),
+            region=get("GCP_REGION", default.region),
+            env=get("ENV", "prod" if profile == "gcp" else default.env),
+            dataset=get("BQ_DATASET", default.dataset),
+            bq_location=get("BQ_LOCATION", default.bq_location),
+            topic=get("PUBSUB_TOPIC", default.topic),
+            subscription=get("PUBSUB_SUBSCRIPTION", default.subscription),
+            bucket=get("GCS_BUCKET", default.bucket),
+            pubsub=endpoint("PUBSUB", default.pubsub),
+            bigquery=endpoint("BIGQUERY", default.bigquery),
+            bigquery_grpc=endpoint("BIGQUERY_GRPC", default.bigquery_grpc),
+            storage=endpoint("STORAGE", default.storage),
+            state_dir=Path(get("STATE_DIR", str(default.state_dir))),
+            dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
+            dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),
+        )
+
+    def with_names(self, **names: str) -> Settings:
+        """A copy with other resource names (tests use this to work in their own dataset)."""
+        return replace(self, **names)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings.from_env()

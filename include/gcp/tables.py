@@ -1,0 +1,69 @@
+"""BigQuery table names and schemas that the parts of the pipeline share (DESIGN.md §2).
+
+The ingest pipeline writes these tables, dbt reads them as sources; both take the names from
+here (dbt through its ``sources`` config, which uses the same names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.cloud import bigquery
+
+RAW_EVENTS = "raw_events"
+RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What :func:`include.gcp.resources.ensure_tables` creates for one table."""
+
+    name: str
+    schema: tuple[bigquery.SchemaField, ...]
+    description: str
+    partition_field: str | None = None
+    clustering_fields: tuple[str, ...] = ()
+
+    def to_table(self, table_id: str) -> bigquery.Table:
+        table = bigquery.Table(table_id, schema=list(self.schema))
+        table.description = self.description
+        if self.partition_field:
+            table.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=self.partition_field
+            )
+        if self.clustering_fields:
+            table.clustering_fields = list(self.clustering_fields)
+        return table
+
+
+def _field(name: str, kind: str, mode: str = "REQUIRED", doc: str = "") -> bigquery.SchemaField:
+    return bigquery.SchemaField(name, kind, mode=mode, description=doc)
+
+
+RAW_EVENTS_SPEC = TableSpec(
+    name=RAW_EVENTS,
+    description="Validated pickup/dropoff events, one row per event_id (written by the Beam pipeline).",
+    schema=(
+        _field("event_id", "STRING", doc="Deterministic id derived from the trip; dedupe key."),
+        _field("station_id", "STRING"),
+        _field("ts_iso", "TIMESTAMP", doc="Event time (UTC)."),
+        _field("kind", "STRING", doc="pickup or dropoff."),
+        _field("delta", "INT64", doc="Bikes moved by the event, 1."),
+        _field("ingested_at", "TIMESTAMP", mode="NULLABLE", doc="When the pipeline wrote the row."),
+    ),
+    partition_field="ts_iso",
+    clustering_fields=("station_id",),
+)
+
+RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
+    name=RAW_EVENTS_DEAD_LETTER,
+    description="Messages that failed validation or the write, with the reason; nothing is dropped.",
+    schema=(
+        _field("payload", "STRING", doc="The message exactly as received."),
+        _field("error", "STRING", doc="Why it was rejected."),
+        _field("received_at", "TIMESTAMP"),
+    ),
+    partition_field="received_at",
+)
+
+TABLE_SPECS: tuple[TableSpec, ...] = (RAW_EVENTS_SPEC, RAW_EVENTS_DEAD_LETTER_SPEC)

@@ -1,0 +1,171 @@
+"""The three local servers of the ``local`` profile: how to find, start and probe each.
+
+Each server is a real emulator speaking the Google API its client expects: Google's own Pub/Sub
+emulator (Java, shipped with the gcloud CLI), ``bqemulator`` (BigQuery over DuckDB) and
+``gcp-storage-emulator``. The last two live in their own venv, ``.venv-emulators``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from include.gcp.settings import PROJECT_ROOT, Endpoint, Settings
+
+EMULATOR_VENV = PROJECT_ROOT / ".venv-emulators"
+INSTALL_HINT = "run `make install` (it builds .venv-emulators from requirements-emulators.lock)"
+PUBSUB_HINT = (
+    "install Google's Pub/Sub emulator: on a laptop `gcloud components install pubsub-emulator` "
+    "(or the Debian/RPM package google-cloud-cli-pubsub-emulator), plus a Java 11+ runtime; "
+    "under `astro dev start` the pubsub-emulator container of docker-compose.override.yml runs it; "
+    "or set BIKESHARE_GCLOUD_SDK_ROOT to the gcloud SDK root"
+)
+
+
+class EmulatorMissing(RuntimeError):
+    """An emulator is not installed; the message names the install step."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything needed to start one server process."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Server:
+    """One emulator: its name, where it listens, and the URL that answers 200 once it is ready."""
+
+    name: str
+    endpoint: Endpoint
+    probe_path: str
+    # A string that appears in the process's command line; guards against a reused PID.
+    cmdline_marker: str
+
+    def ready(self, timeout: float = 1.0) -> bool:
+        """True once the server answers its probe URL with HTTP 200."""
+        try:
+            with urllib.request.urlopen(self.endpoint.url + self.probe_path, timeout=timeout) as r:
+                return r.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+
+
+def servers(settings: Settings) -> list[Server]:
+    return [
+        Server("pubsub", settings.pubsub, "/", "pubsub-emulator"),
+        Server(
+            "bigquery",
+            settings.bigquery,
+            f"/bigquery/v2/projects/{settings.project}/datasets",
+            "bqemulator",
+        ),
+        Server("storage", settings.storage, "/storage/v1/b?project=" + settings.project, "gcp-storage-emulator"),
+    ]
+
+
+def launch(server: Server, settings: Settings) -> Launch:
+    """How to start ``server``; raises :class:`EmulatorMissing` with the install step."""
+    data = settings.state_dir / server.name
+    data.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
+    bind = "0.0.0.0" if server.endpoint.host not in ("127.0.0.1", "localhost") else "127.0.0.1"
+    if server.name == "pubsub":
+        return Launch(
+            [str(_pubsub_launcher(settings)), f"--host={bind}", f"--port={server.endpoint.port}"],
+            data,
+            env,
+        )
+    if server.name == "bigquery":
+        home = data / "home"
+        _install_duckdb_extensions(home)
+        env["HOME"] = str(home)  # DuckDB looks for its extensions under $HOME/.duckdb
+        argv = [
+            str(_venv_bin("bqemulator")),
+            "start",
+            f"--rest-host={bind}",
+            f"--rest-port={server.endpoint.port}",
+            f"--grpc-host={bind}",
+            f"--grpc-port={settings.bigquery_grpc.port}",
+            f"--project={settings.project}",
+            "--persistent",
+            f"--data-dir={data / 'data'}",
+            "--log-level=warning",
+        ]
+        (data / "data").mkdir(exist_ok=True)
+        return Launch(argv, data, env)
+    if server.name == "storage":
+        env["STORAGE_BASE"] = str(data)  # objects persist under .local/storage/.cloudstorage
+        argv = [
+            str(_venv_bin("gcp-storage-emulator")),
+            "start",
+            f"--host={bind}",
+            f"--port={server.endpoint.port}",
+        ]
+        return Launch(argv, data, env)
+    raise ValueError(f"unknown server {server.name!r}")
+
+
+def _venv_bin(name: str) -> Path:
+    path = EMULATOR_VENV / "bin" / name
+    if not path.exists():
+        raise EmulatorMissing(f"{name} is not installed at {path}: {INSTALL_HINT}")
+    return path
+
+
+def _sdk_roots(settings: Settings) -> list[Path]:
+    roots = [Path(p) for p in (os.environ.get("BIKESHARE_GCLOUD_SDK_ROOT", ""),) if p]
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        try:
+            out = subprocess.run(
+                [gcloud, "info", "--format=value(installation.sdk_root)"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            ).stdout.strip()
+            if out:
+                roots.append(Path(out))
+        except (OSError, subprocess.SubprocessError):
+            pass
+        roots.append(Path(gcloud).resolve().parents[1])
+    roots += [Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk")]
+    return roots
+
+
+def _pubsub_launcher(settings: Settings) -> Path:
+    for root in _sdk_roots(settings):
+        launcher = root / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+        if launcher.exists():
+            if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+                raise EmulatorMissing(f"the Pub/Sub emulator needs Java, none found: {PUBSUB_HINT}")
+            return launcher
+    raise EmulatorMissing(f"Google's Pub/Sub emulator was not found: {PUBSUB_HINT}")
+
+
+def _install_duckdb_extensions(home: Path) -> None:
+    """Put the DuckDB extensions from their PyPI wheels where DuckDB looks for them.
+
+    bqemulator runs ``INSTALL spatial`` at start-up, which downloads unless the extension file is
+    already in ``$HOME/.duckdb/extensions/<version>/<platform>/``; offline that download fails.
+    """
+    site = next(EMULATOR_VENV.glob("lib/python*/site-packages"), None)
+    files = sorted(site.glob("duckdb_extension_*/extensions/*/*.duckdb_extension")) if site else []
+    if not files:
+        raise EmulatorMissing(f"the DuckDB extension wheels are missing from {EMULATOR_VENV}: {INSTALL_HINT}")
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    for src in files:
+        dest = home / ".duckdb" / "extensions" / src.parent.name / f"linux_{arch}" / src.name
+        if not dest.exists() or dest.stat().st_size != src.stat().st_size:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
