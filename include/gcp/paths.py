@@ -6,13 +6,13 @@ development run never touches production objects.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _utc_hour(hour: datetime) -> datetime:
     if hour.tzinfo is None:
         raise ValueError(f"{hour!r} has no time zone; bucket paths are in UTC")
-    hour = hour.astimezone(timezone.utc)
+    hour = hour.astimezone(UTC)
     if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0):
         raise ValueError(f"{hour.isoformat()} is not on the hour")
     return hour

@@ -6,6 +6,7 @@ processes ``up`` started (by the PID files it wrote), never a server it found ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,19 +131,21 @@ def status(settings: Settings | None = None) -> list[Status]:
     out = []
     for server in servers(s):
         pid = _our_pid(s, server)
-        if server.ready():
-            state = "running" if pid else "external"
-        else:
-            state = "starting" if pid else "down"
+        state = ("running" if pid else "external") if server.ready() else "starting" if pid else "down"
         out.append(Status(server.name, server.endpoint.address, state, pid))
     return out
 
 
-def down(settings: Settings | None = None, timeout: float = 15.0) -> list[Status]:
-    """Stop the servers this stack started (SIGTERM to the process group, SIGKILL after timeout)."""
+def down(settings: Settings | None = None, timeout: float = 15.0, only: list[str] | None = None) -> list[Status]:
+    """Stop the servers this stack started (SIGTERM to the process group, SIGKILL after timeout).
+
+    ``only`` limits it to the named servers (the test fixture stops just what it started).
+    """
     s = settings or get_settings()
     out = []
     for server in servers(s):
+        if only is not None and server.name not in only:
+            continue
         pid = _our_pid(s, server)
         if pid is None:
             out.append(Status(server.name, server.endpoint.address, "external" if server.ready() else "down"))
@@ -171,7 +174,5 @@ def _kill_group(pid: int, timeout: float) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the child's exit status when this process started it (otherwise a no-op)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -1,0 +1,54 @@
+"""
+### bikeshare_setup — create what the pipeline writes to
+
+Creates, if missing, the Pub/Sub topic and subscription, the BigQuery dataset with the
+`raw_events` and `raw_events_dead_letter` tables, and the bucket. Every task is idempotent:
+running the DAG again changes nothing. The same code runs in both profiles; the `local` profile
+points it at the emulators (`make stack-up`), the `gcp` profile at Google Cloud.
+
+Trigger it once after a deployment (or let the streaming DAG call the same functions).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)}
+
+
+@dag(
+    dag_id="bikeshare_setup",
+    schedule=None,
+    start_date=datetime(2019, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["bikeshare", "setup"],
+    doc_md=__doc__,
+)
+def bikeshare_setup() -> None:
+    @task
+    def ensure_pubsub() -> list[str]:
+        from include.gcp import resources
+
+        return [str(o) for o in resources.ensure_pubsub()]
+
+    @task
+    def ensure_bigquery() -> list[str]:
+        from include.gcp import resources
+
+        return [str(o) for o in resources.ensure_bigquery()]
+
+    @task
+    def ensure_bucket() -> str:
+        from include.gcp import resources
+
+        return str(resources.ensure_bucket())
+
+    ensure_pubsub()
+    ensure_bigquery()
+    ensure_bucket()
+
+
+bikeshare_setup()

@@ -1,0 +1,49 @@
+"""The stack manager: a missing emulator names the install step; PID files guard against reuse."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from include.gcp.settings import Settings
+from include.localstack import servers, stack
+
+
+def test_missing_pubsub_emulator_names_the_install_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(servers, "_sdk_roots", lambda settings: [tmp_path])
+    with pytest.raises(servers.EmulatorMissing, match="gcloud components install pubsub-emulator"):
+        servers._pubsub_launcher(Settings())
+
+
+def test_missing_emulator_venv_names_the_install_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(servers, "EMULATOR_VENV", tmp_path / "nowhere")
+    settings = Settings(state_dir=tmp_path)
+    bigquery = next(s for s in servers.servers(settings) if s.name == "bigquery")
+    with pytest.raises(servers.EmulatorMissing, match="make install"):
+        servers.launch(bigquery, settings)
+
+
+def test_a_reused_pid_is_not_taken_for_our_server(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    server = servers.servers(settings)[0]
+    pid_file = tmp_path / "pids" / f"{server.name}.pid"
+    pid_file.parent.mkdir()
+    pid_file.write_text(json.dumps({"pid": os.getpid()}))  # alive, but this is pytest, not the emulator
+    assert stack._our_pid(settings, server) is None
+    assert not pid_file.exists()
+
+
+def test_status_of_a_stack_that_is_not_running(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "BIKESHARE_STATE_DIR": str(tmp_path),
+            "BIKESHARE_PUBSUB_PORT": "1",
+            "BIKESHARE_BIGQUERY_PORT": "2",
+            "BIKESHARE_STORAGE_PORT": "3",
+        }
+    )
+    assert [s.state for s in stack.status(settings)] == ["down", "down", "down"]
+    assert [s.state for s in stack.down(settings)] == ["down", "down", "down"]
