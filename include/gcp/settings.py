@@ -61,6 +61,7 @@ class Settings:
     state_dir: Path = PROJECT_ROOT / ".local"
     dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
+    gcloud_sdk_root: Path | None = None  # where to look first for the Pub/Sub emulator
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -72,6 +73,15 @@ class Settings:
     def is_local(self) -> bool:
         """True when the clients talk to the local emulators instead of Google Cloud."""
         return self.profile == "local"
+
+    @property
+    def beam_runner(self) -> str:
+        """Dataflow in the gcp profile; locally the bundle-based DirectRunner.
+
+        Beam 2.77's plain ``DirectRunner`` first tries to download the Prism runner binary, which
+        fails offline before it falls back; ``BundleBasedDirectRunner`` never tries.
+        """
+        return "BundleBasedDirectRunner" if self.is_local else "DataflowRunner"
 
     @property
     def topic_path(self) -> str:
@@ -143,6 +153,7 @@ class Settings:
             state_dir=Path(get("STATE_DIR", str(default.state_dir))),
             dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),
+            gcloud_sdk_root=Path(sdk) if (sdk := get("GCLOUD_SDK_ROOT", "")) else None,
         )
 
     def with_names(self, **names: str) -> Settings:
