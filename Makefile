@@ -39,7 +39,7 @@ demo: resources airflow-db  ## the whole lifecycle as far as it exists, locally,
 	@echo "demo done: emulators still running (make stack-down to stop); UI: make airflow"
 
 airflow: stack-up airflow-db  ## Airflow UI + scheduler from the venv (stop with Ctrl-C)
-	@$(ENV) airflow standalone
+	@bash scripts/airflow_standalone.sh
 
 test: install  ## the whole test suite (starts the local stack itself if it is not up)
 	@$(ENV) .venv/bin/pytest
