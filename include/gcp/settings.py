@@ -58,6 +58,10 @@ class Settings:
     bigquery: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9050))
     bigquery_grpc: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9060))
     storage: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9023))
+    metadata: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8095))
+    dataflow_job_name: str = "bikeshare-stream"
+    dataflow_max_workers: int = 3
+    dataflow_service_account: str = ""  # the workers' service account; empty: the project default
     state_dir: Path = PROJECT_ROOT / ".local"
     dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
@@ -84,6 +88,15 @@ class Settings:
         return "BundleBasedDirectRunner" if self.is_local else "DataflowRunner"
 
     @property
+    def temp_location(self) -> str:
+        """Dataflow's temp files, under the env prefix of the project bucket."""
+        return f"gs://{self.bucket}/{self.env}/dataflow/tmp"
+
+    @property
+    def staging_location(self) -> str:
+        return f"gs://{self.bucket}/{self.env}/dataflow/staging"
+
+    @property
     def topic_path(self) -> str:
         return f"projects/{self.project}/topics/{self.topic}"
 
@@ -107,6 +120,9 @@ class Settings:
             "PUBSUB_EMULATOR_HOST": self.pubsub.address,
             "BIGQUERY_EMULATOR_HOST": self.bigquery.url,
             "STORAGE_EMULATOR_HOST": self.storage.url,
+            # google.auth.default() (called by Beam) gets a dummy token from the local stand-in
+            "GCE_METADATA_HOST": self.metadata.address,
+            "GCE_METADATA_IP": self.metadata.address,
         }
 
     @classmethod
@@ -150,6 +166,10 @@ class Settings:
             bigquery=endpoint("BIGQUERY", default.bigquery),
             bigquery_grpc=endpoint("BIGQUERY_GRPC", default.bigquery_grpc),
             storage=endpoint("STORAGE", default.storage),
+            metadata=endpoint("METADATA", default.metadata),
+            dataflow_job_name=get("DATAFLOW_JOB_NAME", default.dataflow_job_name),
+            dataflow_max_workers=int(get("DATAFLOW_MAX_WORKERS", str(default.dataflow_max_workers))),
+            dataflow_service_account=get("DATAFLOW_SERVICE_ACCOUNT", default.dataflow_service_account),
             state_dir=Path(get("STATE_DIR", str(default.state_dir))),
             dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),

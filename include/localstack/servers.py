@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def servers(settings: Settings) -> list[Server]:
             "bqemulator",
         ),
         Server("storage", settings.storage, "/storage/v1/b?project=" + settings.project, "gcp-storage-emulator"),
+        Server("metadata", settings.metadata, "/computeMetadata/v1/project/project-id", "metadata_server"),
     ]
 
 
@@ -112,6 +114,16 @@ def launch(server: Server, settings: Settings) -> Launch:
             f"--port={server.endpoint.port}",
         ]
         return Launch(argv, data, env)
+    if server.name == "metadata":
+        argv = [
+            sys.executable,
+            "-m",
+            "include.localstack.metadata_server",
+            f"--host={bind}",
+            f"--port={server.endpoint.port}",
+            f"--project={settings.project}",
+        ]
+        return Launch(argv, PROJECT_ROOT, env)
     raise ValueError(f"unknown server {server.name!r}")
 
 

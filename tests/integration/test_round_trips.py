@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -138,3 +141,18 @@ def test_bucket_write_read_and_rerun_replaces(test_settings: Settings) -> None:
     # no temporary objects are left behind by the atomic write
     names = [b.name for b in clients.storage_client(test_settings).list_blobs(test_settings.bucket)]
     assert names == [path]
+
+
+def test_google_auth_finds_local_credentials_through_the_metadata_stand_in(local_stack: Settings) -> None:
+    """What Beam does before it talks to the emulators: google.auth.default(), no network needed."""
+    code = (
+        "import google.auth, google.auth.transport.requests as r\n"
+        "creds, project = google.auth.default()\n"
+        "creds.refresh(r.Request())\n"
+        "print(project, creds.token)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+    env |= local_stack.emulator_env()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [local_stack.project, "local-emulator-token"]

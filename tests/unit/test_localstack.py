@@ -43,7 +43,8 @@ def test_status_of_a_stack_that_is_not_running(tmp_path: Path) -> None:
             "BIKESHARE_PUBSUB_PORT": "1",
             "BIKESHARE_BIGQUERY_PORT": "2",
             "BIKESHARE_STORAGE_PORT": "3",
+            "BIKESHARE_METADATA_PORT": "4",
         }
     )
-    assert [s.state for s in stack.status(settings)] == ["down", "down", "down"]
-    assert [s.state for s in stack.down(settings)] == ["down", "down", "down"]
+    assert [s.state for s in stack.status(settings)] == ["down"] * 4
+    assert [s.state for s in stack.down(settings)] == ["down"] * 4

@@ -32,6 +32,7 @@ def test_every_name_and_port_comes_from_the_environment() -> None:
             "BIKESHARE_PUBSUB_PORT": "18085",
             "BIKESHARE_BIGQUERY_PORT": "19050",
             "BIKESHARE_STORAGE_PORT": "19023",
+            "BIKESHARE_METADATA_PORT": "18095",
             "BIKESHARE_STATE_DIR": "/tmp/state",
         }
     )
@@ -51,6 +52,8 @@ def test_every_name_and_port_comes_from_the_environment() -> None:
         "PUBSUB_EMULATOR_HOST": "pubsub-emulator:18085",
         "BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:19050",
         "STORAGE_EMULATOR_HOST": "http://127.0.0.1:19023",
+        "GCE_METADATA_HOST": "127.0.0.1:18095",
+        "GCE_METADATA_IP": "127.0.0.1:18095",
     }
 
 
