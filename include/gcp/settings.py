@@ -88,6 +88,33 @@ class Settings:
         return "BundleBasedDirectRunner" if self.is_local else "DataflowRunner"
 
     @property
+    def bq_write_method(self) -> str:
+        """Beam's WriteToBigQuery method: exactly-once Storage Write API on Dataflow; the
+        emulator accepts only streaming inserts (Beam's other paths are hard-wired to Google)."""
+        return "STREAMING_INSERTS" if self.is_local else "STORAGE_WRITE_API"
+
+    @property
+    def dbt_target(self) -> str:
+        """The target in include/dbt/profiles.yml: ``local`` (the emulator) or ``prod``."""
+        return "local" if self.is_local else "prod"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Variables include/dbt/profiles.yml reads (``env_var``); passed to every dbt process."""
+        env = {
+            "DBT_BQ_PROJECT": self.project,
+            "DBT_BQ_DATASET": self.dataset,
+            "DBT_BQ_LOCATION": self.bq_location,
+        }
+        if self.is_local:
+            env["DBT_BQ_API_ENDPOINT"] = self.bigquery.url
+        return env
+
+    @property
+    def stream_state_dir(self) -> Path:
+        """Where the local streaming job keeps its PID, log and state (local profile)."""
+        return self.state_dir / "stream"
+
+    @property
     def temp_location(self) -> str:
         """Dataflow's temp files, under the env prefix of the project bucket."""
         return f"gs://{self.bucket}/{self.env}/dataflow/tmp"
