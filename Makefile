@@ -29,8 +29,9 @@ stack-status:  ## show which emulators answer
 resources: stack-up  ## create topic, subscription, dataset, tables and bucket (idempotent)
 	@$(PY) -m include.localstack resources
 
-airflow-db: install
+airflow-db: install  ## migrate the venv's Airflow DB and load airflow_settings.yaml (idempotent)
 	@mkdir -p .local && $(ENV) airflow db migrate > .local/airflow-db-migrate.log 2>&1 || (tail -20 .local/airflow-db-migrate.log; exit 1)
+	@$(ENV) python scripts/load_airflow_settings.py
 
 demo: resources airflow-db  ## the whole lifecycle as far as it exists, locally, through Airflow
 	@$(ENV) airflow dags test bikeshare_setup > .local/demo-bikeshare_setup.log 2>&1 \
