@@ -70,8 +70,13 @@ class Trip:
         )
 
 
+REJECT_REASONS = ("wrong column count", "bad timestamp", "missing station", "end before start")
+
+
 @dataclass(frozen=True)
 class RejectedRow:
+    """A row that yields no events; ``reason`` is one of :data:`REJECT_REASONS`."""
+
     source: str
     line: int
     reason: str
@@ -102,11 +107,21 @@ def _parse_local(value: str) -> datetime:
     """A trip file timestamp (local New York wall-clock time, fractional seconds optional) in UTC."""
     value = value.strip()
     if not value:
-        raise ValueError("empty timestamp")
-    parsed = datetime.fromisoformat(value)
+        raise ValueError("bad timestamp")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("bad timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=CITIBIKE_TZ)
     return parsed.astimezone(UTC)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Window bounds in UTC; a naive time is taken as UTC (the event stream's time zone)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _station(value: str | None) -> str:
@@ -139,7 +154,7 @@ def read_trips(path: str | Path) -> Iterator[Trip | RejectedRow]:
         index = {name: i for i, name in enumerate(header)}
         for line, row in enumerate(reader, start=2):
             if len(row) != len(header):
-                yield RejectedRow(source, line, f"expected {len(header)} columns, got {len(row)}")
+                yield RejectedRow(source, line, "wrong column count")
                 continue
             try:
                 started = _parse_local(row[index[start_col]])
@@ -182,9 +197,11 @@ def events_from_files(
     """All events of the files with ``start <= ts < end``, in event-time order.
 
     A trip whose pickup is before ``start`` but whose dropoff is inside the window contributes only
-    its dropoff (the event stream is cut by event time, as a live sensor feed would be).
+    its dropoff (the event stream is cut by event time, as a live sensor feed would be). Naive
+    bounds are UTC. Rejected rows are counted by reason in ``stats``.
     """
     stats = stats if stats is not None else ReplayStats()
+    start, end = as_utc(start), as_utc(end)
     events: list[Event] = []
     for path in paths:
         for item in read_trips(path):
