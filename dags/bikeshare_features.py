@@ -1,0 +1,83 @@
+"""
+### bikeshare_features — the feature store, every 15 minutes (dbt via astronomer-cosmos)
+
+1. **source_freshness** — `dbt source freshness` on `raw_events` for live runs; a backfill or a late
+   catch-up skips it (freshness is measured against *now*, which says nothing about a past interval).
+2. **dbt** — the dbt project rendered by cosmos from the prebuilt manifest (`LoadMode.DBT_MANIFEST`,
+   built by `dbt parse` in the install step and the Docker image): one task per model (retried), then
+   one `dbt test` task for all of them (not retried). dbt var `as_of` = the run's `data_interval_end`.
+3. **features_ready** — emits the `station_features` Asset that `bikeshare_train_predict` schedules on,
+   only once models and tests passed.
+
+Backfills: `station_features` rows for `as_of = t` use only events with `ts_iso < t`, and each run
+fills every missing `as_of` up to its interval end (merge on the unique key), so a backfill of a past
+day from the UI, one catch-up run, and the 96 live runs of that day give the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from include import cosmos_config
+from include.gcp.settings import get_settings
+
+DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)}
+settings = get_settings()
+FEATURES_ASSET = cosmos_config.station_features_asset(settings)
+
+
+@dag(
+    dag_id="bikeshare_features",
+    schedule="*/15 * * * *",
+    start_date=datetime(2019, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # runs merge into the same incremental table
+    default_args=DEFAULT_ARGS,
+    tags=["bikeshare", "features", "dbt"],
+    doc_md=__doc__,
+)
+def bikeshare_features() -> None:
+    @task
+    def source_freshness(data_interval_end=None, dag_run=None) -> str:
+        from airflow.sdk import timezone
+
+        from include import cosmos_config
+        from include.gcp.settings import get_settings
+
+        if not cosmos_config.is_live_run(data_interval_end, timezone.utcnow(), str(dag_run.run_type)):
+            return f"not a live run ({dag_run.run_type}, interval end {data_interval_end}): freshness not checked"
+        return cosmos_config.run_source_freshness(get_settings())
+
+    @task(outlets=[FEATURES_ASSET])
+    def features_ready(data_interval_end=None) -> str:
+        return f"station_features up to {data_interval_end}"
+
+    if not cosmos_config.manifest_path(settings).exists():
+
+        @task(task_id=cosmos_config.DBT_GROUP_ID)
+        def manifest_missing() -> None:
+            raise FileNotFoundError(
+                f"{cosmos_config.manifest_path(settings)} is missing: the install step builds it with `dbt parse`"
+            )
+
+        source_freshness() >> manifest_missing() >> features_ready()
+        return
+
+    from cosmos import DbtTaskGroup
+
+    dbt = DbtTaskGroup(
+        group_id=cosmos_config.DBT_GROUP_ID,
+        project_config=cosmos_config.project_config(settings),
+        profile_config=cosmos_config.profile_config(settings),
+        execution_config=cosmos_config.execution_config(settings),
+        render_config=cosmos_config.render_config(settings),
+        operator_args=cosmos_config.operator_args(settings),
+        default_args=DEFAULT_ARGS,
+    )
+    cosmos_config.disable_test_retries(dbt)
+    source_freshness() >> dbt >> features_ready()
+
+
+bikeshare_features()
