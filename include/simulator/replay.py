@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from include.gcp.settings import Settings
 from include.simulator.malformed import with_malformed
 from include.simulator.pacing import Clock
 from include.simulator.publish import Progress, ReplaySummary, log_progress, publish_messages
-from include.simulator.sources import DEFAULT_DATA_DIR, month_files
+from include.simulator.sources import DEFAULT_DATA_DIR, month_files, parse_time
 from include.simulator.synthetic import SyntheticSpec, synthetic_events, synthetic_trips
 from include.simulator.trips import Event, ReplayStats, events_from_files
 
@@ -77,4 +78,39 @@ def run_replay(
         summary=summary,
         on_progress=on_progress,
         progress_every=progress_every,
+    )
+
+
+def request_from_params(params: Mapping[str, Any]) -> ReplayRequest:
+    """A request from the ``bikeshare_replay`` DAG's params (see the DAG for their meaning).
+
+    ``synthetic`` switches to generated trips starting at ``from``; otherwise ``files`` and
+    ``months`` (resolved in ``data_dir``, empty for the shared default) are replayed within
+    ``from``/``to``. ``speed_up`` 0 means as fast as possible.
+    """
+    start, end = parse_time(params.get("from")), parse_time(params.get("to"))
+    seed = int(params.get("seed") or 0)
+    synthetic = None
+    if params.get("synthetic"):
+        if start is None:
+            raise ValueError("synthetic mode needs 'from' (the first generated hour)")
+        synthetic = SyntheticSpec(
+            start,
+            hours=int(params.get("synthetic_hours") or 24),
+            stations=int(params.get("synthetic_stations") or 50),
+            rate=float(params.get("synthetic_rate") or 1.0),
+            seed=seed,
+        )
+    limit = params.get("limit")
+    return ReplayRequest(
+        files=() if synthetic else list(params.get("files") or ()),
+        months=() if synthetic else list(params.get("months") or ()),
+        data_dir=params.get("data_dir") or DEFAULT_DATA_DIR,
+        start=start,
+        end=end,
+        synthetic=synthetic,
+        speed_up=float(params.get("speed_up") or 0) or None,
+        malformed_share=float(params.get("malformed_share") or 0.0),
+        seed=seed,
+        limit=int(limit) if limit is not None else None,
     )
