@@ -1,0 +1,100 @@
+"""One interface for the streaming ingest job: start it (idempotently), ask its state, drain it.
+
+The ``bikeshare_stream`` DAG drives whatever :func:`streaming_job` returns and never knows which
+backend it is: :class:`~include.beam.stream_local.LocalStreamingJob` runs the pipeline on the
+DirectRunner as a background process (``local`` profile), and
+:class:`~include.beam.stream_dataflow.DataflowStreamingJob` runs it on Dataflow (``gcp`` profile).
+
+Both identify the job by one fixed name (``settings.dataflow_job_name``), so a retry or a second
+trigger finds the running job instead of launching a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from include.gcp.settings import Settings, get_settings
+
+PIPELINE_MODULE = "include.beam.pipeline"  # started as ``python -m include.beam.pipeline <argv>``
+
+
+class JobState(StrEnum):
+    """The job's life cycle, the same words for both backends (Dataflow's states, shortened)."""
+
+    NOT_FOUND = "NOT_FOUND"  # never started (or its record is gone)
+    PENDING = "PENDING"  # submitted, not yet running
+    RUNNING = "RUNNING"
+    DRAINING = "DRAINING"  # stop requested: finishing what it has read, reading nothing new
+    DRAINED = "DRAINED"  # stopped on purpose after a drain
+    DONE = "DONE"  # ended by itself without error (a streaming job should not)
+    CANCELLED = "CANCELLED"  # stopped without draining (here only when a drain had to be forced)
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_active(self) -> bool:
+        """A job in this state holds the name: starting another would make a duplicate."""
+        return self in (JobState.PENDING, JobState.RUNNING, JobState.DRAINING, JobState.UNKNOWN)
+
+    @property
+    def is_failure(self) -> bool:
+        """Ended without being asked to: the monitor restarts it and says why."""
+        return self in (JobState.FAILED, JobState.DONE, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What :meth:`StreamingJob.start` found or did; JSON-friendly via :meth:`to_dict` (an XCom)."""
+
+    name: str
+    job_id: str  # the Dataflow job id, or the local process id
+    state: JobState
+    created: bool  # True when this call launched the job
+    replaced: JobState | None = None  # the state of the ended job this start replaced, if any
+    message: str = ""  # why the replaced job ended (log tail / Dataflow message), or a note
+    details: dict[str, Any] = field(default_factory=dict)  # backend facts: pid, log file, console URL
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["state"] = str(self.state)
+        out["replaced"] = str(self.replaced) if self.replaced else None
+        return out
+
+
+class JobStartError(RuntimeError):
+    """The job could not be started, or died at once; the message carries the reason."""
+
+
+class StreamingJob(Protocol):
+    """Start / state / drain of the one streaming job with the settings' job name."""
+
+    name: str
+
+    def start(self, *, resume_drained: bool = True) -> JobInfo:
+        """Launch the job unless one with the name is active; then return that one.
+
+        A job that ended without being asked to (failed) is replaced. A job drained on purpose is
+        started again only when ``resume_drained`` (a scheduled run passes False: drained stays
+        stopped until someone starts it).
+        """
+        ...
+
+    def state(self) -> JobState: ...
+
+    def drain(self, timeout: float = 300.0) -> JobState:
+        """Stop reading new messages, finish the in-flight ones, and wait up to ``timeout`` s."""
+        ...
+
+
+def streaming_job(settings: Settings | None = None) -> StreamingJob:
+    """The streaming job of the active profile: local background process or Dataflow."""
+    s = settings or get_settings()
+    if s.is_local:
+        from include.beam.stream_local import LocalStreamingJob
+
+        return LocalStreamingJob(s)
+    from include.beam.stream_dataflow import DataflowStreamingJob
+
+    return DataflowStreamingJob(s)

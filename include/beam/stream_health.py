@@ -1,0 +1,175 @@
+"""Is the streaming ingest healthy? Job state, data freshness and dead-letter share, from BigQuery.
+
+Works the same on both backends: it reads only the tables the pipeline writes (DESIGN.md §2), so
+it judges what arrived, not what the runner says about itself. Thresholds are parameters with
+defaults; the DAG passes its params.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.cloud import bigquery
+
+from include.beam.job_control import JobState
+from include.gcp import clients
+from include.gcp.settings import Settings
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+
+MAX_STALENESS = timedelta(minutes=30)
+MAX_DEAD_LETTER_SHARE = 0.05
+WINDOW = timedelta(minutes=15)
+
+
+class StreamUnhealthy(RuntimeError):
+    """The streaming ingest needs attention; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checked_at: datetime
+    job_state: JobState
+    newest_ingested_at: datetime | None
+    newest_event_ts: datetime | None  # event time: informational (replays carry old timestamps)
+    window: timedelta
+    rows_in_window: int
+    dead_letters_in_window: int
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def staleness(self) -> timedelta | None:
+        return None if self.newest_ingested_at is None else self.checked_at - self.newest_ingested_at
+
+    @property
+    def dead_letter_share(self) -> float | None:
+        total = self.rows_in_window + self.dead_letters_in_window
+        return self.dead_letters_in_window / total if total else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (an XCom)."""
+
+        def iso(ts: datetime | None) -> str | None:
+            return ts.isoformat() if ts else None
+
+        return {
+            "checked_at": iso(self.checked_at),
+            "job_state": str(self.job_state),
+            "newest_ingested_at": iso(self.newest_ingested_at),
+            "newest_event_ts": iso(self.newest_event_ts),
+            "staleness_seconds": self.staleness.total_seconds() if self.staleness is not None else None,
+            "window_seconds": self.window.total_seconds(),
+            "rows_in_window": self.rows_in_window,
+            "dead_letters_in_window": self.dead_letters_in_window,
+            "dead_letter_share": self.dead_letter_share,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }
+
+
+def _query(settings: Settings, sql: str, params: list[bigquery.ScalarQueryParameter] | None = None) -> dict:
+    client = clients.bigquery_client(settings)
+    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params or []))
+    return dict(next(iter(job.result())).items())
+
+
+def newest_timestamps(settings: Settings) -> tuple[datetime | None, datetime | None]:
+    """(max ``ingested_at``, max ``ts_iso``) of raw_events; None while the table is empty."""
+    row = _query(
+        settings,
+        f"SELECT MAX(ingested_at) AS ingested, MAX(ts_iso) AS event_ts FROM `{settings.table_id(RAW_EVENTS)}`",
+    )
+    return row["ingested"], row["event_ts"]
+
+
+def freshness(settings: Settings, now: datetime | None = None) -> timedelta | None:
+    """How long ago the pipeline last wrote a row (now - max ``ingested_at``); None: no rows yet."""
+    newest, _ = newest_timestamps(settings)
+    return None if newest is None else (now or datetime.now(UTC)) - newest
+
+
+def window_counts(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> tuple[int, int]:
+    """(rows written to raw_events, dead letters) in the ``window`` before ``now``."""
+    until = now or datetime.now(UTC)
+    params = [
+        bigquery.ScalarQueryParameter("since", "TIMESTAMP", until - window),
+        bigquery.ScalarQueryParameter("until", "TIMESTAMP", until),
+    ]
+    row = _query(
+        settings,
+        f"""
+        SELECT
+          (SELECT COUNT(*) FROM `{settings.table_id(RAW_EVENTS)}`
+            WHERE ingested_at >= @since AND ingested_at < @until) AS good,
+          (SELECT COUNT(*) FROM `{settings.table_id(RAW_EVENTS_DEAD_LETTER)}`
+            WHERE received_at >= @since AND received_at < @until) AS bad
+        """,
+        params,
+    )
+    return int(row["good"]), int(row["bad"])
+
+
+def dead_letter_share(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> float | None:
+    """Dead letters / all messages handled in the window; None when nothing arrived."""
+    good, bad = window_counts(settings, window, now)
+    return bad / (good + bad) if good + bad else None
+
+
+def judge(
+    report: HealthReport,
+    *,
+    max_staleness: timedelta = MAX_STALENESS,
+    max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
+) -> list[str]:
+    """Every problem in a report, in words an on-call engineer can act on."""
+    problems = []
+    if report.job_state is not JobState.RUNNING:
+        problems.append(f"streaming job is {report.job_state}, not RUNNING")
+    if report.newest_ingested_at is None:
+        problems.append("raw_events has no rows: nothing has been ingested yet")
+    elif report.staleness is not None and report.staleness > max_staleness:
+        problems.append(
+            f"data is stale: newest row ingested {_minutes(report.staleness)} ago "
+            f"(at {report.newest_ingested_at.isoformat()}), limit {_minutes(max_staleness)}"
+        )
+    share = report.dead_letter_share
+    if share is not None and share > max_dead_letter_share:
+        problems.append(
+            f"dead-letter share {share:.1%} over the last {_minutes(report.window)} "
+            f"({report.dead_letters_in_window} of {report.rows_in_window + report.dead_letters_in_window} messages), "
+            f"limit {max_dead_letter_share:.1%}: see raw_events_dead_letter.error"
+        )
+    return problems
+
+
+def check_health(
+    settings: Settings,
+    job_state: JobState,
+    *,
+    max_staleness: timedelta = MAX_STALENESS,
+    max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
+    window: timedelta = WINDOW,
+    now: datetime | None = None,
+    raise_on_problem: bool = True,
+) -> HealthReport:
+    """Measure, judge, and raise :class:`StreamUnhealthy` listing every problem (unless told not to)."""
+    checked_at = now or datetime.now(UTC)
+    ingested, event_ts = newest_timestamps(settings)
+    good, bad = window_counts(settings, window, checked_at)
+    report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
+    report.problems.extend(judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share))
+    if report.problems and raise_on_problem:
+        raise StreamUnhealthy(
+            f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(report.problems)
+        )
+    return report
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.1f} min"

@@ -1,0 +1,88 @@
+"""Freshness, dead-letter share and the health verdict, measured in the emulator's tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from include.beam.job_control import JobState
+from include.beam.stream_health import (
+    HealthReport,
+    StreamUnhealthy,
+    check_health,
+    dead_letter_share,
+    freshness,
+    judge,
+)
+from include.gcp import clients
+from include.gcp.settings import Settings
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _report(**kw) -> HealthReport:
+    base = dict(
+        checked_at=NOW,
+        job_state=JobState.RUNNING,
+        newest_ingested_at=NOW - timedelta(minutes=2),
+        newest_event_ts=None,
+        window=timedelta(minutes=15),
+        rows_in_window=100,
+        dead_letters_in_window=1,
+    )
+    return HealthReport(**(base | kw))
+
+
+def test_a_running_job_with_fresh_clean_data_has_no_problems() -> None:
+    assert judge(_report()) == []
+
+
+def test_every_problem_is_named() -> None:
+    report = _report(
+        job_state=JobState.FAILED, newest_ingested_at=NOW - timedelta(minutes=45), dead_letters_in_window=25
+    )
+    problems = judge(report, max_staleness=timedelta(minutes=30), max_dead_letter_share=0.05)
+    assert len(problems) == 3
+    assert "FAILED" in problems[0]
+    assert "stale" in problems[1]
+    assert "45.0 min" in problems[1]
+    assert "20.0%" in problems[2]
+    assert "25 of 125" in problems[2]
+
+
+def test_an_empty_table_is_a_problem_and_an_idle_window_is_not() -> None:
+    problems = judge(_report(newest_ingested_at=None, rows_in_window=0, dead_letters_in_window=0))
+    assert problems == ["raw_events has no rows: nothing has been ingested yet"]
+
+
+@pytest.mark.integration
+def test_measures_freshness_and_dead_letter_share_in_bigquery(stream_settings: Settings) -> None:
+    s = stream_settings
+    bq = clients.bigquery_client(s)
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        {
+            "event_id": f"h{i}",
+            "station_id": "1",
+            "ts_iso": "2019-09-01T00:00:00Z",
+            "kind": "pickup",
+            "delta": 1,
+            "ingested_at": (now - timedelta(minutes=m)).isoformat(),
+        }
+        for i, m in enumerate((3, 5, 40))
+    ]
+    assert bq.insert_rows_json(s.table_id(RAW_EVENTS), rows) == []
+    dead = {"payload": "{", "error": "bad json", "received_at": (now - timedelta(minutes=1)).isoformat()}
+    assert bq.insert_rows_json(s.table_id(RAW_EVENTS_DEAD_LETTER), [dead]) == []
+
+    assert freshness(s, now=now) == timedelta(minutes=3)
+    assert dead_letter_share(s, timedelta(minutes=15), now=now) == pytest.approx(1 / 3)  # 2 rows + 1 dead letter
+    assert dead_letter_share(s, timedelta(seconds=30), now=now) is None
+
+    report = check_health(s, JobState.RUNNING, max_dead_letter_share=0.5, now=now)
+    assert report.ok
+    assert report.to_dict()["staleness_seconds"] == 180
+    with pytest.raises(StreamUnhealthy, match=r"dead-letter share 33\.3%"):
+        check_health(s, JobState.RUNNING, now=now)

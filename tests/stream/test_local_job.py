@@ -1,0 +1,128 @@
+"""The local streaming job as a real background process on the local stack (a stand-in pipeline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import replace
+
+import psutil
+import pytest
+
+from include.beam.job_control import JobStartError, JobState, streaming_job
+from include.beam.stream_health import check_health
+from include.beam.stream_local import LocalStreamingJob, _Record
+from include.gcp import clients
+from include.gcp.settings import Settings
+
+DUMMY = "tests.stream.dummy_pipeline"
+
+
+def _job(settings: Settings, **kw) -> LocalStreamingJob:
+    return LocalStreamingJob(settings, module=DUMMY, **kw)
+
+
+def _processes_of(job: LocalStreamingJob) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if DUMMY in cmd and f"--job_name={job.name}" in cmd:
+            found.append(p)
+    return found
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_factory_picks_the_local_job(stream_settings: Settings) -> None:
+    assert isinstance(streaming_job(stream_settings), LocalStreamingJob)
+
+
+@pytest.mark.integration
+def test_start_is_idempotent_monitor_sees_data_and_drain_stops(stream_settings: Settings) -> None:
+    s = stream_settings
+    job = _job(s)
+    assert job.state() is JobState.NOT_FOUND
+
+    first = job.start()
+    assert first.created
+    assert first.state is JobState.RUNNING
+    again = _job(s).start()  # a second controller, as a retry or another trigger would have
+    assert not again.created
+    assert again.job_id == first.job_id
+    assert len(_processes_of(job)) == 1
+
+    publisher = clients.publisher_client(s)
+    events = [
+        {"event_id": f"e{i}", "station_id": "3186", "ts_iso": "2019-09-01T04:00:00.000Z", "kind": "pickup", "delta": 1}
+        for i in range(3)
+    ]
+    for payload in [*(json.dumps(e).encode() for e in events), b"not json"]:
+        publisher.publish(s.topic_path, payload).result()
+    _wait_for(lambda: check_health(s, job.state(), raise_on_problem=False).rows_in_window == 3)
+    report = check_health(s, job.state(), max_dead_letter_share=0.5)
+    assert report.ok
+    assert report.staleness.total_seconds() < 60
+    assert report.dead_letters_in_window == 1
+
+    assert job.drain(timeout=20) is JobState.DRAINED
+    assert _processes_of(job) == []
+    assert "SIGINT, stopped" in job.log_tail()
+    kept = _job(s).start(resume_drained=False)  # a scheduled run leaves a drained job stopped
+    assert not kept.created
+    assert kept.state is JobState.DRAINED
+    assert job.drain() is JobState.DRAINED  # draining a stopped job changes nothing
+
+
+@pytest.mark.integration
+def test_a_crashed_job_is_reported_failed_and_replaced(stream_settings: Settings) -> None:
+    job = _job(stream_settings)
+    first = job.start()
+    _wait_for(lambda: "dummy pipeline: running" in job.log_tail())
+    os.kill(int(first.job_id), signal.SIGKILL)
+    _wait_for(lambda: job.state() is JobState.FAILED, timeout=10)
+
+    second = _job(stream_settings).start()
+    try:
+        assert second.created
+        assert second.replaced is JobState.FAILED
+        assert second.job_id != first.job_id
+        assert second.details["restarts"] == 1
+        assert "dummy pipeline: running" in second.message  # the failed job's log tail says what it did
+        assert len(_processes_of(job)) == 1
+    finally:
+        job.drain(timeout=20)
+
+
+def test_a_job_that_dies_at_once_fails_the_start_with_its_log(stream_settings: Settings) -> None:
+    job = _job(
+        stream_settings,
+        startup_grace=60,
+        argv_factory=lambda s, name: [
+            f"--job_name={name}",
+            "--subscription=x",
+            "--raw_events_table=x",
+            "--dead_letter_table=x",
+            "--crash",
+        ],
+    )
+    with pytest.raises(JobStartError, match="crashing on purpose"):
+        job.start()
+    assert job.state() is JobState.FAILED
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_job(tmp_path) -> None:
+    s = replace(Settings(), state_dir=tmp_path, dataflow_job_name="pid-reuse")
+    job = LocalStreamingJob(s)
+    me = psutil.Process()
+    record = _Record(name=job.name, pid=me.pid, create_time=me.create_time(), argv=[], started_at="")
+    job._save(record)
+    assert job.state() is JobState.RUNNING  # pid and start time match: it is "the job"
+    job._save(replace(record, create_time=me.create_time() - 3600))
+    assert job.state() is JobState.FAILED  # same pid, another process: the job is gone
