@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         events = select_events(request, summary)
         summary.valid = len(events)
         if events:
-            summary.first_event_time, summary.last_event_time = events[0].ts_iso, events[-1].ts_iso
+            summary.first_event_time, summary.last_event_time = events[0].ts.isoformat(), events[-1].ts.isoformat()
         print(json.dumps(summary.to_dict(), indent=2))
         return 0
     try:
