@@ -1,0 +1,122 @@
+"""The ingest DoFns on their own: validation rules, dead-letter rows, BigQuery row shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from apache_beam import pvalue
+from apache_beam.utils.timestamp import Timestamp
+
+from include.beam.transforms import (
+    DEAD_LETTER,
+    MAX_DEAD_LETTER_PAYLOAD,
+    FailedWriteToDeadLetter,
+    InvalidEvent,
+    ParseEvents,
+    ValidEvent,
+    dead_letter_row,
+    parse_event,
+    raw_event_row,
+)
+
+GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
+
+
+def payload(**changes: object) -> bytes:
+    record = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
+
+
+def test_valid_event_is_parsed_in_utc() -> None:
+    event = parse_event(payload())
+    assert event == ValidEvent("abc-p", "3183", datetime(2019, 9, 1, 4, 0, 37, 692000, tzinfo=UTC), "pickup", 1)
+    assert event.ts_iso == "2019-09-01T04:00:37.692000Z"
+
+
+def test_offsets_are_normalised_and_extra_fields_ignored() -> None:
+    event = parse_event(payload(ts_iso="2019-09-01T00:00:37-04:00", kind="dropoff", source="replay"))
+    assert event.ts == datetime(2019, 9, 1, 4, 0, 37, tzinfo=UTC)
+    assert event.kind == "dropoff"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"\xff\xfe not utf-8", "not_utf8"),
+        (b"{not json", "bad_json"),
+        (b"", "bad_json"),
+        (b"[1, 2]", "not_object"),
+        (b'"a string"', "not_object"),
+        (payload(kind=...), "missing_field"),
+        (payload(delta=None), "missing_field"),
+        (payload(event_id=...), "missing_field"),
+        (payload(station_id=...), "missing_station"),
+        (payload(station_id=""), "missing_station"),
+        (payload(station_id="   "), "missing_station"),
+        (payload(station_id=3183), "missing_station"),
+        (payload(event_id=""), "bad_event_id"),
+        (payload(kind="teleport"), "bad_kind"),
+        (payload(kind="PICKUP"), "bad_kind"),
+        (payload(delta=2), "bad_delta"),
+        (payload(delta=0), "bad_delta"),
+        (payload(delta=-1), "bad_delta"),
+        (payload(delta="1"), "bad_delta"),
+        (payload(delta=1.0), "bad_delta"),
+        (payload(delta=True), "bad_delta"),
+        (payload(ts_iso="2019-09-01T04:00:37"), "bad_ts_iso"),  # no offset: ambiguous
+        (payload(ts_iso="2019-09-01"), "bad_ts_iso"),
+        (payload(ts_iso="yesterday"), "bad_ts_iso"),
+        (payload(ts_iso="2019-13-01T04:00:00Z"), "bad_ts_iso"),
+        (payload(ts_iso=1567310437), "bad_ts_iso"),
+    ],
+)
+def test_each_kind_of_invalid_message_has_its_reason(raw: bytes, code: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(raw)
+    assert err.value.code == code
+    assert str(err.value).startswith(f"{code}: ")
+
+
+def test_parse_events_tags_invalid_messages_with_payload_and_reason() -> None:
+    fn = ParseEvents()
+    (good,) = fn.process(payload())
+    assert good == ("abc-p", parse_event(payload()))
+    (bad,) = fn.process(b"{not json")
+    assert isinstance(bad, pvalue.TaggedOutput)
+    assert bad.tag == DEAD_LETTER
+    assert bad.value["payload"] == "{not json"
+    assert bad.value["error"].startswith("bad_json: ")
+    datetime.strptime(bad.value["received_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_dead_letter_keeps_undecodable_bytes_and_cuts_huge_payloads() -> None:
+    assert dead_letter_row(b"a\xffb", "not_utf8: x")["payload"] == "a\\xffb"
+    row = dead_letter_row("x" * (MAX_DEAD_LETTER_PAYLOAD + 5), "bad_json: y")
+    assert len(row["payload"]) == MAX_DEAD_LETTER_PAYLOAD
+    assert row["error"] == f"bad_json: y [payload truncated from {MAX_DEAD_LETTER_PAYLOAD + 5} characters]"
+
+
+def test_raw_event_row_for_streaming_inserts_and_storage_write_api() -> None:
+    event = parse_event(payload())
+    now = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert raw_event_row(event, now) == {
+        "event_id": "abc-p",
+        "station_id": "3183",
+        "ts_iso": "2019-09-01T04:00:37.692000Z",
+        "kind": "pickup",
+        "delta": 1,
+        "ingested_at": "2026-01-02T03:04:05.000006Z",
+    }
+    objects = raw_event_row(event, now, timestamps_as_objects=True)
+    assert objects["ts_iso"] == Timestamp.from_utc_datetime(event.ts)
+    assert objects["ingested_at"] == Timestamp.from_utc_datetime(now)
+
+
+def test_refused_row_becomes_a_dead_letter_with_the_bigquery_error() -> None:
+    row = {"event_id": "abc-p", "station_id": "3183"}
+    errors = [{"reason": "invalid", "message": "no such field"}]
+    (dead,) = FailedWriteToDeadLetter().process(("p.d.raw_events", row, errors))
+    assert json.loads(dead["payload"]) == row
+    assert dead["error"] == 'write_failed: [{"reason": "invalid", "message": "no such field"}]'
