@@ -1,0 +1,225 @@
+{#-
+    Every feature of every active station for each 15-minute as_of this run must (re)build, one row
+    per (station_id, as_of), one column per feature.
+
+    How: 15-minute event counts on a dense (station x 15-minute) grid that starts 28 days before the
+    first as_of, so every window is a fixed ROWS frame or LAG over grid rows. Row t holds the bucket
+    [t, t+15m); a feature at as_of t reads only rows before t, i.e. events with ts_iso < t.
+    The grid spans only the rebuilt as_ofs plus 28 days, so an increment costs in proportion to the
+    new data, not the history.
+-#}
+{%- set lookback = var('late_event_lookback_minutes') | int -%}
+{%- set existing_max = existing_station_features_max_as_of() -%}
+{%- set start_var = var('features_start', none) -%}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_raw_events') }}
+
+),
+
+stations as (
+
+    select * from {{ ref('stations') }}
+
+),
+
+holidays as (
+
+    select * from {{ ref('us_federal_holidays') }}
+
+),
+
+params as (
+
+    select
+        {{ as_of_end_literal() }} as as_of_end,
+        {{ existing_max }} as existing_max_as_of,
+        {%- if start_var %}
+        {{ floor_15_minutes_literal(start_var) }} as first_as_of
+        {%- else %}
+        (
+            select timestamp_add({{ floor_15_minutes('min(ts_iso)') }}, interval 15 minute)
+            from events
+            where ts_iso < {{ as_of_end_literal() }}
+        ) as first_as_of
+        {%- endif %}
+
+),
+
+bounds as (
+
+    -- a first build starts at first_as_of; an increment at the first missing as_of, or earlier to
+    -- recompute the late-event lookback
+    select
+        as_of_end,
+        case
+            when existing_max_as_of is null then first_as_of
+            else least(
+                timestamp_add(existing_max_as_of, interval 15 minute),
+                timestamp_sub(as_of_end, interval {{ lookback }} minute)
+            )
+        end as start_as_of
+    from params
+
+),
+
+grid_bounds as (
+
+    select
+        as_of_end,
+        start_as_of,
+        timestamp_sub(start_as_of, interval 40320 minute) as grid_start  -- 28 days of 15-minute rows
+    from bounds
+
+),
+
+grid_times as (
+
+    select grid_time as as_of
+    from grid_bounds
+    cross join unnest(generate_timestamp_array(grid_bounds.grid_start, grid_bounds.as_of_end, interval 15 minute)) as grid_time
+
+),
+
+first_seen as (
+
+    select
+        station_id,
+        min(ts_iso) as first_event_at
+    from events
+    where ts_iso < (select as_of_end from grid_bounds)
+    group by station_id
+
+),
+
+quarter_hour_counts as (
+
+    select
+        station_id,
+        {{ floor_15_minutes('ts_iso') }} as bucket_start,
+        sum(if(kind = 'pickup', delta, 0)) as pickups,
+        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
+    from events
+    where
+        ts_iso >= (select grid_start from grid_bounds)
+        and ts_iso < (select as_of_end from grid_bounds)
+    group by 1, 2
+
+),
+
+dense as (
+
+    select
+        first_seen.station_id,
+        first_seen.first_event_at,
+        grid_times.as_of,
+        coalesce(quarter_hour_counts.pickups, 0) as pickups,
+        coalesce(quarter_hour_counts.dropoffs, 0) as dropoffs
+    from first_seen
+    cross join grid_times
+    left join quarter_hour_counts
+        on
+            first_seen.station_id = quarter_hour_counts.station_id
+            and grid_times.as_of = quarter_hour_counts.bucket_start
+
+),
+
+hour_ahead as (
+
+    -- events in the hour that starts at this row: [as_of, as_of + 1h)
+    select
+        *,
+        sum(pickups) over (partition by station_id order by as_of rows between current row and 3 following) as pickups_hour,
+        sum(dropoffs) over (partition by station_id order by as_of rows between current row and 3 following) as dropoffs_hour
+    from dense
+
+),
+
+windowed as (
+
+    select
+        station_id,
+        first_event_at,
+        as_of,
+        {%- for name, frame in [('1h', (4, 1)), ('2h', (8, 1)), ('24h', (96, 1)), ('7d', (672, 1))] %}
+        {{ trailing_sum('pickups', frame[0], frame[1]) }} as pickup_count_{{ name }},
+        {{ trailing_sum('dropoffs', frame[0], frame[1]) }} as dropoff_count_{{ name }},
+        {%- endfor %}
+        {%- for name, buckets in [('lag24h', 96), ('lag168h', 672)] %}
+        {{ hour_back('pickups_hour', buckets) }} as pickup_count_{{ name }},
+        {{ hour_back('dropoffs_hour', buckets) }} as dropoff_count_{{ name }},
+        {%- endfor %}
+        -- the hour starting at as_of, 1..4 weeks earlier
+        (
+            {{ hour_back('pickups_hour', 672) }} + {{ hour_back('pickups_hour', 1344) }}
+            + {{ hour_back('pickups_hour', 2016) }} + {{ hour_back('pickups_hour', 2688) }}
+        ) / 4 as same_weekday_hour_mean_pickups_4w,
+        (
+            {{ hour_back('dropoffs_hour', 672) }} + {{ hour_back('dropoffs_hour', 1344) }}
+            + {{ hour_back('dropoffs_hour', 2016) }} + {{ hour_back('dropoffs_hour', 2688) }}
+        ) / 4 as same_weekday_hour_mean_dropoffs_4w,
+        {{ trailing_sum('pickups + dropoffs', 2688, 1) }} as activity_28d
+    from hour_ahead
+
+),
+
+active as (
+
+    select
+        windowed.*,
+        count(*) over (partition by as_of) as active_stations,
+        rank() over (partition by as_of order by activity_28d desc) as activity_rank
+    from windowed
+    where
+        as_of >= (select start_as_of from grid_bounds)
+        and first_event_at < as_of
+
+),
+
+features as (
+
+    select
+        active.station_id,
+        active.as_of,
+        {%- for window in ['1h', '2h', '24h', '7d', 'lag24h', 'lag168h'] %}
+        active.pickup_count_{{ window }},
+        active.dropoff_count_{{ window }},
+        active.dropoff_count_{{ window }} - active.pickup_count_{{ window }} as net_change_{{ window }},
+        {%- endfor %}
+        active.same_weekday_hour_mean_dropoffs_4w - active.same_weekday_hour_mean_pickups_4w
+            as same_weekday_hour_mean_net_change_4w,
+        active.same_weekday_hour_mean_pickups_4w,
+        active.same_weekday_hour_mean_dropoffs_4w,
+        sum(active.pickup_count_1h) over (partition by active.as_of) as system_pickup_count_1h,
+        sum(active.pickup_count_24h) over (partition by active.as_of) as system_pickup_count_24h,
+        sum(active.dropoff_count_1h) over (partition by active.as_of) as system_dropoff_count_1h,
+        sum(active.dropoff_count_24h) over (partition by active.as_of) as system_dropoff_count_24h,
+        -- top quartile by pickups + dropoffs in the 28 days before as_of (ties share the rank)
+        if(active.activity_28d > 0 and active.activity_rank <= ceil(active.active_stations / 4), 1, 0) as is_peak_station,
+        coalesce(stations.capacity, 0) as capacity,
+        -- calendar in New York local time: riders follow the local clock
+        extract(hour from datetime(active.as_of, 'America/New_York')) as hour_of_day,
+        extract(dayofweek from date(active.as_of, 'America/New_York')) as day_of_week,
+        if(holidays.holiday_day is null, 0, 1) as is_holiday
+    from active
+    left join stations
+        on active.station_id = stations.station_id
+    left join (
+        select distinct holiday_day
+        from holidays
+        cross join unnest([holidays.holiday_date, holidays.observed_date]) as holiday_day
+    ) as holidays
+        on date(active.as_of, 'America/New_York') = holidays.holiday_day
+
+)
+
+select
+    station_id,
+    as_of,
+    {%- for spec in station_feature_specs() %}
+    cast({{ spec.column }} as float64) as {{ spec.column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from features

@@ -1,0 +1,110 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key=['station_id', 'hour_start'],
+        partition_by={'field': 'hour_start', 'data_type': 'timestamp', 'granularity': 'day'},
+        cluster_by=['station_id'],
+    )
+}}
+{#- What the model predicts: pickups, dropoffs and net change of each active station in each
+    complete hour [hour_start, hour_start + 1h) before the run's as_of (zeros included). An increment
+    builds the missing hours and recomputes the late-event lookback, like station_features. -#}
+{%- set lookback = var('late_event_lookback_minutes') | int -%}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_raw_events') }}
+
+),
+
+params as (
+
+    select
+        -- the last complete hour ends at or before the run's as_of
+        timestamp_trunc({{ as_of_end_literal() }}, hour) as hours_end,
+        {%- if is_incremental() %}
+        (select max(hour_start) from {{ this }}) as existing_max_hour,
+        {%- else %}
+        cast(null as timestamp) as existing_max_hour,
+        {%- endif %}
+        (select timestamp_trunc(min(ts_iso), hour) from events) as first_hour
+
+),
+
+bounds as (
+
+    select
+        hours_end,
+        case
+            when existing_max_hour is null then first_hour
+            else least(
+                timestamp_add(existing_max_hour, interval 1 hour),
+                timestamp_trunc(timestamp_sub(hours_end, interval {{ lookback }} minute), hour)
+            )
+        end as start_hour
+    from params
+
+),
+
+hours as (
+
+    select hour_start
+    from bounds
+    cross join unnest(generate_timestamp_array(bounds.start_hour, timestamp_sub(bounds.hours_end, interval 1 hour), interval 1 hour)) as hour_start
+
+),
+
+first_seen as (
+
+    select
+        station_id,
+        min(ts_iso) as first_event_at
+    from events
+    where ts_iso < (select hours_end from bounds)
+    group by station_id
+
+),
+
+hourly_counts as (
+
+    select
+        station_id,
+        timestamp_trunc(ts_iso, hour) as hour_start,
+        sum(if(kind = 'pickup', delta, 0)) as pickups,
+        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
+    from events
+    where
+        ts_iso >= (select start_hour from bounds)
+        and ts_iso < (select hours_end from bounds)
+    group by 1, 2
+
+),
+
+labels as (
+
+    select
+        first_seen.station_id,
+        hours.hour_start,
+        coalesce(hourly_counts.pickups, 0) as pickups,
+        coalesce(hourly_counts.dropoffs, 0) as dropoffs
+    from first_seen
+    cross join hours
+    left join hourly_counts
+        on
+            first_seen.station_id = hourly_counts.station_id
+            and hours.hour_start = hourly_counts.hour_start
+    -- active: the station has an event before the hour ends
+    where first_seen.first_event_at < timestamp_add(hours.hour_start, interval 1 hour)
+
+)
+
+select
+    station_id,
+    hour_start,
+    pickups,
+    dropoffs,
+    dropoffs - pickups as net_change
+from labels

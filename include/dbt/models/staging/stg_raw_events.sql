@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    select * from {{ source('bikeshare', 'raw_events') }}
+
+),
+
+typed as (
+
+    select
+        cast(event_id as string) as event_id,
+        cast(station_id as string) as station_id,
+        cast(ts_iso as timestamp) as ts_iso,
+        lower(kind) as kind,
+        cast(delta as int64) as delta,
+        cast(ingested_at as timestamp) as ingested_at
+    from source
+    where lower(kind) in ('pickup', 'dropoff')
+
+),
+
+deduplicated as (
+
+    select *
+    from typed
+    qualify row_number() over (partition by event_id order by ingested_at, ts_iso) = 1
+
+)
+
+select
+    event_id,
+    station_id,
+    ts_iso,
+    kind,
+    delta,
+    case kind when 'dropoff' then delta else -delta end as signed_delta,
+    ingested_at
+from deduplicated

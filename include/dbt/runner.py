@@ -1,0 +1,117 @@
+"""Run the dbt project the same way from tests, benchmarks and the feature DAG.
+
+Builds the dbt command line (``--project-dir``/``--profiles-dir`` = this folder, ``--target`` from the
+settings) and the process environment (``Settings.dbt_env()``, which the profile reads), so no caller
+repeats that wiring. dbt lives in its own venv (``settings.dbt_executable``), hence a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from include.gcp.settings import Settings, get_settings
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+class DbtError(RuntimeError):
+    """A dbt command exited non-zero; the message carries the tail of its output."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: list[str]
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def dbt_vars(
+    as_of: datetime | str | None = None,
+    late_event_lookback_minutes: int | None = None,
+    features_start: datetime | str | None = None,
+) -> dict[str, object]:
+    """The project's ``--vars``; datetimes become ISO 8601 in UTC (naive ones are taken as UTC)."""
+
+    def iso(value: datetime | str) -> str:
+        if isinstance(value, str):
+            return value
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
+
+    out: dict[str, object] = {}
+    if as_of is not None:
+        out["as_of"] = iso(as_of)
+    if late_event_lookback_minutes is not None:
+        out["late_event_lookback_minutes"] = int(late_event_lookback_minutes)
+    if features_start is not None:
+        out["features_start"] = iso(features_start)
+    return out
+
+
+def dbt_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a dbt process: the caller's (PATH, HOME…) plus the profile variables."""
+    s = settings or get_settings()
+    env = dict(os.environ if base is None else base)
+    env.update(s.dbt_env())
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+    return env
+
+
+def dbt_command(
+    args: Sequence[str],
+    settings: Settings | None = None,
+    vars: Mapping[str, object] | None = None,
+    target_path: Path | None = None,
+) -> list[str]:
+    """``dbt <args> --project-dir … --profiles-dir … --target …`` (+ ``--vars`` as JSON, valid YAML)."""
+    s = settings or get_settings()
+    project = Path(s.dbt_project_dir)
+    cmd = [str(s.dbt_executable), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    if args and args[0] not in ("deps", "clean"):
+        cmd += ["--target", s.dbt_target]
+    if vars:
+        cmd += ["--vars", json.dumps(dict(vars))]
+    if target_path is not None:
+        cmd += ["--target-path", str(target_path)]
+    return cmd
+
+
+def run_dbt(
+    args: Sequence[str],
+    settings: Settings | None = None,
+    vars: Mapping[str, object] | None = None,
+    target_path: Path | None = None,
+    check: bool = True,
+    timeout: float | None = 1800,
+) -> DbtResult:
+    """Run one dbt command; raise :class:`DbtError` with the output tail if it fails and ``check``.
+
+    ``target_path`` lets parallel callers (tests) keep their own manifest and partial-parse state
+    instead of racing on ``include/dbt/target``, which cosmos reads.
+    """
+    s = settings or get_settings()
+    cmd = dbt_command(args, s, vars, target_path)
+    log_dir = target_path.parent / "logs" if target_path else PROJECT_DIR / "logs"
+    env = dbt_env(s)
+    env["DBT_LOG_PATH"] = str(log_dir)
+    started = time.monotonic()
+    proc = subprocess.run(
+        cmd, cwd=s.dbt_project_dir, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    result = DbtResult(cmd, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    if check and not result.ok:
+        tail = "\n".join(result.output.splitlines()[-60:])
+        raise DbtError(f"{' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return result

@@ -1,0 +1,51 @@
+{#- Point in time: recount the trailing-window counts of the last day of as_ofs straight from the
+    events with ts_iso in [as_of - window, as_of) and compare. An event at or after as_of, or one
+    outside the window, makes the counts differ. Late events inside the run's lookback are
+    recomputed, so the check is exact for a table built from the same events. -#}
+{{ config(severity='error') }}
+
+with
+
+recent_features as (
+
+    select *
+    from {{ ref('station_features') }}
+    where
+        feature_name in ('pickup_count', 'dropoff_count')
+        and window_len in ('1h', '2h', '24h', '7d')
+        and as_of >= (select timestamp_sub(max(as_of), interval 1 day) from {{ ref('station_features') }})
+
+),
+
+windows as (
+
+    select
+        *,
+        case window_len when '1h' then 60 when '2h' then 120 when '24h' then 1440 else 10080 end as window_minutes
+    from recent_features
+
+),
+
+recounted as (
+
+    select
+        windows.station_id,
+        windows.feature_name,
+        windows.window_len,
+        windows.as_of,
+        windows.value,
+        coalesce(sum(events.delta), 0) as events_in_window
+    from windows
+    left join {{ ref('stg_raw_events') }} as events
+        on
+            windows.station_id = events.station_id
+            and events.kind = if(windows.feature_name = 'pickup_count', 'pickup', 'dropoff')
+            and events.ts_iso >= timestamp_sub(windows.as_of, interval windows.window_minutes minute)
+            and events.ts_iso < windows.as_of
+    group by 1, 2, 3, 4, 5
+
+)
+
+select *
+from recounted
+where value != events_in_window

@@ -1,0 +1,45 @@
+{#- Every station with an event before time_column has a row at that time (zeros are data, not
+    missing rows), and no station has a row before its first event. Checked over the times the
+    model holds. -#}
+{% test every_active_station_present(model, time_column, events, activity_offset_minutes=0) %}
+    with
+
+    times as (
+        select distinct {{ time_column }} as at_time from {{ model }}
+    ),
+
+    first_seen as (
+        select station_id, min(ts_iso) as first_event_at from {{ events }} group by station_id
+    ),
+
+    expected as (
+        select first_seen.station_id, times.at_time
+        from times
+        cross join first_seen
+        where first_seen.first_event_at < timestamp_add(times.at_time, interval {{ activity_offset_minutes }} minute)
+    ),
+
+    actual as (
+        select distinct station_id, {{ time_column }} as at_time from {{ model }}
+    ),
+
+    missing as (
+        select expected.station_id, expected.at_time, 'missing' as problem
+        from expected
+        left join actual
+            on expected.station_id = actual.station_id and expected.at_time = actual.at_time
+        where actual.station_id is null
+    ),
+
+    unexpected as (
+        select actual.station_id, actual.at_time, 'before first event' as problem
+        from actual
+        left join expected
+            on expected.station_id = actual.station_id and expected.at_time = actual.at_time
+        where expected.station_id is null
+    )
+
+    select * from missing
+    union all
+    select * from unexpected
+{% endtest %}

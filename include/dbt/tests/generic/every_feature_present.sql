@@ -1,0 +1,31 @@
+{#- Every (station_id, as_of) of the tall table has each (feature_name, window_len) of the catalogue
+    exactly once, and nothing outside it. Failing rows: the incomplete or unknown groups. -#}
+{% test every_feature_present(model) %}
+    {%- set specs = station_feature_specs() -%}
+    with
+
+    catalogue as (
+        {%- for spec in specs %}
+        select '{{ spec.feature_name }}' as feature_name, '{{ spec.window_len }}' as window_len
+        {{- ' union all' if not loop.last }}
+        {%- endfor %}
+    ),
+
+    per_key as (
+        select
+            model.station_id,
+            model.as_of,
+            countif(catalogue.feature_name is not null) as known_features,
+            countif(catalogue.feature_name is null) as unknown_features
+        from {{ model }} as model
+        left join catalogue
+            on
+                model.feature_name = catalogue.feature_name
+                and model.window_len = catalogue.window_len
+        group by model.station_id, model.as_of
+    )
+
+    select *
+    from per_key
+    where known_features != {{ specs | length }} or unknown_features > 0
+{% endtest %}
