@@ -66,6 +66,7 @@ class Settings:
     dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
     gcloud_sdk_root: Path | None = None  # where to look first for the Pub/Sub emulator
+    trips_data_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "citibike-jc"  # replay input
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -201,6 +202,7 @@ class Settings:
             dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),
             gcloud_sdk_root=Path(sdk) if (sdk := get("GCLOUD_SDK_ROOT", "")) else None,
+            trips_data_dir=Path(get("TRIPS_DATA_DIR", str(default.trips_data_dir))),
         )
 
     def with_names(self, **names: str) -> Settings:

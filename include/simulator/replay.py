@@ -12,7 +12,7 @@ from include.gcp.settings import Settings
 from include.simulator.malformed import with_malformed
 from include.simulator.pacing import Clock
 from include.simulator.publish import Progress, ReplaySummary, log_progress, publish_messages
-from include.simulator.sources import DEFAULT_DATA_DIR, month_files, parse_time
+from include.simulator.sources import month_files, parse_time
 from include.simulator.synthetic import SyntheticSpec, synthetic_events, synthetic_trips
 from include.simulator.trips import Event, ReplayStats, events_from_files
 
@@ -23,7 +23,7 @@ class ReplayRequest:
 
     files: Sequence[str | Path] = ()
     months: Sequence[str] = ()
-    data_dir: str | Path = DEFAULT_DATA_DIR
+    data_dir: str | Path | None = None  # None: the trips_data_dir setting
     start: datetime | None = None  # inclusive, UTC
     end: datetime | None = None  # exclusive, UTC
     synthetic: SyntheticSpec | None = None
@@ -105,7 +105,7 @@ def request_from_params(params: Mapping[str, Any]) -> ReplayRequest:
     return ReplayRequest(
         files=() if synthetic else list(params.get("files") or ()),
         months=() if synthetic else list(params.get("months") or ()),
-        data_dir=params.get("data_dir") or DEFAULT_DATA_DIR,
+        data_dir=params.get("data_dir") or None,
         start=start,
         end=end,
         synthetic=synthetic,

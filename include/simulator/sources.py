@@ -1,7 +1,8 @@
 """Where replay input comes from: trip files by month in a data directory, and window bounds.
 
-The default data directory is the shared Citi Bike Jersey City extract beside the project
-(``../shared/data/citibike-jc``); the CLI and the DAG take another one as a parameter.
+The default data directory is the setting ``trips_data_dir`` (the shared Citi Bike Jersey City
+extract beside the project, ``../shared/data/citibike-jc``); the CLI and the DAG take another one
+as a parameter.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from include.gcp.settings import PROJECT_ROOT
+from include.gcp.settings import get_settings
 
-DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "citibike-jc"
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
 
 
-def month_files(month: str, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[Path]:
+def month_files(month: str, data_dir: str | Path | None = None) -> list[Path]:
     """The trip file(s) of ``month`` (``2019-09`` or ``201909``) in ``data_dir``.
 
     Citi Bike names monthly files ``[JC-]YYYYMM-citibike-tripdata.csv[.zip]``. When both the zip
@@ -27,7 +27,7 @@ def month_files(month: str, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[Pat
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"month {month!r}: expected YYYY-MM")
     stamp = match.group(1) + match.group(2)
-    directory = Path(data_dir)
+    directory = Path(data_dir) if data_dir else get_settings().trips_data_dir
     found = sorted(p for p in directory.glob(f"*{stamp}*citibike-tripdata*") if p.suffix in (".csv", ".zip"))
     by_stem: dict[str, Path] = {}
     for path in found:

@@ -8,7 +8,6 @@ import pytest
 
 from include.simulator.__main__ import build_parser, request_from_args
 from include.simulator.replay import ReplayRequest, request_from_params, select_events
-from include.simulator.sources import DEFAULT_DATA_DIR
 from include.simulator.synthetic import SyntheticSpec
 from tests.simulator.conftest import FILE_2019, FILE_2021
 
@@ -18,7 +17,7 @@ def test_dag_params_become_a_request() -> None:
         {"months": ["2019-09"], "files": [], "data_dir": "", "from": "2019-09-01T12:00:00Z", "to": None, "speed_up": 0}
     )
     assert request.months == ["2019-09"]
-    assert request.data_dir == DEFAULT_DATA_DIR
+    assert request.data_dir is None  # resolved to the trips_data_dir setting
     assert request.start == datetime(2019, 9, 1, 12, tzinfo=UTC)
     assert request.end is None
     assert request.speed_up is None

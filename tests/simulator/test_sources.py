@@ -6,12 +6,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from include.simulator.sources import DEFAULT_DATA_DIR, month_files, parse_time
+from include.gcp.settings import get_settings
+from include.simulator.sources import month_files, parse_time
 
 
 def test_month_resolves_in_the_shared_data_dir() -> None:
-    assert month_files("2019-09") == [DEFAULT_DATA_DIR / "JC-201909-citibike-tripdata.csv.zip"]
-    assert month_files("201901", DEFAULT_DATA_DIR)[0].name == "JC-201901-citibike-tripdata.csv.zip"
+    data_dir = get_settings().trips_data_dir
+    assert month_files("2019-09") == [data_dir / "JC-201909-citibike-tripdata.csv.zip"]
+    assert month_files("201901", data_dir)[0].name == "JC-201901-citibike-tripdata.csv.zip"
 
 
 def test_a_month_in_both_zip_and_csv_is_read_once_from_the_csv(tmp_path) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from include.simulator.sources import DEFAULT_DATA_DIR, month_files
+from include.simulator.sources import month_files
 from include.simulator.trips import REJECT_REASONS, Event, RejectedRow, ReplayStats, Trip, events_from_files, read_trips
 from tests.simulator.conftest import FILE_2019, FILE_2021, zipped
 
@@ -78,7 +78,7 @@ def test_ids_are_deterministic_across_reads_and_unique() -> None:
 
 def test_ids_of_a_real_month_are_stable_and_unique() -> None:
     window = (datetime(2019, 9, 1, 12, tzinfo=UTC), datetime(2019, 9, 1, 16, tzinfo=UTC))
-    files = month_files("2019-09", DEFAULT_DATA_DIR)
+    files = month_files("2019-09")
     first = events_from_files(files, *window)
     assert [e.event_id for e in first] == [e.event_id for e in events_from_files(files, *window)]
     assert len({e.event_id for e in first}) == len(first) == 499
