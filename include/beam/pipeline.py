@@ -8,7 +8,7 @@ Run it with ``python -m include.beam.pipeline $(args from include.beam.options.p
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
@@ -20,9 +20,11 @@ from include.beam import direct_pubsub
 from include.beam.options import IngestOptions
 from include.beam.transforms import (
     DEAD_LETTER,
+    DUPLICATE,
     DedupeByEventId,
     FailedWriteToDeadLetter,
     LogDeadLetterWriteFailure,
+    LogDuplicate,
     ParseEvents,
     ToRawEventRow,
 )
@@ -36,6 +38,7 @@ class Processed(NamedTuple):
 
     rows: beam.PCollection  # raw_events rows, timestamped at their event time
     dead_letters: beam.PCollection  # raw_events_dead_letter rows (invalid messages)
+    duplicates: beam.PCollection  # event_ids of removed duplicates
 
 
 class Written(NamedTuple):
@@ -52,12 +55,12 @@ def _schema(spec: TableSpec) -> dict[str, list[dict[str, str]]]:
 def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Message bytes → raw_events rows and dead-letter rows (no I/O; unit-tested with TestStream)."""
     parsed = messages | "Parse" >> beam.ParDo(ParseEvents()).with_outputs(DEAD_LETTER, main="events")
-    rows = (
-        parsed.events
-        | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds))
-        | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=opts.write_method == "STORAGE_WRITE_API"))
-    )
-    return Processed(rows, parsed[DEAD_LETTER])
+    deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_input_types(
+        tuple[str, Any]
+    ).with_outputs(DUPLICATE, main="events")
+    storage_api = opts.write_method == "STORAGE_WRITE_API"
+    rows = deduped.events | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=storage_api))
+    return Processed(rows, parsed[DEAD_LETTER], deduped[DUPLICATE])
 
 
 def _write(rows: beam.PCollection, table: str, spec: TableSpec, opts: IngestOptions, label: str) -> beam.PCollection:
@@ -82,6 +85,7 @@ def build(p: beam.Pipeline, opts: PipelineOptions, source: beam.PTransform | Non
         raise ValueError(f"the ingest pipeline needs {', '.join(missing)} (see include.beam.options.pipeline_args)")
     messages = p | "Read" >> (source or ReadFromPubSub(subscription=ingest.subscription))
     processed = process(messages, ingest)
+    _ = processed.duplicates | "LogDuplicates" >> beam.ParDo(LogDuplicate())
     refused = _write(processed.rows, ingest.raw_events_table, RAW_EVENTS_SPEC, ingest, "WriteRawEvents")
     dead_letters = (
         processed.dead_letters,
@@ -95,6 +99,7 @@ def build(p: beam.Pipeline, opts: PipelineOptions, source: beam.PTransform | Non
 def main(argv: list[str] | None = None) -> None:
     """Run until cancelled (streaming); locally the emulators come from the environment."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)  # one line per string annotation
     opts = PipelineOptions(argv)
     opts.view_as(StandardOptions).streaming = True
     direct_pubsub.set_pull_max_messages(opts.view_as(IngestOptions).direct_pull_max_messages)
