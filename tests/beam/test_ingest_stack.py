@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.test_stream import TestStream as EventStream
+from apache_beam.transforms.window import TimestampedValue
 
+from include.beam.options import pipeline_args
+from include.beam.pipeline import build
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
@@ -98,3 +104,36 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
     assert Counter(removed) == Counter([events[0].event_id, events[1].event_id, events[0].event_id])
     # the invariant
     assert len(messages) == len(raw) + len(dead) + len(removed)
+
+
+def test_rows_bigquery_refuses_reach_the_dead_letter_table(
+    ingest_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole build() with an EventStream (TestStream) source and the real BigQuery sink against the emulator.
+
+    A 10 MB station id passes validation but exceeds the streaming-insert payload limit, so Beam's
+    sink refuses the row (its failed-rows output); it must land in the dead letters, not vanish.
+    """
+    for name, value in ingest_settings.emulator_env().items():
+        monkeypatch.setenv(name, value)
+    good = {"event_id": "ok-1", "station_id": "3183", "ts_iso": "2019-09-07T12:00:00Z", "kind": "pickup", "delta": 1}
+    huge = {**good, "event_id": "huge-1", "station_id": "S" * 10_000_000}
+    stream = (
+        EventStream()
+        .add_elements([TimestampedValue(json.dumps(m).encode(), 1_700_000_000) for m in (good, huge)])
+        .add_elements([TimestampedValue(b"nope", 1_700_000_001)])
+        .advance_watermark_to_infinity()
+    )
+    opts = PipelineOptions(pipeline_args(ingest_settings))
+    p = BeamTestPipeline(options=opts, blocking=False)
+    build(p, opts, source=stream)
+    p.run().wait_until_finish()
+
+    raw = rows(ingest_settings, RAW_EVENTS, "event_id")
+    assert raw == [{"event_id": "ok-1"}]
+    dead = {d["error"].split(":")[0]: d for d in rows(ingest_settings, RAW_EVENTS_DEAD_LETTER, "payload, error")}
+    assert sorted(dead) == ["bad_json", "write_failed"]
+    refused = dead["write_failed"]
+    assert "exceeds the maximum insert payload size" in refused["error"]
+    assert refused["error"].endswith("characters]")  # the 10 MB payload was cut to fit the dead-letter table
+    assert '"event_id": "huge-1"' in refused["payload"]

@@ -1,4 +1,4 @@
-"""The pipeline on the DirectRunner with a TestStream source: valid, invalid, duplicate, late data.
+"""The pipeline on the DirectRunner with an EventStream (TestStream) source: valid, invalid, duplicate, late data.
 
 Element timestamps in the stream are arrival (publish) times; the events' own ``ts_iso`` lie years
 earlier, as in a replay of trip files.
@@ -10,8 +10,8 @@ import json
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
@@ -45,12 +45,12 @@ def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     return totals
 
 
-def run(stream: TestStream, rows: list, dead: list, duplicates: tuple[str, ...] = ()) -> dict[str, int]:
+def run(stream: EventStream, rows: list, dead: list, duplicates: tuple[str, ...] = ()) -> dict[str, int]:
     """Run ``process`` on the stream, assert all outputs; return the counters.
 
     ``rows`` are ``(event_id, ts_iso, element timestamp)``, ``dead`` are ``(payload, reason code)``.
     """
-    p = TestPipeline(options=options(), blocking=False)
+    p = BeamTestPipeline(options=options(), blocking=False)
     out = process(p | stream, options().view_as(IngestOptions))
     got_rows = out.rows | "RowKeys" >> beam.Map(lambda r, t=beam.DoFn.TimestampParam: (r["event_id"], r["ts_iso"], t))
     assert_that(got_rows, equal_to(rows), label="Rows")
@@ -64,7 +64,7 @@ def run(stream: TestStream, rows: list, dead: list, duplicates: tuple[str, ...] 
 
 def test_valid_events_become_rows_timestamped_at_their_event_time() -> None:
     stream = (
-        TestStream()
+        EventStream()
         .add_elements(at(0, event("a", "2019-09-01T04:00:00Z"), event("b", "2019-09-01T05:30:00.250+01:00")))
         .advance_watermark_to_infinity()
     )
@@ -86,7 +86,7 @@ def test_every_invalid_message_reaches_the_dead_letters_with_its_reason() -> Non
         event("f", delta=2): "bad_delta",
         json.dumps({"event_id": "g"}).encode(): "missing_field",
     }
-    stream = TestStream().add_elements(at(0, event("ok"), *bad)).advance_watermark_to_infinity()
+    stream = EventStream().add_elements(at(0, event("ok"), *bad)).advance_watermark_to_infinity()
     ok = [("ok", "2019-09-01T04:00:00.000000Z", Timestamp.from_rfc3339("2019-09-01T04:00:00Z"))]
     dead = [(p.decode("utf-8", errors="backslashreplace"), code) for p, code in bad.items()]
     metrics = run(stream, ok, dead)
@@ -96,7 +96,7 @@ def test_every_invalid_message_reaches_the_dead_letters_with_its_reason() -> Non
 
 def test_duplicates_are_removed_counted_and_late_data_is_kept() -> None:
     stream = (
-        TestStream()
+        EventStream()
         .add_elements(at(0, event("a"), event("b"), event("a")))  # duplicate in one bundle
         .advance_watermark_to(ARRIVAL + 60)
         .add_elements(at(10, event("c", "2019-01-01T00:00:00Z"), event("b")))  # late arrivals, one duplicate
@@ -116,7 +116,7 @@ def test_duplicates_are_removed_counted_and_late_data_is_kept() -> None:
 
 
 def test_counters_of_one_bundle() -> None:
-    stream = TestStream().add_elements(at(0, event("a"), event("a"), b"{", event("b"))).advance_watermark_to_infinity()
+    stream = EventStream().add_elements(at(0, event("a"), event("a"), b"{", event("b"))).advance_watermark_to_infinity()
     rows = [(i, "2019-09-01T04:00:00.000000Z", Timestamp.from_rfc3339("2019-09-01T04:00:00Z")) for i in "ab"]
     metrics = run(stream, rows, [("{", "bad_json")], duplicates=("a",))
     # Dedupe runs one bundle per key, so its counter may fall into that DirectRunner gap; parsing does not
