@@ -62,6 +62,11 @@ class JobInfo:
         out["replaced"] = str(self.replaced) if self.replaced else None
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobInfo:
+        replaced = data.get("replaced")
+        return cls(**{**data, "state": JobState(data["state"]), "replaced": JobState(replaced) if replaced else None})
+
 
 class JobStartError(RuntimeError):
     """The job could not be started, or died at once; the message carries the reason."""

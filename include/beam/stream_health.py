@@ -13,7 +13,7 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from include.beam.job_control import JobState
+from include.beam.job_control import JobInfo, JobState
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
@@ -152,22 +152,37 @@ def check_health(
     settings: Settings,
     job_state: JobState,
     *,
+    started: JobInfo | None = None,
     max_staleness: timedelta = MAX_STALENESS,
     max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
     window: timedelta = WINDOW,
     now: datetime | None = None,
     raise_on_problem: bool = True,
 ) -> HealthReport:
-    """Measure, judge, and raise :class:`StreamUnhealthy` listing every problem (unless told not to)."""
+    """Measure, judge, and raise :class:`StreamUnhealthy` listing every problem (unless told not to).
+
+    ``started`` is what the start step of the same run found or did, which changes the verdict:
+    a job drained on purpose is not judged at all; a job launched fresh in this run (first start,
+    or resumed after a drain) has had no time to write, so stale data is only a note; a job that
+    replaced a failed one is judged in full, and the failure's reason joins any error.
+    """
     checked_at = now or datetime.now(UTC)
     ingested, event_ts = newest_timestamps(settings)
     good, bad = window_counts(settings, window, checked_at)
     report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
-    report.problems.extend(judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share))
+    found = judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share)
+    if started and not started.created and started.state is JobState.DRAINED:
+        report.notes.append(f"job {started.name} was drained on purpose; not judged ({'; '.join(found)})")
+        return report
+    if started and started.created and not (started.replaced and started.replaced.is_failure):
+        report.notes.extend(f"new job, not judged yet: {p}" for p in found if not p.startswith("streaming job is"))
+        found = [p for p in found if p.startswith("streaming job is") and job_state is not JobState.PENDING]
+    if started and started.created and started.replaced and started.replaced.is_failure:
+        report.notes.append(f"restarted in this run after the job ended {started.replaced}: {started.message}")
+    report.problems.extend(found)
     if report.problems and raise_on_problem:
-        raise StreamUnhealthy(
-            f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(report.problems)
-        )
+        message = f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(found)
+        raise StreamUnhealthy("\n".join([message, *report.notes]))
     return report
 
 

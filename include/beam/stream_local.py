@@ -197,7 +197,11 @@ class LocalStreamingJob:
             proc = psutil.Process(record.pid)
             if abs(proc.create_time() - record.create_time) > 0.5:
                 return False  # the pid now belongs to another process
-            return proc.status() != psutil.STATUS_ZOMBIE
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(record.pid, os.WNOHANG)  # our exited child: reap it
+                return False
+            return True
         except psutil.NoSuchProcess:
             return False
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.beam.job_control import JobState
+from include.beam.job_control import JobInfo, JobState
 from include.beam.stream_health import (
     HealthReport,
     StreamUnhealthy,
@@ -86,3 +86,23 @@ def test_measures_freshness_and_dead_letter_share_in_bigquery(stream_settings: S
     assert report.to_dict()["staleness_seconds"] == 180
     with pytest.raises(StreamUnhealthy, match=r"dead-letter share 33\.3%"):
         check_health(s, JobState.RUNNING, now=now)
+
+
+@pytest.mark.integration
+def test_the_verdict_depends_on_what_the_start_step_did(stream_settings: Settings) -> None:
+    s = stream_settings  # empty tables: nothing ingested yet
+
+    def info(**kw) -> JobInfo:
+        return JobInfo(**({"name": "j", "job_id": "1", "state": JobState.RUNNING, "created": True} | kw))
+
+    fresh = check_health(s, JobState.PENDING, started=info(state=JobState.PENDING))
+    assert fresh.ok
+    assert fresh.notes == ["new job, not judged yet: raw_events has no rows: nothing has been ingested yet"]
+
+    drained = check_health(s, JobState.DRAINED, started=info(state=JobState.DRAINED, created=False))
+    assert drained.ok
+
+    with pytest.raises(StreamUnhealthy, match=r"(?s)no rows.*ended FAILED: OOM in ParseEvents"):
+        check_health(s, JobState.RUNNING, started=info(replaced=JobState.FAILED, message="OOM in ParseEvents"))
+    with pytest.raises(StreamUnhealthy, match="streaming job is FAILED"):
+        check_health(s, JobState.FAILED, started=info(created=False))

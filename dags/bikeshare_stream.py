@@ -1,0 +1,117 @@
+"""
+### bikeshare_stream — keep the streaming ingest job running, and watch it
+
+Every 15 minutes: make sure the topic, subscription, dataset and tables exist, start the streaming
+job **only if none with its name is active** (a retry or a second trigger never makes a duplicate),
+then check it: job state, data freshness (now - newest `raw_events.ingested_at`) and the
+dead-letter share of the last window. The run fails with a message listing every problem.
+
+- **Failed job:** the start step replaces it and logs why it ended (the pipeline's log tail
+  locally, Dataflow's error messages on gcp); the monitor then judges the data in full.
+- **Stop:** trigger with `action = drain`. The job is **drained, never cancelled** (stops reading,
+  finishes what it holds). A drained job stays stopped on scheduled runs; trigger with
+  `action = start` to start it again (e.g. after a deployment).
+- **Backend:** Dataflow in the `gcp` profile, a background DirectRunner process locally (state
+  under `.local/stream/`). The DAG does not know which: `include/beam/job_control.py`.
+
+No teardown task: in the provider's Dataflow example DAGs the teardown stops a test job, but here
+the job must outlive every run; stopping it is the explicit `drain` action.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+log = logging.getLogger(__name__)
+DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)}
+PARAMS = {
+    "action": Param(
+        "run",
+        enum=["run", "start", "drain"],
+        description="run: keep it running (a drained job stays stopped); start: also after a drain; drain: stop it",
+    ),
+    "drain_timeout_seconds": Param(600, type="integer", minimum=1),
+    "max_staleness_minutes": Param(30, type="number", minimum=0),
+    "max_dead_letter_share": Param(0.05, type="number", minimum=0, maximum=1),
+    "window_minutes": Param(15, type="number", minimum=1),
+}
+
+
+@dag(
+    dag_id="bikeshare_stream",
+    schedule="*/15 * * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    tags=["bikeshare", "ingest", "streaming"],
+    doc_md=__doc__,
+)
+def bikeshare_stream() -> None:
+    @task.branch
+    def choose_action(params: dict[str, Any]) -> str:
+        return "drain_job" if params["action"] == "drain" else "ensure_resources"
+
+    @task
+    def ensure_resources() -> list[str]:
+        from include.gcp import resources
+
+        return [str(o) for o in resources.ensure_all()]
+
+    @task
+    def start_job(params: dict[str, Any]) -> dict[str, Any]:
+        from include.beam.job_control import streaming_job
+
+        info = streaming_job().start(resume_drained=params["action"] == "start")
+        log.info(
+            "%s: %s %s (%s) %s",
+            info.name,
+            "started" if info.created else "found",
+            info.job_id,
+            info.state,
+            info.details,
+        )
+        return info.to_dict()
+
+    @task
+    def monitor(started: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        from include.beam.job_control import JobInfo, streaming_job
+        from include.beam.stream_health import check_health
+        from include.gcp.settings import get_settings
+
+        report = check_health(
+            get_settings(),
+            streaming_job().state(),
+            started=JobInfo.from_dict(started),
+            max_staleness=timedelta(minutes=params["max_staleness_minutes"]),
+            max_dead_letter_share=params["max_dead_letter_share"],
+            window=timedelta(minutes=params["window_minutes"]),
+        )
+        for note in report.notes:
+            log.warning(note)
+        return report.to_dict()
+
+    @task
+    def drain_job(params: dict[str, Any]) -> str:
+        from include.beam.job_control import JobState, streaming_job
+
+        state = streaming_job().drain(timeout=params["drain_timeout_seconds"])
+        if state.is_active:  # Dataflow still draining: a retry waits again
+            raise RuntimeError(f"the streaming job is still {state} after {params['drain_timeout_seconds']} s")
+        if state is JobState.CANCELLED:
+            log.warning("the job did not drain in time and was stopped by force: in-flight messages may be lost")
+        return str(state)
+
+    branch = choose_action()
+    branch >> drain_job()
+    started = start_job()
+    branch >> ensure_resources() >> started
+    monitor(started)
+
+
+bikeshare_stream()

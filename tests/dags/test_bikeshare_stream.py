@@ -1,0 +1,113 @@
+"""The streaming DAG run for real with dag.test() on the local stack, driving the real pipeline.
+
+One scenario, in order, because each step builds on the last: start, a second run finds the job
+running (same pid, one process), the monitor reports the fresh data, a drain stops it, and a
+scheduled run leaves the drained job stopped. (Observed: on the same DAG object, params given to one
+``dag.test(run_conf=…)`` carry over to the next call, so a run after the drain passes its action.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psutil
+import pytest
+
+from include.beam.job_control import JobState, streaming_job
+from include.beam.stream_health import check_health
+from include.gcp import clients
+from include.gcp.settings import Settings, get_settings
+from tests.conftest import DAGS_FOLDER, drop_resources
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow]
+
+
+@pytest.fixture
+def stream_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    names = {
+        "BIKESHARE_BQ_DATASET": f"dagstream_{tag}",
+        "BIKESHARE_PUBSUB_TOPIC": f"dagstream-{tag}",
+        "BIKESHARE_PUBSUB_SUBSCRIPTION": f"dagstream-{tag}-sub",
+        "BIKESHARE_GCS_BUCKET": f"dagstream-{tag}",
+        "BIKESHARE_DATAFLOW_JOB_NAME": f"dagstream-{tag}",
+        "BIKESHARE_STATE_DIR": str(tmp_path / "state"),
+    }
+    for key, value in names.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    yield settings
+    try:
+        streaming_job(settings).drain(timeout=30)  # never leave a pipeline behind, whatever failed
+    finally:
+        get_settings.cache_clear()
+        drop_resources(settings)
+
+
+def _pipelines(name: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmd = p.info["cmdline"] or []
+        if "include.beam.pipeline" in cmd and f"--job_name={name}" in cmd and p.info["status"] != "zombie":
+            found.append(p)
+    return found
+
+
+def _xcom(run, task_id: str):
+    return run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
+
+
+def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = stream_env
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_stream")
+
+    first = dag.test()
+    assert first.state == "success"
+    started = _xcom(first, "start_job")
+    assert started["created"]
+    assert started["state"] == "RUNNING"
+    assert [str(p.pid) for p in _pipelines(s.dataflow_job_name)] == [started["job_id"]]
+
+    publisher = clients.publisher_client(s)
+    for i in range(5):
+        event = {
+            "event_id": f"dag-{i}",
+            "station_id": "3186",
+            "ts_iso": "2019-09-01T04:00:00.000Z",
+            "kind": "dropoff",
+            "delta": 1,
+        }
+        publisher.publish(s.topic_path, json.dumps(event).encode()).result()
+    publisher.publish(s.topic_path, b'{"event_id": "broken"}').result()
+    deadline = time.monotonic() + 90
+    while check_health(s, JobState.RUNNING, raise_on_problem=False).rows_in_window < 5:
+        assert time.monotonic() < deadline, "the pipeline wrote nothing in 90 s"
+        time.sleep(1)
+
+    second = dag.test(run_conf={"max_dead_letter_share": 0.5})
+    assert second.state == "success"
+    found = _xcom(second, "start_job")
+    assert not found["created"]
+    assert found["job_id"] == started["job_id"]  # the same process, no second one
+    assert len(_pipelines(s.dataflow_job_name)) == 1
+    report = _xcom(second, "monitor")
+    assert report["problems"] == []
+    assert report["job_state"] == "RUNNING"
+    assert report["rows_in_window"] == 5
+    assert report["dead_letters_in_window"] == 1
+    assert report["staleness_seconds"] < 120
+
+    drained = dag.test(run_conf={"action": "drain", "drain_timeout_seconds": 60})
+    assert drained.state == "success"
+    assert _xcom(drained, "drain_job") == "DRAINED"
+    assert _pipelines(s.dataflow_job_name) == []
+
+    scheduled = dag.test(run_conf={"action": "run"})  # as scheduled: a drained job stays stopped
+    assert scheduled.state == "success"
+    assert _xcom(scheduled, "start_job")["state"] == "DRAINED"
+    assert _pipelines(s.dataflow_job_name) == []
