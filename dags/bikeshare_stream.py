@@ -9,7 +9,7 @@ dead-letter share of the last window. The run fails with a message listing every
 - **Failed job:** the start step replaces it and logs why it ended (the pipeline's log tail
   locally, Dataflow's error messages on gcp); the monitor then judges the data in full.
 - **Stop:** trigger with `action = drain`. The job is **drained, never cancelled** (stops reading,
-  finishes what it holds). A drained job stays stopped on scheduled runs; trigger with
+  finishes what it holds). A drained (or cancelled) job stays stopped on scheduled runs; trigger with
   `action = start` to start it again (e.g. after a deployment).
 - **Backend:** Dataflow in the `gcp` profile, a background DirectRunner process locally (state
   under `.local/stream/`). The DAG does not know which: `include/beam/job_control.py`.
@@ -84,10 +84,13 @@ def bikeshare_stream() -> None:
         from include.beam.stream_health import check_health
         from include.gcp.settings import get_settings
 
+        job = streaming_job()
+        state = job.state()
         report = check_health(
             get_settings(),
-            streaming_job().state(),
+            state,
             started=JobInfo.from_dict(started),
+            job_error=job.last_error() if state.is_failure else "",
             max_staleness=timedelta(minutes=params["max_staleness_minutes"]),
             max_dead_letter_share=params["max_dead_letter_share"],
             window=timedelta(minutes=params["window_minutes"]),

@@ -29,7 +29,7 @@ class JobState(StrEnum):
     DRAINING = "DRAINING"  # stop requested: finishing what it has read, reading nothing new
     DRAINED = "DRAINED"  # stopped on purpose after a drain
     DONE = "DONE"  # ended by itself without error (a streaming job should not)
-    CANCELLED = "CANCELLED"  # stopped without draining (here only when a drain had to be forced)
+    CANCELLED = "CANCELLED"  # stopped without draining: by hand, or a drain that had to be forced
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
 
@@ -40,8 +40,13 @@ class JobState(StrEnum):
 
     @property
     def is_failure(self) -> bool:
-        """Ended without being asked to: the monitor restarts it and says why."""
-        return self in (JobState.FAILED, JobState.DONE, JobState.CANCELLED)
+        """Ended without being asked to: the next start replaces it and says why."""
+        return self in (JobState.FAILED, JobState.DONE)
+
+    @property
+    def stopped_on_purpose(self) -> bool:
+        """Drained, or cancelled by someone: a scheduled run leaves it stopped."""
+        return self in (JobState.DRAINED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,17 @@ class StreamingJob(Protocol):
     def start(self, *, resume_drained: bool = True) -> JobInfo:
         """Launch the job unless one with the name is active; then return that one.
 
-        A job that ended without being asked to (failed) is replaced. A job drained on purpose is
-        started again only when ``resume_drained`` (a scheduled run passes False: drained stays
-        stopped until someone starts it).
+        A job that ended without being asked to (failed) is replaced. A job stopped on purpose
+        (drained or cancelled) is started again only when ``resume_drained`` (a scheduled run
+        passes False: it stays stopped until someone starts it).
         """
         ...
 
     def state(self) -> JobState: ...
+
+    def last_error(self) -> str:
+        """Why the job ended, in the backend's words (log tail, Dataflow error messages); or ""."""
+        ...
 
     def drain(self, timeout: float = 300.0) -> JobState:
         """Stop reading new messages, finish the in-flight ones, and wait up to ``timeout`` s."""

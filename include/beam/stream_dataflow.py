@@ -134,8 +134,8 @@ class DataflowStreamingJob:
             return self._info(active[0], created=False)
         latest = self._latest()
         previous = job_state(latest["currentState"]) if latest else None
-        if latest and previous is JobState.DRAINED and not resume_drained:
-            return self._info(latest, created=False, message="drained on purpose; start it explicitly to resume")
+        if latest and previous and previous.stopped_on_purpose and not resume_drained:
+            return self._info(latest, created=False, message=f"{previous} on purpose; start it explicitly to resume")
         reason = self._failure_reason(latest) if previous and previous.is_failure else ""
         if reason:
             log.warning("Dataflow job %s (%s) had ended %s: %s", self.name, latest["id"], previous, reason)
@@ -149,6 +149,10 @@ class DataflowStreamingJob:
         active = self._jobs(active_only=True)
         job = active[0] if active else self._latest()
         return job_state(job["currentState"]) if job else JobState.NOT_FOUND
+
+    def last_error(self) -> str:
+        latest = self._latest()
+        return self._failure_reason(latest) if latest and job_state(latest["currentState"]).is_failure else ""
 
     def drain(self, timeout: float = 300.0) -> JobState:
         active = self._jobs(active_only=True)

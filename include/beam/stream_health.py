@@ -153,6 +153,7 @@ def check_health(
     job_state: JobState,
     *,
     started: JobInfo | None = None,
+    job_error: str = "",
     max_staleness: timedelta = MAX_STALENESS,
     max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
     window: timedelta = WINDOW,
@@ -162,23 +163,26 @@ def check_health(
     """Measure, judge, and raise :class:`StreamUnhealthy` listing every problem (unless told not to).
 
     ``started`` is what the start step of the same run found or did, which changes the verdict:
-    a job drained on purpose is not judged at all; a job launched fresh in this run (first start,
+    a job stopped on purpose (drained, cancelled) is not judged at all; a job launched fresh in this run (first start,
     or resumed after a drain) has had no time to write, so stale data is only a note; a job that
-    replaced a failed one is judged in full, and the failure's reason joins any error.
+    replaced a failed one is judged in full, and the failure's reason joins any error, as does
+    ``job_error`` (:meth:`StreamingJob.last_error`) for a job that has ended since.
     """
     checked_at = now or datetime.now(UTC)
     ingested, event_ts = newest_timestamps(settings)
     good, bad = window_counts(settings, window, checked_at)
     report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
     found = judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share)
-    if started and not started.created and started.state is JobState.DRAINED:
-        report.notes.append(f"job {started.name} was drained on purpose; not judged ({'; '.join(found)})")
+    if started and not started.created and started.state.stopped_on_purpose:
+        report.notes.append(f"job {started.name} was {started.state} on purpose; not judged ({'; '.join(found)})")
         return report
     if started and started.created and not (started.replaced and started.replaced.is_failure):
         report.notes.extend(f"new job, not judged yet: {p}" for p in found if not p.startswith("streaming job is"))
         found = [p for p in found if p.startswith("streaming job is") and job_state is not JobState.PENDING]
     if started and started.created and started.replaced and started.replaced.is_failure:
         report.notes.append(f"restarted in this run after the job ended {started.replaced}: {started.message}")
+    if job_error and job_state.is_failure:
+        report.notes.append(f"the job ended {job_state}: {job_error}")
     report.problems.extend(found)
     if report.problems and raise_on_problem:
         message = f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(found)

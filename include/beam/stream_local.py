@@ -75,7 +75,7 @@ class LocalStreamingJob:
         module: str = PIPELINE_MODULE,
         argv_factory: ArgvFactory = _pipeline_args,
         python: str = sys.executable,
-        startup_grace: float = 10.0,
+        startup_grace: float = 15.0,
     ) -> None:
         self.settings = settings
         self.name = settings.dataflow_job_name
@@ -100,8 +100,8 @@ class LocalStreamingJob:
         with self._lock():
             record = self._load()
             state = self._state_of(record)
-            if record and (state.is_active or (state is JobState.DRAINED and not resume_drained)):
-                note = "drained on purpose; start it explicitly to resume" if state is JobState.DRAINED else ""
+            if record and (state.is_active or (state.stopped_on_purpose and not resume_drained)):
+                note = f"{state} on purpose; start it explicitly to resume" if state.stopped_on_purpose else ""
                 return self._info(record, state, created=False, message=note)
             replaced = state if record else None
             reason = self.log_tail() if state.is_failure else ""
@@ -115,6 +115,9 @@ class LocalStreamingJob:
 
     def state(self) -> JobState:
         return self._state_of(self._load())
+
+    def last_error(self) -> str:
+        return self.log_tail() if self.state().is_failure else ""
 
     def drain(self, timeout: float = 300.0) -> JobState:
         with self._lock():

@@ -73,6 +73,7 @@ def test_a_failed_job_is_replaced_and_its_error_reported(job, service, launches)
     error = {"messageImportance": "JOB_MESSAGE_ERROR", "messageText": "Workflow failed: quota exceeded"}
     service.add(NAME, "JOB_STATE_FAILED", messages=[{"messageImportance": "JOB_MESSAGE_BASIC"}, error])
     assert job.state() is JobState.FAILED
+    assert job.last_error() == "Workflow failed: quota exceeded"
     info = job.start()
     assert info.created
     assert info.replaced is JobState.FAILED
@@ -80,11 +81,13 @@ def test_a_failed_job_is_replaced_and_its_error_reported(job, service, launches)
     assert len(launches) == 1
 
 
-def test_a_drained_job_stays_stopped_unless_resumed(job, service, launches) -> None:
-    service.add(NAME, "JOB_STATE_DRAINED")
+@pytest.mark.parametrize("stopped", ["JOB_STATE_DRAINED", "JOB_STATE_CANCELLED"])
+def test_a_job_stopped_on_purpose_stays_stopped_unless_resumed(job, service, launches, stopped) -> None:
+    service.add(NAME, stopped)
     kept = job.start(resume_drained=False)
     assert not kept.created
-    assert kept.state is JobState.DRAINED
+    assert kept.state.stopped_on_purpose
+    assert job.last_error() == ""
     assert launches == []
     assert job.start().created
 

@@ -104,5 +104,5 @@ def test_the_verdict_depends_on_what_the_start_step_did(stream_settings: Setting
 
     with pytest.raises(StreamUnhealthy, match=r"(?s)no rows.*ended FAILED: OOM in ParseEvents"):
         check_health(s, JobState.RUNNING, started=info(replaced=JobState.FAILED, message="OOM in ParseEvents"))
-    with pytest.raises(StreamUnhealthy, match="streaming job is FAILED"):
-        check_health(s, JobState.FAILED, started=info(created=False))
+    with pytest.raises(StreamUnhealthy, match=r"(?s)streaming job is FAILED.*ended FAILED: Traceback"):
+        check_health(s, JobState.FAILED, started=info(created=False), job_error="Traceback …")

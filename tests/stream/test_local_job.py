@@ -87,6 +87,7 @@ def test_a_crashed_job_is_reported_failed_and_replaced(stream_settings: Settings
     _wait_for(lambda: "dummy pipeline: running" in job.log_tail())
     os.kill(int(first.job_id), signal.SIGKILL)
     _wait_for(lambda: job.state() is JobState.FAILED, timeout=10)
+    assert "dummy pipeline: running" in job.last_error()
 
     second = _job(stream_settings).start()
     try:
