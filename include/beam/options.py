@@ -49,6 +49,12 @@ class IngestOptions(PipelineOptions):
             help="rows per streaming-insert request (Beam's default is 500)",
         )
         parser.add_argument(
+            "--num_streaming_keys",
+            type=int,
+            default=500,
+            help="shards per table for streaming inserts (Beam's default 500); few keys mean fuller inserts",
+        )
+        parser.add_argument(
             "--direct_pull_max_messages",
             type=int,
             default=1000,

@@ -56,7 +56,7 @@ def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Message bytes → raw_events rows and dead-letter rows (no I/O; unit-tested with TestStream)."""
     parsed = messages | "Parse" >> beam.ParDo(ParseEvents()).with_outputs(DEAD_LETTER, main="events")
     deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_input_types(
-        tuple[str, Any]
+        beam.typehints.Tuple[str, Any]
     ).with_outputs(DUPLICATE, main="events")
     storage_api = opts.write_method == "STORAGE_WRITE_API"
     rows = deduped.events | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=storage_api))
@@ -74,6 +74,7 @@ def _write(rows: beam.PCollection, table: str, spec: TableSpec, opts: IngestOpti
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
         batch_size=opts.insert_batch_size,
+        num_streaming_keys=opts.num_streaming_keys,
     )
     return result.failed_rows_with_errors
 

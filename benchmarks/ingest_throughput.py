@@ -1,0 +1,198 @@
+"""Ingest throughput: a month of real trips through Pub/Sub → the local Beam pipeline → raw_events.
+
+Starts ``python -m include.beam.pipeline`` (DirectRunner, args from ``pipeline_args``) on a
+throw-away topic, subscription and dataset, waits until a probe event lands, publishes the month's
+events (as fast as possible, or at ``--rate`` events/s), waits until every row arrived or progress
+stalls, and prints: events/s sustained, p50/p95/max latency (client send time → the row's
+``ingested_at``, stamped just before the insert), loss, duplicates, and the pieces measured alone
+(publish rate, emulator insert rate) to show where the time goes. Needs the local stack.
+
+Usage: .venv/bin/python -m benchmarks.ingest_throughput [--month 2019-09] [--limit N] [--rate R]
+       [--pipeline-arg=--num_streaming_keys=8 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from google.api_core.exceptions import NotFound
+from google.cloud import bigquery
+
+from include.beam.options import pipeline_args
+from include.gcp import clients, resources
+from include.gcp.settings import PROJECT_ROOT, Settings, get_settings
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, RAW_EVENTS_SPEC
+from include.simulator.trips import Event, events_from_files
+
+POLL_S = 2.0
+
+
+def count(settings: Settings, table: str) -> int:
+    bq = clients.bigquery_client(settings)
+    return next(iter(bq.query(f"SELECT COUNT(*) AS n FROM `{settings.table_id(table)}`").result())).n
+
+
+def publish(settings: Settings, events: list[Event], rate: float) -> tuple[dict[str, float], float]:
+    """Publish every event; returns the client send time per event_id and the publish wall time."""
+    publisher = clients.publisher_client(settings)
+    sent: dict[str, float] = {}
+    futures = []
+    start = time.time()
+    chunk = 100
+    for i in range(0, len(events), chunk):
+        if rate > 0:  # pace by chunks: chunk i is due at start + i / rate
+            time.sleep(max(0.0, start + i / rate - time.time()))
+        now = time.time()
+        for event in events[i : i + chunk]:
+            sent[event.event_id] = now
+            futures.append(publisher.publish(settings.topic_path, event.to_json()))
+    for future in futures:
+        future.result(timeout=120)
+    return sent, time.time() - start
+
+
+def insert_rate(settings: Settings, rows: int = 5000, batch: int = 500) -> float:
+    """The emulator alone: rows/s of streaming inserts in Beam's default batch size."""
+    bq = clients.bigquery_client(settings)
+    table = settings.table_id(RAW_EVENTS) + "_probe"
+    bq.create_table(bigquery.Table(table, schema=list(RAW_EVENTS_SPEC.schema)))
+    ts = "2019-09-01T00:00:00.000000Z"
+    start = time.time()
+    for b in range(0, rows, batch):
+        payload = [
+            {"event_id": f"p{b + i}", "station_id": "1", "ts_iso": ts, "kind": "pickup", "delta": 1, "ingested_at": ts}
+            for i in range(batch)
+        ]
+        bq.insert_rows_json(table, payload, row_ids=[r["event_id"] for r in payload])
+    return rows / (time.time() - start)
+
+
+def wait_for_rows(settings: Settings, target: int, stall_s: float, proc: subprocess.Popen) -> tuple[int, float]:
+    """Poll until ``target`` rows or no progress for ``stall_s``; returns rows and the wait."""
+    start = last_change = time.time()
+    last = -1
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pipeline exited with {proc.returncode}")
+        n = count(settings, RAW_EVENTS)
+        if n != last:
+            last, last_change = n, time.time()
+            print(f"  t={time.time() - start:6.1f}s rows={n}", file=sys.stderr, flush=True)
+        if n >= target or time.time() - last_change > stall_s:
+            return n, time.time() - start
+        time.sleep(POLL_S)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def run(args: argparse.Namespace) -> None:
+    tag = uuid.uuid4().hex[:8]
+    settings = get_settings().with_names(
+        topic=f"bench-ingest-{tag}", subscription=f"bench-ingest-{tag}-sub", dataset=f"bench_ingest_{tag}"
+    )
+    try:
+        measure(args, settings, tag)
+    finally:
+        drop(settings)
+
+
+def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
+    path = settings.trips_data_dir / f"JC-{args.month.replace('-', '')}-citibike-tripdata.csv.zip"
+    events = events_from_files([path])
+    events = events[: args.limit] if args.limit else events
+    unique = {e.event_id for e in events}
+    print(f"{path.name}: {len(events)} events ({len(unique)} distinct ids)")
+    resources.ensure_pubsub(settings)
+    resources.ensure_bigquery(settings)
+    log = Path(args.log or PROJECT_ROOT / ".local" / f"bench-ingest-{tag}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [*pipeline_args(settings, job_name=f"bench-{tag}"), *args.pipeline_arg]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "include.beam.pipeline", *argv],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **settings.emulator_env()},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        probe = Event(datetime(2019, 1, 1, tzinfo=UTC), f"probe-{tag}", "probe", "pickup")
+        t0 = time.time()
+        publish(settings, [probe], 0)
+        wait_for_rows(settings, 1, 120, proc)
+        startup = time.time() - t0
+        print(f"pipeline ready (probe row landed) after {startup:.1f}s; args: {' '.join(argv)}")
+
+        start = time.time()
+        sent, publish_s = publish(settings, events, args.rate)
+        print(f"published {len(events)} in {publish_s:.1f}s ({len(events) / publish_s:.0f} events/s)")
+        rows, _ = wait_for_rows(settings, len(unique) + 1, args.stall, proc)
+        bq = clients.bigquery_client(settings)
+        query = f"SELECT event_id, ingested_at FROM `{settings.table_id(RAW_EVENTS)}` WHERE event_id != @p"
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("p", "STRING", probe.event_id)]
+        )
+        got = [(r.event_id, r.ingested_at.timestamp()) for r in bq.query(query, job_config=config).result()]
+        dead = count(settings, RAW_EVENTS_DEAD_LETTER)
+    finally:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+
+    ids = [g[0] for g in got]
+    latencies = [ingested - sent[eid] for eid, ingested in got if eid in sent]
+    last = max(g[1] for g in got) if got else start
+    sustained = len(got) / (last - start) if got else 0.0
+    first = min((g[1] for g in got), default=start)
+    per_10s: dict[int, int] = {}
+    for _, ingested in got:
+        per_10s[int((ingested - first) // 10)] = per_10s.get(int((ingested - first) // 10), 0) + 1
+    full = [per_10s.get(w, 0) for w in range(max(per_10s, default=0))]  # whole windows only
+    print(f"rows in raw_events: {len(got)} of {len(unique)}; loss={len(unique - set(ids))}; ")
+    print(f"duplicate rows={len(ids) - len(set(ids))}; dead letters={dead}; rows seen at last poll={rows - 1}")
+    print(f"events/s sustained (first publish → last ingested_at): {sustained:.0f}")
+    if full:
+        print(f"events/s per whole 10 s window: min={min(full) / 10:.0f} median={statistics.median(full) / 10:.0f}")
+    if latencies:
+        print(
+            "latency send→ingested_at: "
+            f"p50={percentile(latencies, 50):.2f}s p95={percentile(latencies, 95):.2f}s max={max(latencies):.2f}s"
+        )
+    inserts = insert_rate(settings)
+    print(f"pieces alone: publish {len(events) / publish_s:.0f} events/s; emulator insert {inserts:.0f} rows/s")
+    print(f"pipeline log: {log}")
+
+
+def drop(settings: Settings) -> None:
+    clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+    with suppress(NotFound), clients.subscriber_client(settings) as sub:
+        sub.delete_subscription(subscription=settings.subscription_path)
+    with suppress(NotFound):
+        clients.publisher_client(settings).delete_topic(topic=settings.topic_path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--month", default="2019-09", help="YYYY-MM of a trip file in settings.trips_data_dir")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N events of the month (0: all)")
+    parser.add_argument("--rate", type=float, default=0, help="publish at this many events/s (0: as fast as possible)")
+    parser.add_argument("--stall", type=float, default=60, help="give up after this many seconds without a new row")
+    parser.add_argument("--log", help="pipeline log file (default .local/bench-ingest-<tag>.log)")
+    parser.add_argument("--pipeline-arg", action="append", default=[], help="extra pipeline flag, repeatable")
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
