@@ -1,14 +1,17 @@
 """The streaming DAG run for real with dag.test() on the local stack, driving the real pipeline.
 
-One scenario, in order, because each step builds on the last: start, a second run finds the job
-running (same pid, one process), the monitor reports the fresh data, a drain stops it, and a
-scheduled run leaves the drained job stopped. (Observed: on the same DAG object, params given to one
-``dag.test(run_conf=…)`` carry over to the next call, so a run after the drain passes its action.)
+One scenario, in order, because each step builds on the last: start; a second run finds the job
+running (same pid, one process) and the monitor reports the fresh data; a crashed job is replaced
+by the next run; a drain stops it; a scheduled run leaves the drained job stopped.
+(Observed: on the same DAG object, params given to one ``dag.test(run_conf=…)`` carry over to the
+next call, so every run here passes its action.)
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -101,6 +104,17 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     assert report["rows_in_window"] == 5
     assert report["dead_letters_in_window"] == 1
     assert report["staleness_seconds"] < 120
+
+    os.kill(int(started["job_id"]), signal.SIGKILL)  # the pipeline crashes
+    restarted = dag.test(run_conf={"action": "run", "max_dead_letter_share": 0.5})
+    assert restarted.state == "success"  # replaced; the data it wrote before is still fresh
+    replaced = _xcom(restarted, "start_job")
+    assert replaced["created"]
+    assert replaced["replaced"] == "FAILED"
+    assert replaced["job_id"] != started["job_id"]
+    assert "include.beam.pipeline" in replaced["message"]  # the crashed job's log tail
+    assert any("restarted in this run after the job ended FAILED" in n for n in _xcom(restarted, "monitor")["notes"])
+    assert [str(p.pid) for p in _pipelines(s.dataflow_job_name)] == [replaced["job_id"]]
 
     drained = dag.test(run_conf={"action": "drain", "drain_timeout_seconds": 60})
     assert drained.state == "success"
