@@ -1,0 +1,53 @@
+"""Naive forecasts of next-hour net change, computed from label history on the validation hours.
+
+They use only labels of hours before the hour they predict (and, for the historical mean, only the
+training part of the window), so they are what a model must beat to be worth serving.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+LOCAL_TZ = "America/New_York"  # the system's city: weekday and hour of day in its calendar
+WEEK = timedelta(weeks=1)
+
+BASELINES = ("zero", "same_hour_last_week", "historical_mean_station_weekday_hour", "mean_last_4_same_weekday_hours")
+
+
+def _lagged(history: pd.DataFrame, keys: pd.DataFrame, weeks: int) -> np.ndarray:
+    """Net change of the same station ``weeks`` weeks before each key hour (NaN if not in history)."""
+    lookup = history.set_index(["station_id", "hour_start"])["net_change"]
+    index = pd.MultiIndex.from_arrays([keys["station_id"], keys["hour_start"] - weeks * WEEK])
+    return lookup.reindex(index).to_numpy(dtype="float64")
+
+
+def _weekday_hour(hours: pd.Series) -> tuple[pd.Series, pd.Series]:
+    local = hours.dt.tz_convert(LOCAL_TZ)
+    return local.dt.day_of_week, local.dt.hour
+
+
+def baseline_predictions(history: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each baseline's forecast for the rows of ``valid``.
+
+    ``history`` holds labels (station_id, hour_start, net_change) of every hour before the validation
+    hours that is available; ``train`` is the training part, for the historical mean. A forecast with
+    no history falls back to zero.
+    """
+    keys = valid[["station_id", "hour_start"]].reset_index(drop=True)
+    lags = np.column_stack([_lagged(history, keys, k) for k in range(1, 5)])
+    dow, hod = _weekday_hour(train["hour_start"])
+    means = train.assign(dow=dow.to_numpy(), hod=hod.to_numpy()).groupby(["station_id", "dow", "hod"])["net_change"]
+    vdow, vhod = _weekday_hour(keys["hour_start"])
+    hist = means.mean().reindex(pd.MultiIndex.from_arrays([keys["station_id"], vdow, vhod])).to_numpy()
+    seen = (~np.isnan(lags)).sum(axis=1)
+    last4 = np.where(seen > 0, np.nansum(lags, axis=1) / np.maximum(seen, 1), np.nan)
+    out = {
+        "zero": np.zeros(len(keys)),
+        "same_hour_last_week": lags[:, 0],
+        "historical_mean_station_weekday_hour": hist,
+        "mean_last_4_same_weekday_hours": last4,
+    }
+    return {name: np.nan_to_num(pred.astype("float64"), nan=0.0) for name, pred in out.items()}

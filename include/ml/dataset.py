@@ -1,0 +1,113 @@
+"""Point-in-time training and prediction frames read from the dbt feature store through BigQuery.
+
+A training row pairs the features of a station ``as_of`` an hour start ``h`` (built only from events
+before ``h``) with the label of the hour ``[h, h + 1)``, so a feature never post-dates its label. Feature
+columns are read generically (every column of ``station_features_wide`` except the keys), so a new
+feature in dbt needs no change here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from google.cloud import bigquery
+
+from include.gcp import clients
+from include.gcp.settings import Settings, get_settings
+
+FEATURES_TABLE = "station_features_wide"
+LABELS_TABLE = "station_hourly_labels"
+KEYS = ("station_id", "as_of")
+LABELS = ("pickups", "dropoffs", "net_change")
+HOUR = timedelta(hours=1)
+
+
+def utc_hour(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime on the hour (raises otherwise: hours are the unit here)."""
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    value = value.astimezone(UTC)
+    if (value.minute, value.second, value.microsecond) != (0, 0, 0):
+        raise ValueError(f"{value.isoformat()} is not on the hour")
+    return value
+
+
+@dataclass(frozen=True)
+class Window:
+    """Label hours ``[start, end)`` of a training run; ``end`` is the first hour not yet complete."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def before(cls, end: datetime, weeks: int) -> Window:
+        end = utc_hour(end)
+        return cls(end - timedelta(weeks=weeks), end)
+
+
+def _query(sql: str, params: list, settings: Settings) -> pd.DataFrame:
+    client = clients.bigquery_client(settings)
+    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+    # to_arrow, not to_dataframe: the latter is deprecated in favour of pandas-gbq, an extra dependency
+    return job.result().to_arrow(create_bqstorage_client=False).to_pandas()
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs: every feature-table column except the keys and the labels, in table order."""
+    return [c for c in frame.columns if c not in (*KEYS, "hour_start", *LABELS)]
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in ("as_of", "hour_start"):
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    for col in feature_columns(frame):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    for col in LABELS:
+        if col in frame:
+            frame[col] = frame[col].astype("int64")
+    return frame.sort_values(["as_of", "station_id"], kind="stable").reset_index(drop=True)
+
+
+def training_frame(window: Window, settings: Settings | None = None) -> pd.DataFrame:
+    """Features as of each label hour joined to that hour's label, for label hours in the window."""
+    s = settings or get_settings()
+    sql = f"""
+        SELECT f.*, l.hour_start, l.pickups, l.dropoffs, l.net_change
+        FROM `{s.table_id(FEATURES_TABLE)}` AS f
+        JOIN `{s.table_id(LABELS_TABLE)}` AS l
+          ON l.station_id = f.station_id AND f.as_of = l.hour_start
+        WHERE l.hour_start >= @start AND l.hour_start < @end
+    """
+    params = [
+        bigquery.ScalarQueryParameter("start", "TIMESTAMP", window.start),
+        bigquery.ScalarQueryParameter("end", "TIMESTAMP", window.end),
+    ]
+    frame = _normalise(_query(sql, params, s))
+    if (frame["as_of"] > frame["hour_start"]).any():  # the join guarantees this; keep the promise explicit
+        raise AssertionError("a feature row post-dates its label hour")
+    return frame
+
+
+def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.DataFrame:
+    """Features of every active station as of ``as_of`` (the start of the hour to predict)."""
+    s = settings or get_settings()
+    sql = f"SELECT * FROM `{s.table_id(FEATURES_TABLE)}` WHERE as_of = @as_of"
+    return _normalise(_query(sql, [bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", utc_hour(as_of))], s))
+
+
+def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:
+    """True once the feature table has rows as of ``as_of`` and labels up to the hour before it."""
+    s = settings or get_settings()
+    sql = f"""
+        SELECT
+          (SELECT MAX(as_of) FROM `{s.table_id(FEATURES_TABLE)}`) AS max_as_of,
+          (SELECT MAX(hour_start) FROM `{s.table_id(LABELS_TABLE)}`) AS max_label_hour
+    """
+    row = next(iter(clients.bigquery_client(s).query(sql).result()))
+    as_of = utc_hour(as_of)
+    if row["max_as_of"] is None or row["max_label_hour"] is None:
+        return False
+    return row["max_as_of"] >= as_of and row["max_label_hour"] >= as_of - HOUR

@@ -1,0 +1,237 @@
+"""One hourly run, step by step: train → evaluate → publish (gated) → predict → write Avro.
+
+For a logical hour ``L`` (the DAG's data interval ``[L, L + 1h)``), the cut-off is ``T = L + 1h``: the
+model trains on label hours ``[T - window, T)`` (all complete at ``T``), is validated on the last
+``validation_days`` of them (a split in time), and the serving model predicts the hour ``[T, T + 1h)``
+from features as of ``T``. Every step is idempotent per logical hour: a committed version is reused,
+never retrained or rewritten, and the predictions file of the hour is replaced on a rerun.
+Step results are small JSON-able dicts (Airflow XComs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from include.gcp.settings import Settings, get_settings
+from include.ml import baselines, dataset, evaluate, plot, predictions, registry
+from include.ml.model import DEFAULT_PARAMS, NetForecast, StationFlowModel
+
+log = logging.getLogger(__name__)
+PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "fastavro", "google-cloud-bigquery", "google-cloud-storage")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a run trains and validates; defaults are the measured choice (benchmarks/model_research.py)."""
+
+    window_weeks: int = 8
+    validation_days: int = 7
+    net_forecast: NetForecast = "direct"
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+
+
+@dataclass(frozen=True)
+class Run:
+    """The hours one logical hour works on."""
+
+    logical_hour: datetime
+    config: TrainConfig
+
+    @property
+    def version(self) -> str:
+        return registry.version_for(self.logical_hour)
+
+    @property
+    def cutoff(self) -> datetime:
+        """First hour not complete at run time: the end of training and the hour to predict."""
+        return dataset.utc_hour(self.logical_hour) + dataset.HOUR
+
+    @property
+    def window(self) -> dataset.Window:
+        return dataset.Window.before(self.cutoff, self.config.window_weeks)
+
+    @property
+    def validation_start(self) -> datetime:
+        return self.cutoff - timedelta(days=self.config.validation_days)
+
+
+def _split(frame: pd.DataFrame, run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    valid = frame["hour_start"] >= run.validation_start
+    return frame[~valid].reset_index(drop=True), frame[valid].reset_index(drop=True)
+
+
+def _code_version() -> str:
+    """Hash of this package's source: which code trained a model, without needing git at run time."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.rglob("*")):
+        if path.suffix in (".py", ".avsc"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def train(logical_hour: datetime, config: TrainConfig | None = None, settings: Settings | None = None) -> dict:
+    """Fit the candidate on the training part of the window and store it (uncommitted) in the registry."""
+    s, run = settings or get_settings(), Run(logical_hour, config or TrainConfig())
+    if registry.is_committed(run.version, s):
+        log.info("model %s is committed already: reused, not retrained", run.version)
+        return {"version": run.version, "reused": True}
+    train_part, valid_part = _split(dataset.training_frame(run.window, s), run)
+    result = {"version": run.version, "reused": False, "rows_train": len(train_part), "rows_valid": len(valid_part)}
+    if train_part.empty or valid_part.empty:
+        result["skipped"] = f"not enough data in {run.window.start:%Y-%m-%d %H:%M} to {run.cutoff:%Y-%m-%d %H:%M} UTC"
+        log.warning("no model for %s: %s", run.version, result["skipped"])
+        return result
+    features = dataset.feature_columns(train_part)
+    model = StationFlowModel(features, run.config.net_forecast, dict(run.config.params)).fit(train_part)
+    registry.save_model(run.version, model, s)
+    result["trained_at"] = datetime.now(UTC).isoformat()
+    return result
+
+
+def _metrics(valid: pd.DataFrame, predicted: pd.DataFrame, naive: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    actual = valid["net_change"].to_numpy()
+    hours = valid["hour_start"]
+    out = {"model": evaluate.mae_rmse(actual, predicted["net_change"].to_numpy())}
+    out["model"]["precision_at_10"] = evaluate.precision_at_k(hours, actual, np.abs(predicted["net_change"].to_numpy()))
+    volume = (predicted["pickups"] + predicted["dropoffs"]).to_numpy()
+    out["model"]["precision_at_10_by_volume"] = evaluate.precision_at_k(hours, actual, volume)
+    for name, pred in naive.items():
+        out[name] = evaluate.mae_rmse(actual, pred)
+        out[name]["precision_at_10"] = evaluate.precision_at_k(hours, actual, np.abs(pred))
+    out["perfect_foresight"] = {"precision_at_10": evaluate.precision_at_k(hours, actual, np.abs(actual))}
+    return out
+
+
+def evaluate_candidate(
+    logical_hour: datetime, trained: dict, config: TrainConfig | None = None, settings: Settings | None = None
+) -> dict:
+    """Score the candidate and every baseline on the validation days; decide the gate; draw the picture."""
+    s, run = settings or get_settings(), Run(logical_hour, config or TrainConfig())
+    stored = registry.read_metadata(run.version, s)
+    if stored is not None:
+        return {"version": run.version, "reused": True, **{k: stored.get(k) for k in ("metrics", "promoted", "gate")}}
+    if trained.get("skipped"):
+        return {"version": run.version, "metrics": {}, "promoted": False, "gate": trained["skipped"], **trained}
+    frame = dataset.training_frame(run.window, s)
+    train_part, valid_part = _split(frame, run)
+    model: StationFlowModel = registry.load_model(run.version, s)
+    predicted = model.predict(valid_part)
+    naive = baselines.baseline_predictions(frame[["station_id", "hour_start", "net_change"]], train_part, valid_part)
+    metrics = _metrics(valid_part, predicted, naive)
+    decision = evaluate.gate({k: v for k, v in metrics.items() if k != "perfect_foresight"})
+    (log.info if decision.promoted else log.warning)("gate for %s: %s", run.version, decision.reason)
+    last_day = valid_part[valid_part["hour_start"] >= run.cutoff - timedelta(hours=24)]
+    png = plot.evaluation_png(
+        last_day.assign(predicted=predicted.loc[last_day.index, "net_change"].to_numpy()),
+        metrics,
+        f"model {run.version}: next-hour net change, last 24 h of validation "
+        f"({'promoted' if decision.promoted else 'NOT promoted'})",
+    )
+    registry.save_plot(run.version, png, s)
+    return {
+        "version": run.version,
+        "reused": False,
+        "metrics": metrics,
+        "promoted": decision.promoted,
+        "gate": decision.reason,
+        "features": model.features,
+        "point_forecasts": model.point_forecasts,
+        "rows": {
+            "train": len(train_part),
+            "validation": len(valid_part),
+            "stations": int(frame["station_id"].nunique()),
+        },
+        "trained_at": trained.get("trained_at"),
+    }
+
+
+def publish(
+    logical_hour: datetime, evaluation: dict, config: TrainConfig | None = None, settings: Settings | None = None
+) -> dict:
+    """Commit the version's metadata (once), move ``latest.json`` if promoted, and name the serving model."""
+    s, run = settings or get_settings(), Run(logical_hour, config or TrainConfig())
+    if not evaluation.get("reused"):
+        window = run.window
+        metadata = {
+            "version": run.version,
+            "trained_at": evaluation.get("trained_at"),
+            "logical_hour": dataset.utc_hour(logical_hour).isoformat(),
+            "training_window": {
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "validation_start": run.validation_start.isoformat(),
+            },
+            "features": evaluation.get("features", []),
+            "point_forecasts": evaluation.get("point_forecasts", {}),
+            "metrics": evaluation.get("metrics", {}),
+            "promoted": bool(evaluation.get("promoted")),
+            "gate": evaluation.get("gate"),
+            "rows": evaluation.get("rows", {}),
+            "config": asdict(run.config),
+            "package_versions": _package_versions(),
+            "code_version": _code_version(),
+        }
+        registry.commit(run.version, metadata, s)
+    promoted = bool(evaluation.get("promoted"))
+    if promoted:
+        registry.point_latest(run.version, s)
+    serving = run.version if promoted else registry.serving_version(run.version, s)
+    if not promoted:
+        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.get("gate"), serving)
+    return {"version": run.version, "promoted": promoted, "serving_version": serving}
+
+
+def predict(logical_hour: datetime, serving_version: str | None, settings: Settings | None = None) -> list[dict]:
+    """Predictions of the serving model for every active station for the hour after the cut-off."""
+    s = settings or get_settings()
+    run = Run(logical_hour, TrainConfig())
+    if serving_version is None:
+        log.warning("no promoted model at or before %s: nothing to predict with", run.version)
+        return []
+    frame = dataset.prediction_frame(run.cutoff, s)
+    if frame.empty:
+        raise ValueError(f"no features as of {run.cutoff.isoformat()}")
+    model: StationFlowModel = registry.load_model(serving_version, s)
+    out = model.predict(frame)
+    return [
+        {
+            "station_id": str(sid),
+            "target_hour": run.cutoff.isoformat(),
+            "predicted_net_change": float(n),
+            "predicted_pickups": float(p),
+            "predicted_dropoffs": float(d),
+            "model_version": serving_version,
+        }
+        for sid, n, p, d in zip(frame["station_id"], out["net_change"], out["pickups"], out["dropoffs"], strict=True)
+    ]
+
+
+def write_predictions(rows: list[dict], settings: Settings | None = None) -> str | None:
+    """Write the hour's rows as one Avro object (replacing an earlier run's file of that hour)."""
+    if not rows:
+        return None
+    target_hour = datetime.fromisoformat(rows[0]["target_hour"])
+    version = rows[0]["model_version"]
+    generated_at = datetime.now(UTC)
+    recs = [{**r, "target_hour": target_hour, "generated_at": generated_at} for r in rows]
+    return predictions.write(recs, version, target_hour, settings)

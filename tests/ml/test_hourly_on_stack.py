@@ -1,0 +1,97 @@
+"""The hourly steps against the local stack: BigQuery emulator tables of the contract shape, GCS emulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from include.gcp import bucket, clients, paths
+from include.ml import dataset, hourly, predictions, registry
+from tests.ml.conftest import START, STATIONS
+
+pytestmark = pytest.mark.integration
+
+WEEKS = 3
+LOGICAL = START + timedelta(hours=WEEKS * 168 - 1)  # its cut-off is the last as_of with features
+CONFIG = hourly.TrainConfig(window_weeks=2, validation_days=7, params={"max_iter": 60, "random_state": 0})
+
+
+def _run(logical, settings, config=CONFIG) -> tuple[dict, dict, dict, str | None]:
+    trained = hourly.train(logical, config, settings)
+    evaluation = hourly.evaluate_candidate(logical, trained, config, settings)
+    published = hourly.publish(logical, evaluation, config, settings)
+    rows = hourly.predict(logical, published["serving_version"], settings)
+    return trained, evaluation, published, hourly.write_predictions(rows, settings)
+
+
+def test_training_frame_is_point_in_time(feature_store) -> None:
+    settings, labels, _ = feature_store("lagged", WEEKS)
+    window = dataset.Window.before(LOGICAL + timedelta(hours=1), 2)
+    frame = dataset.training_frame(window, settings)
+    assert (frame["as_of"] <= frame["hour_start"]).all()  # a feature row never post-dates its label hour
+    assert frame["hour_start"].min() == window.start
+    assert frame["hour_start"].max() == window.end - timedelta(hours=1)
+    assert len(frame) == len(STATIONS) * 2 * 168  # full hours only, one row per station and label hour
+    assert "as_of" not in dataset.feature_columns(frame)
+    assert "net_change" not in dataset.feature_columns(frame)
+    # the 1-hour trailing pickups are those of the hour before the label, never of the label hour itself
+    before = labels.assign(hour_start=labels["hour_start"] + timedelta(hours=1)).set_index(["station_id", "hour_start"])
+    expected = before["pickups"].reindex(pd.MultiIndex.from_frame(frame[["station_id", "hour_start"]])).to_numpy()
+    assert (frame["pickup_count_1h"].to_numpy() == expected).all()
+    assert dataset.features_ready(window.end, settings)
+    assert not dataset.features_ready(window.end + timedelta(hours=1), settings)
+
+
+def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -> None:
+    settings, _, _ = feature_store("lagged", WEEKS)
+    _, _, published, uri = _run(LOGICAL, settings)
+    version = registry.version_for(LOGICAL)
+    assert published == {"version": version, "promoted": True, "serving_version": version}
+    meta = registry.read_metadata(version, settings)
+    assert meta["promoted"] is True
+    assert meta["metrics"]["model"]["mae"] < min(
+        m["mae"] for k, m in meta["metrics"].items() if k not in ("model", "perfect_foresight")
+    )
+    assert meta["rows"]["validation"] == len(STATIONS) * 7 * 24
+    assert meta["point_forecasts"]["predicted_net_change"] in ("mean", "median")
+    assert {"features", "training_window", "package_versions", "logical_hour", "trained_at"} <= set(meta)
+    assert registry.latest(settings)["model_version"] == version
+    assert bucket.exists(registry.plot_path(settings.env, version), settings)
+    assert bucket.read_bytes(registry.plot_path(settings.env, version), settings)[:4] == b"\x89PNG"
+
+    target = LOGICAL + timedelta(hours=1)
+    rows = predictions.read(version, target, settings)
+    assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
+    assert {r["target_hour"] for r in rows} == {target}
+    assert uri.endswith(paths.predictions(settings.env, version, target))
+
+    model_blob = (
+        clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_pickle(settings.env, version))
+    )
+    before = bucket.list_paths(f"{settings.env}/", settings)
+    again = _run(LOGICAL, settings)
+    assert again[0]["reused"] is True  # a committed version is never retrained or rewritten
+    assert bucket.list_paths(f"{settings.env}/", settings) == before  # same objects, none added
+    after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
+    assert after_blob.md5_hash == model_blob.md5_hash
+    assert sorted(r["station_id"] for r in predictions.read(version, target, settings)) == sorted(STATIONS)
+
+
+def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(feature_store) -> None:
+    settings, _, _ = feature_store("weekly", WEEKS + 1)
+    earlier = LOGICAL  # seed a promoted model by committing one by hand, as an earlier good run would have
+    registry.save_model(registry.version_for(earlier), "placeholder", settings)
+    registry.commit(registry.version_for(earlier), {"promoted": True}, settings)
+    logical = LOGICAL + timedelta(weeks=1)
+    trained = hourly.train(logical, CONFIG, settings)
+    evaluation = hourly.evaluate_candidate(logical, trained, CONFIG, settings)
+    assert evaluation["metrics"]["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact
+    assert evaluation["promoted"] is False
+    assert "does not beat" in evaluation["gate"]
+    published = hourly.publish(logical, evaluation, CONFIG, settings)
+    assert published["promoted"] is False
+    assert published["serving_version"] == registry.version_for(earlier)
+    assert registry.read_metadata(registry.version_for(logical), settings)["promoted"] is False
+    assert registry.latest(settings) is None  # nothing was promoted through the pointer in this dataset's bucket

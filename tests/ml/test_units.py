@@ -1,0 +1,104 @@
+"""Unit tests of the ML package's pure parts: baselines, metrics, gate, model, Avro."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import skellam
+
+from include.ml import baselines, evaluate, predictions
+from include.ml.model import StationFlowModel, skellam_median
+from tests.ml.conftest import make_features, make_labels
+
+HOUR0 = datetime(2019, 9, 1, 8, tzinfo=UTC)
+
+
+def test_baselines_use_only_earlier_hours() -> None:
+    labels = make_labels(5 * 168, "weekly")
+    train = labels[labels["hour_start"] < labels["hour_start"].max() - pd.Timedelta(days=7)]
+    valid = labels[labels["hour_start"] >= labels["hour_start"].max() - pd.Timedelta(days=7) + pd.Timedelta(hours=1)]
+    preds = baselines.baseline_predictions(labels, train, valid)
+    actual = valid["net_change"].to_numpy()
+    assert set(preds) == set(baselines.BASELINES)
+    assert np.array_equal(preds["same_hour_last_week"], actual)  # exactly weekly data: last week is the truth
+    assert np.array_equal(preds["mean_last_4_same_weekday_hours"], actual)
+    assert np.allclose(preds["historical_mean_station_weekday_hour"], actual)
+    assert not preds["zero"].any()
+
+
+def test_baselines_without_history_fall_back_to_zero() -> None:
+    labels = make_labels(48, "lagged")
+    preds = baselines.baseline_predictions(labels.iloc[:0], labels.iloc[:0], labels)
+    assert all(not p.any() for p in preds.values())
+
+
+def test_gate_promotes_only_a_model_that_beats_every_baseline() -> None:
+    metrics = {"zero": {"mae": 1.2}, "same_hour_last_week": {"mae": 1.0}, "model": {"mae": 0.9}}
+    assert evaluate.gate(metrics).promoted
+    worse = {**metrics, "model": {"mae": 1.1}}
+    decision = evaluate.gate(worse)
+    assert not decision.promoted
+    assert "same_hour_last_week" in decision.reason
+    assert not evaluate.gate({**metrics, "model": {"mae": 1.0}}).promoted  # a tie is not better
+    assert not evaluate.gate({**metrics, "model": {"mae": float("nan")}}).promoted
+
+
+def test_precision_at_k_counts_big_moves_in_the_top_k() -> None:
+    hours = pd.Series([HOUR0] * 4 + [HOUR0.replace(hour=9)] * 4)
+    actual = np.array([5, 0, -4, 1, 0, 0, 0, 0])  # second hour has no big move: left out
+    score = np.array([3, 2, 1, 0, 9, 9, 9, 9])
+    assert evaluate.precision_at_k(hours, actual, score, k=2) == pytest.approx(0.5)
+    assert evaluate.precision_at_k(hours, actual, np.abs(actual), k=2) == pytest.approx(1.0)
+    assert evaluate.mae_rmse(np.array([0, 2]), np.array([1, 0])) == {"mae": 1.5, "rmse": pytest.approx(np.sqrt(2.5))}
+
+
+def test_skellam_median_matches_scipy() -> None:
+    mu_d = np.array([0.1, 2.0, 7.5, 40.0, 3.0])
+    mu_p = np.array([0.3, 2.0, 1.0, 5.0, 30.0])
+    expected = [skellam.median(d, p) for d, p in zip(mu_d, mu_p, strict=True)]
+    assert skellam_median(mu_d, mu_p).tolist() == expected
+
+
+@pytest.mark.parametrize("net_forecast", ["direct", "mean_diff", "skellam_median"])
+def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast: str) -> None:
+    labels = make_labels(3 * 168, "lagged")
+    features = make_features(labels, labels["hour_start"].max())
+    frame = features.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
+    cols = [c for c in features.columns if c not in ("station_id", "as_of")]
+    cut = frame["hour_start"].max() - pd.Timedelta(days=7)
+    train, valid = frame[frame["hour_start"] < cut], frame[frame["hour_start"] >= cut]
+    model = StationFlowModel(cols, net_forecast, {"max_iter": 60, "random_state": 0}).fit(train)
+    out = model.predict(valid)
+    assert list(out.columns) == ["pickups", "dropoffs", "net_change"]
+    assert (out["pickups"] >= 0).all()
+    assert (out["dropoffs"] >= 0).all()
+    zero_mae = np.abs(valid["net_change"]).mean()
+    assert (
+        np.abs(out["net_change"] - valid["net_change"]).mean() < 0.9 * zero_mae
+    )  # the best possible is ~0.7: pickups of the hour are noise
+    assert model.point_forecasts["predicted_net_change"] == ("median" if net_forecast == "skellam_median" else "mean")
+    unknown = model.predict(valid.head(3).assign(station_id="new-station").drop(columns=cols[:2]))
+    assert np.isfinite(unknown.to_numpy()).all()
+
+
+def test_avro_round_trip_with_the_checked_in_schema() -> None:
+    generated = datetime(2019, 9, 1, 9, 0, 1, 123000, tzinfo=UTC)
+    recs = predictions.records(
+        ["3186", "3203"], [1.5, -2.0], [3.0, 4.0], [4.5, 2.0], HOUR0, "20190901T0700Z", generated
+    )
+    back = predictions.from_avro(predictions.to_avro(recs))
+    assert back == recs
+    assert {f["name"] for f in predictions.schema()["fields"]} == {
+        "station_id",
+        "target_hour",
+        "predicted_net_change",
+        "predicted_pickups",
+        "predicted_dropoffs",
+        "model_version",
+        "generated_at",
+    }
+    with pytest.raises(Exception, match="predicted_net_change"):
+        predictions.to_avro([{**recs[0], "predicted_net_change": None}])
