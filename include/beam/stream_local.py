@@ -8,13 +8,11 @@ appended across restarts) and ``<job name>.lock`` (one start or drain at a time,
   pid reused by another program after a reboot or crash is never mistaken for the job.
 - A streaming pipeline never ends by itself: a process that is gone without a drain was a failure,
   and the next :meth:`LocalStreamingJob.start` replaces it and reports the end of its log.
-- **What "drain" means locally.** The DirectRunner has no drain. The controller's side of it is
-  a contract: SIGINT means "stop pulling, finish what you have, exit", and the controller waits up
-  to the timeout for the process to exit. Beam 2.77's DirectRunner acknowledges Pub/Sub messages
-  as soon as it pulls them and, on SIGINT, raises KeyboardInterrupt in ``wait_until_finish``, so
-  without a handler in the pipeline the bundle in flight (at most one pull) is lost; with one that
-  stops pulling first, nothing is. Only if the process has not exited within the timeout: SIGTERM,
-  then SIGKILL to its process group, reported as CANCELLED, not DRAINED.
+- **What "drain" means locally.** The DirectRunner has no drain, so the job runs the pipeline
+  through :mod:`include.beam.stream_drain`, which makes SIGINT one: stop pulling from Pub/Sub
+  (nothing more is acknowledged; unread messages wait for the next job), let the bundles in flight
+  reach BigQuery, exit. The controller sends SIGINT and waits up to the timeout; only then SIGTERM
+  and SIGKILL to the process group, reported as CANCELLED, not DRAINED.
 """
 
 from __future__ import annotations
@@ -35,12 +33,13 @@ from pathlib import Path
 
 import psutil
 
-from include.beam.job_control import PIPELINE_MODULE, JobInfo, JobStartError, JobState
+from include.beam.job_control import JobInfo, JobStartError, JobState
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
 ArgvFactory = Callable[[Settings, str], list[str]]
+DRAINABLE_PIPELINE = "include.beam.stream_drain"  # include.beam.pipeline, with SIGINT as a drain
 FORCE_GRACE_S = 10.0  # after the drain timeout: how long SIGTERM gets before SIGKILL
 LOG_TAIL_BYTES = 2_000
 
@@ -72,7 +71,7 @@ class LocalStreamingJob:
         self,
         settings: Settings,
         *,
-        module: str = PIPELINE_MODULE,
+        module: str = DRAINABLE_PIPELINE,
         argv_factory: ArgvFactory = _pipeline_args,
         python: str = sys.executable,
         startup_grace: float = 15.0,

@@ -54,7 +54,7 @@ def _pipelines(name: str) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmd = p.info["cmdline"] or []
-        if "include.beam.pipeline" in cmd and f"--job_name={name}" in cmd and p.info["status"] != "zombie":
+        if "include.beam.stream_drain" in cmd and f"--job_name={name}" in cmd and p.info["status"] != "zombie":
             found.append(p)
     return found
 
@@ -112,7 +112,7 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     assert replaced["created"]
     assert replaced["replaced"] == "FAILED"
     assert replaced["job_id"] != started["job_id"]
-    assert "include.beam.pipeline" in replaced["message"]  # the crashed job's log tail
+    assert "start (restart 0)" in replaced["message"]  # the crashed job's log tail
     assert any("restarted in this run after the job ended FAILED" in n for n in _xcom(restarted, "monitor")["notes"])
     assert [str(p.pid) for p in _pipelines(s.dataflow_job_name)] == [replaced["job_id"]]
 
