@@ -40,3 +40,14 @@
     {%- endif -%}
     {{- return('cast(null as timestamp)') -}}
 {% endmacro %}
+
+{#- The merge predicate that keeps an increment from scanning the whole target (and prunes
+    partitions on BigQuery). Safe because a run's source rows older than this bound are as_ofs after
+    the target's newest one, which cannot match anything. -#}
+{% macro lookback_merge_predicate(column, truncate_to_hour=false) %}
+    {%- set bound = 'timestamp_sub(' ~ as_of_end_literal() ~ ', interval ' ~ (var('late_event_lookback_minutes') | int) ~ ' minute)' -%}
+    {%- if truncate_to_hour -%}
+        {%- set bound = 'timestamp_trunc(' ~ bound ~ ', hour)' -%}
+    {%- endif -%}
+    {{- return('DBT_INTERNAL_DEST.' ~ column ~ ' >= ' ~ bound) -}}
+{% endmacro %}

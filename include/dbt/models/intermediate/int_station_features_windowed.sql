@@ -2,8 +2,9 @@
     Every feature of every active station for each 15-minute as_of this run must (re)build, one row
     per (station_id, as_of), one column per feature.
 
-    How: 15-minute event counts on a dense (station x 15-minute) grid that starts 28 days before the
-    first as_of, so every window is a fixed ROWS frame or LAG over grid rows. Row t holds the bucket
+    How: 15-minute event counts on a dense (station x 15-minute) grid that starts 28 days and an hour
+    before the first as_of, with per-station running totals; every window is the difference of two
+    LAGs of a running total (macros/windows.sql). Row t holds the bucket
     [t, t+15m); a feature at as_of t reads only rows before t, i.e. events with ts_iso < t.
     The grid spans only the rebuilt as_ofs plus 28 days, so an increment costs in proportion to the
     new data, not the history.
@@ -71,7 +72,7 @@ grid_bounds as (
     select
         as_of_end,
         start_as_of,
-        timestamp_sub(start_as_of, interval 40320 minute) as grid_start  -- 28 days of 15-minute rows
+        timestamp_sub(start_as_of, interval 40380 minute) as grid_start  -- 28 days + 1 hour of 15-minute rows
     from bounds
 
 ),
@@ -127,13 +128,16 @@ dense as (
 
 ),
 
-hour_ahead as (
+running_totals as (
 
-    -- events in the hour that starts at this row: [as_of, as_of + 1h)
     select
         *,
-        sum(pickups) over (partition by station_id order by as_of rows between current row and 3 following) as pickups_hour,
-        sum(dropoffs) over (partition by station_id order by as_of rows between current row and 3 following) as dropoffs_hour
+        sum(pickups) over (partition by station_id order by as_of rows between unbounded preceding and current row)
+            as cum_pickups,
+        sum(dropoffs) over (partition by station_id order by as_of rows between unbounded preceding and current row)
+            as cum_dropoffs,
+        sum(pickups + dropoffs) over (partition by station_id order by as_of rows between unbounded preceding and current row)
+            as cum_activity
     from dense
 
 ),
@@ -144,25 +148,25 @@ windowed as (
         station_id,
         first_event_at,
         as_of,
-        {%- for name, frame in [('1h', (4, 1)), ('2h', (8, 1)), ('24h', (96, 1)), ('7d', (672, 1))] %}
-        {{ trailing_sum('pickups', frame[0], frame[1]) }} as pickup_count_{{ name }},
-        {{ trailing_sum('dropoffs', frame[0], frame[1]) }} as dropoff_count_{{ name }},
+        {%- for name, rows in [('1h', 4), ('2h', 8), ('24h', 96), ('7d', 672)] %}
+        {{ trailing_sum('pickups', rows, 1) }} as pickup_count_{{ name }},
+        {{ trailing_sum('dropoffs', rows, 1) }} as dropoff_count_{{ name }},
         {%- endfor %}
-        {%- for name, buckets in [('lag24h', 96), ('lag168h', 672)] %}
-        {{ hour_back('pickups_hour', buckets) }} as pickup_count_{{ name }},
-        {{ hour_back('dropoffs_hour', buckets) }} as dropoff_count_{{ name }},
+        {%- for name, rows in [('lag24h', 96), ('lag168h', 672)] %}
+        {{ hour_back('pickups', rows) }} as pickup_count_{{ name }},
+        {{ hour_back('dropoffs', rows) }} as dropoff_count_{{ name }},
         {%- endfor %}
         -- the hour starting at as_of, 1..4 weeks earlier
         (
-            {{ hour_back('pickups_hour', 672) }} + {{ hour_back('pickups_hour', 1344) }}
-            + {{ hour_back('pickups_hour', 2016) }} + {{ hour_back('pickups_hour', 2688) }}
+            {{ hour_back('pickups', 672) }} + {{ hour_back('pickups', 1344) }}
+            + {{ hour_back('pickups', 2016) }} + {{ hour_back('pickups', 2688) }}
         ) / 4 as same_weekday_hour_mean_pickups_4w,
         (
-            {{ hour_back('dropoffs_hour', 672) }} + {{ hour_back('dropoffs_hour', 1344) }}
-            + {{ hour_back('dropoffs_hour', 2016) }} + {{ hour_back('dropoffs_hour', 2688) }}
+            {{ hour_back('dropoffs', 672) }} + {{ hour_back('dropoffs', 1344) }}
+            + {{ hour_back('dropoffs', 2016) }} + {{ hour_back('dropoffs', 2688) }}
         ) / 4 as same_weekday_hour_mean_dropoffs_4w,
-        {{ trailing_sum('pickups + dropoffs', 2688, 1) }} as activity_28d
-    from hour_ahead
+        {{ trailing_sum('activity', 2688, 1) }} as activity_28d
+    from running_totals
 
 ),
 

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
+        incremental_predicates=[lookback_merge_predicate('as_of')],
         unique_key=['station_id', 'feature_name', 'window_len', 'as_of'],
         partition_by={'field': 'as_of', 'data_type': 'timestamp', 'granularity': 'day'},
         cluster_by=['station_id', 'feature_name'],

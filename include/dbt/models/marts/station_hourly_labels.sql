@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
+        incremental_predicates=[lookback_merge_predicate('hour_start', truncate_to_hour=true)],
         unique_key=['station_id', 'hour_start'],
         partition_by={'field': 'hour_start', 'data_type': 'timestamp', 'granularity': 'day'},
         cluster_by=['station_id'],

@@ -1,0 +1,97 @@
+"""Feature build time on the local stack: (a) a first build over 9 months of real Citi Bike events,
+(b) one 15-minute increment on top of that history. Prints both times and their ratio.
+
+    .venv/bin/python benchmarks/features_build.py [--months 9] [--keep]
+
+Works in its own dataset (bench_features_<tag>), dropped at the end unless --keep. Each dbt step is
+one ``dbt run`` invocation; the figures are the invocation's wall time and the models' own time from
+run_results.json (the rest is dbt start-up, ~4 s here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from include.dbt.loading import load_raw_events  # noqa: E402
+from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
+from include.gcp import clients, resources  # noqa: E402
+from include.gcp.settings import get_settings  # noqa: E402
+from include.simulator.trips import events_from_files  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
+
+
+def model_seconds(target: Path) -> dict[str, float]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in results}
+
+
+def timed_run(settings, target: Path, as_of: datetime) -> tuple[float, dict[str, float]]:
+    result = run_dbt(["run"], settings, vars=dbt_vars(as_of=as_of), target_path=target)
+    return result.seconds, model_seconds(target)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--months", type=int, default=9, help="months of 2019 to load (1-9)")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark dataset")
+    args = parser.parse_args()
+
+    settings = get_settings().with_names(dataset=f"bench_features_{uuid.uuid4().hex[:8]}")
+    files = [DATA / f"JC-2019{m:02d}-citibike-tripdata.csv.zip" for m in range(10 - args.months, 10)]
+    # cut at a 15-minute boundary: history before t0, the increment is [t0, t0 + 15 min)
+    t0 = datetime(2019, 9, 30, 20, 0, tzinfo=UTC)
+    t1 = t0 + timedelta(minutes=15)
+    events = events_from_files(files, end=t1)
+    history = [e.to_dict() for e in events if e.ts < t0]
+    increment = [e.to_dict() for e in events if e.ts >= t0]
+    target = Path(tempfile.mkdtemp(prefix="dbt-bench-")) / "target"
+    try:
+        resources.ensure_bigquery(settings)
+        started = time.monotonic()
+        load_raw_events(history, settings)
+        load_s = time.monotonic() - started
+        run_dbt(["seed"], settings, target_path=target)
+        print(
+            f"history: {len(history):,} events {history[0]['ts_iso']} .. {history[-1]['ts_iso']}, load {load_s:.1f} s"
+        )
+
+        full_s, full_models = timed_run(settings, target, t0)
+        rows = (
+            clients.bigquery_client(settings)
+            .query(f"select count(*) from `{settings.table_id('station_features')}`")
+            .result()
+        )
+        print(f"(a) first build, as_of {t0.isoformat()}: {full_s:.1f} s wall; models {full_models}")
+        print(f"    station_features rows: {next(iter(rows))[0]:,}")
+
+        load_raw_events(increment, settings)
+        inc_s, inc_models = timed_run(settings, target, t1)
+        print(
+            f"(b) increment, +{len(increment)} events, as_of {t1.isoformat()}: {inc_s:.1f} s wall; models {inc_models}"
+        )
+
+        noop_s, _ = timed_run(settings, target, t1)
+        print(f"    re-run of the same as_of: {noop_s:.1f} s wall")
+        sql_full, sql_inc = sum(full_models.values()), sum(inc_models.values())
+        print(
+            f"ratio (b)/(a): wall {inc_s / full_s:.3f}, model time {sql_inc:.2f} s / {sql_full:.2f} s = "
+            f"{sql_inc / sql_full:.3f}; target (b) < 10 s: {'met' if inc_s < 10 else 'NOT met'}"
+        )
+    finally:
+        if not args.keep:
+            clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+
+
+if __name__ == "__main__":
+    main()

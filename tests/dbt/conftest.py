@@ -1,0 +1,44 @@
+"""A test dataset with a few days of real Citi Bike events, and dbt pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from include.dbt.loading import load_raw_events
+from include.dbt.runner import DbtResult, dbt_vars, run_dbt
+from include.gcp.settings import Settings
+from include.simulator.trips import Event, events_from_files
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "citibike-jc"
+EVENTS_START = datetime(2019, 9, 1, tzinfo=UTC)
+EVENTS_END = datetime(2019, 9, 4, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def trip_events() -> list[Event]:
+    """Every event of 1-3 September 2019 (Jersey City), ~7k."""
+    return events_from_files([DATA / "JC-201909-citibike-tripdata.csv.zip"], EVENTS_START, EVENTS_END)
+
+
+@pytest.fixture(scope="session")
+def dbt_settings(test_settings: Settings, trip_events: list[Event]) -> Settings:
+    """The session's test dataset with raw_events loaded and the seeds in place."""
+    load_raw_events([e.to_dict() for e in trip_events], test_settings)
+    return test_settings
+
+
+@pytest.fixture(scope="session")
+def dbt(dbt_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., DbtResult]:
+    """Run a dbt command against the test dataset, with a target dir of its own; fails on error."""
+    target = tmp_path_factory.mktemp("dbt") / "target"
+
+    def run(*args: str, as_of: datetime | None = None, check: bool = True, **more_vars: object) -> DbtResult:
+        variables = {**dbt_vars(as_of=as_of), **more_vars}
+        return run_dbt(list(args), dbt_settings, vars=variables or None, target_path=target, check=check)
+
+    run("seed")
+    return run
