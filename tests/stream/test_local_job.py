@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import psutil
 import pytest
@@ -127,3 +130,31 @@ def test_a_reused_pid_is_not_mistaken_for_the_job(tmp_path) -> None:
     assert job.state() is JobState.RUNNING  # pid and start time match: it is "the job"
     job._save(replace(record, create_time=me.create_time() - 3600))
     assert job.state() is JobState.FAILED  # same pid, another process: the job is gone
+
+
+@pytest.mark.integration
+def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings) -> None:
+    """As in Airflow: one task process starts the job and exits; later tasks see and drain it."""
+    s = stream_settings
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "BIKESHARE_BQ_DATASET": s.dataset,
+        "BIKESHARE_PUBSUB_TOPIC": s.topic,
+        "BIKESHARE_PUBSUB_SUBSCRIPTION": s.subscription,
+        "BIKESHARE_DATAFLOW_JOB_NAME": s.dataflow_job_name,
+        "BIKESHARE_STATE_DIR": str(s.state_dir),
+    }
+    code = (
+        "from include.gcp.settings import get_settings\n"
+        "from include.beam.stream_local import LocalStreamingJob\n"
+        f"print(LocalStreamingJob(get_settings(), module={DUMMY!r}, startup_grace=1).start().job_id)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+    pid = int(out.stdout.split()[-1])
+    job = _job(s)
+    assert job.state() is JobState.RUNNING  # the starter is gone; the job is not its child any more
+    assert psutil.Process(pid).ppid() != os.getpid()
+    assert job.start().job_id == str(pid)
+    assert job.drain(timeout=20) is JobState.DRAINED
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
