@@ -13,6 +13,7 @@ from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 
 WRITE_METHODS = ("STREAMING_INSERTS", "STORAGE_WRITE_API")
 SETUP_FILE = PROJECT_ROOT / "setup.py"
+LOCAL_STREAMING_KEYS = 4
 
 
 class IngestOptions(PipelineOptions):
@@ -40,7 +41,7 @@ class IngestOptions(PipelineOptions):
             "--dedupe_ttl_seconds",
             type=int,
             default=86_400,
-            help="how long an event_id is remembered after its first arrival",
+            help="how long an event_id is remembered after its first arrival; 0 turns in-pipeline dedupe off",
         )
         parser.add_argument(
             "--insert_batch_size",
@@ -75,7 +76,10 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         f"--write_method={settings.bq_write_method}",
     ]
     if settings.beam_runner != "DataflowRunner":
-        return args  # the DirectRunner needs no more; the emulators come from the environment
+        # The emulators come from the environment. In the DirectRunner every shard key of the
+        # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s
+        # with stalls, 4 keys ~250 (benchmarks/ingest_throughput.py).
+        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}"]
     args += [
         f"--region={settings.region}",
         f"--temp_location={settings.temp_location}",

@@ -8,7 +8,7 @@ Run it with ``python -m include.beam.pipeline $(args from include.beam.options.p
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
@@ -52,15 +52,24 @@ def _schema(spec: TableSpec) -> dict[str, list[dict[str, str]]]:
     return {"fields": [{"name": f.name, "type": f.field_type, "mode": f.mode} for f in spec.schema]}
 
 
+def p_empty(p: beam.Pipeline) -> beam.PCollection:
+    return p | "NoDuplicates" >> beam.Create([])
+
+
 def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Message bytes → raw_events rows and dead-letter rows (no I/O; unit-tested with TestStream)."""
     parsed = messages | "Parse" >> beam.ParDo(ParseEvents()).with_outputs(DEAD_LETTER, main="events")
-    deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_input_types(
-        beam.typehints.Tuple[str, Any]
-    ).with_outputs(DUPLICATE, main="events")
     storage_api = opts.write_method == "STORAGE_WRITE_API"
-    rows = deduped.events | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=storage_api))
-    return Processed(rows, parsed[DEAD_LETTER], deduped[DUPLICATE])
+    if opts.dedupe_ttl_seconds > 0:
+        deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_outputs(
+            DUPLICATE, main="events"
+        )
+        events, duplicates = deduped.events, deduped[DUPLICATE]
+    else:  # dedupe left to the sink (insert ids / exactly-once Storage Write API) and to dbt's staging model
+        events = parsed.events | "Unkey" >> beam.Values()
+        duplicates = p_empty(messages.pipeline)
+    rows = events | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=storage_api))
+    return Processed(rows, parsed[DEAD_LETTER], duplicates)
 
 
 def _write(rows: beam.PCollection, table: str, spec: TableSpec, opts: IngestOptions, label: str) -> beam.PCollection:

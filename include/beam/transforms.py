@@ -159,6 +159,7 @@ _SEEN_PARAM = beam.DoFn.StateParam(_SEEN)
 _EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
 
 
+@beam.typehints.with_input_types(beam.typehints.Tuple[str, Any])
 class DedupeByEventId(beam.DoFn):
     """Emit the first event per event_id; the rest go to the ``duplicate`` output (their event_id).
 

@@ -19,6 +19,7 @@ def test_local_args_use_the_bundle_based_direct_runner_and_streaming_inserts() -
     assert ingest.dead_letter_table == "local-project.ds.raw_events_dead_letter"
     assert ingest.write_method == "STREAMING_INSERTS"
     assert ingest.missing() == []
+    assert ingest.num_streaming_keys == 4  # Beam's 500 make the DirectRunner insert row by row
     assert opts.view_as(GoogleCloudOptions).job_name == "bikeshare-stream"
 
 
@@ -45,6 +46,7 @@ def test_gcp_args_launch_a_named_dataflow_job_with_exactly_once_writes() -> None
     ingest = opts.view_as(IngestOptions)
     assert ingest.write_method == "STORAGE_WRITE_API"
     assert ingest.raw_events_table == "proj.bikeshare.raw_events"
+    assert ingest.num_streaming_keys == 500  # Beam's default; Dataflow shards by itself
 
 
 def test_ingest_options_do_not_break_other_pipelines() -> None:

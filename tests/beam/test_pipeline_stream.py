@@ -126,3 +126,14 @@ def test_counters_of_one_bundle() -> None:
         "invalid": 1,
         "invalid_bad_json": 1,
     }
+
+
+def test_dedupe_can_be_left_to_the_sink() -> None:
+    """``--dedupe_ttl_seconds=0``: no keyed state (the DirectRunner's cost, see the benchmark)."""
+    opts = PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", "--dedupe_ttl_seconds=0"])
+    p = BeamTestPipeline(options=opts, blocking=False)
+    stream = EventStream().add_elements(at(0, event("a"), event("a"))).advance_watermark_to_infinity()
+    out = process(p | stream, opts.view_as(IngestOptions))
+    assert_that(out.rows | beam.Map(lambda r: r["event_id"]), equal_to(["a", "a"]), label="Rows")
+    assert_that(out.duplicates, equal_to([]), label="Duplicates")
+    p.run().wait_until_finish()
