@@ -10,8 +10,6 @@ costs nothing beyond ``airflow.sdk``.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -164,36 +162,12 @@ def is_live_run(data_interval_end: datetime, now: datetime, run_type: str = "sch
     return now - data_interval_end <= LIVE_RUN_GRACE
 
 
-def source_freshness_command(settings: Settings, target_path: Path) -> list[str]:
-    """``dbt source freshness`` for the project; artefacts go to ``target_path``, not the manifest's folder."""
-    project = str(settings.dbt_project_dir)
-    return [
-        str(settings.dbt_executable),
-        "source",
-        "freshness",
-        "--project-dir",
-        project,
-        "--profiles-dir",
-        project,
-        "--target",
-        settings.dbt_target,
-        "--target-path",
-        str(target_path),
-        "--log-path",
-        str(target_path / "logs"),
-    ]
-
-
 def run_source_freshness(settings: Settings) -> str:
-    """Run ``dbt source freshness``; raise if a source is past its ``error_after`` (warnings pass).
+    """``dbt source freshness`` through the project's runner; raises if a source is past ``error_after``.
 
-    dbt gets the worker's environment with the settings' dbt variables on top, as the cosmos tasks
-    do with ``append_env``.
+    Its artefacts go to a temporary target path, never over the manifest cosmos renders from.
     """
+    from include.dbt.runner import run_dbt
+
     with tempfile.TemporaryDirectory(prefix="dbt-freshness-") as tmp:
-        cmd = source_freshness_command(settings, Path(tmp))
-        env = {**os.environ, **dbt_env(settings)}
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt source freshness failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+        return run_dbt(["source", "freshness"], settings, target_path=Path(tmp) / "target").output
