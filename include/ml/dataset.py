@@ -28,7 +28,8 @@ def utc_hour(value: datetime) -> datetime:
     """``value`` as an aware UTC datetime on the hour (raises otherwise: hours are the unit here)."""
     if value.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone")
-    value = value.astimezone(UTC)
+    # a plain datetime: pendulum's (Airflow's) loses the zone on `- timedelta` when it holds timezone.utc
+    value = datetime.fromtimestamp(value.timestamp(), UTC)
     if (value.minute, value.second, value.microsecond) != (0, 0, 0):
         raise ValueError(f"{value.isoformat()} is not on the hour")
     return value
@@ -108,6 +109,12 @@ def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:
     """
     row = next(iter(clients.bigquery_client(s).query(sql).result()))
     as_of = utc_hour(as_of)
-    if row["max_as_of"] is None or row["max_label_hour"] is None:
+    max_as_of, max_label_hour = (_aware(row[k]) for k in ("max_as_of", "max_label_hour"))
+    if max_as_of is None or max_label_hour is None:
         return False
-    return row["max_as_of"] >= as_of and row["max_label_hour"] >= as_of - HOUR
+    return max_as_of >= as_of and max_label_hour >= as_of - HOUR
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """TIMESTAMPs are UTC; the emulator returns MAX() of one without its zone."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

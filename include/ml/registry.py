@@ -3,8 +3,8 @@
 Layout (paths from :mod:`include.gcp.paths`): ``{env}/models/{version}/model.pkl``, ``metadata.json``,
 ``evaluation.png`` and ``{env}/models/latest.json``.
 
-Versions are named after the logical hour (``20190901T0800Z``), so every run of an hour targets the same
-version. ``metadata.json`` is written last and is the commit mark: once it exists the version is final and
+Versions are named after the run's cut-off hour (``20190901T0800Z``), so every run of an hour targets the
+same version. ``metadata.json`` is written last and is the commit mark: once it exists the version is final and
 never rewritten; a rerun of that hour reuses it (it does not retrain). A run that died before committing
 left at most an uncommitted ``model.pkl``, which the next attempt replaces. ``latest.json`` only moves
 forward in time, so backfilling a past week never points serving back at an old model.
@@ -26,11 +26,11 @@ from include.gcp.settings import Settings, get_settings
 VERSION_FORMAT = "%Y%m%dT%H%MZ"
 
 
-def version_for(logical_hour: datetime) -> str:
-    """The deterministic model version of a logical hour, e.g. ``20190901T0800Z`` (sorts by time)."""
-    if logical_hour.tzinfo is None:
-        raise ValueError(f"{logical_hour!r} has no time zone")
-    return logical_hour.astimezone(UTC).strftime(VERSION_FORMAT)
+def version_for(hour: datetime) -> str:
+    """The deterministic model version of a run's hour, e.g. ``20190901T0800Z`` (sorts by time)."""
+    if hour.tzinfo is None:
+        raise ValueError(f"{hour!r} has no time zone")
+    return hour.astimezone(UTC).strftime(VERSION_FORMAT)
 
 
 def plot_path(env: str, version: str) -> str:

@@ -14,21 +14,21 @@ from tests.ml.conftest import START, STATIONS
 pytestmark = pytest.mark.integration
 
 WEEKS = 3
-LOGICAL = START + timedelta(hours=WEEKS * 168 - 1)  # its cut-off is the last as_of with features
+CUTOFF = START + timedelta(hours=WEEKS * 168)  # the last as_of with features; labels end an hour before
 CONFIG = hourly.TrainConfig(window_weeks=2, validation_days=7, params={"max_iter": 60, "random_state": 0})
 
 
-def _run(logical, settings, config=CONFIG) -> tuple[dict, dict, dict, str | None]:
-    trained = hourly.train(logical, config, settings)
-    evaluation = hourly.evaluate_candidate(logical, trained, config, settings)
-    published = hourly.publish(logical, evaluation, config, settings)
-    rows = hourly.predict(logical, published["serving_version"], settings)
+def _run(cutoff, settings, config=CONFIG) -> tuple[dict, dict, dict, str | None]:
+    trained = hourly.train(cutoff, config, settings)
+    evaluation = hourly.evaluate_candidate(cutoff, trained, config, settings)
+    published = hourly.publish(cutoff, evaluation, config, settings)
+    rows = hourly.predict(cutoff, published["serving_version"], settings)
     return trained, evaluation, published, hourly.write_predictions(rows, settings)
 
 
 def test_training_frame_is_point_in_time(feature_store) -> None:
     settings, labels, _ = feature_store("lagged", WEEKS)
-    window = dataset.Window.before(LOGICAL + timedelta(hours=1), 2)
+    window = dataset.Window.before(CUTOFF, 2)
     frame = dataset.training_frame(window, settings)
     assert (frame["as_of"] <= frame["hour_start"]).all()  # a feature row never post-dates its label hour
     assert frame["hour_start"].min() == window.start
@@ -46,8 +46,8 @@ def test_training_frame_is_point_in_time(feature_store) -> None:
 
 def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -> None:
     settings, _, _ = feature_store("lagged", WEEKS)
-    _, _, published, uri = _run(LOGICAL, settings)
-    version = registry.version_for(LOGICAL)
+    _, _, published, uri = _run(CUTOFF, settings)
+    version = registry.version_for(CUTOFF)
     assert published == {"version": version, "promoted": True, "serving_version": version}
     meta = registry.read_metadata(version, settings)
     assert meta["promoted"] is True
@@ -56,12 +56,12 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     )
     assert meta["rows"]["validation"] == len(STATIONS) * 7 * 24
     assert meta["point_forecasts"]["predicted_net_change"] in ("mean", "median")
-    assert {"features", "training_window", "package_versions", "logical_hour", "trained_at"} <= set(meta)
+    assert {"features", "training_window", "package_versions", "cutoff_hour", "trained_at"} <= set(meta)
     assert registry.latest(settings)["model_version"] == version
     assert bucket.exists(registry.plot_path(settings.env, version), settings)
     assert bucket.read_bytes(registry.plot_path(settings.env, version), settings)[:4] == b"\x89PNG"
 
-    target = LOGICAL + timedelta(hours=1)
+    target = CUTOFF
     rows = predictions.read(version, target, settings)
     assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
     assert {r["target_hour"] for r in rows} == {target}
@@ -71,7 +71,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
         clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_pickle(settings.env, version))
     )
     before = bucket.list_paths(f"{settings.env}/", settings)
-    again = _run(LOGICAL, settings)
+    again = _run(CUTOFF, settings)
     assert again[0]["reused"] is True  # a committed version is never retrained or rewritten
     assert bucket.list_paths(f"{settings.env}/", settings) == before  # same objects, none added
     after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
@@ -81,17 +81,17 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
 
 def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(feature_store) -> None:
     settings, _, _ = feature_store("weekly", WEEKS + 1)
-    earlier = LOGICAL  # seed a promoted model by committing one by hand, as an earlier good run would have
+    earlier = CUTOFF  # seed a promoted model by committing one by hand, as an earlier good run would have
     registry.save_model(registry.version_for(earlier), "placeholder", settings)
     registry.commit(registry.version_for(earlier), {"promoted": True}, settings)
-    logical = LOGICAL + timedelta(weeks=1)
-    trained = hourly.train(logical, CONFIG, settings)
-    evaluation = hourly.evaluate_candidate(logical, trained, CONFIG, settings)
+    cutoff = CUTOFF + timedelta(weeks=1)
+    trained = hourly.train(cutoff, CONFIG, settings)
+    evaluation = hourly.evaluate_candidate(cutoff, trained, CONFIG, settings)
     assert evaluation["metrics"]["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact
     assert evaluation["promoted"] is False
     assert "does not beat" in evaluation["gate"]
-    published = hourly.publish(logical, evaluation, CONFIG, settings)
+    published = hourly.publish(cutoff, evaluation, CONFIG, settings)
     assert published["promoted"] is False
     assert published["serving_version"] == registry.version_for(earlier)
-    assert registry.read_metadata(registry.version_for(logical), settings)["promoted"] is False
+    assert registry.read_metadata(registry.version_for(cutoff), settings)["promoted"] is False
     assert registry.latest(settings) is None  # nothing was promoted through the pointer in this dataset's bucket

@@ -1,0 +1,138 @@
+"""Wall time and peak memory of one hourly train + predict on 8 weeks of real Citi Bike JC data.
+
+Builds the feature-store tables (contract shape, hourly as_of) from the trip files with the research
+script's pandas features, loads them into a throw-away dataset and bucket on the local stack (not timed),
+then times each step of one run (train, evaluate, publish, predict, write Avro) through the production
+code in include/ml. Target: < 60 s locally.
+
+    .venv/bin/python benchmarks/train_predict.py [--cutoff 2019-09-01T04:00Z] [--weeks 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _ndjson(frame: pd.DataFrame) -> bytes:
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out.to_json(orient="records", lines=True).encode()
+
+
+def load(settings, labels: pd.DataFrame, features: pd.DataFrame) -> None:
+    from google.cloud import bigquery
+
+    from include.gcp import clients
+    from include.ml.dataset import FEATURES_TABLE, LABELS_TABLE
+
+    client = clients.bigquery_client(settings)
+    client.create_dataset(settings.dataset, exists_ok=True)
+    clients.storage_client(settings).create_bucket(settings.bucket)
+    label_schema = [
+        bigquery.SchemaField("station_id", "STRING"),
+        bigquery.SchemaField("hour_start", "TIMESTAMP"),
+        bigquery.SchemaField("pickups", "INT64"),
+        bigquery.SchemaField("dropoffs", "INT64"),
+        bigquery.SchemaField("net_change", "INT64"),
+    ]
+    feature_schema = [bigquery.SchemaField("station_id", "STRING"), bigquery.SchemaField("as_of", "TIMESTAMP")]
+    feature_schema += [bigquery.SchemaField(c, "FLOAT64") for c in features.columns if c not in ("station_id", "as_of")]
+    for table, frame, schema in ((LABELS_TABLE, labels, label_schema), (FEATURES_TABLE, features, feature_schema)):
+        table_id = settings.table_id(table)
+        client.create_table(bigquery.Table(table_id, schema=schema), exists_ok=True)
+        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON, schema=schema)
+        client.load_table_from_file(io.BytesIO(_ndjson(frame)), table_id, job_config=config).result()
+
+
+def drop(settings) -> None:
+    from contextlib import suppress
+
+    from google.api_core.exceptions import NotFound
+
+    from include.gcp import clients
+
+    clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+    with suppress(NotFound):
+        clients.storage_client(settings).bucket(settings.bucket).delete(force=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cutoff", default="2019-09-01T04:00:00+00:00", help="the run's hour (UTC)")
+    parser.add_argument("--weeks", type=int, default=8)
+    args = parser.parse_args()
+    cutoff = datetime.fromisoformat(args.cutoff.replace("Z", "+00:00"))
+
+    import model_research as research
+
+    from include.gcp.settings import get_settings
+    from include.ml import hourly, registry
+
+    t0 = time.perf_counter()
+    labels = research.hourly_counts()
+    features = research.features(labels, research.capacities())
+    first = pd.Timestamp(cutoff - timedelta(weeks=args.weeks))
+    labels = labels[(labels["hour_start"] >= first) & (labels["hour_start"] < pd.Timestamp(cutoff))]
+    features = features[(features["as_of"] >= first) & (features["as_of"] <= pd.Timestamp(cutoff))]
+    tag = uuid.uuid4().hex[:8]
+    settings = get_settings().with_names(dataset=f"bench_ml_{tag}", bucket=f"bench-ml-{tag}")
+    load(settings, labels, features)
+    print(
+        f"setup (not timed): {len(labels):,} label rows, {len(features):,} feature rows, "
+        f"{features.shape[1] - 2} features, {time.perf_counter() - t0:.1f} s"
+    )
+
+    config = hourly.TrainConfig(window_weeks=args.weeks)
+    timings: dict[str, float] = {}
+    try:
+        start = time.perf_counter()
+        step = time.perf_counter()
+        trained = hourly.train(cutoff, config, settings)
+        timings["train"] = time.perf_counter() - step
+        step = time.perf_counter()
+        evaluation = hourly.evaluate_candidate(cutoff, trained, config, settings)
+        timings["evaluate"] = time.perf_counter() - step
+        step = time.perf_counter()
+        published = hourly.publish(cutoff, evaluation, config, settings)
+        timings["publish"] = time.perf_counter() - step
+        step = time.perf_counter()
+        rows = hourly.predict(cutoff, published["serving_version"], settings)
+        timings["predict"] = time.perf_counter() - step
+        step = time.perf_counter()
+        uri = hourly.write_predictions(rows, settings)
+        timings["write_avro"] = time.perf_counter() - step
+        total = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"one hourly run, cut-off {cutoff:%Y-%m-%d %H:%M} UTC, {args.weeks}-week window")
+        for name, secs in timings.items():
+            print(f"  {name:<11} {secs:6.1f} s")
+        print(f"  {'total':<11} {total:6.1f} s   (target < 60 s)")
+        print(f"  peak RSS    {peak_mb:6.0f} MB")
+        print(f"  rows: {evaluation['rows']}, predictions: {len(rows)} -> {uri}")
+        print(f"  gate: {evaluation['gate']}")
+        print(
+            json.dumps({k: {m: round(v, 3) for m, v in d.items()} for k, d in evaluation["metrics"].items()}, indent=1)
+        )
+        assert registry.read_metadata(registry.version_for(cutoff), settings) is not None
+    finally:
+        drop(settings)
+
+
+if __name__ == "__main__":
+    main()
