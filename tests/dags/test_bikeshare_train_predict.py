@@ -1,0 +1,57 @@
+"""bikeshare_train_predict, run for real with dag.test() on the local stack over feature-store tables of the
+dbt contract's shape: it trains, gates, publishes and writes the hour's Avro; a rerun changes no object."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from include.gcp import bucket, clients, paths
+from include.gcp.settings import Settings, get_settings
+from include.ml import predictions, registry
+from tests.conftest import DAGS_FOLDER, drop_resources
+from tests.ml.conftest import START, STATIONS, load_feature_store, make_features, make_labels
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow]
+
+WEEKS = 3
+CUTOFF = START + timedelta(hours=WEEKS * 168)
+
+
+@pytest.fixture
+def feature_store_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings):
+    tag = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("BIKESHARE_BQ_DATASET", f"dagtest_ml_{tag}")
+    monkeypatch.setenv("BIKESHARE_GCS_BUCKET", f"dagtest-ml-{tag}")
+    get_settings.cache_clear()
+    settings = get_settings()
+    clients.bigquery_client(settings).create_dataset(settings.dataset, exists_ok=True)
+    clients.storage_client(settings).create_bucket(settings.bucket)
+    labels = make_labels(WEEKS * 168, "lagged")
+    load_feature_store(settings, labels, make_features(labels, START + timedelta(hours=WEEKS * 168)))
+    yield settings
+    get_settings.cache_clear()
+    drop_resources(settings)
+
+
+def test_train_predict_dag_writes_the_hours_avro_and_a_rerun_replaces_it(airflow_db, feature_store_env) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = feature_store_env
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_train_predict")
+    assert dag.test(logical_date=CUTOFF).state == "success"
+
+    version = registry.version_for(CUTOFF)
+    meta = registry.read_metadata(version, s)
+    assert meta["promoted"] is True, meta["gate"]
+    assert registry.latest(s)["model_version"] == version
+    target = CUTOFF
+    rows = predictions.read(version, target, s)
+    assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
+    objects = bucket.list_paths(f"{s.env}/", s)
+    assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.env, version, target)]
+
+    assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
+    assert bucket.list_paths(f"{s.env}/", s) == objects
