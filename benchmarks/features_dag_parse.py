@@ -1,0 +1,90 @@
+"""Parse time of dags/bikeshare_features.py (target < 1 s), as Airflow's DAG processor sees it.
+
+Each sample is a fresh Python process that first imports Airflow and the DagBag (the processor has
+them loaded), then times ``DagBag(dag_folder=<file>)`` twice: *cold* (first parse: cosmos and the
+project modules get imported) and *warm* (second parse, modules cached; the file re-executes). Two
+bytecode settings: none (this machine sets PYTHONDONTWRITEBYTECODE=1, so every import compiles) and
+a warm bytecode cache (PYTHONPYCACHEPREFIX, as in the Docker image, where .pyc files exist). The
+``naive`` rows undo the two parse-time fixes in include/cosmos_config.py (manifest as an
+ObjectStoragePath, a ``bigquery://`` Asset URI) to show what they save.
+
+Needs the manifest (``python -m include.dbt parse``). Usage:
+    .venv/bin/python benchmarks/features_dag_parse.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_FILE = ROOT / "dags" / "bikeshare_features.py"
+
+CHILD = r"""
+import json, sys, time
+naive = sys.argv[1] == "naive"
+from airflow.dag_processing.dagbag import DagBag
+import airflow.sdk  # noqa: F401  (loaded in the DAG processor before any file is parsed)
+if naive:
+    from include import cosmos_config
+    from cosmos import ProjectConfig
+    cosmos_config.station_features_asset_uri = lambda s: f"bigquery://{s.project}/{s.dataset}/station_features"
+    cosmos_config.project_config = lambda s: ProjectConfig(
+        dbt_project_path=s.dbt_project_dir, manifest_path=cosmos_config.manifest_path(s), install_dbt_deps=False)
+times = []
+for _ in range(2):
+    t = time.perf_counter()
+    bag = DagBag(dag_folder=sys.argv[2])
+    times.append(time.perf_counter() - t)
+    assert not bag.import_errors, bag.import_errors
+tasks = len(bag.dags["bikeshare_features"].tasks)
+heavy = [m for m in ("google.cloud.storage", "google.cloud.bigquery") if m in sys.modules]
+print("RESULT " + json.dumps({"cold": times[0], "warm": times[1], "tasks": tasks, "heavy": heavy}))
+"""
+
+
+def sample(variant: str, env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, variant, str(DAG_FILE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    base = {**os.environ, "PYTHONPATH": str(ROOT), "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"}
+    with tempfile.TemporaryDirectory(prefix="pycache-") as pycache:
+        setups = {
+            "no bytecode": {**base, "PYTHONDONTWRITEBYTECODE": "1"},
+            "bytecode cache": {**{k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}},
+        }
+        setups["bytecode cache"]["PYTHONPYCACHEPREFIX"] = pycache
+        sample("fixed", setups["bytecode cache"])  # fill the bytecode cache
+        sample("naive", setups["bytecode cache"])
+        print(f"{DAG_FILE.relative_to(ROOT)}: median of {args.repeat} fresh processes, seconds")
+        print(f"{'variant':<8} {'bytecode':<15} {'cold':>6} {'warm':>6}  tasks  heavy imports at parse")
+        for variant in ("fixed", "naive"):
+            for label, env in setups.items():
+                runs = [sample(variant, env) for _ in range(args.repeat)]
+                cold = statistics.median(r["cold"] for r in runs)
+                warm = statistics.median(r["warm"] for r in runs)
+                heavy = ",".join(runs[0]["heavy"]) or "-"
+                print(f"{variant:<8} {label:<15} {cold:6.3f} {warm:6.3f}  {runs[0]['tasks']:>5}  {heavy}")
+
+
+if __name__ == "__main__":
+    main()
