@@ -73,8 +73,8 @@ class JobInfo:
         return cls(**{**data, "state": JobState(data["state"]), "replaced": JobState(replaced) if replaced else None})
 
 
-class JobStartError(RuntimeError):
-    """The job could not be started, or died at once; the message carries the reason."""
+class JobControlError(RuntimeError):
+    """The job could not be started (or died at once), or stopped; the message carries the reason."""
 
 
 class StreamingJob(Protocol):

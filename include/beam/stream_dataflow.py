@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from include.beam.job_control import PIPELINE_MODULE, JobInfo, JobStartError, JobState
+from include.beam.job_control import PIPELINE_MODULE, JobControlError, JobInfo, JobState
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def launch_and_wait_for_job_id(cmd: list[str], timeout: float = LAUNCH_TIMEOUT_S
             proc.terminate()  # it would only wait on the job; the job itself runs on Dataflow
         proc.wait(timeout=30)
     if not found:
-        raise JobStartError(
+        raise JobControlError(
             f"the launcher exited (code {proc.returncode}) without a Dataflow job id:\n" + "\n".join(tail)
         )
     return found[0]
@@ -160,7 +160,7 @@ class DataflowStreamingJob:
             return self.state()
         for job in active:
             if job.get("type") != STREAMING:
-                raise JobStartError(
+                raise JobControlError(
                     f"Dataflow job {job['id']} is {job.get('type')}, not streaming: refusing to cancel it"
                 )
             if job["currentState"] != "JOB_STATE_DRAINING":

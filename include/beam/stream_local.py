@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from include.beam.job_control import JobInfo, JobStartError, JobState
+from include.beam.job_control import JobControlError, JobInfo, JobState
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,13 @@ class LocalStreamingJob:
             record = self._load()
             if record is None or not self._alive(record):
                 return self._state_of(record)
-            record = replace(record, drain_requested_at=_now())
-            self._save(record)
+            asked_before = record.drain_requested_at is not None  # a drain whose caller died mid-wait
+            if not asked_before:
+                record = replace(record, drain_requested_at=_now())
+                self._save(record)
             for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, FORCE_GRACE_S), (signal.SIGKILL, 5.0)):
-                self._signal(record, sig)
+                if not (sig is signal.SIGINT and asked_before):  # a second SIGINT would mean "stop now"
+                    self._signal(record, sig)
                 if self._wait_gone(record, wait):
                     self._save(replace(record, stopped_by=sig.name))
                     if sig is not signal.SIGINT:
@@ -134,7 +137,7 @@ class LocalStreamingJob:
                             "streaming job %s did not stop within %.0fs; forced with %s", self.name, timeout, sig.name
                         )
                     return self.state()
-            raise JobStartError(f"streaming job {self.name} (pid {record.pid}) survived SIGKILL")
+            raise JobControlError(f"streaming job {self.name} (pid {record.pid}) survived SIGKILL")
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -177,7 +180,7 @@ class LocalStreamingJob:
     def _wait_startup(self, record: _Record) -> None:
         """A pipeline that dies at once (bad argv, missing table) fails the start, with its log."""
         if self._wait_gone(record, self.startup_grace):
-            raise JobStartError(
+            raise JobControlError(
                 f"streaming job {self.name} exited within {self.startup_grace:.0f}s of starting; "
                 f"log {self.log_file}:\n{self.log_tail()}"
             )

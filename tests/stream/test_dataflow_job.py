@@ -8,7 +8,7 @@ from dataclasses import replace
 import psutil
 import pytest
 
-from include.beam.job_control import JobStartError, JobState, streaming_job
+from include.beam.job_control import JobControlError, JobState, streaming_job
 from include.beam.stream_dataflow import DataflowStreamingJob, launch_and_wait_for_job_id
 from include.gcp.settings import Settings
 from tests.stream.fake_dataflow import FakeDataflowHook, FakeDataflowService
@@ -102,7 +102,7 @@ def test_drain_asks_the_hook_to_drain_never_to_cancel(job, service) -> None:
 
 def test_drain_refuses_a_batch_job_with_the_name(job, service) -> None:
     service.add(NAME, "JOB_STATE_RUNNING", job_type="JOB_TYPE_BATCH")
-    with pytest.raises(JobStartError, match="not streaming"):
+    with pytest.raises(JobControlError, match="not streaming"):
         job.drain(timeout=5)
     assert service.updates == []
 
@@ -120,5 +120,5 @@ def test_the_launcher_returns_once_dataflow_names_the_job(tmp_path) -> None:
 
 def test_a_launcher_without_a_job_id_fails_with_its_output() -> None:
     cmd = [psutil.Process().exe(), "-m", "tests.stream.fake_launcher", "--job_name=x", "--fail"]
-    with pytest.raises(JobStartError, match="403 caller does not have"):
+    with pytest.raises(JobControlError, match="403 caller does not have"):
         launch_and_wait_for_job_id(cmd)

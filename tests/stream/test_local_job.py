@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from include.beam.job_control import JobStartError, JobState, streaming_job
+from include.beam.job_control import JobControlError, JobState, streaming_job
 from include.beam.stream_health import check_health
 from include.beam.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
@@ -116,7 +116,7 @@ def test_a_job_that_dies_at_once_fails_the_start_with_its_log(stream_settings: S
             "--crash",
         ],
     )
-    with pytest.raises(JobStartError, match="crashing on purpose"):
+    with pytest.raises(JobControlError, match="crashing on purpose"):
         job.start()
     assert job.state() is JobState.FAILED
 
