@@ -27,6 +27,7 @@ from include.beam.transforms import (
     LogDuplicate,
     ParseEvents,
     ToRawEventRow,
+    with_timestamp_objects,
 )
 from include.gcp.tables import RAW_EVENTS_DEAD_LETTER_SPEC, RAW_EVENTS_SPEC, TableSpec
 
@@ -59,7 +60,6 @@ def p_empty(p: beam.Pipeline) -> beam.PCollection:
 def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Message bytes → raw_events rows and dead-letter rows (no I/O; unit-tested with TestStream)."""
     parsed = messages | "Parse" >> beam.ParDo(ParseEvents()).with_outputs(DEAD_LETTER, main="events")
-    storage_api = opts.write_method == "STORAGE_WRITE_API"
     if opts.dedupe_ttl_seconds > 0:
         deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_outputs(
             DUPLICATE, main="events"
@@ -68,13 +68,16 @@ def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     else:  # dedupe left to the sink (insert ids / exactly-once Storage Write API) and to dbt's staging model
         events = parsed.events | "Unkey" >> beam.Values()
         duplicates = p_empty(messages.pipeline)
-    rows = events | "ToRow" >> beam.ParDo(ToRawEventRow(timestamps_as_objects=storage_api))
+    rows = events | "ToRow" >> beam.ParDo(ToRawEventRow())
     return Processed(rows, parsed[DEAD_LETTER], duplicates)
 
 
 def _write(rows: beam.PCollection, table: str, spec: TableSpec, opts: IngestOptions, label: str) -> beam.PCollection:
     """Write rows; return BigQuery's refused rows (permanent errors only; transient ones are retried)."""
     storage_api = opts.write_method == "STORAGE_WRITE_API"
+    if storage_api:
+        fields = tuple(f.name for f in spec.schema if f.field_type == "TIMESTAMP")
+        rows = rows | f"{label}Timestamps" >> beam.Map(with_timestamp_objects, fields)
     result = rows | label >> WriteToBigQuery(
         table=table,
         method=opts.write_method,

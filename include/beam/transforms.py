@@ -206,33 +206,28 @@ class LogDuplicate(beam.DoFn):
 
 
 class ToRawEventRow(beam.DoFn):
-    """ValidEvent → a raw_events row stamped with ``ingested_at``, timestamped at its event time.
-
-    ``timestamps_as_objects`` is for the Storage Write API, whose Beam-row conversion wants Beam
-    Timestamps; streaming inserts take RFC 3339 strings.
-    """
-
-    def __init__(self, timestamps_as_objects: bool = False) -> None:
-        self.timestamps_as_objects = timestamps_as_objects
+    """ValidEvent → a raw_events row stamped with ``ingested_at``, timestamped at its event time."""
 
     def process(self, event: ValidEvent) -> Iterator[beam.window.TimestampedValue]:
-        now = datetime.now(UTC)
-        row = raw_event_row(event, now, self.timestamps_as_objects)
+        row = raw_event_row(event, datetime.now(UTC))
         yield beam.window.TimestampedValue(row, Timestamp.from_utc_datetime(event.ts))
 
 
-def raw_event_row(event: ValidEvent, ingested_at: datetime, timestamps_as_objects: bool = False) -> dict[str, Any]:
-    def ts(value: datetime) -> Any:
-        return Timestamp.from_utc_datetime(value) if timestamps_as_objects else format_ts(value)
-
+def raw_event_row(event: ValidEvent, ingested_at: datetime) -> dict[str, Any]:
+    """Timestamps as RFC 3339 strings, the form streaming inserts take (see :func:`with_timestamp_objects`)."""
     return {
         "event_id": event.event_id,
         "station_id": event.station_id,
-        "ts_iso": ts(event.ts),
+        "ts_iso": format_ts(event.ts),
         "kind": event.kind,
         "delta": event.delta,
-        "ingested_at": ts(ingested_at),
+        "ingested_at": format_ts(ingested_at),
     }
+
+
+def with_timestamp_objects(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The row for the Storage Write API, whose Beam-row conversion wants Beam Timestamps, not strings."""
+    return {k: Timestamp.from_rfc3339(v) if k in fields and isinstance(v, str) else v for k, v in row.items()}
 
 
 class FailedWriteToDeadLetter(beam.DoFn):

@@ -19,6 +19,7 @@ from include.beam.transforms import (
     dead_letter_row,
     parse_event,
     raw_event_row,
+    with_timestamp_objects,
 )
 
 GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
@@ -109,9 +110,12 @@ def test_raw_event_row_for_streaming_inserts_and_storage_write_api() -> None:
         "delta": 1,
         "ingested_at": "2026-01-02T03:04:05.000006Z",
     }
-    objects = raw_event_row(event, now, timestamps_as_objects=True)
+    objects = with_timestamp_objects(raw_event_row(event, now), ("ts_iso", "ingested_at"))
     assert objects["ts_iso"] == Timestamp.from_utc_datetime(event.ts)
     assert objects["ingested_at"] == Timestamp.from_utc_datetime(now)
+    assert objects["event_id"] == "abc-p"
+    dead = with_timestamp_objects(dead_letter_row(b"x", "bad_json: y", now), ("received_at",))
+    assert dead["received_at"] == Timestamp.from_utc_datetime(now)
 
 
 def test_refused_row_becomes_a_dead_letter_with_the_bigquery_error() -> None:
