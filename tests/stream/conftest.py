@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from include.beam.stream_local import LocalStreamingJob
 from include.gcp import resources
 from include.gcp.settings import Settings
 from tests.conftest import drop_resources
@@ -30,4 +31,7 @@ def stream_settings(local_stack: Settings, tmp_path: Path) -> Iterator[Settings]
     resources.ensure_pubsub(settings)
     resources.ensure_bigquery(settings)
     yield settings
-    drop_resources(settings)
+    try:
+        LocalStreamingJob(settings).drain(timeout=10)  # whatever failed, leave no pipeline behind
+    finally:
+        drop_resources(settings)
