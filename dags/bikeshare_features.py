@@ -46,8 +46,8 @@ def bikeshare_features() -> None:
         from include import cosmos_config
         from include.gcp.settings import get_settings
 
-        if not cosmos_config.is_live_run(data_interval_end, timezone.utcnow(), str(dag_run.run_type)):
-            return f"not a live run ({dag_run.run_type}, interval end {data_interval_end}): freshness not checked"
+        if not cosmos_config.is_live_run(data_interval_end, timezone.utcnow(), dag_run.run_type):
+            return f"not a live run ({dag_run.run_id}, interval end {data_interval_end}): freshness not checked"
         return cosmos_config.run_source_freshness(get_settings())
 
     @task(outlets=[FEATURES_ASSET])

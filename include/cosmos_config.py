@@ -151,13 +151,14 @@ def disable_test_retries(tasks: Iterable[Any]) -> list[str]:
     return changed
 
 
-def is_live_run(data_interval_end: datetime, now: datetime, run_type: str = "scheduled") -> bool:
+def is_live_run(data_interval_end: datetime, now: datetime, run_type: object = "scheduled") -> bool:
     """True for a run that processes the interval that just ended (a scheduled or manual run).
 
     Source freshness compares the newest event with the warehouse's current time, which is only
-    meaningful for such runs; a backfill of a past day would always fail it.
+    meaningful for such runs; a backfill of a past day would always fail it. ``run_type`` is the
+    run's DagRunType (the Task SDK's enum has no ``__str__``, so its value is compared) or a string.
     """
-    if run_type == "backfill":
+    if getattr(run_type, "value", run_type) == "backfill":
         return False
     return now - data_interval_end <= LIVE_RUN_GRACE
 

@@ -103,6 +103,14 @@ def test_freshness_is_checked_only_for_live_runs(age: timedelta, run_type: str, 
     assert cosmos_config.is_live_run(now - age, now, run_type) is live
 
 
+def test_a_backfill_is_recognised_by_the_task_sdk_run_type() -> None:
+    from airflow.sdk.api.datamodels._generated import DagRunType
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert cosmos_config.is_live_run(now, now, DagRunType.BACKFILL) is False
+    assert cosmos_config.is_live_run(now, now, DagRunType.SCHEDULED) is True
+
+
 def test_manifest_renders_one_task_per_model_and_one_test_task(tmp_path: Path) -> None:
     """A small manifest (two models, a seed, a test) rendered by cosmos with these configs."""
     from airflow.sdk import DAG
