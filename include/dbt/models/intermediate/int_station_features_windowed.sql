@@ -6,8 +6,8 @@
     before the first as_of, with per-station running totals; every window is the difference of two
     LAGs of a running total (macros/windows.sql). Row t holds the bucket
     [t, t+15m); a feature at as_of t reads only rows before t, i.e. events with ts_iso < t.
-    The grid spans only the rebuilt as_ofs plus 28 days, so an increment costs in proportion to the
-    new data, not the history.
+    The grid spans only the rebuilt as_ofs plus 28 days, so an increment's query costs in proportion
+    to the new data, not the history (writes on the emulator do not: see include/dbt/README.md).
 -#}
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 {%- set existing_max = existing_station_features_max_as_of() -%}

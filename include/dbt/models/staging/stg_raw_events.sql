@@ -24,6 +24,7 @@ deduplicated as (
 
     select *
     from typed
+    where true  -- older BigQuery releases accept QUALIFY only beside WHERE / GROUP BY / HAVING
     qualify row_number() over (partition by event_id order by ingested_at, ts_iso) = 1
 
 )
