@@ -158,3 +158,30 @@ def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings)
     assert job.start().job_id == str(pid)
     assert job.drain(timeout=20) is JobState.DRAINED
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.integration
+def test_the_command_line_starts_reports_and_drains(stream_settings: Settings, monkeypatch, capsys) -> None:
+    from include.beam import stream_ctl
+    from include.gcp.settings import get_settings
+
+    s = stream_settings
+    for key, value in {
+        "BIKESHARE_BQ_DATASET": s.dataset,
+        "BIKESHARE_PUBSUB_TOPIC": s.topic,
+        "BIKESHARE_PUBSUB_SUBSCRIPTION": s.subscription,
+        "BIKESHARE_DATAFLOW_JOB_NAME": s.dataflow_job_name,
+        "BIKESHARE_STATE_DIR": str(s.state_dir),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(stream_ctl, "streaming_job", lambda: _job(get_settings(), startup_grace=1))
+    get_settings.cache_clear()
+    try:
+        assert stream_ctl.main(["start"]) == 0
+        assert json.loads(capsys.readouterr().out)["state"] == "RUNNING"
+        assert stream_ctl.main(["state"]) == 0
+        assert json.loads(capsys.readouterr().out)["state"] == "RUNNING"
+        assert stream_ctl.main(["drain", "--timeout", "20"]) == 0
+        assert json.loads(capsys.readouterr().out)["state"] == "DRAINED"
+    finally:
+        get_settings.cache_clear()
