@@ -2,7 +2,7 @@
 
 Builds the feature-store tables (contract shape, hourly as_of) from the trip files with the research
 script's pandas features, loads them into a throw-away dataset and bucket on the local stack (not timed),
-then times each step of one run (train, evaluate, publish, predict, write Avro) through the production
+then times each step of one run (train and evaluate, publish, predict, write Avro) through the production
 code in include/ml. Target: < 60 s locally.
 
     .venv/bin/python benchmarks/train_predict.py [--cutoff 2019-09-01T04:00Z] [--weeks 8]
@@ -103,11 +103,8 @@ def main() -> None:
     try:
         start = time.perf_counter()
         step = time.perf_counter()
-        trained = hourly.train(cutoff, config, settings)
-        timings["train"] = time.perf_counter() - step
-        step = time.perf_counter()
-        evaluation = hourly.evaluate_candidate(cutoff, trained, config, settings)
-        timings["evaluate"] = time.perf_counter() - step
+        evaluation = hourly.train_and_evaluate(cutoff, config, settings)
+        timings["train+eval"] = time.perf_counter() - step
         step = time.perf_counter()
         published = hourly.publish(cutoff, evaluation, config, settings)
         timings["publish"] = time.perf_counter() - step

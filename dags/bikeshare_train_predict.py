@@ -6,15 +6,15 @@ the logical date; a manual run is floored to its hour):
 
 1. **wait_for_features** - sensor (reschedule mode) until `station_features_wide` has rows as of `T`
    and `station_hourly_labels` has the hour before `T`.
-2. **train** - scikit-learn gradient boosting (Poisson loss on pickups and dropoffs) on the label hours
-   `[T - 8 weeks, T)`, features as of each hour's start (point in time); validation = the last 7 days.
-3. **evaluate** - MAE / RMSE of net change for the model and four baselines (zero, same hour last week,
+2. **train_and_evaluate** - scikit-learn gradient boosting (Poisson loss on pickups and dropoffs) on the
+   label hours `[T - 8 weeks, T)`, features as of each hour's start (point in time); validation = the
+   last 7 days: MAE / RMSE of net change for the model and four baselines (zero, same hour last week,
    historical mean by station x weekday x hour, mean of the last 4 same-weekday hours), precision@10 of
-   `|net change| >= 3`, and a PNG beside the model.
-4. **publish** - commits `models/{version}/metadata.json`; promoted (and `latest.json` moved forward) only
+   `|net change| >= 3`, and a PNG beside the model. One task, so the window is read once.
+3. **publish** - commits `models/{version}/metadata.json`; promoted (and `latest.json` moved forward) only
    if the model's MAE beats every baseline. Otherwise the previous promoted model keeps serving and the
    run's log and metadata say why.
-5. **predict** / **write_predictions** - the serving model predicts the hour `[T, T+1h)` for every active
+4. **predict** / **write_predictions** - the serving model predicts the hour `[T, T+1h)` for every active
    station; Avro (`include/ml/schemas/prediction.avsc`) to `predictions/{version}/{YYYY-MM-DD}/{HH}.avro`.
 
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
@@ -49,16 +49,10 @@ def bikeshare_train_predict() -> None:
         return dataset.features_ready(data_interval_end)
 
     @task
-    def train(data_interval_end=None) -> dict:
+    def train_and_evaluate(data_interval_end=None) -> dict:
         from include.ml import hourly
 
-        return hourly.train(data_interval_end)
-
-    @task
-    def evaluate(trained: dict, data_interval_end=None) -> dict:
-        from include.ml import hourly
-
-        return hourly.evaluate_candidate(data_interval_end, trained)
+        return hourly.train_and_evaluate(data_interval_end)
 
     @task
     def publish(evaluation: dict, data_interval_end=None) -> dict:
@@ -78,9 +72,9 @@ def bikeshare_train_predict() -> None:
 
         return hourly.write_predictions(rows)
 
-    trained = train()
-    wait_for_features() >> trained
-    write_predictions(predict(publish(evaluate(trained))))
+    evaluation = train_and_evaluate()
+    wait_for_features() >> evaluation
+    write_predictions(predict(publish(evaluation)))
 
 
 bikeshare_train_predict()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from include.gcp import clients
@@ -22,6 +23,7 @@ LABELS_TABLE = "station_hourly_labels"
 KEYS = ("station_id", "as_of")
 LABELS = ("pickups", "dropoffs", "net_change")
 HOUR = timedelta(hours=1)
+PAGE_ROWS = 100_000
 
 
 def utc_hour(value: datetime) -> datetime:
@@ -49,10 +51,21 @@ class Window:
 
 
 def _query(sql: str, params: list, settings: Settings) -> pd.DataFrame:
+    """Run a parameterised query and fetch all rows.
+
+    Large pages: the emulator serves each page by looking the job up again and has been seen to drop jobs
+    under load (404 on page 2), so fewer pages, and one re-run of the whole query on a lost job.
+    """
     client = clients.bigquery_client(settings)
-    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
-    # to_arrow, not to_dataframe: the latter is deprecated in favour of pandas-gbq, an extra dependency
-    return job.result().to_arrow(create_bqstorage_client=False).to_pandas()
+    for attempt in (1, 2):
+        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+        try:
+            # to_arrow, not to_dataframe: the latter is deprecated in favour of pandas-gbq, an extra dependency
+            return job.result(page_size=PAGE_ROWS).to_arrow(create_bqstorage_client=False).to_pandas()
+        except NotFound:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -73,20 +86,32 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_frame(window: Window, settings: Settings | None = None) -> pd.DataFrame:
-    """Features as of each label hour joined to that hour's label, for label hours in the window."""
-    s = settings or get_settings()
-    sql = f"""
-        SELECT f.*, l.hour_start, l.pickups, l.dropoffs, l.net_change
-        FROM `{s.table_id(FEATURES_TABLE)}` AS f
-        JOIN `{s.table_id(LABELS_TABLE)}` AS l
-          ON l.station_id = f.station_id AND f.as_of = l.hour_start
-        WHERE l.hour_start >= @start AND l.hour_start < @end
+    """Features as of each label hour joined to that hour's label, for label hours in the window.
+
+    Two plain range scans joined here on ``as_of == hour_start``: the emulator runs the same join in SQL
+    ~100 times slower than its scans (16 s for 70k x 70k rows), and BigQuery is fine either way.
     """
+    s = settings or get_settings()
     params = [
         bigquery.ScalarQueryParameter("start", "TIMESTAMP", window.start),
         bigquery.ScalarQueryParameter("end", "TIMESTAMP", window.end),
     ]
-    frame = _normalise(_query(sql, params, s))
+    features = _query(
+        f"SELECT * FROM `{s.table_id(FEATURES_TABLE)}` "
+        "WHERE as_of >= @start AND as_of < @end AND EXTRACT(MINUTE FROM as_of) = 0",
+        params,
+        s,
+    )
+    labels = _query(
+        f"SELECT station_id, hour_start, pickups, dropoffs, net_change FROM `{s.table_id(LABELS_TABLE)}` "
+        "WHERE hour_start >= @start AND hour_start < @end",
+        params,
+        s,
+    )
+    for frame, col in ((features, "as_of"), (labels, "hour_start")):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    joined = features.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
+    frame = _normalise(joined)
     if (frame["as_of"] > frame["hour_start"]).any():  # the join guarantees this; keep the promise explicit
         raise AssertionError("a feature row post-dates its label hour")
     return frame

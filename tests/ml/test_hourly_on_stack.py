@@ -18,12 +18,11 @@ CUTOFF = START + timedelta(hours=WEEKS * 168)  # the last as_of with features; l
 CONFIG = hourly.TrainConfig(window_weeks=2, validation_days=7, params={"max_iter": 60, "random_state": 0})
 
 
-def _run(cutoff, settings, config=CONFIG) -> tuple[dict, dict, dict, str | None]:
-    trained = hourly.train(cutoff, config, settings)
-    evaluation = hourly.evaluate_candidate(cutoff, trained, config, settings)
+def _run(cutoff, settings, config=CONFIG) -> tuple[dict, dict, str | None]:
+    evaluation = hourly.train_and_evaluate(cutoff, config, settings)
     published = hourly.publish(cutoff, evaluation, config, settings)
     rows = hourly.predict(cutoff, published["serving_version"], settings)
-    return trained, evaluation, published, hourly.write_predictions(rows, settings)
+    return evaluation, published, hourly.write_predictions(rows, settings)
 
 
 def test_training_frame_is_point_in_time(feature_store) -> None:
@@ -46,7 +45,7 @@ def test_training_frame_is_point_in_time(feature_store) -> None:
 
 def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -> None:
     settings, _, _ = feature_store("lagged", WEEKS)
-    _, _, published, uri = _run(CUTOFF, settings)
+    _, published, uri = _run(CUTOFF, settings)
     version = registry.version_for(CUTOFF)
     assert published == {"version": version, "promoted": True, "serving_version": version}
     meta = registry.read_metadata(version, settings)
@@ -85,8 +84,7 @@ def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(featur
     registry.save_model(registry.version_for(earlier), "placeholder", settings)
     registry.commit(registry.version_for(earlier), {"promoted": True}, settings)
     cutoff = CUTOFF + timedelta(weeks=1)
-    trained = hourly.train(cutoff, CONFIG, settings)
-    evaluation = hourly.evaluate_candidate(cutoff, trained, CONFIG, settings)
+    evaluation = hourly.train_and_evaluate(cutoff, CONFIG, settings)
     assert evaluation["metrics"]["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact
     assert evaluation["promoted"] is False
     assert "does not beat" in evaluation["gate"]
