@@ -24,7 +24,7 @@ DUMMY = "tests.stream.dummy_pipeline"
 
 
 def _job(settings: Settings, **kw) -> LocalStreamingJob:
-    return LocalStreamingJob(settings, module=DUMMY, **kw)
+    return LocalStreamingJob(settings, module=DUMMY, **{"startup_grace": 3, **kw})  # the stand-in starts fast
 
 
 def _processes_of(job: LocalStreamingJob) -> list[psutil.Process]:
