@@ -107,7 +107,9 @@ def bikeshare_stream() -> None:
         if state.is_active:  # Dataflow still draining: a retry waits again
             raise RuntimeError(f"the streaming job is still {state} after {params['drain_timeout_seconds']} s")
         if state is JobState.CANCELLED:
-            log.warning("the job did not drain in time and was stopped by force: in-flight messages may be lost")
+            log.warning(
+                "the job is CANCELLED (a drain forced after the timeout, or by hand): in-flight data may be lost"
+            )
         return str(state)
 
     branch = choose_action()
