@@ -101,6 +101,18 @@ def main() -> None:
     config = hourly.TrainConfig(window_weeks=args.weeks)
     timings: dict[str, float] = {}
     try:
+        from include.ml import dataset
+
+        step = time.perf_counter()
+        window = dataset.training_frame(hourly.Run(cutoff, config).window, settings)
+        read_window = time.perf_counter() - step
+        step = time.perf_counter()
+        dataset.prediction_frame(cutoff, settings)
+        read_one_hour = time.perf_counter() - step
+        print(
+            f"reads alone: window {len(window):,} rows {read_window:.1f} s, "
+            f"features as of the cut-off {read_one_hour:.1f} s"
+        )
         start = time.perf_counter()
         step = time.perf_counter()
         evaluation = hourly.train_and_evaluate(cutoff, config, settings)
