@@ -5,7 +5,18 @@ from the trip files, then compares the baselines with gradient-boosting variants
 train Jan-Jun / validate Jul-Sep, and the DAG's rolling window (8 weeks, last 7 days validated) at several
 cut-offs. Prints MAE / RMSE of net change and precision@10 of "|net change| >= 3".
 
-    .venv/bin/python benchmarks/model_research.py [--quick]
+    .venv/bin/python benchmarks/model_research.py [--quick | --windows-only]
+
+Measured 2026-11-23 (52 stations, 2019-01..09; net change, MAE / RMSE / precision@10):
+| split | best naive MAE | best naive RMSE | HGB squared error | Poisson p/d, Skellam median |
+|---|---|---|---|---|
+| Jan-Jun -> Jul-Sep | 1.108 (last 4 same-weekday) | 1.977 (same) | 1.019 / 1.845 | 0.996 / 2.030 |
+| mean of 5 rolling 8-week windows + long | 1.011 (hist mean) | 1.804 (hist mean) | 0.966 / 1.771 | 0.937 / 1.815 |
+Poisson on pickups/dropoffs with the Skellam median is the best on MAE in every split (the gate's metric;
+-7 % vs the best naive on average), squared error the best on RMSE (-2 %); precision@10 by predicted
+volume 0.41-0.44 vs 0.38-0.40 naive. Station id as a category: < 0.5 % and 20x slower Poisson fits.
+The issue's bar (-15 % MAE, -12 % RMSE vs the best naive) is NOT reached on this data: the Grove St PATH
+station (3186, up to +98 / -66 bikes in an hour) dominates the squared errors.
 """
 
 from __future__ import annotations
