@@ -37,8 +37,12 @@ def evaluation_png(
     table_ax = fig.add_subplot(grid[rows, :])
     table_ax.axis("off")
     names = list(metrics)
-    cells = [[f"{metrics[n].get(k, float('nan')):.3f}" for k in ("mae", "rmse", "precision_at_10")] for n in names]
-    table = table_ax.table(cellText=cells, rowLabels=names, colLabels=["MAE", "RMSE", "precision@10"], loc="center")
+    cells = [
+        [n, *(f"{metrics[n].get(k, float('nan')):.3f}" for k in ("mae", "rmse", "precision_at_10"))] for n in names
+    ]
+    table = table_ax.table(
+        cellText=cells, colLabels=["", "MAE", "RMSE", "precision@10"], colWidths=[0.4, 0.2, 0.2, 0.2], loc="center"
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     fig.suptitle(title, fontsize=11)
