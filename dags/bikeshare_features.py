@@ -59,7 +59,8 @@ def bikeshare_features() -> None:
         @task(task_id=cosmos_config.DBT_GROUP_ID)
         def manifest_missing() -> None:
             raise FileNotFoundError(
-                f"{cosmos_config.manifest_path(settings)} is missing: the install step builds it with `dbt parse`"
+                f"{cosmos_config.manifest_path(settings)} is missing; the install step builds it "
+                "with `python -m include.dbt parse`"
             )
 
         source_freshness() >> manifest_missing() >> features_ready()

@@ -1,0 +1,180 @@
+"""bikeshare_features on the local stack: live runs, one catch-up run and a backfill give the same rows.
+
+Real parts only: the DAG parsed by a DagBag, run with ``dag.test()``, cosmos starting dbt from its own
+venv against the BigQuery emulator, Citi Bike events from the trip files. Each run costs a few dbt
+invocations (~4 s each when the machine is idle), so the window is three 15-minute runs on top of a few
+hours of history (7 DAG runs in all).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include import cosmos_config
+from include.dbt.loading import load_raw_events
+from include.dbt.runner import run_dbt
+from include.gcp import clients, resources
+from include.gcp.settings import Settings, get_settings
+from include.localstack import stack
+from include.simulator.trips import Event, events_from_files
+from tests.conftest import DAGS_FOLDER
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow]
+
+TRIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "citibike-jc" / "JC-201909-citibike-tripdata.csv.zip"
+HISTORY_START = datetime(2019, 9, 4, 5, 0, tzinfo=UTC)
+WINDOW_START = datetime(2019, 9, 4, 8, 0, tzinfo=UTC)
+WINDOW_END = datetime(2019, 9, 4, 8, 45, tzinfo=UTC)
+STEP = timedelta(minutes=15)
+INTERVAL_ENDS = [WINDOW_START + STEP * (i + 1) for i in range((WINDOW_END - WINDOW_START) // STEP)]
+DAG_ID = "bikeshare_features"
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Event]:
+    return events_from_files([TRIPS], start=HISTORY_START, end=WINDOW_END)
+
+
+@pytest.fixture(scope="module")
+def manifest(local_stack: Settings) -> Path:
+    """``python -m include.dbt parse``, as the install step does; the DAG renders from this manifest."""
+    run_dbt(["parse"], local_stack)
+    return cosmos_config.manifest_path(local_stack)
+
+
+@pytest.fixture
+def dataset_factory(monkeypatch: pytest.MonkeyPatch, local_stack: Settings) -> Iterator:
+    """Make a fresh dataset with an empty raw_events and point the settings (and so the DAG) at it."""
+    made: list[Settings] = []
+
+    def make(label: str) -> Settings:
+        monkeypatch.setenv("BIKESHARE_BQ_DATASET", f"features_{label}_{uuid.uuid4().hex[:8]}")
+        get_settings.cache_clear()
+        s = get_settings()
+        resources.ensure_bigquery(s)
+        made.append(s)
+        return s
+
+    yield make
+    get_settings.cache_clear()
+    for s in made:
+        clients.bigquery_client(s).delete_dataset(s.dataset, delete_contents=True, not_found_ok=True)
+
+
+def load_events(settings: Settings, events: list[Event]) -> None:
+    """Append events to raw_events with a load job, as they would have arrived from the stream."""
+    load_raw_events((e.to_dict() for e in events), settings)
+
+
+def parse_dag():
+    """Parse the DAG file now, so it picks up the current settings (dataset, asset URI)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=DAGS_FOLDER / f"{DAG_ID}.py")
+    assert bag.import_errors == {}
+    return bag.dags[DAG_ID]
+
+
+def run_for(dag, interval_end: datetime, attempts: int = 3) -> None:
+    """The DAG's run at ``interval_end`` (a cron trigger timetable: logical date = interval end).
+
+    dag.test() retries a task at once, without its retry_delay, and concurrent test sessions stop and
+    restart the shared BigQuery emulator; so a failed run is re-run whole after the stack is up again,
+    as Airflow's delayed retries would. Runs are idempotent (merge on the unique key), and a real
+    failure fails every attempt.
+    """
+    for attempt in range(1, attempts + 1):
+        stack.up(get_settings())  # idempotent
+        run = dag.test(logical_date=interval_end)
+        if run.state == "success" or attempt == attempts:
+            break
+        time.sleep(10)
+    assert run.state == "success", f"run for {interval_end} ended {run.state} after {attempt} attempts"
+    assert run.data_interval_end == interval_end
+
+
+def feature_rows(settings: Settings) -> list[tuple]:
+    sql = (
+        "SELECT station_id, feature_name, window_len, value, as_of "
+        f"FROM `{settings.table_id(cosmos_config.STATION_FEATURES)}` "
+        "ORDER BY as_of, station_id, feature_name, window_len"
+    )
+    return [tuple(r.values()) for r in clients.bigquery_client(settings).query(sql).result()]
+
+
+def asset_events(uri: str) -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        query = (
+            select(func.count())
+            .select_from(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
+        )
+        return session.scalar(query)
+
+
+def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
+    """Freshness first, one retried task per model, one dbt test task without retries, then the Asset."""
+    dag = parse_dag()
+    tasks = {t.task_id: t for t in dag.tasks}
+    models = {f"dbt.{m}_run" for m in ("stg_raw_events", "station_features", "station_features_wide")}
+    assert models <= set(tasks)
+    assert dag.schedule == "*/15 * * * *"
+    assert dag.catchup is False
+    assert all(tasks[m].retries == 2 and tasks[m].vars == cosmos_config.DBT_VARS for m in models)
+    assert tasks["dbt.dbt_test"].retries == 0
+    assert tasks["features_ready"].upstream_task_ids == {"dbt.dbt_test"}
+    assert [a.uri for a in tasks["features_ready"].outlets] == [
+        cosmos_config.station_features_asset_uri(get_settings())
+    ]
+    roots = {t.task_id for t in dag.tasks if not t.upstream_task_ids}
+    assert roots == {"source_freshness"}
+
+
+def test_live_runs_catch_up_and_backfill_give_identical_rows(
+    airflow_db, manifest: Path, dataset_factory, events: list[Event]
+) -> None:
+    assert manifest.exists()
+
+    # live: before each run only the events of the past have arrived
+    live = dataset_factory("live")
+    dag = parse_dag()
+    loaded_up_to = HISTORY_START
+    for end in INTERVAL_ENDS:
+        load_events(live, [e for e in events if loaded_up_to <= e.ts < end])
+        loaded_up_to = end
+        run_for(dag, end)
+    live_rows = feature_rows(live)
+    assert asset_events(cosmos_config.station_features_asset_uri(live)) == len(INTERVAL_ENDS)
+
+    # catch-up: everything has arrived, one run for the last interval fills every as_of
+    catch_up = dataset_factory("catchup")
+    load_events(catch_up, events)
+    dag = parse_dag()
+    run_for(dag, INTERVAL_ENDS[-1])
+    catch_up_rows = feature_rows(catch_up)
+
+    # backfill from the UI, newest interval first (run_backwards), on data that arrived long ago
+    backfill = dataset_factory("backfill")
+    load_events(backfill, events)
+    dag = parse_dag()
+    for end in reversed(INTERVAL_ENDS):
+        run_for(dag, end)
+    backfill_rows = feature_rows(backfill)
+
+    as_ofs = {row[-1] for row in live_rows}
+    assert set(INTERVAL_ENDS) <= as_ofs, "a live run left its own as_of empty"
+    assert max(as_ofs) == WINDOW_END, "a run wrote features for an as_of after its interval"
+    assert live_rows, "no features computed"
+    assert catch_up_rows == live_rows
+    assert backfill_rows == live_rows
