@@ -12,3 +12,6 @@ RUN python -m venv /usr/local/airflow/dbt_venv \
 ENV BIKESHARE_DBT_EXECUTABLE=/usr/local/airflow/dbt_venv/bin/dbt \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     AIRFLOW__COSMOS__CACHE_DIR=/usr/local/airflow/.local/cosmos
+
+# The dbt manifest that bikeshare_features renders from (cosmos LoadMode.DBT_MANIFEST).
+RUN cd /usr/local/airflow && python -m include.dbt parse

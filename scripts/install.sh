@@ -39,3 +39,8 @@ sync_venv() {  # sync_venv DIR LOCK
 sync_venv .venv requirements.lock
 sync_venv .venv-dbt requirements-dbt.lock
 sync_venv .venv-emulators requirements-emulators.lock
+
+# The manifest bikeshare_features renders from (cosmos LoadMode.DBT_MANIFEST); dbt parse needs no
+# warehouse. Rebuilt on every install: ~5 s, and the dbt project may have changed.
+PYTHONPATH="$PWD" .venv/bin/python -m include.dbt parse >/dev/null
+echo "dbt manifest: include/dbt/target/manifest.json"

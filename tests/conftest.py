@@ -42,20 +42,19 @@ from include.localstack.servers import EmulatorMissing  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[Settings]:
-    """The running local stack; started here if needed, and then stopped here too.
+def local_stack() -> Settings:
+    """The running local stack, started here if needed and left running afterwards.
 
-    A missing emulator fails the tests with the install step; it never skips them.
+    It is not stopped at the end: other test sessions (and the demo) may be using it; `make
+    stack-down` (CI's last step) stops it. A missing emulator fails the tests with the install
+    step; it never skips them.
     """
     settings = get_settings()
     try:
-        statuses = stack.up(settings)
+        stack.up(settings)
     except (EmulatorMissing, stack.StackError) as err:
         pytest.fail(f"local stack unavailable: {err}", pytrace=False)
-    yield settings
-    started = [s.name for s in statuses if s.state == "started"]
-    if started:
-        stack.down(settings, only=started)
+    return settings
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,11 @@ def model_metadata(env: str, model_version: str) -> str:
     return f"{model_dir(env, model_version)}/metadata.json"
 
 
+def model_plot(env: str, model_version: str) -> str:
+    """The evaluation picture (predicted vs actual, metrics table) beside the model."""
+    return f"{model_dir(env, model_version)}/evaluation.png"
+
+
 def latest_model_pointer(env: str) -> str:
     return f"{models_prefix(env)}/latest.json"
 

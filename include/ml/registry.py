@@ -34,8 +34,8 @@ def version_for(hour: datetime) -> str:
 
 
 def plot_path(env: str, version: str) -> str:
-    """Where the run's picture goes, beside the model (not yet in include.gcp.paths)."""
-    return f"{paths.model_dir(env, version)}/evaluation.png"
+    """Where the run's picture goes, beside the model."""
+    return paths.model_plot(env, version)
 
 
 def _s(settings: Settings | None) -> Settings:
