@@ -4,7 +4,8 @@ SHELL := /bin/bash
 ENV := source scripts/dev_env.sh &&
 PY := .venv/bin/python
 
-.PHONY: help install lock stack-up stack-down stack-status resources airflow-db demo airflow test lint fmt ci clean
+.PHONY: help install lock stack-up stack-down stack-status resources airflow-db demo airflow test lint fmt ci clean \
+	replay stream-start stream-state stream-drain dbt-parse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -41,6 +42,21 @@ demo: resources airflow-db  ## the whole lifecycle as far as it exists, locally,
 
 airflow: stack-up airflow-db  ## Airflow UI + scheduler from the venv (stop with Ctrl-C)
 	@bash scripts/airflow_standalone.sh
+
+replay: resources  ## replay one day of Sep 2019 trips to the topic at 3600x (python -m include.simulator --help)
+	@$(ENV) python -m include.simulator --month 2019-09 --from 2019-09-03T04:00Z --to 2019-09-04T04:00Z --speed-up 3600
+
+stream-start: resources  ## start the streaming pipeline (local: DirectRunner in the background; idempotent)
+	@$(ENV) python -m include.beam.stream_ctl start
+
+stream-state:  ## state of the streaming job
+	@$(ENV) python -m include.beam.stream_ctl state
+
+stream-drain:  ## drain (never cancel) the streaming job
+	@$(ENV) python -m include.beam.stream_ctl drain
+
+dbt-parse:  ## rebuild include/dbt/target/manifest.json (also done by make install)
+	@$(ENV) python -m include.dbt parse
 
 test: install  ## the whole test suite (starts the local stack itself if it is not up)
 	@$(ENV) .venv/bin/pytest
