@@ -35,6 +35,12 @@ def _load_dev_env() -> None:
 
 _load_dev_env()
 
+from include.gcp.settings import get_settings as _settings  # noqa: E402  (stdlib only: no client loaded yet)
+
+# In-process Beam pipelines in the tests call google.auth.default(), whose metadata host is read
+# once at import; set the emulator variables before any Google library is imported.
+os.environ.update(_settings().emulator_env())
+
 from include.gcp import clients, resources  # noqa: E402  (after the environment is set)
 from include.gcp.settings import Settings, get_settings  # noqa: E402
 from include.localstack import stack  # noqa: E402

@@ -106,10 +106,14 @@ def test_bigquery_insert_and_query(test_settings: Settings) -> None:
                count(*) as events
         from `{test_settings.table_id(RAW_EVENTS)}`
         where ts_iso >= @start and ts_iso < timestamp_add(@start, interval 1 hour)
+          and event_id in unnest(@ids)  -- other tests of the session write to this table too
         group by station_id
         """,
         job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("start", "TIMESTAMP", datetime(2019, 9, 1, 8, tzinfo=UTC))]
+            query_parameters=[
+                bigquery.ScalarQueryParameter("start", "TIMESTAMP", datetime(2019, 9, 1, 8, tzinfo=UTC)),
+                bigquery.ArrayQueryParameter("ids", "STRING", [r["event_id"] for r in rows]),
+            ]
         ),
     )
     result = {r.station_id: (r.net_change, r.events) for r in job.result(timeout=30)}
