@@ -10,7 +10,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -87,6 +87,32 @@ def drop_resources(settings: Settings) -> None:
         clients.publisher_client(settings).delete_topic(topic=settings.topic_path)
     with suppress(NotFound):
         clients.storage_client(settings).bucket(settings.bucket).delete(force=True)
+
+
+@contextmanager
+def dag_settings(monkeypatch: pytest.MonkeyPatch, prefix: str, **extra: str) -> Iterator[Settings]:
+    """Point ``get_settings()`` — what DAG tasks read — at resource names of this test only.
+
+    ``extra`` sets more ``BIKESHARE_*`` variables (without the prefix). The resources are dropped
+    afterwards, whether the DAG created them or not.
+    """
+    tag = f"{prefix}{uuid.uuid4().hex[:8]}"
+    names = {
+        "BQ_DATASET": tag.replace("-", "_"),
+        "PUBSUB_TOPIC": tag,
+        "PUBSUB_SUBSCRIPTION": f"{tag}-sub",
+        "GCS_BUCKET": tag,
+        **extra,
+    }
+    for key, value in names.items():
+        monkeypatch.setenv(f"BIKESHARE_{key}", value.format(tag=tag))
+    get_settings.cache_clear()
+    settings = get_settings()
+    try:
+        yield settings
+    finally:
+        get_settings.cache_clear()
+        drop_resources(settings)
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from include.gcp.settings import Settings, get_settings
+from include.gcp.settings import Settings
 from include.simulator.replay import ReplayRequest, select_events
-from tests.conftest import DAGS_FOLDER, drop_resources
+from tests.conftest import DAGS_FOLDER, dag_settings
 from tests.simulator.pubsub_helpers import pull_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
@@ -19,20 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 @pytest.fixture
 def fresh_names(monkeypatch: pytest.MonkeyPatch, local_stack: Settings):
     """Names the DAG reads through get_settings(); the DAG itself creates the topic and subscription."""
-    tag = uuid.uuid4().hex[:8]
-    names = {
-        "BIKESHARE_BQ_DATASET": f"replaytest_{tag}",
-        "BIKESHARE_PUBSUB_TOPIC": f"replaytest-{tag}",
-        "BIKESHARE_PUBSUB_SUBSCRIPTION": f"replaytest-{tag}-sub",
-        "BIKESHARE_GCS_BUCKET": f"replaytest-{tag}",
-    }
-    for key, value in names.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    yield settings
-    get_settings.cache_clear()
-    drop_resources(settings)
+    with dag_settings(monkeypatch, "replaytest-") as settings:
+        yield settings
 
 
 def test_replay_dag_publishes_every_event_of_the_window(airflow_db, fresh_names: Settings) -> None:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from include.gcp import clients
-from include.gcp.settings import Settings, get_settings
+from include.gcp.settings import Settings
 from include.gcp.tables import TABLE_SPECS
-from tests.conftest import DAGS_FOLDER, drop_resources
+from tests.conftest import DAGS_FOLDER, dag_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
 @pytest.fixture
 def fresh_names(monkeypatch: pytest.MonkeyPatch, local_stack: Settings):
-    tag = uuid.uuid4().hex[:8]
-    names = {
-        "BIKESHARE_BQ_DATASET": f"dagtest_{tag}",
-        "BIKESHARE_PUBSUB_TOPIC": f"dagtest-{tag}",
-        "BIKESHARE_PUBSUB_SUBSCRIPTION": f"dagtest-{tag}-sub",
-        "BIKESHARE_GCS_BUCKET": f"dagtest-{tag}",
-    }
-    for key, value in names.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    yield settings
-    get_settings.cache_clear()
-    drop_resources(settings)
+    with dag_settings(monkeypatch, "setuptest-") as settings:
+        yield settings
 
 
 def test_setup_dag_creates_everything_and_a_rerun_changes_nothing(airflow_db, fresh_names: Settings) -> None:

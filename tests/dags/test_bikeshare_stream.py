@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import time
-import uuid
 
 import psutil
 import pytest
@@ -21,33 +20,20 @@ import pytest
 from include.beam.job_control import JobState, streaming_job
 from include.beam.stream_health import check_health
 from include.gcp import clients
-from include.gcp.settings import Settings, get_settings
-from tests.conftest import DAGS_FOLDER, drop_resources
+from include.gcp.settings import Settings
+from tests.conftest import DAGS_FOLDER, dag_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
 @pytest.fixture
 def stream_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings, tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    names = {
-        "BIKESHARE_BQ_DATASET": f"dagstream_{tag}",
-        "BIKESHARE_PUBSUB_TOPIC": f"dagstream-{tag}",
-        "BIKESHARE_PUBSUB_SUBSCRIPTION": f"dagstream-{tag}-sub",
-        "BIKESHARE_GCS_BUCKET": f"dagstream-{tag}",
-        "BIKESHARE_DATAFLOW_JOB_NAME": f"dagstream-{tag}",
-        "BIKESHARE_STATE_DIR": str(tmp_path / "state"),
-    }
-    for key, value in names.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    yield settings
-    try:
-        streaming_job(settings).drain(timeout=30)  # never leave a pipeline behind, whatever failed
-    finally:
-        get_settings.cache_clear()
-        drop_resources(settings)
+    extra = {"DATAFLOW_JOB_NAME": "{tag}", "STATE_DIR": str(tmp_path / "state")}
+    with dag_settings(monkeypatch, "dagstream-", **extra) as settings:
+        try:
+            yield settings
+        finally:
+            streaming_job(settings).drain(timeout=30)  # never leave a pipeline behind, whatever failed
 
 
 def _pipelines(name: str) -> list[psutil.Process]:
