@@ -11,7 +11,6 @@ code in include/ml. Target: < 60 s locally.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import sys
@@ -27,37 +26,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _ndjson(frame: pd.DataFrame) -> bytes:
-    out = frame.copy()
-    for col in out.columns:
-        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out.to_json(orient="records", lines=True).encode()
-
-
 def load(settings, labels: pd.DataFrame, features: pd.DataFrame) -> None:
-    from google.cloud import bigquery
-
+    """Create the throw-away dataset and bucket, then load the tables as the ML tests do."""
     from include.gcp import clients
-    from include.ml.dataset import FEATURES_TABLE, LABELS_TABLE
+    from tests.ml.conftest import load_feature_store
 
-    client = clients.bigquery_client(settings)
-    client.create_dataset(settings.dataset, exists_ok=True)
+    clients.bigquery_client(settings).create_dataset(settings.dataset, exists_ok=True)
     clients.storage_client(settings).create_bucket(settings.bucket)
-    label_schema = [
-        bigquery.SchemaField("station_id", "STRING"),
-        bigquery.SchemaField("hour_start", "TIMESTAMP"),
-        bigquery.SchemaField("pickups", "INT64"),
-        bigquery.SchemaField("dropoffs", "INT64"),
-        bigquery.SchemaField("net_change", "INT64"),
-    ]
-    feature_schema = [bigquery.SchemaField("station_id", "STRING"), bigquery.SchemaField("as_of", "TIMESTAMP")]
-    feature_schema += [bigquery.SchemaField(c, "FLOAT64") for c in features.columns if c not in ("station_id", "as_of")]
-    for table, frame, schema in ((LABELS_TABLE, labels, label_schema), (FEATURES_TABLE, features, feature_schema)):
-        table_id = settings.table_id(table)
-        client.create_table(bigquery.Table(table_id, schema=schema), exists_ok=True)
-        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON, schema=schema)
-        client.load_table_from_file(io.BytesIO(_ndjson(frame)), table_id, job_config=config).result()
+    load_feature_store(settings, labels, features)
 
 
 def drop(settings) -> None:
