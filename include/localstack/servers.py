@@ -91,11 +91,12 @@ def launch(server: Server, settings: Settings) -> Launch:
         home = data / "home"
         _install_duckdb_extensions(home)
         env["HOME"] = str(home)  # DuckDB looks for its extensions under $HOME/.duckdb
-        # bqemulator snapshots a whole table after every write for time travel; nothing here uses
-        # time travel, and keeping 7 days of copies of station_features grows the file by GBs.
+        # bqemulator copies a whole table after every write for time travel; nothing here uses time
+        # travel, and the launcher skips those copies at retention 0 (see bqemulator_launcher.py).
         env["BQEMU_TIME_TRAVEL_RETENTION_DAYS"] = "0"
         argv = [
-            str(_venv_bin("bqemulator")),
+            str(_venv_bin("python")),
+            str(Path(__file__).with_name("bqemulator_launcher.py")),
             "start",
             f"--rest-host={bind}",
             f"--rest-port={server.endpoint.port}",
