@@ -14,6 +14,7 @@ from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 WRITE_METHODS = ("STREAMING_INSERTS", "STORAGE_WRITE_API")
 SETUP_FILE = PROJECT_ROOT / "setup.py"
 LOCAL_STREAMING_KEYS = 4
+DEDUPE_SHARDS = 256
 
 
 class IngestOptions(PipelineOptions):
@@ -42,6 +43,12 @@ class IngestOptions(PipelineOptions):
             type=int,
             default=86_400,
             help="how long an event_id is remembered after its first arrival; 0 turns in-pipeline dedupe off",
+        )
+        parser.add_argument(
+            "--dedupe_shards",
+            type=int,
+            default=DEDUPE_SHARDS,
+            help="keys of the dedupe state (a stable hash of event_id); bounds the runner's per-key work",
         )
         parser.add_argument(
             "--insert_batch_size",

@@ -33,6 +33,7 @@ from include.beam.transforms import (
     DUPLICATE,
     DedupeByEventId,
     FailedWriteToDeadLetter,
+    KeyByShard,
     LogDeadLetterWriteFailure,
     LogDuplicate,
     ParseEvents,
@@ -71,8 +72,10 @@ def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Message bytes → raw_events rows and dead-letter rows (no I/O; unit-tested with TestStream)."""
     parsed = messages | "Parse" >> beam.ParDo(ParseEvents()).with_outputs(DEAD_LETTER, main="events")
     if opts.dedupe_ttl_seconds > 0:
-        deduped = parsed.events | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_outputs(
-            DUPLICATE, main="events"
+        deduped = (
+            parsed.events
+            | "ShardKey" >> beam.ParDo(KeyByShard(opts.dedupe_shards))
+            | "Dedupe" >> beam.ParDo(DedupeByEventId(opts.dedupe_ttl_seconds)).with_outputs(DUPLICATE, main="events")
         )
         events, duplicates = deduped.events, deduped[DUPLICATE]
     else:  # dedupe left to the sink (insert ids / exactly-once Storage Write API) and to dbt's staging model
