@@ -2,7 +2,9 @@
 ### bikeshare_setup — create what the pipeline writes to
 
 Creates, if missing, the Pub/Sub topic and subscription, the BigQuery dataset with the
-`raw_events` and `raw_events_dead_letter` tables, and the bucket. Every task is idempotent:
+`raw_events` and `raw_events_dead_letter` tables, and the bucket, then loads the dbt seeds
+(`stations`, `us_federal_holidays`: reference data the feature models join, tested on load; the
+15-minute features DAG does not reload them). Every task is idempotent:
 running the DAG again changes nothing. The same code runs in both profiles; the `local` profile
 points it at the emulators (`make stack-up`), the `gcp` profile at Google Cloud.
 
@@ -46,8 +48,15 @@ def bikeshare_setup() -> None:
 
         return str(resources.ensure_bucket())
 
+    @task
+    def load_dbt_seeds() -> str:
+        from include import cosmos_config
+        from include.gcp.settings import get_settings
+
+        return cosmos_config.load_seeds(get_settings())[-2000:]
+
     ensure_pubsub()
-    ensure_bigquery()
+    ensure_bigquery() >> load_dbt_seeds()
     ensure_bucket()
 
 

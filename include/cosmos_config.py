@@ -31,6 +31,7 @@ DBT_VARS: dict[str, str] = {"as_of": "{{ data_interval_end | ts }}"}
 # A run whose interval ended longer ago than this is a backfill or a late catch-up: freshness
 # against "now" says nothing about the data of that interval, so it is not checked.
 LIVE_RUN_GRACE = timedelta(hours=1)
+SEEDS_SELECTOR = "resource_type:seed"
 
 
 def manifest_path(settings: Settings) -> Path:
@@ -109,7 +110,9 @@ def render_config(settings: Settings) -> RenderConfig:
 
     ``AFTER_ALL`` costs one ``dbt test`` per run instead of one per tested model (~4 s each here)
     and keeps test tasks apart from model tasks, so models retry and tests do not. Sources are not
-    rendered: freshness is a separate task that knows whether the run is live.
+    rendered: freshness is a separate task that knows whether the run is live. Seeds are not
+    rendered either: they are reference data that bikeshare_setup loads (:func:`load_seeds`), not
+    something to reload every 15 minutes at two dbt start-ups a run.
     """
     from cosmos import RenderConfig
     from cosmos.constants import LoadMode, SourceRenderingBehavior, TestBehavior
@@ -118,6 +121,7 @@ def render_config(settings: Settings) -> RenderConfig:
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.AFTER_ALL,
         source_rendering_behavior=SourceRenderingBehavior.NONE,
+        exclude=[SEEDS_SELECTOR],
         emit_datasets=False,  # the DAG emits one explicit Asset once models and tests passed
     )
 
@@ -172,3 +176,15 @@ def run_source_freshness(settings: Settings) -> str:
 
     with tempfile.TemporaryDirectory(prefix="dbt-freshness-") as tmp:
         return run_dbt(["source", "freshness"], settings, target_path=Path(tmp) / "target").output
+
+
+def load_seeds(settings: Settings) -> str:
+    """``dbt build`` of the seeds (load + their tests): the stations and holidays the models join.
+
+    Run by bikeshare_setup, idempotent (a seed replaces its table). Artefacts go to a temporary
+    target path, never over the manifest cosmos renders from.
+    """
+    from include.dbt.runner import run_dbt
+
+    with tempfile.TemporaryDirectory(prefix="dbt-seeds-") as tmp:
+        return run_dbt(["build", "--select", SEEDS_SELECTOR], settings, target_path=Path(tmp) / "target").output

@@ -54,6 +54,7 @@ def test_render_and_execution_choices(settings: Settings) -> None:
     assert render.load_method is LoadMode.DBT_MANIFEST
     assert render.test_behavior is TestBehavior.AFTER_ALL
     assert render.emit_datasets is False
+    assert render.exclude == ["resource_type:seed"]  # bikeshare_setup loads them
     execution = cosmos_config.execution_config(settings)
     assert execution.execution_mode is ExecutionMode.LOCAL
     assert execution.invocation_mode is InvocationMode.SUBPROCESS
@@ -157,7 +158,7 @@ def test_manifest_renders_one_task_per_model_and_one_test_task(tmp_path: Path) -
         )
         cosmos_config.disable_test_retries(group)
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"dbt.stations_seed", "dbt.stg_raw_events_run", "dbt.station_features_run", "dbt.dbt_test"}
+    assert set(tasks) == {"dbt.stg_raw_events_run", "dbt.station_features_run", "dbt.dbt_test"}  # no seed task
     assert tasks["dbt.dbt_test"].retries == 0
     assert tasks["dbt.station_features_run"].retries == 2
     assert tasks["dbt.dbt_test"].upstream_task_ids == {"dbt.station_features_run"}

@@ -58,6 +58,7 @@ def dataset_factory(monkeypatch: pytest.MonkeyPatch, local_stack: Settings) -> I
         get_settings.cache_clear()
         s = get_settings()
         resources.ensure_bigquery(s)
+        cosmos_config.load_seeds(s)  # as bikeshare_setup does; the 15-minute DAG does not reseed
         made.append(s)
         return s
 
@@ -133,6 +134,9 @@ def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
     assert dag.catchup is False
     assert all(tasks[m].retries == 2 and tasks[m].vars == cosmos_config.DBT_VARS for m in models)
     assert tasks["dbt.dbt_test"].retries == 0
+    assert not [t for t in tasks if t.endswith("_seed")], "seeds are loaded by bikeshare_setup, not every 15 min"
+    dbt_invocations = [t for t in dag.tasks if t.task_id.startswith("dbt.") and type(t).__name__ != "EmptyOperator"]
+    assert len(dbt_invocations) + 1 == 6  # + source freshness: the dbt start-ups of one 15-minute run
     assert tasks["features_ready"].upstream_task_ids == {"dbt.dbt_test"}
     assert [a.uri for a in tasks["features_ready"].outlets] == [
         cosmos_config.station_features_asset_uri(get_settings())
