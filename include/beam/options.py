@@ -81,6 +81,7 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         f"--raw_events_table={settings.table_id(RAW_EVENTS)}",
         f"--dead_letter_table={settings.table_id(RAW_EVENTS_DEAD_LETTER)}",
         f"--write_method={settings.bq_write_method}",
+        f"--dedupe_ttl_seconds={settings.ingest_dedupe_ttl_seconds}",
     ]
     if settings.beam_runner != "DataflowRunner":
         # The emulators come from the environment. In the DirectRunner every shard key of the

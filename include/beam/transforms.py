@@ -160,8 +160,13 @@ def dedupe_shard(event_id: str, shards: int) -> int:
     return zlib.crc32(event_id.encode("utf-8")) % shards
 
 
+@beam.typehints.with_input_types(beam.typehints.Tuple[str, Any])
+@beam.typehints.with_output_types(beam.typehints.Tuple[int, Any])
 class KeyByShard(beam.DoFn):
-    """``(event_id, ValidEvent)`` → ``(shard, ValidEvent)``: a bounded key space for the dedupe state."""
+    """``(event_id, ValidEvent)`` → ``(shard, ValidEvent)``: a bounded key space for the dedupe state.
+
+    The int key hint gives the stateful step a deterministic key coder (VarInt), which Dataflow requires.
+    """
 
     def __init__(self, shards: int) -> None:
         if shards < 1:

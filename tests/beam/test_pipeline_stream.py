@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.test_stream import TestStream as EventStream
@@ -16,7 +17,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from include.beam.options import IngestOptions
+from include.beam.options import DEDUPE_SHARDS, IngestOptions
 from include.beam.pipeline import process
 from include.beam.transforms import NAMESPACE
 
@@ -33,8 +34,9 @@ def at(offset: float, *payloads: bytes) -> list[TimestampedValue]:
     return [TimestampedValue(p, ARRIVAL + offset) for p in payloads]
 
 
-def options() -> PipelineOptions:
-    return PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", f"--dedupe_ttl_seconds={TTL}"])
+def options(shards: int = DEDUPE_SHARDS) -> PipelineOptions:
+    flags = [f"--dedupe_ttl_seconds={TTL}", f"--dedupe_shards={shards}"]
+    return PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", *flags])
 
 
 def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
@@ -45,13 +47,15 @@ def counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
     return totals
 
 
-def run(stream: EventStream, rows: list, dead: list, duplicates: tuple[str, ...] = ()) -> dict[str, int]:
+def run(
+    stream: EventStream, rows: list, dead: list, duplicates: tuple[str, ...] = (), shards: int = DEDUPE_SHARDS
+) -> dict[str, int]:
     """Run ``process`` on the stream, assert all outputs; return the counters.
 
     ``rows`` are ``(event_id, ts_iso, element timestamp)``, ``dead`` are ``(payload, reason code)``.
     """
-    p = BeamTestPipeline(options=options(), blocking=False)
-    out = process(p | stream, options().view_as(IngestOptions))
+    p = BeamTestPipeline(options=options(shards), blocking=False)
+    out = process(p | stream, options(shards).view_as(IngestOptions))
     got_rows = out.rows | "RowKeys" >> beam.Map(lambda r, t=beam.DoFn.TimestampParam: (r["event_id"], r["ts_iso"], t))
     assert_that(got_rows, equal_to(rows), label="Rows")
     got_dead = out.dead_letters | "DeadKeys" >> beam.Map(lambda d: (d["payload"], d["error"].split(":")[0]))
@@ -94,7 +98,9 @@ def test_every_invalid_message_reaches_the_dead_letters_with_its_reason() -> Non
     assert all(metrics[f"invalid_{code}"] == 1 for code in bad.values())
 
 
-def test_duplicates_are_removed_counted_and_late_data_is_kept() -> None:
+@pytest.mark.parametrize("shards", [1, DEDUPE_SHARDS])
+def test_duplicates_are_removed_counted_and_late_data_is_kept(shards: int) -> None:
+    """One shard holds every id (each forgotten on its own TTL by the shard's one timer); many hold one each."""
     stream = (
         EventStream()
         .add_elements(at(0, event("a"), event("b"), event("a")))  # duplicate in one bundle
@@ -112,7 +118,7 @@ def test_duplicates_are_removed_counted_and_late_data_is_kept() -> None:
     rows = [("a", *sept), ("b", *sept), late, ("a", *sept)]
     # in = rows + dead letters + duplicates: 8 = 4 + 0 + 4 (the DirectRunner's streaming counters
     # keep only the first bundle per worker thread, so the outputs are asserted, not the counters)
-    run(stream, rows, [], duplicates=("a", "b", "a", "c"))
+    run(stream, rows, [], duplicates=("a", "b", "a", "c"), shards=shards)
 
 
 def test_counters_of_one_bundle() -> None:
