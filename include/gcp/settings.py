@@ -62,6 +62,7 @@ class Settings:
     dataflow_job_name: str = "bikeshare-stream"
     dataflow_max_workers: int = 3
     dataflow_service_account: str = ""  # the workers' service account; empty: the project default
+    ingest_dedupe_ttl_seconds: int = 86_400  # how long the pipeline remembers an event_id; 0: dedupe left to the sink
     state_dir: Path = PROJECT_ROOT / ".local"
     dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
@@ -198,6 +199,7 @@ class Settings:
             dataflow_job_name=get("DATAFLOW_JOB_NAME", default.dataflow_job_name),
             dataflow_max_workers=int(get("DATAFLOW_MAX_WORKERS", str(default.dataflow_max_workers))),
             dataflow_service_account=get("DATAFLOW_SERVICE_ACCOUNT", default.dataflow_service_account),
+            ingest_dedupe_ttl_seconds=int(get("INGEST_DEDUPE_TTL_SECONDS", str(default.ingest_dedupe_ttl_seconds))),
             state_dir=Path(get("STATE_DIR", str(default.state_dir))),
             dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),

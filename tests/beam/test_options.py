@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, WorkerOptions
 
-from include.beam.options import SETUP_FILE, IngestOptions, pipeline_args
+from include.beam.options import DEDUPE_SHARDS, SETUP_FILE, IngestOptions, pipeline_args
 from include.gcp.settings import Settings
 
 
@@ -53,3 +53,11 @@ def test_ingest_options_do_not_break_other_pipelines() -> None:
     """Beam parses every options subclass for every pipeline: ours must not demand flags."""
     opts = PipelineOptions(["--runner=BundleBasedDirectRunner"])
     assert opts.view_as(IngestOptions).missing() == ["--raw_events_table", "--dead_letter_table", "--subscription"]
+
+
+def test_dedupe_ttl_comes_from_the_settings_on_both_profiles() -> None:
+    local = Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"})
+    assert PipelineOptions(pipeline_args(local)).view_as(IngestOptions).dedupe_ttl_seconds == 600
+    gcp = Settings.from_env({"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "p", "BIKESHARE_GCS_BUCKET": "b"})
+    ingest = PipelineOptions(pipeline_args(gcp)).view_as(IngestOptions)
+    assert (ingest.dedupe_ttl_seconds, ingest.dedupe_shards) == (86_400, DEDUPE_SHARDS)

@@ -88,3 +88,9 @@ def test_with_names_changes_only_names() -> None:
     assert t.dataset == "other"
     assert t.pubsub == s.pubsub
     assert s.dataset == "bikeshare"
+
+
+def test_ingest_dedupe_ttl_defaults_to_a_day_and_comes_from_the_environment() -> None:
+    assert Settings.from_env({}).ingest_dedupe_ttl_seconds == 86_400
+    assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "0"}).ingest_dedupe_ttl_seconds == 0
+    assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"}).ingest_dedupe_ttl_seconds == 600
