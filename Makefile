@@ -34,10 +34,8 @@ airflow-db: install  ## migrate the venv's Airflow DB and load airflow_settings.
 	@mkdir -p .local && $(ENV) airflow db migrate > .local/airflow-db-migrate.log 2>&1 || (tail -20 .local/airflow-db-migrate.log; exit 1)
 	@$(ENV) python scripts/load_airflow_settings.py
 
-demo: resources airflow-db  ## the whole lifecycle as far as it exists, locally, through Airflow
-	@$(ENV) airflow dags test bikeshare_setup > .local/demo-bikeshare_setup.log 2>&1 \
-	  && grep -E "DagRun Finished" .local/demo-bikeshare_setup.log | sed 's/.*\(dag_id=[^,]*\).*\(state=[a-z]*\).*/\1 \2/' \
-	  || (tail -30 .local/demo-bikeshare_setup.log; exit 1)
+demo: resources airflow-db  ## the whole lifecycle locally, each step a DAG run: setup, history, stream, replay, features, train + predict
+	@$(ENV) python scripts/demo.py
 	@echo "demo done: emulators still running (make stack-down to stop); UI: make airflow"
 
 airflow: stack-up airflow-db  ## Airflow UI + scheduler from the venv (stop with Ctrl-C)

@@ -1,0 +1,148 @@
+"""``make demo``: the whole lifecycle on the local stack, each step an Airflow DAG run (``airflow dags test``).
+
+1. bikeshare_setup: topic, subscription, dataset, tables, bucket, dbt seeds;
+2. history: the months before the demo day loaded into raw_events (``include.simulator.history``);
+3. bikeshare_stream: starts the streaming pipeline (DirectRunner in the background);
+4. bikeshare_replay: the demo day's trips published to Pub/Sub, with a share of malformed messages;
+   the script waits until the pipeline has written every valid event of the day to raw_events;
+5. bikeshare_features: one run at the demo hour (catches up every 15-minute as_of);
+6. bikeshare_train_predict: trains, gates, predicts the next hour, writes Avro to the bucket;
+7. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).
+
+Each step is idempotent, so ``make demo`` can be rerun. Logs: ``.local/demo-<dag>.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from include.gcp import clients  # noqa: E402
+from include.gcp.settings import get_settings  # noqa: E402
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER  # noqa: E402
+from include.simulator.history import load_history  # noqa: E402
+from include.simulator.sources import month_files  # noqa: E402
+from include.simulator.trips import events_from_files  # noqa: E402
+
+HISTORY_MONTHS = [f"2019-{m:02d}" for m in range(1, 10)]
+DAY_START = datetime(2019, 9, 29, 4, tzinfo=UTC)  # a local day (America/New_York, EDT) of real trips
+DAY_END = DAY_START + timedelta(days=1)
+MALFORMED_SHARE = 0.01
+STREAM_TIMEOUT_S = 600
+
+
+def step(title: str) -> float:
+    print(f"\n== {title}", flush=True)
+    return time.monotonic()
+
+
+def done(started: float, detail: str = "") -> None:
+    print(f"   done in {time.monotonic() - started:.1f} s{': ' + detail if detail else ''}", flush=True)
+
+
+def dag_test(dag_id: str, logical_date: datetime | None = None, conf: dict | None = None) -> None:
+    """``airflow dags test``; its log goes to .local/demo-<dag>.log, its tail to the terminal on failure."""
+    cmd = ["airflow", "dags", "test", dag_id]
+    if logical_date is not None:
+        cmd.append(logical_date.isoformat())
+    if conf:
+        cmd += ["-c", json.dumps(conf)]
+    log = ROOT / ".local" / f"demo-{dag_id}.log"
+    with log.open("a") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+    finished = [line for line in log.read_text().splitlines() if "DagRun Finished" in line]
+    state = "success" if finished and "state=success" in finished[-1] else "failed"
+    if proc.returncode != 0 or state != "success":
+        print("\n".join(log.read_text().splitlines()[-40:]))
+        raise SystemExit(f"{dag_id} did not succeed (exit {proc.returncode}); log: {log}")
+    print(f"   {dag_id}: success (log {log.relative_to(ROOT)})")
+
+
+def count(sql: str) -> int:
+    return int(next(iter(clients.bigquery_client(get_settings()).query(sql).result()))[0])
+
+
+def wait_for_stream(expected: int) -> int:
+    """Poll raw_events until the pipeline has written every valid event of the demo day."""
+    s = get_settings()
+    sql = (
+        f"select count(distinct event_id) from `{s.table_id(RAW_EVENTS)}` "
+        f"where ts_iso >= timestamp '{DAY_START.isoformat()}' and ts_iso < timestamp '{DAY_END.isoformat()}'"
+    )
+    deadline = time.monotonic() + STREAM_TIMEOUT_S
+    while (n := count(sql)) < expected:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the stream wrote {n} of {expected} events of the demo day in {STREAM_TIMEOUT_S} s")
+        print(f"   raw_events has {n:,} of {expected:,} events of the day", flush=True)
+        time.sleep(5)
+    return n
+
+
+def summary() -> None:
+    s = get_settings()
+    bucket = clients.storage_client(s).bucket(s.bucket)
+    latest = bucket.blob(f"{s.env}/models/latest.json")
+    print(f"\n== result (bucket gs://{s.bucket}, dataset {s.project}.{s.dataset})")
+    for table in (RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, "station_features"):
+        print(f"   {table}: {count(f'select count(*) from `{s.table_id(table)}`'):,} rows")
+    for blob in sorted(bucket.list_blobs(prefix=f"{s.env}/"), key=lambda b: b.name):
+        print(f"   gs://{s.bucket}/{blob.name}  ({blob.size:,} bytes)")
+    if latest.exists():
+        pointer = json.loads(latest.download_as_text())
+        metadata = json.loads(bucket.blob(pointer["metadata"]).download_as_text())
+        print(f"   serving model {pointer['model_version']}: {metadata.get('gate')}")
+
+
+def main() -> None:
+    s = get_settings()
+    started = step("1. bikeshare_setup: resources and dbt seeds")
+    dag_test("bikeshare_setup")
+    done(started)
+
+    started = step(f"2. history: {HISTORY_MONTHS[0]}..{HISTORY_MONTHS[-1]} before {DAY_START:%Y-%m-%d %H:%M} UTC")
+    loaded = load_history(HISTORY_MONTHS, end=DAY_START)
+    done(started, f"{loaded.events:,} events read, {loaded.inserted:,} new in raw_events")
+
+    started = step("3. bikeshare_stream: start the streaming pipeline")
+    dag_test("bikeshare_stream", conf={"action": "start"})
+    done(started)
+
+    started = step(f"4. bikeshare_replay: {DAY_START:%Y-%m-%d %H:%M} to {DAY_END:%Y-%m-%d %H:%M} UTC via Pub/Sub")
+    day = events_from_files(month_files("2019-09", s.trips_data_dir), DAY_START, DAY_END)
+    conf = {
+        "months": ["2019-09"],
+        "from": DAY_START.isoformat(),
+        "to": DAY_END.isoformat(),
+        "speed_up": 0,
+        "malformed_share": MALFORMED_SHARE,
+    }
+    dag_test("bikeshare_replay", conf=conf)
+    written = wait_for_stream(len(day))
+    done(started, f"{written:,} events of the day in raw_events")
+
+    hour = DAY_END
+    started = step(f"5. bikeshare_features as of {hour:%Y-%m-%d %H:%M} UTC (catches up every 15-minute as_of)")
+    dag_test("bikeshare_features", logical_date=hour)
+    done(started)
+
+    started = step(f"6. bikeshare_train_predict for the hour after {hour:%Y-%m-%d %H:%M} UTC")
+    dag_test("bikeshare_train_predict", logical_date=hour)
+    done(started)
+
+    started = step("7. bikeshare_stream: drain the pipeline")
+    dag_test("bikeshare_stream", conf={"action": "drain"})
+    done(started)
+    summary()
+
+
+if __name__ == "__main__":
+    main()
