@@ -22,7 +22,7 @@ from include.simulator.trips import Event
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2019, 9, 3, 0, 0, tzinfo=UTC)
-N_FEATURES = 30
+N_FEATURES = 39
 RETRY = bigquery.DEFAULT_RETRY.with_deadline(30)
 
 
@@ -81,6 +81,14 @@ def test_values_match_a_python_recount(first_build: DbtResult, dbt_settings: Set
     assert row["pickup_count_lag24h"] == _recount(
         trip_events, busiest, "pickup", lag_start, lag_start + timedelta(hours=1)
     )
+    lag2_start, hour = as_of - timedelta(hours=2), timedelta(hours=1)
+    assert row["pickup_count_lag2h"] == _recount(trip_events, busiest, "pickup", lag2_start, lag2_start + hour)
+    days_back = [as_of - timedelta(days=d) for d in range(1, 8)]
+    daily_net = [
+        _recount(trip_events, busiest, "dropoff", t, t + hour) - _recount(trip_events, busiest, "pickup", t, t + hour)
+        for t in days_back
+    ]
+    assert row["daily_same_hour_mean_net_change_7d"] == pytest.approx(sum(daily_net) / 7)
     system = sum(1 for e in trip_events if e.kind == "pickup" and as_of - timedelta(hours=1) <= e.ts < as_of)
     assert row["system_pickup_count_1h"] == system
     assert (row["hour_of_day"], row["day_of_week"], row["is_holiday"]) == (14, 2, 1)
@@ -105,10 +113,12 @@ def test_labels_count_every_event_of_complete_hours(
 def _snapshot(settings: Settings) -> tuple:
     (row,) = query(
         settings,
-        "select count(*) as n, sum(value) as total, max(as_of) as last from {ds}.station_features",
+        # an integer sum: exact and independent of the order the engine adds the rows in
+        "select count(*) as n, sum(cast(round(value * 1000000) as int64)) as total, max(as_of) as last "
+        "from {ds}.station_features",
     )
     (wide,) = query(settings, "select count(*) as n from {ds}.station_features_wide")
-    return row.n, round(row.total, 6), row.last, wide.n
+    return row.n, row.total, row.last, wide.n
 
 
 def test_one_run_catches_up_and_a_rerun_changes_nothing(

@@ -11,13 +11,17 @@
         {%- endfor %}
     ),
 
+    model_rows as (
+        select * from {{ model }}  -- a relation, or the run window's subquery (macros/test_window.sql)
+    ),
+
     per_key as (
         select
             model.station_id,
             model.as_of,
             countif(catalogue.feature_name is not null) as known_features,
             countif(catalogue.feature_name is null) as unknown_features
-        from {{ model }} as model
+        from model_rows as model
         left join catalogue
             on
                 model.feature_name = catalogue.feature_name
