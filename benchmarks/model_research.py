@@ -90,11 +90,12 @@ def features(labels: pd.DataFrame, capacity: dict[str, float]) -> pd.DataFrame:
             prev = s.shift(1)
             for w, n in (("1h", 1), ("2h", 2), ("24h", 24), ("7d", 168)):
                 f[f"{name}_{w}"] = prev.rolling(n, min_periods=1).sum()
-            f[f"{name}_lag24h"] = s.shift(24)
-            f[f"{name}_lag168h"] = s.shift(168)
+            for lag in (2, 3, 24, 168):  # single hours [as_of - lag, as_of - lag + 1h)
+                f[f"{name}_lag{lag}h"] = s.shift(lag)
         for col, name in (("net_change", "net_change"), ("pickups", "pickups"), ("dropoffs", "dropoffs")):
             s = g[col].astype(float)
             f[f"same_weekday_hour_mean_{name}_4w"] = sum(s.shift(168 * k) for k in range(1, 5)) / 4
+            f[f"daily_same_hour_mean_{name}_7d"] = sum(s.shift(24 * k) for k in range(1, 8)) / 7
         f["capacity"] = capacity.get(sid, np.nan)
         out.append(f)
     feats = pd.concat(out, ignore_index=True)

@@ -4,12 +4,15 @@
 {% macro station_feature_specs() %}
     {%- set specs = [] -%}
     {%- for feature in ['pickup_count', 'dropoff_count', 'net_change'] -%}
-        {%- for window in ['1h', '2h', '24h', '7d', 'lag24h', 'lag168h'] -%}
+        {%- for window in ['1h', '2h', '24h', '7d', 'lag2h', 'lag3h', 'lag24h', 'lag168h'] -%}
             {%- do specs.append({'feature_name': feature, 'window_len': window, 'column': feature ~ '_' ~ window}) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- for feature in ['same_weekday_hour_mean_net_change', 'same_weekday_hour_mean_pickups', 'same_weekday_hour_mean_dropoffs'] -%}
         {%- do specs.append({'feature_name': feature, 'window_len': '4w', 'column': feature ~ '_4w'}) -%}
+    {%- endfor -%}
+    {%- for feature in ['daily_same_hour_mean_net_change', 'daily_same_hour_mean_pickups', 'daily_same_hour_mean_dropoffs'] -%}
+        {%- do specs.append({'feature_name': feature, 'window_len': '7d', 'column': feature ~ '_7d'}) -%}
     {%- endfor -%}
     {%- for feature in ['system_pickup_count', 'system_dropoff_count'] -%}
         {%- for window in ['1h', '24h'] -%}

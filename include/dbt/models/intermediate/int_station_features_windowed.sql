@@ -152,7 +152,7 @@ windowed as (
         {{ trailing_sum('pickups', rows, 1) }} as pickup_count_{{ name }},
         {{ trailing_sum('dropoffs', rows, 1) }} as dropoff_count_{{ name }},
         {%- endfor %}
-        {%- for name, rows in [('lag24h', 96), ('lag168h', 672)] %}
+        {%- for name, rows in [('lag2h', 8), ('lag3h', 12), ('lag24h', 96), ('lag168h', 672)] %}
         {{ hour_back('pickups', rows) }} as pickup_count_{{ name }},
         {{ hour_back('dropoffs', rows) }} as dropoff_count_{{ name }},
         {%- endfor %}
@@ -165,6 +165,17 @@ windowed as (
             {{ hour_back('dropoffs', 672) }} + {{ hour_back('dropoffs', 1344) }}
             + {{ hour_back('dropoffs', 2016) }} + {{ hour_back('dropoffs', 2688) }}
         ) / 4 as same_weekday_hour_mean_dropoffs_4w,
+        -- the hour starting at as_of, 1..7 days earlier: the station's level at this hour of day
+        (
+            {%- for day in range(1, 8) %}
+            {{ hour_back('pickups', 96 * day) }}{{ ' +' if not loop.last }}
+            {%- endfor %}
+        ) / 7 as daily_same_hour_mean_pickups_7d,
+        (
+            {%- for day in range(1, 8) %}
+            {{ hour_back('dropoffs', 96 * day) }}{{ ' +' if not loop.last }}
+            {%- endfor %}
+        ) / 7 as daily_same_hour_mean_dropoffs_7d,
         {{ trailing_sum('activity', 2688, 1) }} as activity_28d
     from running_totals
 
@@ -188,7 +199,7 @@ features as (
     select
         active.station_id,
         active.as_of,
-        {%- for window in ['1h', '2h', '24h', '7d', 'lag24h', 'lag168h'] %}
+        {%- for window in ['1h', '2h', '24h', '7d', 'lag2h', 'lag3h', 'lag24h', 'lag168h'] %}
         active.pickup_count_{{ window }},
         active.dropoff_count_{{ window }},
         active.dropoff_count_{{ window }} - active.pickup_count_{{ window }} as net_change_{{ window }},
@@ -197,6 +208,10 @@ features as (
             as same_weekday_hour_mean_net_change_4w,
         active.same_weekday_hour_mean_pickups_4w,
         active.same_weekday_hour_mean_dropoffs_4w,
+        active.daily_same_hour_mean_dropoffs_7d - active.daily_same_hour_mean_pickups_7d
+            as daily_same_hour_mean_net_change_7d,
+        active.daily_same_hour_mean_pickups_7d,
+        active.daily_same_hour_mean_dropoffs_7d,
         sum(active.pickup_count_1h) over (partition by active.as_of) as system_pickup_count_1h,
         sum(active.pickup_count_24h) over (partition by active.as_of) as system_pickup_count_24h,
         sum(active.dropoff_count_1h) over (partition by active.as_of) as system_dropoff_count_1h,
