@@ -13,5 +13,14 @@ ENV BIKESHARE_DBT_EXECUTABLE=/usr/local/airflow/dbt_venv/bin/dbt \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     AIRFLOW__COSMOS__CACHE_DIR=/usr/local/airflow/.local/cosmos
 
+# The gcp profile writes raw_events with the Storage Write API (exactly-once), which Beam's Python SDK
+# runs as a Java cross-language transform: building the Dataflow job needs Java (packages.txt) and
+# Beam's GCP expansion-service jar, which Beam would otherwise download from Maven Central at every
+# job start. Same Beam version as the apache-beam pin in requirements.txt.
+ARG BEAM_VERSION=2.77.0
+RUN mkdir -p /usr/local/airflow/.apache_beam/cache/jars \
+    && curl -fsSL -o /usr/local/airflow/.apache_beam/cache/jars/beam-sdks-java-io-google-cloud-platform-expansion-service-${BEAM_VERSION}.jar \
+       https://repo.maven.apache.org/maven2/org/apache/beam/beam-sdks-java-io-google-cloud-platform-expansion-service/${BEAM_VERSION}/beam-sdks-java-io-google-cloud-platform-expansion-service-${BEAM_VERSION}.jar
+
 # The dbt manifest that bikeshare_features renders from (cosmos LoadMode.DBT_MANIFEST).
 RUN cd /usr/local/airflow && python -m include.dbt parse
