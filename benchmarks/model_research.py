@@ -2,21 +2,35 @@
 
 Rebuilds the feature-store contract (station_features_wide at hourly as_of, station_hourly_labels) in pandas
 from the trip files, then compares the baselines with gradient-boosting variants on two time splits:
-train Jan-Jun / validate Jul-Sep, and the DAG's rolling window (8 weeks, last 7 days validated) at several
+train Jan-Jun / validate Jul-Sep, and the DAG's rolling window (8/16/26 weeks, last 7 days validated) at several
 cut-offs. Prints MAE / RMSE of net change and precision@10 of "|net change| >= 3".
 
-    .venv/bin/python benchmarks/model_research.py [--quick | --windows-only]
+    .venv/bin/python benchmarks/model_research.py [--quick | --windows-only] [--weeks 8,16,26]
 
-Measured 2026-11-23 (52 stations, 2019-01..09; net change, MAE / RMSE / precision@10):
-| split | best naive MAE | best naive RMSE | HGB squared error | Poisson p/d, Skellam median |
+The production model (include/ml) is "model (median | mean)": Poisson HGB on pickups and dropoffs, whose
+Skellam median is predicted_net_change (scored on MAE), and squared-error HGB on net change, the mean
+predicted_net_change_mean (scored on RMSE). Features: the dbt contract incl. single-hour lags 2h/3h and the
+7-day same-hour means. Measured 2026-11-23 (52 stations, 2019-01..09, one boosting thread, load ~2-4;
+figures vs the best naive baseline of each split, mean over validation weeks ending 08-01, 09-01, 09-24):
+| split | MAE (median column) | RMSE (mean column) | RMSE of the median column | p@10 (naive 4w) |
 |---|---|---|---|---|
-| Jan-Jun -> Jul-Sep | 1.108 (last 4 same-weekday) | 1.977 (same) | 1.019 / 1.845 | 0.996 / 2.030 |
-| mean of 5 rolling 8-week windows + long | 1.011 (hist mean) | 1.804 (hist mean) | 0.966 / 1.771 | 0.937 / 1.815 |
-Poisson on pickups/dropoffs with the Skellam median is the best on MAE in every split (the gate's metric;
--7 % vs the best naive on average), squared error the best on RMSE (-2 %); precision@10 by predicted
-volume 0.41-0.44 vs 0.38-0.40 naive. Station id as a category: < 0.5 % and 20x slower Poisson fits.
-The issue's bar (-15 % MAE, -12 % RMSE vs the best naive) is NOT reached on this data: the Grove St PATH
-station (3186, up to +98 / -66 bikes in an hour) dominates the squared errors.
+| Jan-Jun -> Jul-Sep | 0.987 vs 1.108: -11.0 % | 1.822 vs 1.977: -7.8 % | +0.5 % | 0.41 (0.37) |
+| rolling 8 weeks | -7.4 % | -2.7 % | +1.0 % | 0.43 (0.39) |
+| rolling 16 weeks (the default) | -7.7 % | -6.3 % | +1.5 % | 0.43 (0.39) |
+| rolling 26 weeks | -9.8 % | -7.7 % | -0.9 % | 0.43 (0.39) |
+Why the issue's -21 % / -16 % are not reached here (scratch runs on the same frames, 16-26 week windows):
+- one column for both metrics cost the RMSE: the median is the MAE-optimal forecast, not the RMSE one; the
+  mean column gains 6-8 points of RMSE. The Poisson mean difference is worse on RMSE than squared error.
+- longer windows help, partly because the historical-mean baseline (fitted on the same window) weakens.
+- features add little: lags 2h/3h +0.3 points of MAE, 7-day same-hour mean +0.7, an 8-week same-weekday
+  mean +1.4 (left out: it doubles the dbt grid of the 15-minute increment), system lag 168 h +0.1.
+  Bigger boosting (lr 0.1, 600 iterations, min leaf 100, l2 1) +0.5; absolute-error HGB on net is worse
+  than the Skellam median (-4 % vs -8 %); early stopping changes nothing.
+- the season: Jul-Sep ridership is steady, so the weekly baselines are strong. In validation weeks with a
+  holiday or a level change the 8-week model gains more: Memorial Day -10.8 % MAE / -9.2 % RMSE (Poisson
+  mean), July 4 -11.3 % / -8.7 %, Labor Day -12.5 % / -8.1 %. The issue's figures are on the three
+  months after nine (Oct-Dec: falling ridership, Thanksgiving, Christmas), which we do not have.
+- threads: one HGB fit took 5.6 s with one OpenMP thread and 51 s with two on the busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -150,6 +165,8 @@ def hgb(loss: str, **kw):
 
 
 def evaluate(train: pd.DataFrame, valid: pd.DataFrame, feature_cols: list[str], label: str) -> list[dict]:
+    """Baselines and the candidates on one split; the production model is Poisson p/d (Skellam median, the MAE
+    column) + squared error on net (the mean, the RMSE column): ``model (median | mean)``."""
     y = valid["net_change"].to_numpy(float)
     rows = []
 
@@ -164,39 +181,51 @@ def evaluate(train: pd.DataFrame, valid: pd.DataFrame, feature_cols: list[str], 
     hist = tr.groupby(["station_id", "dow", "hod"])["net_change"].mean().rename("hist")
     va = valid.assign(dow=valid["day_of_week"], hod=valid["hour_of_day"]).join(hist, on=["station_id", "dow", "hod"])
     add("hist mean station x weekday x hour", va["hist"].fillna(0).to_numpy())
-    naive4 = valid["same_weekday_hour_mean_net_change_4w"].fillna(0).to_numpy()
-    vol4 = (valid["same_weekday_hour_mean_pickups_4w"] + valid["same_weekday_hour_mean_dropoffs_4w"]).fillna(0)
-    add("mean last 4 same-weekday hours", naive4, score=np.abs(naive4) + 0.0 * vol4.to_numpy())
+    add("mean last 4 same-weekday hours", valid["same_weekday_hour_mean_net_change_4w"].fillna(0).to_numpy())
 
     X, Xv = train[feature_cols], valid[feature_cols]
-    t0 = time.perf_counter()
-    m = hgb("squared_error").fit(X, train["net_change"])
-    add("HGB squared error (net)", m.predict(Xv), secs=time.perf_counter() - t0)
-    base_tr = train["same_weekday_hour_mean_net_change_4w"].fillna(0)
-    t0 = time.perf_counter()
-    m = hgb("squared_error").fit(X, train["net_change"] - base_tr)
-    add("HGB squared error (net - naive4)", m.predict(Xv) + naive4, secs=time.perf_counter() - t0)
-    big = {"max_iter": 500, "learning_rate": 0.1, "max_leaf_nodes": 63, "min_samples_leaf": 20}
-    t0 = time.perf_counter()
-    m = hgb("squared_error", **big).fit(X, train["net_change"] - base_tr)
-    add("HGB squared error (net - naive4) big", m.predict(Xv) + naive4, secs=time.perf_counter() - t0)
-    for loss, extra in (("poisson", {}), ("poisson", big)):
+    with threadpool_limits(1):  # as include/ml/model.py: 2 OpenMP threads were ~10x slower on the busy 2 cores
         t0 = time.perf_counter()
-        mp = hgb(loss, **extra).fit(X, train["pickups"])
-        md = hgb(loss, **extra).fit(X, train["dropoffs"])
+        direct = hgb("squared_error").fit(X, train["net_change"]).predict(Xv)
+        secs_direct = time.perf_counter() - t0
+        add("HGB squared error (net)", direct, secs=secs_direct)
+        t0 = time.perf_counter()
+        mu_p = hgb("poisson").fit(X, train["pickups"]).predict(Xv)
+        mu_d = hgb("poisson").fit(X, train["dropoffs"]).predict(Xv)
         secs = time.perf_counter() - t0
-        mu_p, mu_d = mp.predict(Xv), md.predict(Xv)
-        vol = mu_p + mu_d
-        add(f"HGB {loss}{len(extra)} p/d, mean diff", mu_d - mu_p, score=vol, secs=secs)
-        add(f"HGB {loss}{len(extra)} p/d, Skellam median", skellam_median(mu_d, mu_p), score=vol, secs=secs)
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
-    return rows
+    vol = mu_p + mu_d
+    add("HGB poisson p/d, mean diff", mu_d - mu_p, score=vol, secs=secs)
+    median = skellam_median(mu_d, mu_p)
+    add("HGB poisson p/d, Skellam median", median, score=vol, secs=secs)
+    mae, _ = metrics(y, median)
+    _, rmse = metrics(y, direct)
+    p10 = precision_at_10(valid, vol)
+    rows.append(
+        {
+            "split": label,
+            "model": "model (median | mean)",
+            "mae": mae,
+            "rmse": rmse,
+            "p@10": p10,
+            "secs": secs + secs_direct,
+        }
+    )
+    table = pd.DataFrame(rows)
+    naive = table[table["model"].isin(BASELINES)]
+    table["mae vs best naive"] = table["mae"] / naive["mae"].min() - 1
+    table["rmse vs best naive"] = table["rmse"] / naive["rmse"].min() - 1
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+    return table.to_dict(orient="records")
+
+
+BASELINES = ("zero", "same hour last week", "hist mean station x weekday x hour", "mean last 4 same-weekday hours")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="only the Jan-Jun / Jul-Sep split")
-    parser.add_argument("--windows-only", action="store_true", help="only the DAG's 8-week windows")
+    parser.add_argument("--windows-only", action="store_true", help="only the DAG's rolling windows")
+    parser.add_argument("--weeks", default="8,16,26", help="rolling window lengths to compare (comma-separated)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     labels = hourly_counts()
@@ -211,19 +240,22 @@ def main() -> None:
     if not args.windows_only:
         rows += evaluate(data[data["as_of"] < cut], data[data["as_of"] >= cut], feature_cols, "Jan-Jun/Jul-Sep")
     if not args.quick:
-        for end in ("2019-05-01", "2019-07-01", "2019-08-01", "2019-09-01", "2019-10-01"):
-            t_end = pd.Timestamp(f"{end} 04:00", tz="UTC")
-            window = data[(data["as_of"] >= t_end - pd.Timedelta(weeks=8)) & (data["as_of"] < t_end)]
-            vcut = t_end - pd.Timedelta(days=7)
-            rows += evaluate(
-                window[window["as_of"] < vcut], window[window["as_of"] >= vcut], feature_cols, f"8w->{end}"
-            )
+        for weeks in (int(w) for w in args.weeks.split(",")):
+            for end in ("2019-08-01", "2019-09-01", "2019-09-24"):
+                t_end = pd.Timestamp(f"{end} 04:00", tz="UTC")
+                window = data[(data["as_of"] >= t_end - pd.Timedelta(weeks=weeks)) & (data["as_of"] < t_end)]
+                vcut = t_end - pd.Timedelta(days=7)
+                rows += evaluate(
+                    window[window["as_of"] < vcut], window[window["as_of"] >= vcut], feature_cols, f"{weeks}w->{end}"
+                )
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if not args.quick:
-        summary = table.groupby("model")[["mae", "rmse", "p@10"]].mean()
-        print("\nmean over the 8-week windows + long split:\n", summary.to_string(float_format=lambda v: f"{v:.3f}"))
+        table["window"] = table["split"].str.extract(r"^(\d+w)", expand=False).fillna("long")
+        cols = ["mae vs best naive", "rmse vs best naive", "p@10", "secs"]
+        summary = table.groupby(["window", "model"])[cols].mean()
+        print("\nmean per window length:\n", summary.to_string(float_format=lambda v: f"{v:+.3f}"))
 
 
 if __name__ == "__main__":

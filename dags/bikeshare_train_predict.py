@@ -6,8 +6,10 @@ the logical date; a manual run is floored to its hour):
 
 1. **wait_for_features** - sensor (reschedule mode) until `station_features_wide` has rows as of `T`
    and `station_hourly_labels` has the hour before `T`.
-2. **train_and_evaluate** - scikit-learn gradient boosting (Poisson loss on pickups and dropoffs) on the
-   label hours `[T - 8 weeks, T)`, features as of each hour's start (point in time); validation = the
+2. **train_and_evaluate** - scikit-learn gradient boosting (Poisson loss on pickups and dropoffs: their
+   Skellam median is `predicted_net_change`, scored on MAE; squared error on net change: the mean
+   `predicted_net_change_mean`, scored on RMSE) on the label hours `[T - window, T)` (`TrainConfig`),
+   features as of each hour's start (point in time); validation = the
    last 7 days: MAE / RMSE of net change for the model and four baselines (zero, same hour last week,
    historical mean by station x weekday x hour, mean of the last 4 same-weekday hours), precision@10 of
    `|net change| >= 3`, and a PNG beside the model. One task, so the window is read once.

@@ -45,8 +45,10 @@ def records(
     target_hour: datetime,
     model_version: str,
     generated_at: datetime | None = None,
+    net_mean: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     generated_at = generated_at or datetime.now(UTC)
+    means = [None] * len(station_ids) if net_mean is None else [float(m) for m in net_mean]
     return [
         {
             "station_id": str(sid),
@@ -56,8 +58,9 @@ def records(
             "predicted_dropoffs": float(d),
             "model_version": model_version,
             "generated_at": generated_at,
+            "predicted_net_change_mean": m,
         }
-        for sid, n, p, d in zip(station_ids, net, pickups, dropoffs, strict=True)
+        for sid, n, p, d, m in zip(station_ids, net, pickups, dropoffs, means, strict=True)
     ]
 
 

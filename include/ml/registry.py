@@ -7,7 +7,8 @@ Versions are named after the run's cut-off hour (``20190901T0800Z``), so every r
 same version. ``metadata.json`` is written last and is the commit mark: once it exists the version is final and
 never rewritten; a rerun of that hour reuses it (it does not retrain). A run that died before committing
 left at most an uncommitted ``model.pkl``, which the next attempt replaces. ``latest.json`` only moves
-forward in time, so backfilling a past week never points serving back at an old model.
+forward in time, so backfilling a past week never points serving back at an old model, and it is moved by
+compare-and-swap on the object's generation, so two runs promoting at once cannot move it backwards.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pickle
 from datetime import UTC, datetime
 from typing import Any
 
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import NotFound, PreconditionFailed
 
 from include.gcp import bucket, paths
 from include.gcp.settings import Settings, get_settings
@@ -93,15 +94,25 @@ def latest(settings: Settings | None = None) -> dict[str, Any] | None:
         return None
 
 
-def point_latest(version: str, settings: Settings | None = None) -> bool:
-    """Move ``latest.json`` to ``version`` unless it already points at the same or a newer one."""
+def point_latest(version: str, settings: Settings | None = None, attempts: int = 5) -> bool:
+    """Move ``latest.json`` to ``version`` unless it already points at the same or a newer one.
+
+    Read-then-write with a generation precondition: if another writer moved the pointer in between,
+    the write is refused (HTTP 412) and the decision is taken again on the pointer it wrote.
+    """
     s = _s(settings)
-    current = latest(s)
-    if current is not None and current["model_version"] >= version:
-        return False
-    pointer = {"model_version": version, "metadata": paths.model_metadata(s.env, version)}
-    bucket.write_bytes(paths.latest_model_pointer(s.env), json.dumps(pointer).encode(), "application/json", s)
-    return True
+    path = paths.latest_model_pointer(s.env)
+    pointer = json.dumps({"model_version": version, "metadata": paths.model_metadata(s.env, version)}).encode()
+    for _ in range(attempts):
+        data, generation = bucket.read_with_generation(path, s)
+        if data is not None and json.loads(data)["model_version"] >= version:
+            return False
+        try:
+            bucket.write_bytes_if_generation(path, pointer, "application/json", generation, s)
+        except PreconditionFailed:
+            continue
+        return True
+    raise RuntimeError(f"latest.json kept changing under {attempts} attempts to point it at {version}")
 
 
 def committed_versions(settings: Settings | None = None) -> list[str]:

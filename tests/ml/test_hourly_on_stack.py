@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from include.gcp import bucket, clients, paths
-from include.ml import dataset, hourly, predictions, registry
+from include.ml import baselines, dataset, hourly, predictions, registry
 from tests.ml.conftest import START, STATIONS
 
 pytestmark = pytest.mark.integration
@@ -50,11 +50,14 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert published == {"version": version, "promoted": True, "serving_version": version}
     meta = registry.read_metadata(version, settings)
     assert meta["promoted"] is True
-    assert meta["metrics"]["model"]["mae"] < min(
-        m["mae"] for k, m in meta["metrics"].items() if k not in ("model", "perfect_foresight")
-    )
+    assert meta["metrics"]["model"]["mae"] < min(meta["metrics"][k]["mae"] for k in baselines.BASELINES)
     assert meta["rows"]["validation"] == len(STATIONS) * 7 * 24
     assert meta["point_forecasts"]["predicted_net_change"] in ("mean", "median")
+    # MAE is scored on the net_change column, RMSE on the mean column, and the metadata says so
+    assert meta["point_forecasts"]["predicted_net_change_mean"] == "mean"
+    assert meta["scored_columns"] == {"mae": "predicted_net_change", "rmse": "predicted_net_change_mean"}
+    assert meta["metrics"]["model"]["mae"] == meta["metrics"]["model_net_change_column"]["mae"]
+    assert meta["metrics"]["model"]["rmse"] == meta["metrics"]["model_net_change_mean_column"]["rmse"]
     assert {"features", "training_window", "package_versions", "cutoff_hour", "trained_at"} <= set(meta)
     assert registry.latest(settings)["model_version"] == version
     assert bucket.exists(registry.plot_path(settings.env, version), settings)
@@ -64,6 +67,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     rows = predictions.read(version, target, settings)
     assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
     assert {r["target_hour"] for r in rows} == {target}
+    assert all(isinstance(r["predicted_net_change_mean"], float) for r in rows)
     assert uri.endswith(paths.predictions(settings.env, version, target))
 
     model_blob = (

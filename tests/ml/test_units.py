@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime
 
+import fastavro
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,7 +75,9 @@ def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast:
     train, valid = frame[frame["hour_start"] < cut], frame[frame["hour_start"] >= cut]
     model = StationFlowModel(cols, net_forecast, {"max_iter": 60, "random_state": 0}).fit(train)
     out = model.predict(valid)
-    assert list(out.columns) == ["pickups", "dropoffs", "net_change"]
+    assert list(out.columns) == ["pickups", "dropoffs", "net_change", "net_change_mean"]
+    if net_forecast != "direct":  # the mean column is the difference of the two count means
+        assert np.allclose(out["net_change_mean"], out["dropoffs"] - out["pickups"])
     assert (out["pickups"] >= 0).all()
     assert (out["dropoffs"] >= 0).all()
     zero_mae = np.abs(valid["net_change"]).mean()
@@ -80,6 +85,7 @@ def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast:
         np.abs(out["net_change"] - valid["net_change"]).mean() < 0.9 * zero_mae
     )  # the best possible is ~0.7: pickups of the hour are noise
     assert model.point_forecasts["predicted_net_change"] == ("median" if net_forecast == "skellam_median" else "mean")
+    assert model.point_forecasts["predicted_net_change_mean"] == "mean"
     unknown = model.predict(valid.head(3).assign(station_id="new-station").drop(columns=cols[:2]))
     assert np.isfinite(unknown.to_numpy()).all()
 
@@ -87,10 +93,17 @@ def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast:
 def test_avro_round_trip_with_the_checked_in_schema() -> None:
     generated = datetime(2019, 9, 1, 9, 0, 1, 123000, tzinfo=UTC)
     recs = predictions.records(
-        ["3186", "3203"], [1.5, -2.0], [3.0, 4.0], [4.5, 2.0], HOUR0, "20190901T0700Z", generated
+        ["3186", "3203"], [1.5, -2.0], [3.0, 4.0], [4.5, 2.0], HOUR0, "20190901T0700Z", generated, [1.25, -1.75]
     )
     back = predictions.from_avro(predictions.to_avro(recs))
     assert back == recs
+    # backward compatible: a file written with the schema before the mean column reads with it as null
+    raw = json.loads(predictions.SCHEMA_PATH.read_text())
+    old_schema = fastavro.parse_schema({**raw, "fields": [f for f in raw["fields"] if "default" not in f]})
+    buf = io.BytesIO()
+    fastavro.writer(buf, old_schema, [{k: v for k, v in recs[0].items() if k != "predicted_net_change_mean"}])
+    old = list(fastavro.reader(io.BytesIO(buf.getvalue()), reader_schema=predictions.schema()))
+    assert old == [{**recs[0], "predicted_net_change_mean": None}]
     assert {f["name"] for f in predictions.schema()["fields"]} == {
         "station_id",
         "target_hour",
@@ -99,6 +112,7 @@ def test_avro_round_trip_with_the_checked_in_schema() -> None:
         "predicted_dropoffs",
         "model_version",
         "generated_at",
+        "predicted_net_change_mean",
     }
     with pytest.raises(Exception, match="predicted_net_change"):
         predictions.to_avro([{**recs[0], "predicted_net_change": None}])
