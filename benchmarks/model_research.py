@@ -16,7 +16,7 @@ figures vs the best naive baseline of each split, mean over validation weeks end
 |---|---|---|---|---|
 | Jan-Jun -> Jul-Sep | 0.987 vs 1.108: -11.0 % | 1.822 vs 1.977: -7.8 % | +0.5 % | 0.41 (0.37) |
 | rolling 8 weeks | -7.4 % | -2.7 % | +1.0 % | 0.43 (0.39) |
-| rolling 16 weeks (the default) | -7.7 % | -6.3 % | +1.5 % | 0.43 (0.39) |
+| rolling 16 weeks | -7.7 % | -6.3 % | +1.5 % | 0.43 (0.39) |
 | rolling 26 weeks | -9.8 % | -7.7 % | -0.9 % | 0.43 (0.39) |
 Why the issue's -21 % / -16 % are not reached here (scratch runs on the same frames, 16-26 week windows):
 - one column for both metrics cost the RMSE: the median is the MAE-optimal forecast, not the RMSE one; the
