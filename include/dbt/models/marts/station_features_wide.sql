@@ -4,6 +4,7 @@
         incremental_strategy='merge',
         incremental_predicates=[lookback_merge_predicate('as_of')],
         unique_key=['station_id', 'as_of'],
+        on_schema_change='fail',
         partition_by={'field': 'as_of', 'data_type': 'timestamp', 'granularity': 'day'},
         cluster_by=['station_id'],
     )
