@@ -17,11 +17,14 @@ Measured 2026-11-23, cut-off 2019-09-24 04:00 UTC, one boosting thread, load ave
 the emulator's REST read (~4-5k wide rows/s); precision@10 of |net| >= 3: 0.41 (by predicted volume 0.42),
 the mean-of-4-weeks baseline 0.40, perfect foresight 0.69.
 
-On the dbt-built feature store (``features_build.py --months 5 --keep``, May-Sep; it holds 96 stations: the
-52 Jersey City ones plus stations seen only as far ends of trips, which the research leaves out), same
-cut-off, load ~1: 12 weeks (the default) 166,545 rows, read 33.4 s, total 50.1 s, peak RSS 2.2 GB,
-MAE 0.585 vs 0.608 (-3.8 %), RMSE 1.434 vs 1.450 (-1.1 %), precision@10 0.40 (by volume 0.42, naive 0.40);
-16 weeks 213,024 rows, read 49.7 s, total 63.9 s (over budget), MAE -5.0 %, RMSE -2.2 %.
+On the dbt-built feature store (``features_build.py --keep``, 9 months; it holds 105 stations: the 52
+Jersey City ones plus stations seen only as far ends of trips, which the research leaves out), same cut-off,
+idle machine, window read through the BigQuery Storage Read API (it was REST paging before: 12 weeks read
+33.4 s, total 50.1 s, 2.2 GB):
+| window | window read | total run | peak RSS | MAE vs best naive | RMSE vs best naive |
+|---|---|---|---|---|---|
+| 12 weeks, 190,185 rows | 1.9 s | 21.1 s | 0.71 GB | 0.525 vs 0.551: -4.7 % | 1.363 vs 1.380: -1.2 % |
+| 26 weeks (the default), 355,880 rows | 2.1 s | 42.6 s | 1.18 GB | 0.517 vs 0.559: -7.5 % | 1.342 vs 1.429: -6.1 % |
 """
 
 from __future__ import annotations

@@ -94,6 +94,9 @@ def launch(server: Server, settings: Settings) -> Launch:
         # bqemulator copies a whole table after every write for time travel; nothing here uses time
         # travel, and the launcher skips those copies at retention 0 (see bqemulator_launcher.py).
         env["BQEMU_TIME_TRAVEL_RETENTION_DAYS"] = "0"
+        # Its gRPC send cap is this + 1 MiB, and its Storage Read API sends 65,536 rows per message:
+        # that many rows of station_features_wide are ~23 MB (BigQuery sizes its messages itself).
+        env["BQEMU_WRITE_API_MAX_REQUEST_BYTES"] = str(128 * 1024 * 1024)
         argv = [
             str(_venv_bin("python")),
             str(Path(__file__).with_name("bqemulator_launcher.py")),

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from google.api_core.exceptions import NotFound
-from google.cloud import bigquery
 
 from include.gcp import clients
 from include.gcp.settings import Settings, get_settings
@@ -23,7 +21,7 @@ LABELS_TABLE = "station_hourly_labels"
 KEYS = ("station_id", "as_of")
 LABELS = ("pickups", "dropoffs", "net_change")
 HOUR = timedelta(hours=1)
-PAGE_ROWS = 100_000
+READ_STREAMS = 32
 
 
 def utc_hour(value: datetime) -> datetime:
@@ -50,22 +48,37 @@ class Window:
         return cls(end - timedelta(weeks=weeks), end)
 
 
-def _query(sql: str, params: list, settings: Settings) -> pd.DataFrame:
-    """Run a parameterised query and fetch all rows.
+def _timestamp(value: datetime) -> str:
+    return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
 
-    Large pages: the emulator serves each page by looking the job up again and has been seen to drop jobs
-    under load (404 on page 2), so fewer pages, and one re-run of the whole query on a lost job.
+
+def _scan(table: str, row_restriction: str, settings: Settings, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of a table through the BigQuery Storage Read API (filtered server-side), as a DataFrame.
+
+    Training windows are scans, not queries: through the emulator's REST paging 12 weeks of features
+    took 30.5 s, through the Read API 0.4 s. Several streams keep each of the emulator's messages under
+    its 11 MB send limit; BigQuery picks its own stream count.
     """
-    client = clients.bigquery_client(settings)
-    for attempt in (1, 2):
-        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
-        try:
-            # to_arrow, not to_dataframe: the latter is deprecated in favour of pandas-gbq, an extra dependency
-            return job.result(page_size=PAGE_ROWS).to_arrow(create_bqstorage_client=False).to_pandas()
-        except NotFound:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    import pyarrow as pa
+    from google.cloud.bigquery_storage_v1 import types
+
+    client = clients.bigquery_read_client(settings)
+    session = client.create_read_session(
+        parent=f"projects/{settings.project}",
+        read_session=types.ReadSession(
+            table=f"projects/{settings.project}/datasets/{settings.dataset}/tables/{table}",
+            data_format=types.DataFormat.ARROW,
+            read_options=types.ReadSession.TableReadOptions(
+                row_restriction=row_restriction, selected_fields=list(columns)
+            ),
+        ),
+        max_stream_count=READ_STREAMS,
+    )
+    parts = [client.read_rows(stream.name).to_arrow(session) for stream in session.streams]
+    if not parts:  # no rows: no streams, but the session still carries the schema
+        schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
+        parts = [schema.empty_table()]
+    return pa.concat_tables(parts).to_pandas()
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -88,25 +101,14 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 def training_frame(window: Window, settings: Settings | None = None) -> pd.DataFrame:
     """Features as of each label hour joined to that hour's label, for label hours in the window.
 
-    Two plain range scans joined here on ``as_of == hour_start``: the emulator runs the same join in SQL
+    Two range scans joined here on ``as_of == hour_start``: the emulator runs the same join in SQL
     ~100 times slower than its scans (16 s for 70k x 70k rows), and BigQuery is fine either way.
     """
     s = settings or get_settings()
-    params = [
-        bigquery.ScalarQueryParameter("start", "TIMESTAMP", window.start),
-        bigquery.ScalarQueryParameter("end", "TIMESTAMP", window.end),
-    ]
-    features = _query(
-        f"SELECT * FROM `{s.table_id(FEATURES_TABLE)}` "
-        "WHERE as_of >= @start AND as_of < @end AND EXTRACT(MINUTE FROM as_of) = 0",
-        params,
-        s,
-    )
-    labels = _query(
-        f"SELECT station_id, hour_start, pickups, dropoffs, net_change FROM `{s.table_id(LABELS_TABLE)}` "
-        "WHERE hour_start >= @start AND hour_start < @end",
-        params,
-        s,
+    start, end = _timestamp(window.start), _timestamp(window.end)
+    features = _scan(FEATURES_TABLE, f"as_of >= {start} AND as_of < {end} AND EXTRACT(MINUTE FROM as_of) = 0", s)
+    labels = _scan(
+        LABELS_TABLE, f"hour_start >= {start} AND hour_start < {end}", s, ("station_id", "hour_start", *LABELS)
     )
     for frame, col in ((features, "as_of"), (labels, "hour_start")):
         frame[col] = pd.to_datetime(frame[col], utc=True)
@@ -120,8 +122,7 @@ def training_frame(window: Window, settings: Settings | None = None) -> pd.DataF
 def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """Features of every active station as of ``as_of`` (the start of the hour to predict)."""
     s = settings or get_settings()
-    sql = f"SELECT * FROM `{s.table_id(FEATURES_TABLE)}` WHERE as_of = @as_of"
-    return _normalise(_query(sql, [bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", utc_hour(as_of))], s))
+    return _normalise(_scan(FEATURES_TABLE, f"as_of = {_timestamp(utc_hour(as_of))}", s))
 
 
 def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:

@@ -97,3 +97,25 @@ def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(featur
     assert published["serving_version"] == registry.version_for(earlier)
     assert registry.read_metadata(registry.version_for(cutoff), settings)["promoted"] is False
     assert registry.latest(settings) is None  # nothing was promoted through the pointer in this dataset's bucket
+
+
+def test_storage_read_scan_matches_sql_and_an_empty_window_keeps_the_columns(feature_store) -> None:
+    """The training frame comes from the Storage Read API; the same rows through SQL must be identical."""
+    settings, _, _ = feature_store("lagged", WEEKS)
+    window = dataset.Window.before(CUTOFF, 1)
+    frame = dataset.training_frame(window, settings)
+    sql = (
+        f"SELECT * FROM `{settings.table_id(dataset.FEATURES_TABLE)}` "
+        f"WHERE as_of >= '{window.start.isoformat()}' AND as_of < '{window.end.isoformat()}' "
+        "AND EXTRACT(MINUTE FROM as_of) = 0"
+    )
+    rows = clients.bigquery_client(settings).query(sql).result().to_arrow(create_bqstorage_client=False).to_pandas()
+    rows["as_of"] = pd.to_datetime(rows["as_of"], utc=True)
+    rows = rows.sort_values(["as_of", "station_id"]).reset_index(drop=True)
+    columns = ["station_id", "as_of", *dataset.feature_columns(frame)]
+    assert list(rows.columns) == columns  # every feature column, in table order
+    pd.testing.assert_frame_equal(frame[columns], rows[columns], check_dtype=False)
+
+    empty = dataset.training_frame(dataset.Window.before(START, 1), settings)
+    assert empty.empty
+    assert list(empty.columns) == list(frame.columns)
