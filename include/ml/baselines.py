@@ -17,10 +17,23 @@ WEEK = timedelta(weeks=1)
 BASELINES = ("zero", "same_hour_last_week", "historical_mean_station_weekday_hour", "mean_last_4_same_weekday_hours")
 
 
+def local_weeks_before(hours: pd.Series, weeks: int) -> pd.Series:
+    """The UTC start of the hour at the same New York wall-clock time ``weeks`` weeks earlier.
+
+    Riders follow the local clock: across a DST change that is 167 or 169 hours back, not 168 (the
+    feature store's weekly lags do the same). A wall-clock hour that does not exist (02:00 on the spring
+    change) moves forward; one that exists twice (01:00 in autumn) is the first.
+    """
+    wall = hours.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None) - weeks * WEEK
+    first = np.ones(len(wall), dtype=bool)
+    return wall.dt.tz_localize(LOCAL_TZ, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
 def _lagged(history: pd.DataFrame, keys: pd.DataFrame, weeks: int) -> np.ndarray:
-    """Net change of the same station ``weeks`` weeks before each key hour (NaN if not in history)."""
+    """Net change of the same station and local hour ``weeks`` weeks before each key hour (NaN if not in
+    history)."""
     lookup = history.set_index(["station_id", "hour_start"])["net_change"]
-    index = pd.MultiIndex.from_arrays([keys["station_id"], keys["hour_start"] - weeks * WEEK])
+    index = pd.MultiIndex.from_arrays([keys["station_id"], local_weeks_before(keys["hour_start"], weeks)])
     return lookup.reindex(index).to_numpy(dtype="float64")
 
 

@@ -50,12 +50,14 @@ def test_every_active_station_has_every_feature(first_build: DbtResult, dbt_sett
         "select as_of, count(distinct station_id) as stations, count(*) as n "
         "from {ds}.station_features group by as_of order by as_of",
     )
-    first_event = min(e.ts for e in trip_events)
-    assert rows[0].as_of == datetime.fromtimestamp(first_event.timestamp() // 900 * 900 + 900, UTC)
+    first_pickup = min(e.ts for e in trip_events if e.kind == "pickup")
+    assert rows[0].as_of == datetime.fromtimestamp(first_pickup.timestamp() // 900 * 900 + 900, UTC)
     assert rows[-1].as_of == T0
     assert len(rows) == (T0 - rows[0].as_of) // timedelta(minutes=15) + 1
+    dropoff_only = {e.station_id for e in trip_events} - {e.station_id for e in trip_events if e.kind == "pickup"}
+    assert dropoff_only, "the fixture should hold stations that only receive bikes (Manhattan trip ends)"
     for row in rows:
-        active = {e.station_id for e in trip_events if e.ts < row.as_of}
+        active = {e.station_id for e in trip_events if e.kind == "pickup" and e.ts < row.as_of}
         assert row.stations == len(active)
         assert row.n == len(active) * N_FEATURES
 
@@ -96,7 +98,7 @@ def test_values_match_a_python_recount(first_build: DbtResult, dbt_settings: Set
     assert row["capacity"] > 0
 
 
-def test_labels_count_every_event_of_complete_hours(
+def test_labels_count_every_fleet_event_of_complete_hours(
     first_build: DbtResult, dbt_settings: Settings, trip_events
 ) -> None:
     (row,) = query(
@@ -106,7 +108,20 @@ def test_labels_count_every_event_of_complete_hours(
     )
     assert row.last_hour == T0 - timedelta(hours=1)
     assert row.p == sum(1 for e in trip_events if e.kind == "pickup" and e.ts < T0)
-    assert row.d == sum(1 for e in trip_events if e.kind == "dropoff" and e.ts < T0)
+    first_pickup: dict[str, datetime] = {}
+    for e in trip_events:
+        if e.kind == "pickup":
+            first_pickup[e.station_id] = min(e.ts, first_pickup.get(e.station_id, e.ts))
+    # a station's dropoffs count from the hour of its first pickup on; dropoff-only stations have none
+    hour = timedelta(hours=1)
+    assert row.d == sum(
+        1
+        for e in trip_events
+        if e.kind == "dropoff"
+        and e.ts < T0
+        and e.station_id in first_pickup
+        and first_pickup[e.station_id] < datetime.fromtimestamp(e.ts.timestamp() // 3600 * 3600, UTC) + hour
+    )
     assert row.quiet > 0  # zeros are rows
 
 

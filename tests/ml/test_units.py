@@ -32,6 +32,24 @@ def test_baselines_use_only_earlier_hours() -> None:
     assert not preds["zero"].any()
 
 
+def test_weekly_baselines_follow_new_york_time_across_dst() -> None:
+    # DST ended 2019-11-03: 12:00 EST on 11-05 is 17:00 UTC, 12:00 EDT a week earlier was 16:00 UTC
+    target = pd.Timestamp("2019-11-05 17:00", tz="UTC")
+    history = pd.DataFrame(
+        {
+            "station_id": "A",
+            "hour_start": pd.to_datetime(["2019-10-29 16:00", "2019-10-29 17:00"], utc=True),
+            "net_change": [3, -7],  # the same local hour, then the same UTC hour
+        }
+    )
+    valid = pd.DataFrame({"station_id": ["A"], "hour_start": [target], "net_change": [3]})
+    preds = baselines.baseline_predictions(history, history.iloc[:0], valid)
+    assert preds["same_hour_last_week"][0] == 3
+    assert preds["mean_last_4_same_weekday_hours"][0] == 3  # one week of history seen: its mean
+    spring = baselines.local_weeks_before(pd.Series(pd.to_datetime(["2019-03-12 16:00"], utc=True)), 1)
+    assert spring[0] == pd.Timestamp("2019-03-05 17:00", tz="UTC")  # 12:00 EST, a week before 12:00 EDT
+
+
 def test_baselines_without_history_fall_back_to_zero() -> None:
     labels = make_labels(48, "lagged")
     preds = baselines.baseline_predictions(labels.iloc[:0], labels.iloc[:0], labels)

@@ -17,3 +17,33 @@
 {% macro lag_cum(x, rows) -%}
     coalesce(lag(cum_{{ x }}, {{ rows }}) over (partition by station_id order by as_of), 0)
 {%- endmacro %}
+
+{#- The days back that features read at the same New York wall-clock hour (lags 1 d and 7 d, the
+    daily means over 1..7 days, the weekly means over 1..4 weeks). -#}
+{% macro local_lag_days() -%}
+    {{ return([1, 2, 3, 4, 5, 6, 7, 14, 21, 28]) }}
+{%- endmacro %}
+
+{#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
+    change, -1 after the autumn one, 0 otherwise (an hour's error only at 1-3 a.m. on the change). -#}
+{% macro dst_shift(ts, days) -%}
+    (
+        timestamp_diff(timestamp(datetime({{ ts }}, 'America/New_York')), {{ ts }}, hour)
+        - timestamp_diff(
+            timestamp(datetime(timestamp_sub({{ ts }}, interval {{ 24 * days }} hour), 'America/New_York')),
+            timestamp_sub({{ ts }}, interval {{ 24 * days }} hour),
+            hour
+        )
+    )
+{%- endmacro %}
+
+{#- Sum of x over the hour that starts at row t's New York wall-clock time `days` days earlier:
+    96 rows a day, 4 fewer (more) when a DST change in between made the day 23 (25) hours long.
+    Needs the dst_shift_<days>d column (int_station_features_windowed's grid_times). -#}
+{% macro local_hour_back(x, days) -%}
+    case dst_shift_{{ days }}d
+        when 1 then {{ hour_back(x, 96 * days - 4) }}
+        when -1 then {{ hour_back(x, 96 * days + 4) }}
+        else {{ hour_back(x, 96 * days) }}
+    end
+{%- endmacro %}

@@ -6,6 +6,10 @@
     before the first as_of, with per-station running totals; every window is the difference of two
     LAGs of a running total (macros/windows.sql). Row t holds the bucket
     [t, t+15m); a feature at as_of t reads only rows before t, i.e. events with ts_iso < t.
+    Daily and weekly lags read the same New York wall-clock hour (riders follow the local clock), so
+    across a DST change their UTC lag is an hour shorter or longer (dst_shift_<n>d, macros/windows.sql).
+    A station joins with its first pickup: one that only ever receives bikes (the Manhattan ends of
+    Jersey City trips) is not part of the fleet, and its net change would count only one side.
     The grid spans only the rebuilt as_ofs plus 28 days, so an increment's query costs in proportion
     to the new data, not the history (writes on the emulator do not: see include/dbt/README.md).
 -#}
@@ -72,14 +76,18 @@ grid_bounds as (
     select
         as_of_end,
         start_as_of,
-        timestamp_sub(start_as_of, interval 40380 minute) as grid_start  -- 28 days + 1 hour of 15-minute rows
+        timestamp_sub(start_as_of, interval 40440 minute) as grid_start  -- 28 days + 2 hours of 15-minute rows
     from bounds
 
 ),
 
 grid_times as (
 
-    select grid_time as as_of
+    select
+        grid_time as as_of,
+        {%- for days in local_lag_days() %}
+        {{ dst_shift('grid_time', days) }} as dst_shift_{{ days }}d{{ ',' if not loop.last }}
+        {%- endfor %}
     from grid_bounds
     cross join unnest(generate_timestamp_array(grid_bounds.grid_start, grid_bounds.as_of_end, interval 15 minute)) as grid_time
 
@@ -89,9 +97,11 @@ first_seen as (
 
     select
         station_id,
-        min(ts_iso) as first_event_at
+        min(ts_iso) as first_event_at  -- the station's first pickup
     from events
-    where ts_iso < (select as_of_end from grid_bounds)
+    where
+        ts_iso < (select as_of_end from grid_bounds)
+        and kind = 'pickup'
     group by station_id
 
 ),
@@ -116,7 +126,7 @@ dense as (
     select
         first_seen.station_id,
         first_seen.first_event_at,
-        grid_times.as_of,
+        grid_times.*,
         coalesce(quarter_hour_counts.pickups, 0) as pickups,
         coalesce(quarter_hour_counts.dropoffs, 0) as dropoffs
     from first_seen
@@ -152,30 +162,29 @@ windowed as (
         {{ trailing_sum('pickups', rows, 1) }} as pickup_count_{{ name }},
         {{ trailing_sum('dropoffs', rows, 1) }} as dropoff_count_{{ name }},
         {%- endfor %}
-        {%- for name, rows in [('lag2h', 8), ('lag3h', 12), ('lag24h', 96), ('lag168h', 672)] %}
+        {%- for name, rows in [('lag2h', 8), ('lag3h', 12)] %}
         {{ hour_back('pickups', rows) }} as pickup_count_{{ name }},
         {{ hour_back('dropoffs', rows) }} as dropoff_count_{{ name }},
         {%- endfor %}
-        -- the hour starting at as_of, 1..4 weeks earlier
+        -- the hour starting at as_of's New York wall-clock time one day / one week earlier
+        {%- for name, days in [('lag24h', 1), ('lag168h', 7)] %}
+        {{ local_hour_back('pickups', days) }} as pickup_count_{{ name }},
+        {{ local_hour_back('dropoffs', days) }} as dropoff_count_{{ name }},
+        {%- endfor %}
+        {%- for x in ['pickups', 'dropoffs'] %}
+        -- that hour 1..4 weeks earlier
         (
-            {{ hour_back('pickups', 672) }} + {{ hour_back('pickups', 1344) }}
-            + {{ hour_back('pickups', 2016) }} + {{ hour_back('pickups', 2688) }}
-        ) / 4 as same_weekday_hour_mean_pickups_4w,
-        (
-            {{ hour_back('dropoffs', 672) }} + {{ hour_back('dropoffs', 1344) }}
-            + {{ hour_back('dropoffs', 2016) }} + {{ hour_back('dropoffs', 2688) }}
-        ) / 4 as same_weekday_hour_mean_dropoffs_4w,
-        -- the hour starting at as_of, 1..7 days earlier: the station's level at this hour of day
+            {%- for week in range(1, 5) %}
+            {{ local_hour_back(x, 7 * week) }}{{ ' +' if not loop.last }}
+            {%- endfor %}
+        ) / 4 as same_weekday_hour_mean_{{ x }}_4w,
+        -- that hour 1..7 days earlier: the station's level at this hour of day
         (
             {%- for day in range(1, 8) %}
-            {{ hour_back('pickups', 96 * day) }}{{ ' +' if not loop.last }}
+            {{ local_hour_back(x, day) }}{{ ' +' if not loop.last }}
             {%- endfor %}
-        ) / 7 as daily_same_hour_mean_pickups_7d,
-        (
-            {%- for day in range(1, 8) %}
-            {{ hour_back('dropoffs', 96 * day) }}{{ ' +' if not loop.last }}
-            {%- endfor %}
-        ) / 7 as daily_same_hour_mean_dropoffs_7d,
+        ) / 7 as daily_same_hour_mean_{{ x }}_7d,
+        {%- endfor %}
         {{ trailing_sum('activity', 2688, 1) }} as activity_28d
     from running_totals
 

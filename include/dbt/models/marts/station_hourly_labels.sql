@@ -62,9 +62,11 @@ first_seen as (
 
     select
         station_id,
-        min(ts_iso) as first_event_at
+        min(ts_iso) as first_event_at  -- a station joins the fleet with its first pickup, as in the features
     from events
-    where ts_iso < (select hours_end from bounds)
+    where
+        ts_iso < (select hours_end from bounds)
+        and kind = 'pickup'
     group by station_id
 
 ),
