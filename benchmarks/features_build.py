@@ -140,7 +140,9 @@ def main() -> None:
             print(f"{label}: {dag_s:.1f} s wall")
             print(f"    tasks (s): {tasks}")
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept dataset {settings.dataset} (train_predict.py --dataset {settings.dataset})")
+        else:
             clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
 
 

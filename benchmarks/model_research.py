@@ -71,9 +71,9 @@ def hourly_counts() -> pd.DataFrame:
     counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
     counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
     hours = pd.date_range("2019-01-01 05:00", "2019-10-01 04:00", freq="h", tz="UTC")
-    # JC stations only: most events are at stations seen as pickups many times (drop the few NYC dropoff ends)
+    # the fleet, as in dbt: stations with a pickup (the Manhattan ends of Jersey City trips only receive bikes)
     per_station = counts["pickups"].groupby(level=0).sum()
-    stations = sorted(per_station[per_station >= 200].index)
+    stations = sorted(per_station[per_station > 0].index)
     grid = pd.MultiIndex.from_product([stations, hours], names=["station_id", "hour_start"])
     counts = counts.reindex(grid, fill_value=0).reset_index()
     counts["net_change"] = counts["dropoffs"] - counts["pickups"]
@@ -85,6 +85,14 @@ def us_holidays() -> set:
     from pandas.tseries.holiday import USFederalHolidayCalendar
 
     return set(USFederalHolidayCalendar().holidays("2018-12-01", "2020-01-31").date)
+
+
+def local_shift(g: pd.DataFrame, col: str, days: int) -> np.ndarray:
+    """``col`` of one station's hourly rows at the same New York wall-clock hour ``days`` days earlier."""
+    wall = g["hour_start"].dt.tz_convert(TZ).dt.tz_localize(None) - pd.Timedelta(days=days)
+    first = np.ones(len(wall), dtype=bool)
+    earlier = wall.dt.tz_localize(TZ, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
+    return g.set_index("hour_start")[col].astype(float).reindex(earlier).to_numpy()
 
 
 def features(labels: pd.DataFrame, capacity: dict[str, float]) -> pd.DataFrame:
@@ -105,12 +113,13 @@ def features(labels: pd.DataFrame, capacity: dict[str, float]) -> pd.DataFrame:
             prev = s.shift(1)
             for w, n in (("1h", 1), ("2h", 2), ("24h", 24), ("7d", 168)):
                 f[f"{name}_{w}"] = prev.rolling(n, min_periods=1).sum()
-            for lag in (2, 3, 24, 168):  # single hours [as_of - lag, as_of - lag + 1h)
+            for lag in (2, 3):  # single hours [as_of - lag, as_of - lag + 1h)
                 f[f"{name}_lag{lag}h"] = s.shift(lag)
+            for lag, days in ((24, 1), (168, 7)):  # the same New York wall-clock hour, as dbt does
+                f[f"{name}_lag{lag}h"] = local_shift(g, col, days)
         for col, name in (("net_change", "net_change"), ("pickups", "pickups"), ("dropoffs", "dropoffs")):
-            s = g[col].astype(float)
-            f[f"same_weekday_hour_mean_{name}_4w"] = sum(s.shift(168 * k) for k in range(1, 5)) / 4
-            f[f"daily_same_hour_mean_{name}_7d"] = sum(s.shift(24 * k) for k in range(1, 8)) / 7
+            f[f"same_weekday_hour_mean_{name}_4w"] = sum(local_shift(g, col, 7 * k) for k in range(1, 5)) / 4
+            f[f"daily_same_hour_mean_{name}_7d"] = sum(local_shift(g, col, d) for d in range(1, 8)) / 7
         f["capacity"] = capacity.get(sid, np.nan)
         out.append(f)
     feats = pd.concat(out, ignore_index=True)
