@@ -22,7 +22,7 @@ from include.simulator.trips import Event
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2019, 9, 3, 0, 0, tzinfo=UTC)
-N_FEATURES = 39
+N_FEATURES = 42
 RETRY = bigquery.DEFAULT_RETRY.with_deadline(30)
 
 

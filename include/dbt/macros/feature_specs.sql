@@ -8,8 +8,10 @@
             {%- do specs.append({'feature_name': feature, 'window_len': window, 'column': feature ~ '_' ~ window}) -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- for feature in ['same_weekday_hour_mean_net_change', 'same_weekday_hour_mean_pickups', 'same_weekday_hour_mean_dropoffs'] -%}
-        {%- do specs.append({'feature_name': feature, 'window_len': '4w', 'column': feature ~ '_4w'}) -%}
+    {%- for window in ['4w', '26w'] -%}
+        {%- for feature in ['same_weekday_hour_mean_net_change', 'same_weekday_hour_mean_pickups', 'same_weekday_hour_mean_dropoffs'] -%}
+            {%- do specs.append({'feature_name': feature, 'window_len': window, 'column': feature ~ '_' ~ window}) -%}
+        {%- endfor -%}
     {%- endfor -%}
     {%- for feature in ['daily_same_hour_mean_net_change', 'daily_same_hour_mean_pickups', 'daily_same_hour_mean_dropoffs'] -%}
         {%- do specs.append({'feature_name': feature, 'window_len': '7d', 'column': feature ~ '_7d'}) -%}

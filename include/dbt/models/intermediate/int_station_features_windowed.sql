@@ -138,6 +138,64 @@ dense as (
 
 ),
 
+profile_hours as (
+
+    -- every clock hour a weekly profile reads or is read for: 26 weeks and an hour before the
+    -- first rebuilt as_of's hour up to the last one's, New York weekday and hour of day of each
+    select
+        first_seen.station_id,
+        profile_hour,
+        extract(dayofweek from datetime(profile_hour, 'America/New_York')) as local_weekday,
+        extract(hour from datetime(profile_hour, 'America/New_York')) as local_hour
+    from grid_bounds
+    cross join unnest(generate_timestamp_array(
+        timestamp_sub(timestamp_trunc(grid_bounds.start_as_of, hour), interval 4369 hour),
+        timestamp_trunc(grid_bounds.as_of_end, hour),
+        interval 1 hour
+    )) as profile_hour
+    cross join first_seen
+    where first_seen.first_event_at < timestamp_add(profile_hour, interval 1 hour)
+
+),
+
+profile_counts as (
+
+    select
+        station_id,
+        timestamp_trunc(ts_iso, hour) as profile_hour,
+        sum(if(kind = 'pickup', delta, 0)) as pickups,
+        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
+    from events
+    where
+        ts_iso >= timestamp_sub(timestamp_trunc((select start_as_of from grid_bounds), hour), interval 4369 hour)
+        and ts_iso < (select as_of_end from grid_bounds)
+    group by 1, 2
+
+),
+
+weekly_profiles as (
+
+    -- mean of the same New York weekday and hour over the 26 weeks before each hour (fewer for a
+    -- station younger than that): one partition per station, weekday and hour, one row per week
+    -- (DST needs no care here). Only complete hours at least 167 hours old are read.
+    select
+        profile_hours.station_id,
+        profile_hours.profile_hour,
+        {%- for x in ['pickups', 'dropoffs'] %}
+        avg(coalesce(profile_counts.{{ x }}, 0)) over (
+            partition by profile_hours.station_id, profile_hours.local_weekday, profile_hours.local_hour
+            order by profile_hours.profile_hour
+            rows between 26 preceding and 1 preceding
+        ) as same_weekday_hour_mean_{{ x }}_26w{{ ',' if not loop.last }}
+        {%- endfor %}
+    from profile_hours
+    left join profile_counts
+        on
+            profile_hours.station_id = profile_counts.station_id
+            and profile_hours.profile_hour = profile_counts.profile_hour
+
+),
+
 running_totals as (
 
     select
@@ -221,6 +279,11 @@ features as (
             as daily_same_hour_mean_net_change_7d,
         active.daily_same_hour_mean_pickups_7d,
         active.daily_same_hour_mean_dropoffs_7d,
+        -- the clock hour containing as_of (for an as_of on the hour: the hour starting at it)
+        coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_26w, 0)
+        - coalesce(weekly_profiles.same_weekday_hour_mean_pickups_26w, 0) as same_weekday_hour_mean_net_change_26w,
+        coalesce(weekly_profiles.same_weekday_hour_mean_pickups_26w, 0) as same_weekday_hour_mean_pickups_26w,
+        coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_26w, 0) as same_weekday_hour_mean_dropoffs_26w,
         sum(active.pickup_count_1h) over (partition by active.as_of) as system_pickup_count_1h,
         sum(active.pickup_count_24h) over (partition by active.as_of) as system_pickup_count_24h,
         sum(active.dropoff_count_1h) over (partition by active.as_of) as system_dropoff_count_1h,
@@ -233,6 +296,10 @@ features as (
         extract(dayofweek from date(active.as_of, 'America/New_York')) as day_of_week,
         if(holidays.holiday_day is null, 0, 1) as is_holiday
     from active
+    left join weekly_profiles
+        on
+            active.station_id = weekly_profiles.station_id
+            and timestamp_trunc(active.as_of, hour) = weekly_profiles.profile_hour
     left join stations
         on active.station_id = stations.station_id
     left join (

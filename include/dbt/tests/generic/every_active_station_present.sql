@@ -1,6 +1,6 @@
-{#- Every station with an event before time_column has a row at that time (zeros are data, not
-    missing rows), and no station has a row before its first event. Checked over the times the
-    model holds. -#}
+{#- Every station of the fleet (one with a pickup) whose first pickup is before time_column has a
+    row at that time (zeros are data, not missing rows), and no station has a row before its first
+    pickup or without one. Checked over the times the model holds. -#}
 {% test every_active_station_present(model, time_column, events, activity_offset_minutes=0) %}
     with
 
@@ -9,7 +9,7 @@
     ),
 
     first_seen as (
-        select station_id, min(ts_iso) as first_event_at from {{ events }} group by station_id
+        select station_id, min(ts_iso) as first_event_at from {{ events }} where kind = 'pickup' group by station_id
     ),
 
     expected as (
@@ -32,7 +32,7 @@
     ),
 
     unexpected as (
-        select actual.station_id, actual.at_time, 'before first event' as problem
+        select actual.station_id, actual.at_time, 'before first pickup' as problem
         from actual
         left join expected
             on expected.station_id = actual.station_id and expected.at_time = actual.at_time
