@@ -16,9 +16,10 @@ bqemulator 1.4 copies the whole table after every write for time travel (a 10 s 
 on 57 M rows); the stack's launcher (include/localstack/bqemulator_launcher.py) skips that copy when time
 travel is off, as it is locally, so this prints ~0 s. BigQuery has no such cost.
 
-Measured 2026-11-23 (9 months, 622,861 events, 57.2 M tall rows; load average ~1.9 from other work):
-(a) first build 50.9 s; (b) increment of +38 events 8.1 s wall (6.0 s in models, the rest dbt start-up);
-re-run of the same as_of 6.1 s; ratio 0.16 wall, 0.07 model time.
+Measured 2026-11-24 (9 months, 622,861 events, 53 stations, 42 features, 56.8 M tall rows; idle machine):
+(a) first build 48.3 s; (b) increment of +38 events 9.3 s wall (8.8 s in models); re-run of the same as_of
+7.4 s; ratio 0.19 wall, 0.11 model time; (b') the increment as a DAG run 52.8 s (its dbt test 28.3 s).
+The day before (105 stations incl. Manhattan trip ends, 39 features, 57.2 M rows, load ~1.9): 50.9 s / 8.1 s.
 """
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ Measured 2026-11-23, cut-off 2019-09-24 04:00 UTC, one boosting thread, load ave
 the emulator's REST read (~4-5k wide rows/s); precision@10 of |net| >= 3: 0.41 (by predicted volume 0.42),
 the mean-of-4-weeks baseline 0.40, perfect foresight 0.69.
 
-On the dbt-built feature store (``features_build.py --keep``, 9 months; it holds 105 stations: the 52
-Jersey City ones plus stations seen only as far ends of trips, which the research leaves out), same cut-off,
-idle machine, window read through the BigQuery Storage Read API (it was REST paging before: 12 weeks read
-33.4 s, total 50.1 s, 2.2 GB):
-| window | window read | total run | peak RSS | MAE vs best naive | RMSE vs best naive |
+On the dbt-built feature store (``features_build.py --keep``, 9 months, the 53 stations with pickups), window
+read through the BigQuery Storage Read API, idle machine, 2026-11-24 (26 weeks, the default):
+| cut-off (04:00 UTC) | rows | total run | MAE vs best naive | RMSE vs best naive | p@10 (naive 4w, perfect) |
 |---|---|---|---|---|---|
-| 12 weeks, 190,185 rows | 1.9 s | 21.1 s | 0.71 GB | 0.525 vs 0.551: -4.7 % | 1.363 vs 1.380: -1.2 % |
-| 26 weeks (the default), 355,880 rows | 2.1 s | 42.6 s | 1.18 GB | 0.517 vs 0.559: -7.5 % | 1.342 vs 1.429: -6.1 % |
+| 2019-03-17 (DST, 10 weeks) | 91,206 | 10.1 s | 0.649 vs 0.709: -8.5 % | 1.346 vs 1.403: -4.1 % | 0.34 (0.33, 0.50) |
+| 2019-05-15 | 163,422 | 20.0 s | 0.698 vs 0.794: -12.1 % | 1.428 vs 1.604: -11.0 % | 0.39 (0.40, 0.57) |
+| 2019-07-15 | 223,920 | 25.2 s | 0.916 vs 1.016: -9.8 % | 1.680 vs 1.890: -11.1 % | 0.38 (0.36, 0.63) |
+| 2019-08-15 | 225,408 | 25.3 s | 0.939 vs 1.051: -10.7 % | 1.680 vs 1.813: -7.3 % | 0.40 (0.38, 0.66) |
+| 2019-09-24 | 227,328 | 27.6 s, 0.86 GB peak | 0.995 vs 1.097: -9.3 % | 1.870 vs 2.002: -6.6 % | 0.41 (0.40, 0.69) |
+Mean of the five: MAE -10.1 %, RMSE -8.0 %. The day before (105 stations incl. the Manhattan trip ends, UTC
+lags, no 26-week means), 2019-09-24: 42.6 s, 1.18 GB, -7.5 % / -6.1 %.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ class TrainConfig:
 
     # 26 weeks: longer windows help (research: MAE -7.4 % / -7.7 % / -9.8 % vs the best naive for 8 / 16 / 26
     # weeks). With the window read through the Storage Read API, the hourly run on the dbt-built feature table
-    # (benchmarks/train_predict.py --dataset, cut-off 2019-09-24 04:00 UTC, idle machine) takes 21 s at 12 weeks
-    # and 43 s at 26 weeks, inside the 60 s budget; over REST paging 12 weeks alone took 50 s.
+    # (benchmarks/train_predict.py --dataset, 53 stations, idle machine) takes 10-28 s at 26 weeks, inside the
+    # 60 s budget; over REST paging 12 weeks alone took 50 s.
     window_weeks: int = 26
     validation_days: int = 7
     net_forecast: NetForecast = "skellam_median"  # best MAE in every research split (the gate's metric)
