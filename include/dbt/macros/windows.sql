@@ -27,14 +27,13 @@
 {#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
     change, -1 after the autumn one, 0 otherwise (an hour's error only at 1-3 a.m. on the change). -#}
 {% macro dst_shift(ts, days) -%}
-    (
-        timestamp_diff(timestamp(datetime({{ ts }}, 'America/New_York')), {{ ts }}, hour)
-        - timestamp_diff(
-            timestamp(datetime(timestamp_sub({{ ts }}, interval {{ 24 * days }} hour), 'America/New_York')),
-            timestamp_sub({{ ts }}, interval {{ 24 * days }} hour),
-            hour
-        )
-    )
+    ({{ new_york_utc_offset_hours(ts) }} - {{ new_york_utc_offset_hours('timestamp_sub(' ~ ts ~ ', interval ' ~ 24 * days ~ ' hour)') }})
+{%- endmacro %}
+
+{#- New York's UTC offset at ts in hours (-4 or -5): its wall-clock time read as UTC, minus ts.
+    From microseconds, not TIMESTAMP_DIFF (the emulator counts unit boundaries; BQ_EMULATOR_SQL.md). -#}
+{% macro new_york_utc_offset_hours(ts) -%}
+    div((unix_micros(timestamp(datetime({{ ts }}, 'America/New_York'))) - unix_micros({{ ts }})), 3600000000)
 {%- endmacro %}
 
 {#- Sum of x over the hour that starts at row t's New York wall-clock time `days` days earlier:
@@ -46,4 +45,20 @@
         when -1 then {{ hour_back(x, 96 * days + 4) }}
         else {{ hour_back(x, 96 * days) }}
     end
+{%- endmacro %}
+
+{#- Pickups and dropoffs of each station per time bucket (`bucket`: a SQL expression of ts_iso,
+    named `bucket_name`), for events with `since` <= ts_iso < `until` (SQL expressions). Quiet
+    buckets have no row: the models join these counts onto a dense grid. -#}
+{% macro station_event_counts(bucket, bucket_name, since, until) -%}
+    select
+        station_id,
+        {{ bucket }} as {{ bucket_name }},
+        sum(if(kind = 'pickup', delta, 0)) as pickups,
+        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
+    from events
+    where
+        ts_iso >= {{ since }}
+        and ts_iso < {{ until }}
+    group by 1, 2
 {%- endmacro %}

@@ -108,16 +108,10 @@ first_seen as (
 
 quarter_hour_counts as (
 
-    select
-        station_id,
-        {{ floor_15_minutes('ts_iso') }} as bucket_start,
-        sum(if(kind = 'pickup', delta, 0)) as pickups,
-        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
-    from events
-    where
-        ts_iso >= (select grid_start from grid_bounds)
-        and ts_iso < (select as_of_end from grid_bounds)
-    group by 1, 2
+    {{ station_event_counts(
+        floor_15_minutes('ts_iso'), 'bucket_start',
+        '(select grid_start from grid_bounds)', '(select as_of_end from grid_bounds)'
+    ) }}
 
 ),
 
@@ -160,16 +154,11 @@ profile_hours as (
 
 profile_counts as (
 
-    select
-        station_id,
-        timestamp_trunc(ts_iso, hour) as profile_hour,
-        sum(if(kind = 'pickup', delta, 0)) as pickups,
-        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
-    from events
-    where
-        ts_iso >= timestamp_sub(timestamp_trunc((select start_as_of from grid_bounds), hour), interval 4369 hour)
-        and ts_iso < (select as_of_end from grid_bounds)
-    group by 1, 2
+    {{ station_event_counts(
+        'timestamp_trunc(ts_iso, hour)', 'profile_hour',
+        'timestamp_sub(timestamp_trunc((select start_as_of from grid_bounds), hour), interval 4369 hour)',
+        '(select as_of_end from grid_bounds)'
+    ) }}
 
 ),
 

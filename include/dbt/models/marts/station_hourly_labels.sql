@@ -73,16 +73,9 @@ first_seen as (
 
 hourly_counts as (
 
-    select
-        station_id,
-        timestamp_trunc(ts_iso, hour) as hour_start,
-        sum(if(kind = 'pickup', delta, 0)) as pickups,
-        sum(if(kind = 'dropoff', delta, 0)) as dropoffs
-    from events
-    where
-        ts_iso >= (select start_hour from bounds)
-        and ts_iso < (select hours_end from bounds)
-    group by 1, 2
+    {{ station_event_counts(
+        'timestamp_trunc(ts_iso, hour)', 'hour_start', '(select start_hour from bounds)', '(select hours_end from bounds)'
+    ) }}
 
 ),
 
