@@ -134,6 +134,7 @@ def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
     assert dag.catchup is False
     assert all(tasks[m].retries == 2 and tasks[m].vars == cosmos_config.DBT_VARS for m in models)
     assert tasks["dbt.dbt_test"].retries == 0
+    assert "resource_type:unit_test" in tasks["dbt.dbt_test"].exclude.split()  # unit tests run in CI, not here
     assert not [t for t in tasks if t.endswith("_seed")], "seeds are loaded by bikeshare_setup, not every 15 min"
     dbt_invocations = [t for t in dag.tasks if t.task_id.startswith("dbt.") and type(t).__name__ != "EmptyOperator"]
     assert len(dbt_invocations) + 1 == 6  # + source freshness: the dbt start-ups of one 15-minute run
