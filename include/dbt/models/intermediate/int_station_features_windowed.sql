@@ -10,8 +10,9 @@
     across a DST change their UTC lag is an hour shorter or longer (dst_shift_<n>d, macros/windows.sql).
     A station joins with its first pickup: one that only ever receives bikes (the Manhattan ends of
     Jersey City trips) is not part of the fleet, and its net change would count only one side.
-    The grid spans only the rebuilt as_ofs plus 28 days, so an increment's query costs in proportion
-    to the new data, not the history (writes on the emulator do not: see include/dbt/README.md).
+    The 15-minute grid spans only the rebuilt as_ofs plus 28 days, and the hourly grid of the 26-week
+    profiles 26 weeks more: an increment's query reads a bounded window, never the whole history
+    (writes on the emulator do not: see include/dbt/README.md).
 -#}
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 {%- set existing_max = existing_station_features_max_as_of() -%}
