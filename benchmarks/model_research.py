@@ -97,9 +97,9 @@ def us_holidays() -> set:
 
 def local_shift(g: pd.DataFrame, col: str, days: int) -> np.ndarray:
     """``col`` of one station's hourly rows at the same New York wall-clock hour ``days`` days earlier."""
-    wall = g["hour_start"].dt.tz_convert(TZ).dt.tz_localize(None) - pd.Timedelta(days=days)
-    first = np.ones(len(wall), dtype=bool)
-    earlier = wall.dt.tz_localize(TZ, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
+    from include.ml.baselines import same_local_hour_before
+
+    earlier = same_local_hour_before(g["hour_start"], days)
     return g.set_index("hour_start")[col].astype(float).reindex(earlier).to_numpy()
 
 

@@ -12,19 +12,18 @@ import numpy as np
 import pandas as pd
 
 LOCAL_TZ = "America/New_York"  # the system's city: weekday and hour of day in its calendar
-WEEK = timedelta(weeks=1)
 
 BASELINES = ("zero", "same_hour_last_week", "historical_mean_station_weekday_hour", "mean_last_4_same_weekday_hours")
 
 
-def local_weeks_before(hours: pd.Series, weeks: int) -> pd.Series:
-    """The UTC start of the hour at the same New York wall-clock time ``weeks`` weeks earlier.
+def same_local_hour_before(hours: pd.Series, days: int) -> pd.Series:
+    """The UTC start of the hour at the same New York wall-clock time ``days`` days earlier.
 
-    Riders follow the local clock: across a DST change that is 167 or 169 hours back, not 168 (the
-    feature store's weekly lags do the same). A wall-clock hour that does not exist (02:00 on the spring
-    change) moves forward; one that exists twice (01:00 in autumn) is the first.
+    Riders follow the local clock: across a DST change a week back is 167 or 169 hours, not 168 (the
+    feature store's daily and weekly lags do the same). A wall-clock hour that does not exist (02:00 on
+    the spring change) moves forward; one that exists twice (01:00 in autumn) is the first.
     """
-    wall = hours.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None) - weeks * WEEK
+    wall = hours.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None) - timedelta(days=days)
     first = np.ones(len(wall), dtype=bool)
     return wall.dt.tz_localize(LOCAL_TZ, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
 
@@ -33,7 +32,7 @@ def _lagged(history: pd.DataFrame, keys: pd.DataFrame, weeks: int) -> np.ndarray
     """Net change of the same station and local hour ``weeks`` weeks before each key hour (NaN if not in
     history)."""
     lookup = history.set_index(["station_id", "hour_start"])["net_change"]
-    index = pd.MultiIndex.from_arrays([keys["station_id"], local_weeks_before(keys["hour_start"], weeks)])
+    index = pd.MultiIndex.from_arrays([keys["station_id"], same_local_hour_before(keys["hour_start"], 7 * weeks)])
     return lookup.reindex(index).to_numpy(dtype="float64")
 
 

@@ -46,7 +46,7 @@ def test_weekly_baselines_follow_new_york_time_across_dst() -> None:
     preds = baselines.baseline_predictions(history, history.iloc[:0], valid)
     assert preds["same_hour_last_week"][0] == 3
     assert preds["mean_last_4_same_weekday_hours"][0] == 3  # one week of history seen: its mean
-    spring = baselines.local_weeks_before(pd.Series(pd.to_datetime(["2019-03-12 16:00"], utc=True)), 1)
+    spring = baselines.same_local_hour_before(pd.Series(pd.to_datetime(["2019-03-12 16:00"], utc=True)), 7)
     assert spring[0] == pd.Timestamp("2019-03-05 17:00", tz="UTC")  # 12:00 EST, a week before 12:00 EDT
 
 
