@@ -41,6 +41,7 @@ from include.dbt.loading import load_raw_events  # noqa: E402
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, resources  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
+from include.simulator import time_reversed  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
@@ -54,6 +55,24 @@ def model_seconds(target: Path) -> dict[str, float]:
 def timed_run(settings, target: Path, as_of: datetime) -> tuple[float, dict[str, float]]:
     result = run_dbt(["run"], settings, vars=dbt_vars(as_of=as_of), target_path=target)
     return result.seconds, model_seconds(target)
+
+
+def mirror_holidays(settings) -> None:
+    """Move the holiday seed's 2019 days to the days that play them backwards (the holiday flag follows)."""
+    import csv
+
+    quote = "'"  # names like New Year's Day go inside a SQL string literal
+    seed = ROOT / "include" / "dbt" / "seeds" / "us_federal_holidays.csv"
+    rows = time_reversed.mirrored_holidays(csv.DictReader(seed.open()))
+    table = settings.table_id("us_federal_holidays")
+    client = clients.bigquery_client(settings)
+    client.query(f"delete from `{table}` where true").result()
+    values = ", ".join(
+        f"(date '{r['holiday_date']}', date '{r['observed_date']}', '{r['holiday_name'].replace(quote, '')}')"
+        for r in rows
+    )
+    client.query(f"insert into `{table}` (holiday_date, observed_date, holiday_name) values {values}").result()
+    print(f"holidays mirrored: {[r['observed_date'] for r in rows]}")
 
 
 def timed_dag_run(settings, interval_end: datetime) -> tuple[float, dict[str, float]]:
@@ -84,7 +103,13 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=9, help="months of 2019 to load (1-9)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark dataset")
     parser.add_argument("--dag", action="store_true", help="also time an increment as a bikeshare_features DAG run")
+    parser.add_argument(
+        "--time-reversed",
+        action="store_true",
+        help="build from the stream played backwards (a falling season, see time_reversed.py); implies --keep",
+    )
     args = parser.parse_args()
+    args.keep = args.keep or args.time_reversed
 
     settings = get_settings().with_names(dataset=f"bench_features_{uuid.uuid4().hex[:8]}")
     files = [DATA / f"JC-2019{m:02d}-citibike-tripdata.csv.zip" for m in range(10 - args.months, 10)]
@@ -92,7 +117,13 @@ def main() -> None:
     t0 = datetime(2019, 9, 30, 20, 0, tzinfo=UTC)
     t1 = t0 + timedelta(minutes=15)
     t2 = t1 + timedelta(minutes=15)
-    events = events_from_files(files, end=t2)
+    if args.time_reversed:
+        t0 = datetime(2020, 9, 30, 0, 0, tzinfo=UTC)  # real 2019-01-01 04:00 New York time, backwards
+        t1 = t0 + timedelta(minutes=15)
+        t2 = t1 + timedelta(minutes=15)
+        events = [e for e in time_reversed.reversed_events(events_from_files(files)) if e.ts < t2]
+    else:
+        events = events_from_files(files, end=t2)
     history = [e.to_dict() for e in events if e.ts < t0]
     increment = [e.to_dict() for e in events if t0 <= e.ts < t1]
     dag_increment = [e.to_dict() for e in events if e.ts >= t1]
@@ -103,6 +134,8 @@ def main() -> None:
         load_raw_events(history, settings)
         load_s = time.monotonic() - started
         run_dbt(["seed"], settings, target_path=target)  # what bikeshare_setup does once
+        if args.time_reversed:
+            mirror_holidays(settings)
         print(
             f"history: {len(history):,} events {history[0]['ts_iso']} .. {history[-1]['ts_iso']}, load {load_s:.1f} s"
         )

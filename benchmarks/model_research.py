@@ -61,13 +61,18 @@ CACHE = Path("/tmp/bikeshare_research_hourly.pkl")
 TZ = "America/New_York"
 
 
-def hourly_counts() -> pd.DataFrame:
-    """Full station x hour grid of pickups / dropoffs (zeros included)."""
-    if CACHE.exists():
-        return pickle.loads(CACHE.read_bytes())
+def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
+    """Full station x hour grid of pickups / dropoffs (zeros included); ``time_reversed``: of the stream played
+    backwards (include/simulator/time_reversed.py, a falling season)."""
+    cache = CACHE.with_name(f"{CACHE.stem}_reversed.pkl") if time_reversed else CACHE
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from include.simulator.time_reversed import reversed_events
     from include.simulator.trips import events_from_files
 
     events = events_from_files(sorted(DATA.glob("JC-2019*.zip")))
+    if time_reversed:
+        events = reversed_events(events)
     df = pd.DataFrame(
         {
             "station_id": [e.station_id for e in events],
@@ -78,21 +83,30 @@ def hourly_counts() -> pd.DataFrame:
     df["hour_start"] = df["ts"].dt.floor("h")
     counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
     counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
-    hours = pd.date_range("2019-01-01 05:00", "2019-10-01 04:00", freq="h", tz="UTC")
+    if time_reversed:  # real 2019-10-01 .. 2019-01-01 00:00 New York time, backwards
+        hours = pd.date_range("2020-01-01 05:00", "2020-09-30 03:00", freq="h", tz="UTC")
+    else:
+        hours = pd.date_range("2019-01-01 05:00", "2019-10-01 04:00", freq="h", tz="UTC")
     # the fleet, as in dbt: stations with a pickup (the Manhattan ends of Jersey City trips only receive bikes)
     per_station = counts["pickups"].groupby(level=0).sum()
     stations = sorted(per_station[per_station > 0].index)
     grid = pd.MultiIndex.from_product([stations, hours], names=["station_id", "hour_start"])
     counts = counts.reindex(grid, fill_value=0).reset_index()
     counts["net_change"] = counts["dropoffs"] - counts["pickups"]
-    CACHE.write_bytes(pickle.dumps(counts))
+    cache.write_bytes(pickle.dumps(counts))
     return counts
 
 
-def us_holidays() -> set:
+def us_holidays(time_reversed: bool = False) -> set:
+    """Observed US federal holidays; ``time_reversed``: the days that play the 2019 ones backwards."""
     from pandas.tseries.holiday import USFederalHolidayCalendar
 
-    return set(USFederalHolidayCalendar().holidays("2018-12-01", "2020-01-31").date)
+    days = set(USFederalHolidayCalendar().holidays("2018-12-01", "2020-01-31").date)
+    if not time_reversed:
+        return days
+    from include.simulator.time_reversed import FIRST_REAL_DAY, LAST_REAL_DAY, mirrored_day
+
+    return {mirrored_day(d) for d in days if FIRST_REAL_DAY <= d <= LAST_REAL_DAY}
 
 
 def local_shift(g: pd.DataFrame, col: str, days: int) -> np.ndarray:
@@ -103,7 +117,7 @@ def local_shift(g: pd.DataFrame, col: str, days: int) -> np.ndarray:
     return g.set_index("hour_start")[col].astype(float).reindex(earlier).to_numpy()
 
 
-def features(labels: pd.DataFrame, capacity: dict[str, float]) -> pd.DataFrame:
+def features(labels: pd.DataFrame, capacity: dict[str, float], holidays: set | None = None) -> pd.DataFrame:
     """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive)."""
     out = []
     sys_hour = labels.groupby("hour_start")[["pickups", "dropoffs"]].sum().sort_index()
@@ -112,7 +126,7 @@ def features(labels: pd.DataFrame, capacity: dict[str, float]) -> pd.DataFrame:
         shifted = sys_hour[col].shift(1)
         sys_feats[f"system_{name}_count_1h"] = shifted
         sys_feats[f"system_{name}_count_24h"] = shifted.rolling(24, min_periods=1).sum()
-    holidays = us_holidays()
+    holidays = us_holidays() if holidays is None else holidays
     for sid, g in labels.groupby("station_id", sort=False):
         g = g.sort_values("hour_start").reset_index(drop=True)
         f = pd.DataFrame({"station_id": sid, "as_of": g["hour_start"]})
