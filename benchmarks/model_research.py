@@ -25,7 +25,8 @@ Before the New York-time lags and the 26-week means (2026-11-23, 52 stations): -
 - 26-week same-weekday-hour means: MAE +1.5 points, RMSE +1.0 on average (+12-week means: +0.7 / +0.5).
 - recency weights (half-life 4 or 8 weeks), bigger boosting, averaging the two mean forecasts for the RMSE
   column: no consistent gain (+-1 point across cut-offs); ratios of today's to last week's activity +0.2.
-Why the issue's -21 % / -16 % are not reached here:
+Why the issue's -21 % / -16 % are not reached on these months (walk_forward.py: on the same months played
+backwards, a falling season like the issue's Oct-Dec, the model gains -20.2 % / -12.7 %):
 - one column for both metrics cost the RMSE: the median is the MAE-optimal forecast, not the RMSE one; the
   mean column gains 6-8 points of RMSE. The Poisson mean difference is worse on RMSE than squared error.
 - longer windows help, partly because the historical-mean baseline (fitted on the same window) weakens.
