@@ -108,7 +108,12 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     labels = research.hourly_counts(time_reversed=args.time_reversed)
-    feats = research.features(labels, research.capacities(), research.us_holidays(args.time_reversed))
+    feats = research.features(
+        labels,
+        research.capacities(),
+        research.us_holidays(args.time_reversed),
+        research.system_quarter_hours(labels, args.time_reversed),
+    )
     data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
     data = data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)]  # a week of lag history
     if args.time_reversed:

@@ -22,7 +22,7 @@ from include.simulator.trips import Event
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2019, 9, 3, 0, 0, tzinfo=UTC)
-N_FEATURES = 42
+N_FEATURES = 46
 RETRY = bigquery.DEFAULT_RETRY.with_deadline(30)
 
 
@@ -91,8 +91,14 @@ def test_values_match_a_python_recount(first_build: DbtResult, dbt_settings: Set
         for t in days_back
     ]
     assert row["daily_same_hour_mean_net_change_7d"] == pytest.approx(sum(daily_net) / 7)
-    system = sum(1 for e in trip_events if e.kind == "pickup" and as_of - timedelta(hours=1) <= e.ts < as_of)
-    assert row["system_pickup_count_1h"] == system
+    fleet = {e.station_id for e in trip_events if e.kind == "pickup" and e.ts < as_of}
+    for window, length in [("15m", timedelta(minutes=15)), ("30m", timedelta(minutes=30)), ("1h", hour)]:
+        for kind in ("pickup", "dropoff"):
+            system = sum(
+                1 for e in trip_events if e.kind == kind and e.station_id in fleet and as_of - length <= e.ts < as_of
+            )
+            assert row[f"system_{kind}_count_{window}"] == system
+    assert row["system_pickup_count_15m"] < row["system_pickup_count_30m"]  # the windows are not all empty
     assert (row["hour_of_day"], row["day_of_week"], row["is_holiday"]) == (14, 2, 1)
     assert row["is_peak_station"] == 1
     assert row["capacity"] > 0

@@ -17,7 +17,7 @@
         {%- do specs.append({'feature_name': feature, 'window_len': '7d', 'column': feature ~ '_7d'}) -%}
     {%- endfor -%}
     {%- for feature in ['system_pickup_count', 'system_dropoff_count'] -%}
-        {%- for window in ['1h', '24h'] -%}
+        {%- for window in ['15m', '30m', '1h', '24h'] -%}
             {%- do specs.append({'feature_name': feature, 'window_len': window, 'column': feature ~ '_' ~ window}) -%}
         {%- endfor -%}
     {%- endfor -%}

@@ -206,7 +206,7 @@ windowed as (
         station_id,
         first_event_at,
         as_of,
-        {%- for name, rows in [('1h', 4), ('2h', 8), ('24h', 96), ('7d', 672)] %}
+        {%- for name, rows in [('15m', 1), ('30m', 2), ('1h', 4), ('2h', 8), ('24h', 96), ('7d', 672)] %}
         {{ trailing_sum('pickups', rows, 1) }} as pickup_count_{{ name }},
         {{ trailing_sum('dropoffs', rows, 1) }} as dropoff_count_{{ name }},
         {%- endfor %}
@@ -274,10 +274,11 @@ features as (
         - coalesce(weekly_profiles.same_weekday_hour_mean_pickups_26w, 0) as same_weekday_hour_mean_net_change_26w,
         coalesce(weekly_profiles.same_weekday_hour_mean_pickups_26w, 0) as same_weekday_hour_mean_pickups_26w,
         coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_26w, 0) as same_weekday_hour_mean_dropoffs_26w,
-        sum(active.pickup_count_1h) over (partition by active.as_of) as system_pickup_count_1h,
-        sum(active.pickup_count_24h) over (partition by active.as_of) as system_pickup_count_24h,
-        sum(active.dropoff_count_1h) over (partition by active.as_of) as system_dropoff_count_1h,
-        sum(active.dropoff_count_24h) over (partition by active.as_of) as system_dropoff_count_24h,
+        -- the fleet's last 15 / 30 minutes: bikes on the road now that dock within the hour
+        {%- for window in ['15m', '30m', '1h', '24h'] %}
+        sum(active.pickup_count_{{ window }}) over (partition by active.as_of) as system_pickup_count_{{ window }},
+        sum(active.dropoff_count_{{ window }}) over (partition by active.as_of) as system_dropoff_count_{{ window }},
+        {%- endfor %}
         -- top quartile by pickups + dropoffs in the 28 days before as_of (ties share the rank)
         if(active.activity_28d > 0 and active.activity_rank <= ceil(active.active_stations / 4), 1, 0) as is_peak_station,
         coalesce(stations.capacity, 0) as capacity,
