@@ -32,14 +32,15 @@ Mean of the five: MAE -10.1 %, RMSE -8.0 %. The day before (105 stations incl. t
 lags, no 26-week means), 2019-09-24: 42.6 s, 1.18 GB, -7.5 % / -6.1 %.
 
 Three months scored as the issue scores them, by 13 weekly cut-offs whose validation weeks tile the months
-(``pooled``: one best naive over the whole period), 2026-11-24:
-| season (weeks validated) | pooled MAE vs best naive | pooled RMSE vs best naive | mean of 13 |
-|---|---|---|---|
-| steady (real), 2019-07-01..09-30 | 0.944 vs 1.047: -9.8 % | 1.748 vs 1.952: -10.5 % | -9.8 / -8.8 |
-| falling (``--time-reversed``), 2020-07..09 | 0.527 vs 0.664: -20.8 % | 1.110 vs 1.278: -13.1 % | -20.0 / -12.8 |
-precision@10 of the falling season 0.31 (mean of 4 weeks 0.30, perfect foresight 0.46).
+(``pooled``: one best naive over the whole period), 2026-11-24, 46 features (42 before the fleet's 15/30-minute
+counts):
+| season (weeks validated) | pooled MAE vs best naive | pooled RMSE vs best naive | mean of 13 | 42 features |
+|---|---|---|---|---|
+| steady (real), 2019-07-01..09-30 | 0.943 vs 1.047: -9.9 % | 1.745 vs 1.952: -10.6 % | -9.8 / -8.9 | -9.8 / -10.5 |
+| falling (reversed), 2020-07..09 | 0.528 vs 0.664: -20.6 % | 1.104 vs 1.278: -13.6 % | -19.8 / -13.3 | -20.8 / -13.1 |
+precision@10: falling 0.31 (mean of 4 weeks 0.30, perfect foresight 0.46), steady 0.39 (0.37, 0.65).
 In the falling season the best naive is the mean of the last 4 same-weekday hours on both metrics, as in the
-issue's Oct-Dec table; each run 24.7-27.0 s, 1.0 GB peak.
+issue's Oct-Dec table. Each run 26.7-51.9 s (two runs and the dbt tests shared the 2 cores), 1.08 GB peak.
 Cut-offs: ``--cutoff 2020-07-08T00:00Z,2020-07-15T00:00Z,...,2020-09-30T00:00Z`` (falling) and
 ``2019-07-08T04:00Z,...,2019-09-30T04:00Z`` (real, on ``features_build.py --keep``).
 """
