@@ -1,11 +1,11 @@
 """The issue's quality bar the way it is scored: the served forecasts over three months after the training data.
 
-Walks forward week by week through the scored months. For each week it fits the production model as the hourly
-DAG does (a 26-week window whose last 7 days it holds out for validation, so the served model has seen data up
-to 7 days before the hour), predicts every station-hour of the week, and computes the four naive baselines
-for the same hours with ``include/ml/baselines.py``. It then prints MAE / RMSE of net change over the whole
-period and per month, against the best naive. Features are the research harness's pandas copy of the dbt
-contract (model_research.py).
+Walks forward week by week through the scored months. For each week it fits the production model
+(include/ml/model.py's StationFlowModel, one boosting thread) as the hourly DAG does: a 26-week window whose
+last 7 days it holds out for validation, so the served model has seen data up to 7 days before the hour. It
+predicts every station-hour of the week and computes the four naive baselines for the same hours with
+``include/ml/baselines.py``, then prints MAE / RMSE of net change over the whole period and per month, against
+the best naive. Features are the research harness's pandas copy of the dbt contract (model_research.py).
 
     .venv/bin/python benchmarks/walk_forward.py [--time-reversed] [--weeks 26]
 
@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import model_research as research  # noqa: E402
 
 from include.ml import baselines  # noqa: E402
+from include.ml.model import StationFlowModel  # noqa: E402
 from include.simulator.time_reversed import SCORED_START  # noqa: E402
 
 LABELS = ("pickups", "dropoffs", "net_change")
@@ -65,18 +65,18 @@ def served_forecasts(
         served = data[(data["as_of"] >= week) & (data["as_of"] < min(week + pd.Timedelta(days=7), end))]
         window_start, holdout = week - pd.Timedelta(weeks=weeks), week - pd.Timedelta(days=7)
         train = data[(data["as_of"] >= window_start) & (data["as_of"] < holdout)]
-        with threadpool_limits(1):
-            x, xs = train[feature_cols], served[feature_cols]
-            mu_p = research.hgb("poisson").fit(x, train["pickups"]).predict(xs)
-            mu_d = research.hgb("poisson").fit(x, train["dropoffs"]).predict(xs)
-            mean = research.hgb("squared_error").fit(x, train["net_change"]).predict(xs)
+        model = StationFlowModel(feature_cols, net_forecast="skellam_median", mean_forecast="direct")
+        forecast = model.fit(train).predict(served)
         naive = baselines.baseline_predictions(
             labels[labels["hour_start"] < week],
             labels[(labels["hour_start"] >= window_start) & (labels["hour_start"] < holdout)],
             served[["station_id", "hour_start", "net_change"]],
         )
         frame = served[["station_id", "as_of", "net_change"]].assign(
-            median=research.skellam_median(mu_d, mu_p), mean=mean, mean_diff=mu_d - mu_p, **naive
+            median=forecast["net_change"].to_numpy(),
+            mean=forecast["net_change_mean"].to_numpy(),
+            mean_diff=(forecast["dropoffs"] - forecast["pickups"]).to_numpy(),
+            **naive,
         )
         out.append(frame)
         week += pd.Timedelta(days=7)
