@@ -16,6 +16,8 @@ from typing import Literal
 
 Profile = Literal["local", "gcp"]
 PROFILES: tuple[str, ...] = ("local", "gcp")
+IngestClock = Literal["wall", "simulated"]
+INGEST_CLOCKS: tuple[str, ...] = ("wall", "simulated")
 ENV_PREFIXES: tuple[str, ...] = ("dev", "prod")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,13 @@ class Settings:
     dataflow_max_workers: int = 3
     dataflow_service_account: str = ""  # the workers' service account; empty: the project default
     ingest_dedupe_ttl_seconds: int = 86_400  # how long the pipeline remembers an event_id; 0: dedupe left to the sink
+    # Late events: the ingest dead-letters events older than this (``too_late``), and every features
+    # run recounts this far back so that the accepted ones reach their label hour and feature as_ofs.
+    late_event_limit_minutes: int = 2_880
+    future_event_limit_minutes: int = 5  # ingest dead-letters events further ahead of its clock (``future_ts``)
+    # What "now" is for the two limits: the wall clock, or (local replays of past months) the replay's
+    # simulated time that the simulator sends with each message. Default: simulated locally, wall on gcp.
+    ingest_clock: IngestClock = "simulated"
     state_dir: Path = PROJECT_ROOT / ".local"
     dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
@@ -74,6 +83,11 @@ class Settings:
             raise SettingsError(f"BIKESHARE_PROFILE={self.profile!r}: expected one of {PROFILES}")
         if self.env not in ENV_PREFIXES:
             raise SettingsError(f"BIKESHARE_ENV={self.env!r}: expected one of {ENV_PREFIXES}")
+        if self.ingest_clock not in INGEST_CLOCKS:
+            raise SettingsError(f"BIKESHARE_INGEST_CLOCK={self.ingest_clock!r}: expected one of {INGEST_CLOCKS}")
+        for name in ("late_event_limit_minutes", "future_event_limit_minutes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"BIKESHARE_{name.upper()}={getattr(self, name)}: expected a positive number")
 
     @property
     def is_local(self) -> bool:
@@ -173,6 +187,13 @@ class Settings:
                 raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number")
             return value
 
+        def integer(name: str, fallback: int) -> int:
+            raw = get(name, str(fallback))
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected an integer") from None
+
         def endpoint(name: str, fallback: Endpoint) -> Endpoint:
             return Endpoint(get(f"{name}_HOST", fallback.host), port(f"{name}_PORT", fallback.port))
 
@@ -199,7 +220,10 @@ class Settings:
             dataflow_job_name=get("DATAFLOW_JOB_NAME", default.dataflow_job_name),
             dataflow_max_workers=int(get("DATAFLOW_MAX_WORKERS", str(default.dataflow_max_workers))),
             dataflow_service_account=get("DATAFLOW_SERVICE_ACCOUNT", default.dataflow_service_account),
-            ingest_dedupe_ttl_seconds=int(get("INGEST_DEDUPE_TTL_SECONDS", str(default.ingest_dedupe_ttl_seconds))),
+            ingest_dedupe_ttl_seconds=integer("INGEST_DEDUPE_TTL_SECONDS", default.ingest_dedupe_ttl_seconds),
+            late_event_limit_minutes=integer("LATE_EVENT_LIMIT_MINUTES", default.late_event_limit_minutes),
+            future_event_limit_minutes=integer("FUTURE_EVENT_LIMIT_MINUTES", default.future_event_limit_minutes),
+            ingest_clock=get("INGEST_CLOCK", "wall" if profile == "gcp" else default.ingest_clock),  # type: ignore[arg-type]
             state_dir=Path(get("STATE_DIR", str(default.state_dir))),
             dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),

@@ -94,3 +94,21 @@ def test_ingest_dedupe_ttl_defaults_to_a_day_and_comes_from_the_environment() ->
     assert Settings.from_env({}).ingest_dedupe_ttl_seconds == 86_400
     assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "0"}).ingest_dedupe_ttl_seconds == 0
     assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"}).ingest_dedupe_ttl_seconds == 600
+
+
+def test_late_event_limits_and_the_ingest_clock() -> None:
+    local = Settings.from_env({})
+    assert (local.late_event_limit_minutes, local.future_event_limit_minutes, local.ingest_clock) == (
+        2880,
+        5,
+        "simulated",
+    )
+    gcp = Settings.from_env({"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "p", "BIKESHARE_GCS_BUCKET": "b"})
+    assert gcp.ingest_clock == "wall"
+    assert Settings.from_env({"BIKESHARE_LATE_EVENT_LIMIT_MINUTES": "60"}).late_event_limit_minutes == 60
+    with pytest.raises(SettingsError, match="BIKESHARE_INGEST_CLOCK"):
+        Settings.from_env({"BIKESHARE_INGEST_CLOCK": "sundial"})
+    with pytest.raises(SettingsError, match="BIKESHARE_LATE_EVENT_LIMIT_MINUTES"):
+        Settings.from_env({"BIKESHARE_LATE_EVENT_LIMIT_MINUTES": "soon"})
+    with pytest.raises(SettingsError, match="BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES"):
+        Settings.from_env({"BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES": "0"})
