@@ -1,0 +1,237 @@
+"""The event contract: what a sensor message must be, and why one is refused.
+
+One JSON object per Pub/Sub message, UTF-8, at most :data:`MAX_MESSAGE_BYTES` bytes, with exactly
+these fields (DESIGN.md §2)::
+
+    {"event_id": str, "station_id": str, "ts_iso": RFC 3339, "kind": "pickup" | "dropoff", "delta": 1}
+
+- ``event_id``: 1-128 characters of ``[A-Za-z0-9._:-]``, starting with a letter or digit; derived
+  deterministically from the trip, so a replayed or redelivered event keeps its id.
+- ``station_id``: 1-32 characters of the same alphabet (GBFS ids such as ``3186``, ``JC052``,
+  ``5329.03``). A station never seen before is accepted; the stream's health report counts it.
+- ``ts_iso``: an RFC 3339 date-time with an explicit offset, in ``[now - late limit, now + future
+  limit]`` (48 h and 5 min by default). "Now" is the ingest's clock: the wall clock, or for local
+  replays of past months the simulated time the simulator sends in the message attribute
+  :data:`SIMULATED_NOW_ATTRIBUTE`. Events within the late limit are counted in their own hour by
+  the next features run; older ones are refused as ``too_late``.
+- ``kind``: ``pickup`` or ``dropoff``; ``delta``: the integer 1 (one bike per event).
+- Nothing else: an unknown field is refused, not ignored, so a producer bug or a payload smuggled
+  into an extra field cannot pass unseen.
+
+:func:`parse_event` never raises anything but :class:`InvalidEvent`; :func:`classify` never raises
+at all: any failure, expected or not, becomes a :class:`Rejection` with a reason code from
+:data:`REASONS` and the detail, which ingest writes to the dead-letter table. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+KINDS = frozenset({"pickup", "dropoff"})
+FIELDS = ("event_id", "station_id", "ts_iso", "kind", "delta")
+MAX_MESSAGE_BYTES = 1024  # a valid event is under 300 bytes
+SIMULATED_NOW_ATTRIBUTE = "simulated_now"  # Pub/Sub attribute: the replay's clock, RFC 3339
+EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+STATION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+# RFC 3339 date-time: full date, "T" (or space, which RFC 3339 allows), time, and a mandatory offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+# Why a message was refused: short, stable codes (metric names, the dead-letter table's ``reason``).
+REASONS: dict[str, str] = {
+    "too_large": f"the message is over {MAX_MESSAGE_BYTES} bytes",
+    "not_utf8": "the bytes are not UTF-8",
+    "bad_json": "not parseable JSON (including nesting or numbers beyond the parser's limits)",
+    "not_object": "JSON, but not an object",
+    "missing_field": "a required field is absent or null",
+    "unknown_field": "a field outside the contract",
+    "bad_event_id": "event_id is not a string of the allowed form",
+    "missing_station": "station_id is absent or empty",
+    "bad_station_id": "station_id is not a string of the allowed form",
+    "bad_kind": "kind is not pickup or dropoff",
+    "bad_delta": "delta is not the integer 1",
+    "bad_ts_iso": "ts_iso is not an RFC 3339 date-time with an offset",
+    "too_late": "ts_iso is older than the late-event limit",
+    "future_ts": "ts_iso is ahead of the ingest clock by more than the future limit",
+    "conflicting_duplicate": "an event_id seen before with a different payload",
+    "write_failed": "BigQuery refused the row",
+    "unexpected_error": "the validator itself failed (a bug): the exception is in the detail",
+}
+
+
+class InvalidEvent(ValueError):
+    """A message that breaks the contract; ``code`` is one of :data:`REASONS`."""
+
+    def __init__(self, code: str, detail: str, event_id: str | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.event_id = event_id
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far the event time may be from the ingest clock, and the message size cap."""
+
+    max_age: timedelta = timedelta(minutes=2_880)
+    max_lead: timedelta = timedelta(minutes=5)
+    max_bytes: int | None = MAX_MESSAGE_BYTES  # None: no cap (tests of the parser alone)
+
+
+@dataclass(frozen=True)
+class ValidEvent:
+    """An event that honours the contract, its time parsed to UTC."""
+
+    event_id: str
+    station_id: str
+    ts: datetime  # UTC
+    kind: str
+    delta: int
+
+    @property
+    def ts_iso(self) -> str:
+        return format_ts(self.ts)
+
+    def fingerprint(self) -> int:
+        """A 63-bit digest of everything but the id: two copies of an id with different
+        fingerprints are a ``conflicting_duplicate``."""
+        text = f"{self.station_id}|{self.ts_iso}|{self.kind}|{self.delta}"
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form (the fields of the contract, ``ts_iso`` in :func:`format_ts`'s form)."""
+        return {
+            "event_id": self.event_id,
+            "station_id": self.station_id,
+            "ts_iso": self.ts_iso,
+            "kind": self.kind,
+            "delta": self.delta,
+        }
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a message is a dead letter: a code of :data:`REASONS`, the detail, and its id if it had one."""
+
+    code: str
+    detail: str
+    event_id: str | None = None
+
+    @property
+    def error(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+def format_ts(ts: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and ``Z``: the form BigQuery and the emulator both read."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: object) -> datetime:
+    """An RFC 3339 date-time with an explicit offset, in UTC; anything else is ``bad_ts_iso``."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise InvalidEvent("bad_ts_iso", f"not an RFC 3339 date-time with an offset: {_clip(value)}")
+    text = value.upper().replace(" ", "T")
+    if "." in text:  # Python reads at most 6 fractional digits; RFC 3339 allows more
+        head, _, tail = text.partition(".")
+        digits = re.match(r"\d+", tail).group()  # type: ignore[union-attr]  # the pattern guarantees digits
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits) :]}"
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError) as err:  # month 13; year 1 shifted before datetime.min
+        raise InvalidEvent("bad_ts_iso", f"{_clip(value)}: {err}") from None
+
+
+def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent:
+    """Validate one message body or raise :class:`InvalidEvent` (and nothing else on bad input).
+
+    ``now`` is the ingest clock; None skips the time window (the history loader's past months).
+    """
+    if limits.max_bytes is not None and len(payload) > limits.max_bytes:
+        raise InvalidEvent("too_large", f"{len(payload)} bytes, limit {limits.max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidEvent("not_utf8", str(err)) from None
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        raise InvalidEvent("bad_json", "nested too deeply") from None
+    except ValueError as err:  # JSONDecodeError, and integers beyond the int conversion limit
+        raise InvalidEvent("bad_json", str(err)) from None
+    if not isinstance(record, dict):
+        raise InvalidEvent("not_object", f"expected a JSON object, got {type(record).__name__}")
+    return validate_record(record, now, limits)
+
+
+def validate_record(record: dict[str, Any], now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent:
+    """The contract's field rules on a decoded object (see :func:`parse_event`)."""
+    event_id = record.get("event_id")
+    known_id = event_id if isinstance(event_id, str) and EVENT_ID_PATTERN.fullmatch(event_id) else None
+
+    def invalid(code: str, detail: str) -> InvalidEvent:
+        return InvalidEvent(code, detail, known_id)
+
+    unknown = sorted(str(k) for k in record if k not in FIELDS)
+    if unknown:
+        raise invalid("unknown_field", f"fields outside the contract: {_clip(', '.join(unknown))}")
+    missing = [name for name in FIELDS if record.get(name) is None]
+    if missing:
+        code = "missing_station" if missing == ["station_id"] else "missing_field"
+        raise invalid(code, f"missing {', '.join(missing)}")
+    if known_id is None:
+        raise invalid("bad_event_id", f"event_id must match {EVENT_ID_PATTERN.pattern}, got {_clip(event_id)}")
+    station_id = record["station_id"]
+    if station_id == "":
+        raise invalid("missing_station", "station_id is empty")
+    if not isinstance(station_id, str) or not STATION_ID_PATTERN.fullmatch(station_id):
+        raise invalid("bad_station_id", f"station_id must match {STATION_ID_PATTERN.pattern}, got {_clip(station_id)}")
+    kind = record["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise invalid("bad_kind", f"kind must be pickup or dropoff, got {_clip(kind)}")
+    delta = record["delta"]
+    if type(delta) is not int or delta != 1:  # a bool is not an int here
+        raise invalid("bad_delta", f"delta must be the integer 1, got {_clip(delta)}")
+    try:
+        ts = parse_ts(record["ts_iso"])
+    except InvalidEvent as err:
+        raise invalid(err.code, err.detail) from None
+    if now is not None:
+        # differences, not now ± limit: a simulated clock near year 9999 must not overflow
+        if now - ts > limits.max_age:
+            raise invalid("too_late", f"{format_ts(ts)} is more than {limits.max_age} before {format_ts(now)}")
+        if ts - now > limits.max_lead:
+            raise invalid("future_ts", f"{format_ts(ts)} is more than {limits.max_lead} after {format_ts(now)}")
+    return ValidEvent(known_id, station_id, ts, kind, delta)
+
+
+def classify(payload: bytes, now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent | Rejection:
+    """A valid event or the reason it is not; never raises, whatever the bytes."""
+    try:
+        return parse_event(payload, now, limits)
+    except InvalidEvent as err:
+        return Rejection(err.code, err.detail, err.event_id)
+    except Exception as err:  # a bug in the validator must not stop ingest either
+        return Rejection("unexpected_error", f"{type(err).__name__}: {_clip(str(err))}")
+
+
+def simulated_now(attributes: dict[str, str] | None) -> datetime | None:
+    """The replay's clock from a message's attributes, or None when absent or unreadable."""
+    value = (attributes or {}).get(SIMULATED_NOW_ATTRIBUTE)
+    try:
+        return parse_ts(value)
+    except InvalidEvent:
+        return None
+
+
+def _clip(value: object, limit: int = 200) -> str:
+    """A value for an error message, cut so that a huge field cannot bloat the dead letter's detail."""
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except Exception:  # repr of a deeply nested or huge value can fail
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
