@@ -82,6 +82,9 @@ class Limits:
     max_bytes: int | None = MAX_MESSAGE_BYTES  # None: no cap (tests of the parser alone)
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class ValidEvent:
     """An event that honours the contract, its time parsed to UTC."""
@@ -146,7 +149,7 @@ def parse_ts(value: object) -> datetime:
         raise InvalidEvent("bad_ts_iso", f"{_clip(value)}: {err}") from None
 
 
-def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent:
+def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent:
     """Validate one message body or raise :class:`InvalidEvent` (and nothing else on bad input).
 
     ``now`` is the ingest clock; None skips the time window (the history loader's past months).
@@ -168,7 +171,7 @@ def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = Li
     return validate_record(record, now, limits)
 
 
-def validate_record(record: dict[str, Any], now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent:
+def validate_record(record: dict[str, Any], now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent:
     """The contract's field rules on a decoded object (see :func:`parse_event`)."""
     event_id = record.get("event_id")
     known_id = event_id if isinstance(event_id, str) and EVENT_ID_PATTERN.fullmatch(event_id) else None
@@ -209,7 +212,7 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
     return ValidEvent(known_id, station_id, ts, kind, delta)
 
 
-def classify(payload: bytes, now: datetime | None = None, limits: Limits = Limits()) -> ValidEvent | Rejection:
+def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent | Rejection:
     """A valid event or the reason it is not; never raises, whatever the bytes."""
     try:
         return parse_event(payload, now, limits)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.gcp.events import (
+    DEFAULT_LIMITS,
     FIELDS,
     MAX_MESSAGE_BYTES,
     REASONS,
@@ -32,7 +33,7 @@ def encode(record: object) -> bytes:
     return json.dumps(record).encode()
 
 
-def reason(payload: bytes, now: datetime | None = NOW, limits: Limits = Limits()) -> str:
+def reason(payload: bytes, now: datetime | None = NOW, limits: Limits = DEFAULT_LIMITS) -> str:
     result = classify(payload, now, limits)
     assert isinstance(result, Rejection), result
     return result.code
