@@ -59,9 +59,13 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
     name=RAW_EVENTS_DEAD_LETTER,
     description="Messages that failed validation or the write, with the reason; nothing is dropped.",
     schema=(
-        _field("payload", "STRING", doc="The message exactly as received."),
-        _field("error", "STRING", doc="Why it was rejected."),
+        _field("payload", "STRING", doc="The message exactly as received (cut beyond 1 M characters)."),
+        _field("error", "STRING", doc="Why it was rejected: '<reason>: <detail>'."),
         _field("received_at", "TIMESTAMP"),
+        # added 2026-12: NULLABLE, so that an existing table takes them (include/gcp/resources.py)
+        _field("reason", "STRING", mode="NULLABLE", doc="The reason code (include/gcp/events.py REASONS)."),
+        _field("event_id", "STRING", mode="NULLABLE", doc="The message's event_id, when it had a well-formed one."),
+        _field("message_id", "STRING", mode="NULLABLE", doc="The Pub/Sub message id (audit; local acks)."),
     ),
     partition_field="received_at",
 )
