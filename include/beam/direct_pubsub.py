@@ -1,38 +1,65 @@
-"""Let the DirectRunner pull more than 10 Pub/Sub messages per bundle.
+"""The DirectRunner's Pub/Sub read and BigQuery inserts, made fit for a local job that must lose nothing.
 
-Beam 2.77's DirectRunner reads Pub/Sub with ``pull(max_messages=10)`` hard-coded
-(``_PubSubReadEvaluator._read_from_pubsub``), and every pull becomes one bundle that crosses every
-stage and one streaming insert: measured ~70 events/s. Wrapping the subscriber client it uses lifts
-that limit without copying Beam's code. Only the DirectRunner uses this evaluator, so the wrap is
-inert on Dataflow (and it runs only in the launching process).
+Three changes to Beam 2.77's DirectRunner, all by wrapping (no copy of Beam's code), all inert on
+Dataflow (they patch classes only the DirectRunner uses, in the launching process):
 
-The Pub/Sub emulator returns at most 100 messages per pull, and the runner pays a fixed cost per
-bundle and stage (it re-inspects every DoFn's signature, copies keyed state): so after Beam's own
-pull (which waits for the first message) the wrap keeps pulling what is already there, with
-``return_immediately`` so that an empty backlog answers at once instead of after the 30 s long
-poll, up to ``max_messages`` per bundle. Beam acks the whole combined response, as it did one pull.
+1. **Larger pulls.** Its read pulls ``max_messages=10`` (hard-coded in
+   ``_PubSubReadEvaluator._read_from_pubsub``) and every pull becomes one bundle that crosses every
+   stage: ~70 events/s. After Beam's own pull (which waits for the first message) the wrap keeps
+   pulling what is already there, with ``return_immediately``, up to ``max_messages`` per bundle
+   (the emulator gives at most 100 per pull).
+2. **Acknowledge after the write** (:mod:`include.beam.local_acks`). The runner acknowledges every
+   message as it pulls it; the wrap makes that acknowledge a no-op and hands the messages to the
+   ledger, which acknowledges each one once its row or dead letter is in BigQuery, and holds their
+   leases meanwhile. While the ledger holds ``max_outstanding`` messages the wrap pulls nothing.
+3. **Outlive a BigQuery outage.** A failed insert raises in Beam's sink once the client's retry
+   deadline (600 s) has passed, and any exception ends a DirectRunner pipeline. The wrap retries the
+   insert for as long as it takes (backoff up to 30 s, a warning each time), then reports the written
+   rows to the ledger. Rows BigQuery *refuses* still come back as Beam's failed rows (dead letters).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
+from apache_beam.io.gcp import bigquery_tools
 from apache_beam.runners.direct import transform_evaluator
 from google.pubsub_v1.types import PullResponse
 
+from include.beam import local_acks
+
+log = logging.getLogger(__name__)
+
 _Evaluator = transform_evaluator._PubSubReadEvaluator
 _ORIGINAL = _Evaluator.__dict__["_get_subscriber_client"]
+_ORIGINAL_INSERT = bigquery_tools.BigQueryWrapper.insert_rows
+FULL_WAIT_S = 0.5  # how long a pull waits when the ledger is full, instead of pulling
+MAX_RETRY_DELAY_S = 30.0
+_sleep = time.sleep  # the insert retry's wait (tests replace it)
 
 
 class _LargerPulls:
-    """The DirectRunner's subscriber client: each pull drains the backlog up to ``max_messages``."""
+    """The DirectRunner's subscriber client: each pull drains the backlog up to ``max_messages``.
 
-    def __init__(self, client: Any, max_messages: int) -> None:
+    With a ``ledger``, pulled messages are registered there and the runner's acknowledge does nothing.
+    """
+
+    def __init__(self, client: Any, max_messages: int, ledger: local_acks.AckLedger | None = None) -> None:
         self._client = client
         self._max_messages = max_messages
+        self._ledger = ledger
 
     def pull(self, **kwargs: Any) -> Any:
         kwargs["max_messages"] = max(kwargs.get("max_messages", 0), self._max_messages)
+        if self._ledger is not None:
+            self._ledger.attach(self._client, kwargs["subscription"])
+            room = self._ledger.max_outstanding - self._ledger.outstanding()
+            if room <= 0:
+                time.sleep(FULL_WAIT_S)
+                return PullResponse(received_messages=[])
+            kwargs["max_messages"] = min(kwargs["max_messages"], room)
         response = self._client.pull(**kwargs)
         received = list(response.received_messages)
         last = len(received)
@@ -45,24 +72,85 @@ class _LargerPulls:
             )
             last = len(more.received_messages)
             received.extend(more.received_messages)
+        if self._ledger is not None:
+            self._ledger.received(received)
         if len(received) == len(response.received_messages):
             return response
         return PullResponse(received_messages=received)
+
+    def acknowledge(self, **kwargs: Any) -> Any:
+        if self._ledger is not None:
+            return None  # the ledger acknowledges once the rows are written
+        return self._client.acknowledge(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
-def set_pull_max_messages(max_messages: int) -> None:
+def set_pull_max_messages(max_messages: int, ledger: local_acks.AckLedger | None = None) -> None:
     """Make every DirectRunner Pub/Sub pull in this process ask for up to ``max_messages``."""
     original = _ORIGINAL.__func__
 
     def _get_subscriber_client(cls: type, transform: Any) -> Any:
-        return _LargerPulls(original(cls, transform), max_messages)
+        return _LargerPulls(original(cls, transform), max_messages, ledger)
 
     _Evaluator._get_subscriber_client = classmethod(_get_subscriber_client)
+
+
+def _insert_rows(
+    self: Any,
+    project_id: str,
+    dataset_id: str,
+    table_id: str,
+    rows: list[dict[str, Any]],
+    insert_ids: list[str] | None = None,
+    skip_invalid_rows: bool = False,
+    ignore_unknown_values: bool = False,
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Beam's insert, retried until BigQuery answers; the accepted rows are reported to the ledger."""
+    table = f"{project_id}.{dataset_id}.{table_id}"
+    delay, failing_since = 1.0, None
+    while True:
+        try:
+            passed, errors = _ORIGINAL_INSERT(
+                self, project_id, dataset_id, table_id, rows, insert_ids, skip_invalid_rows, ignore_unknown_values
+            )
+            break
+        except Exception as err:  # unreachable, or the client's own retries gave up: try again
+            failing_since = failing_since or time.monotonic()
+            log.warning(
+                "BigQuery insert of %d rows into %s failing for %.0f s; retrying in %.0f s: %s",
+                len(rows),
+                table,
+                time.monotonic() - failing_since,
+                delay,
+                err,
+            )
+            _sleep(delay)
+            delay = min(2 * delay, MAX_RETRY_DELAY_S)
+    if failing_since is not None:
+        log.warning(
+            "BigQuery insert into %s succeeded after %.0f s of failures", table, time.monotonic() - failing_since
+        )
+    ledger = local_acks.active()
+    if ledger is not None:
+        failed = {entry["index"] for entry in errors}
+        ledger.inserted(table, (row for i, row in enumerate(rows) if i not in failed))
+    return passed, errors
+
+
+def install(max_messages: int, ledger: local_acks.AckLedger | None = None) -> None:
+    """Larger pulls; with a ledger also acknowledge-after-write, leases and flow control; inserts
+    that outlive an outage. For this process only (the local pipeline's)."""
+    set_pull_max_messages(max_messages, ledger)
+    bigquery_tools.BigQueryWrapper.insert_rows = _insert_rows
+    if ledger is not None:
+        local_acks.activate(ledger)
+        ledger.start_leasing()
 
 
 def reset() -> None:
     """Back to Beam's own behaviour (tests)."""
     _Evaluator._get_subscriber_client = _ORIGINAL
+    bigquery_tools.BigQueryWrapper.insert_rows = _ORIGINAL_INSERT
+    local_acks.deactivate()

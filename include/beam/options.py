@@ -6,8 +6,11 @@ the tests and the benchmark start exactly the same pipeline (DirectRunner locall
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from include.gcp.events import Limits
 from include.gcp.settings import PROJECT_ROOT, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 
@@ -19,6 +22,13 @@ DEDUPE_SHARDS = 256
 
 class IngestOptions(PipelineOptions):
     """What the ingest pipeline reads from and writes to, and its tuning knobs."""
+
+    def limits(self) -> Limits:
+        """The event contract's time window around the ingest clock."""
+        return Limits(
+            max_age=timedelta(minutes=self.late_event_limit_minutes),
+            max_lead=timedelta(minutes=self.future_event_limit_minutes),
+        )
 
     def missing(self, with_source: bool = True) -> list[str]:
         """The flags the pipeline cannot run without that are unset."""
@@ -37,6 +47,45 @@ class IngestOptions(PipelineOptions):
             default="STREAMING_INSERTS",
             choices=WRITE_METHODS,
             help="STORAGE_WRITE_API (exactly-once) on Dataflow; STREAMING_INSERTS for the emulator",
+        )
+        parser.add_argument(
+            "--event_clock",
+            default="wall",
+            choices=("wall", "simulated"),
+            help="what 'now' is for the late and future limits: the wall clock, or a replay's simulated_now attribute",
+        )
+        parser.add_argument(
+            "--late_event_limit_minutes",
+            type=int,
+            default=2_880,
+            help="events older than this before the clock are dead-lettered as too_late",
+        )
+        parser.add_argument(
+            "--future_event_limit_minutes",
+            type=int,
+            default=5,
+            help="events further ahead of the clock are dead-lettered as future_ts",
+        )
+        parser.add_argument(
+            "--dedupe_against_table",
+            action="store_true",
+            default=False,
+            help="also drop events raw_events already holds (one lookup per bundle): the local job's "
+            "defence against redeliveries after a restart; Dataflow is exactly-once without it",
+        )
+        parser.add_argument(
+            "--direct_ack_after_write",
+            type=int,
+            choices=(0, 1),
+            default=1,
+            help="DirectRunner: acknowledge a message only once its row or dead letter is written (1) "
+            "or on pull as Beam does (0); ignored elsewhere",
+        )
+        parser.add_argument(
+            "--direct_max_outstanding",
+            type=int,
+            default=20_000,
+            help="DirectRunner: stop pulling while this many messages wait for their write",
         )
         parser.add_argument(
             "--dedupe_ttl_seconds",
@@ -82,12 +131,17 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         f"--dead_letter_table={settings.table_id(RAW_EVENTS_DEAD_LETTER)}",
         f"--write_method={settings.bq_write_method}",
         f"--dedupe_ttl_seconds={settings.ingest_dedupe_ttl_seconds}",
+        f"--event_clock={settings.ingest_clock}",
+        f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
+        f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
     ]
     if settings.beam_runner != "DataflowRunner":
         # The emulators come from the environment. In the DirectRunner every shard key of the
         # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s
         # with stalls, 4 keys ~250 (benchmarks/ingest_throughput.py).
-        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}"]
+        # The local job acknowledges after the write (include/beam/local_acks.py), so a restarted job
+        # receives again what the killed one wrote but had not acknowledged: look those up.
+        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}", "--dedupe_against_table"]
     args += [
         f"--region={settings.region}",
         f"--temp_location={settings.temp_location}",

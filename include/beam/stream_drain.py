@@ -2,13 +2,14 @@
 
 ``python -m include.beam.stream_drain <argv>`` runs ``include.beam.pipeline`` as ``__main__`` with
 the same argv, after installing a SIGINT handler. Without it, SIGINT raises KeyboardInterrupt at
-once, and since Beam 2.77's DirectRunner acknowledges Pub/Sub messages as soon as it pulls them
-(``_PubSubReadEvaluator._read_from_pubsub``), the bundle in flight would be lost. With it:
+once and ends the bundles in flight half-way. With it:
 
-1. the first SIGINT makes every further Pub/Sub read return nothing *without pulling*, so nothing
-   more is acknowledged (unread messages stay in the subscription for the next job);
-2. after ``SETTLE_S`` (bundles in flight take about a second to reach BigQuery here) the main
-   thread gets the KeyboardInterrupt that ends ``wait_until_finish``;
+1. the first SIGINT makes every further Pub/Sub read return nothing *without pulling* (unread
+   messages stay in the subscription for the next job);
+2. once every message already pulled is acknowledged, i.e. written to raw_events or the dead
+   letters (:mod:`include.beam.local_acks`), or after ``SETTLE_MAX_S``, the main thread gets the
+   KeyboardInterrupt that ends ``wait_until_finish``; what is still unacknowledged then is
+   delivered again to the next job, so even a drain that gives up loses nothing;
 3. a second SIGINT stops at once.
 
 This is what :class:`~include.beam.stream_local.LocalStreamingJob` starts. Dataflow has a drain of
@@ -27,13 +28,28 @@ from types import FrameType
 from typing import Any
 
 PIPELINE_MODULE = "include.beam.pipeline"
-SETTLE_S = 5.0
+SETTLE_MIN_S = 1.0  # bundles past the read hold no pulled message yet may still be writing
+SETTLE_MAX_S = 120.0
 IDLE_POLL_S = 0.5  # how often a drained reader wakes (instead of a pull)
 
 _draining = threading.Event()
 
 
-def install(settle_seconds: float = SETTLE_S) -> None:
+def settle(min_seconds: float = SETTLE_MIN_S, max_seconds: float = SETTLE_MAX_S) -> None:
+    """Wait until the ledger holds no unacknowledged message (or ``max_seconds``), then stop the main thread."""
+    from include.beam import local_acks
+
+    started = time.monotonic()
+    time.sleep(min_seconds)
+    while (ledger := local_acks.active()) is not None and ledger.outstanding():
+        if time.monotonic() - started > max_seconds:
+            print(f"drain: {ledger.outstanding()} messages still unacknowledged; they will be redelivered", flush=True)
+            break
+        time.sleep(0.2)
+    _thread.interrupt_main()
+
+
+def install(max_seconds: float = SETTLE_MAX_S) -> None:
     """Make SIGINT a drain in this process (see the module docstring)."""
     from apache_beam.runners.direct import transform_evaluator
 
@@ -52,8 +68,8 @@ def install(settle_seconds: float = SETTLE_S) -> None:
         if _draining.is_set():
             raise KeyboardInterrupt  # second SIGINT: stop now
         _draining.set()
-        print(f"drain: stopped pulling; exiting in {settle_seconds:.0f}s", flush=True)
-        threading.Timer(settle_seconds, _thread.interrupt_main).start()
+        print("drain: stopped pulling; exiting once what was pulled is written", flush=True)
+        threading.Thread(target=settle, kwargs={"max_seconds": max_seconds}, daemon=True).start()
 
     signal.signal(signal.SIGINT, _on_sigint)
 

@@ -19,6 +19,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.types import BatchSettings, LimitExceededBehavior, PublisherOptions, PublishFlowControl
 
 from include.gcp import clients
+from include.gcp.events import SIMULATED_NOW_ATTRIBUTE, format_ts
 from include.gcp.settings import Settings, get_settings
 from include.simulator.malformed import DUPLICATE, VALID, Message
 from include.simulator.pacing import Clock, Pacer, SystemClock
@@ -29,6 +30,12 @@ BATCH = BatchSettings(max_messages=500, max_bytes=1_000_000, max_latency=0.05)
 FLOW_CONTROL = PublishFlowControl(
     message_limit=5_000, byte_limit=5_000_000, limit_exceeded_behavior=LimitExceededBehavior.BLOCK
 )
+
+
+def replay_attributes(now: datetime) -> dict[str, str]:
+    """The attributes a replayed message carries: the replay's clock (the event time it is paced by),
+    which the ingest judges late and future events against when its clock is ``simulated``."""
+    return {SIMULATED_NOW_ATTRIBUTE: format_ts(now)}
 
 
 @dataclass
@@ -137,7 +144,8 @@ def publish_messages(
     try:
         for message in messages:
             pacer.wait_for(message.ts)
-            publisher.publish(s.topic_path, message.data).add_done_callback(outcomes.callback)
+            future = publisher.publish(s.topic_path, message.data, **replay_attributes(message.ts))
+            future.add_done_callback(outcomes.callback)
             kinds[message.kind] += 1
             first = first or message.ts
             last = message.ts

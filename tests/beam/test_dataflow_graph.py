@@ -71,7 +71,8 @@ def test_the_streaming_job_graph_builds_for_dataflow_with_streaming_inserts() ->
     assert key_value.spec.urn == "beam:coder:kv:v1"
     # Dataflow needs a deterministic key coder for state: the shard number, not a pickled object
     assert components.coders[key_value.component_coder_ids[0]].spec.urn == "beam:coder:varint:v1"
-    assert {"WriteRawEvents", "WriteDeadLetter", "ShardKey", "LogDuplicates"} <= set(transforms)
+    assert {"WriteRawEvents", "WriteDeadLetter", "ShardKey", "HandleDuplicates"} <= set(transforms)
+    assert "SkipWritten" not in set(transforms)  # the raw_events lookup is the local job's; Dataflow is exactly-once
     # setup.py's sdist is what the workers install: it must carry the pipeline's code
     sdist = staged_files(job.proto_pipeline)["workflow.tar.gz"]
     assert sdist.startswith(tempfile.gettempdir())

@@ -1,12 +1,14 @@
-"""The DirectRunner's Pub/Sub pulls: Beam's one long-poll pull, then the backlog at once, as one response."""
+"""The DirectRunner wraps: larger pulls, acknowledge-after-write through the ledger, inserts through an outage."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from apache_beam.io.gcp import bigquery_tools
 from google.pubsub_v1.types import PubsubMessage, PullResponse, ReceivedMessage
 
-from include.beam import direct_pubsub
+from include.beam import direct_pubsub, local_acks
 from include.beam.direct_pubsub import _LargerPulls
 
 
@@ -14,7 +16,10 @@ class FakeSubscriber:
     """Hands out a backlog ``page`` messages per pull, as the emulator does (100), and records the calls."""
 
     def __init__(self, backlog: int, page: int = 100) -> None:
-        self.backlog = [ReceivedMessage(ack_id=str(i), message=PubsubMessage(data=b"m%d" % i)) for i in range(backlog)]
+        self.backlog = [
+            ReceivedMessage(ack_id=str(i), message=PubsubMessage(data=b"m%d" % i, message_id=f"id{i}"))
+            for i in range(backlog)
+        ]
         self.page = page
         self.calls: list[dict[str, Any]] = []
 
@@ -25,6 +30,7 @@ class FakeSubscriber:
         return PullResponse(received_messages=taken)
 
     def acknowledge(self, **kwargs: Any) -> str:
+        self.calls.append({"acknowledge": kwargs["ack_ids"]})
         return "acked"
 
 
@@ -56,3 +62,49 @@ def test_the_wrap_replaces_the_direct_runners_client_and_can_be_undone() -> None
     finally:
         direct_pubsub.reset()
     assert evaluator.__dict__["_get_subscriber_client"] is direct_pubsub._ORIGINAL
+
+
+def test_with_a_ledger_the_runners_ack_does_nothing_and_a_full_ledger_stops_pulling() -> None:
+    client = FakeSubscriber(backlog=30, page=10)
+    ledger = local_acks.AckLedger("p.d.raw", "p.d.dead", max_outstanding=20)
+    pulls = _LargerPulls(client, max_messages=20, ledger=ledger)
+    response = pulls.pull(subscription="s", max_messages=10, timeout=30)
+    assert pulls.acknowledge(subscription="s", ack_ids=[m.ack_id for m in response.received_messages]) is None
+    assert not [c for c in client.calls if "acknowledge" in c]
+    assert ledger.outstanding() == 20
+    calls = len(client.calls)
+    assert len(pulls.pull(subscription="s", max_messages=10).received_messages) == 0  # full: no pull at all
+    assert len(client.calls) == calls
+    ledger.duplicate("id0")  # acked through the ledger, on the runner's client
+    assert client.calls[-1] == {"acknowledge": ["0"]}
+    assert len(pulls.pull(subscription="s", max_messages=10).received_messages) == 1
+
+
+def test_an_insert_is_retried_through_an_outage_and_its_rows_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[int] = []
+
+    def flaky_insert_all(self: Any, project: str, dataset: str, table: str, rows: list, *a: Any, **k: Any) -> Any:
+        attempts.append(len(rows))
+        if len(attempts) < 3:
+            raise ConnectionError("bigquery away")
+        return False, [{"index": 1, "errors": [{"reason": "invalid"}]}]
+
+    monkeypatch.setattr(bigquery_tools.BigQueryWrapper, "_insert_all_rows", flaky_insert_all)
+    monkeypatch.setattr(direct_pubsub, "_sleep", lambda s: None)
+    ledger = local_acks.AckLedger("p.d.raw", "p.d.dead")
+    client = FakeSubscriber(backlog=0)
+    ledger.attach(client, "s")
+    ledger.received([ReceivedMessage(ack_id=f"a{i}", message=PubsubMessage(message_id=f"m{i}")) for i in range(2)])
+    ledger.expect_row("e0", "m0")
+    ledger.expect_row("e1", "m1")
+    try:
+        direct_pubsub.install(100, ledger)
+        wrapper = bigquery_tools.BigQueryWrapper.__new__(bigquery_tools.BigQueryWrapper)
+        rows = [{"event_id": "e0"}, {"event_id": "e1"}]
+        passed, errors = wrapper.insert_rows("p", "d", "raw", rows, insert_ids=["i0", "i1"])
+    finally:
+        direct_pubsub.reset()
+    assert attempts == [2, 2, 2]
+    assert (passed, [e["index"] for e in errors]) == (False, [1])  # Beam still sees the refused row
+    assert client.calls == [{"acknowledge": ["a0"]}]  # only the written row's message
+    assert local_acks.active() is None

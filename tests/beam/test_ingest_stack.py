@@ -13,17 +13,19 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import TimestampedValue
 
-from include.beam.options import pipeline_args
-from include.beam.pipeline import build
+from include.beam.options import IngestOptions, pipeline_args
+from include.beam.pipeline import write
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+from include.simulator.publish import replay_attributes
 from include.simulator.trips import events_from_files
 from tests.beam.conftest import running_pipeline
 
@@ -51,7 +53,7 @@ def malformed(real: dict[str, object]) -> dict[bytes, str]:
     }
 
 
-def rows(settings: Settings, table: str, columns: str) -> list[dict]:
+def rows_of(settings: Settings, table: str, columns: str) -> list[dict]:
     bq = clients.bigquery_client(settings)
     return [dict(r) for r in bq.query(f"SELECT {columns} FROM `{settings.table_id(table)}`").result()]
 
@@ -66,7 +68,8 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
     messages = [e.to_json() for e in events] + list(bad) + duplicates
 
     publisher = clients.publisher_client(settings)
-    for future in [publisher.publish(settings.topic_path, m) for m in messages]:
+    clock = replay_attributes(WINDOW[1])  # the replay has reached the end of its window
+    for future in [publisher.publish(settings.topic_path, m, **clock) for m in messages]:
         future.result(timeout=30)
 
     expected_ids = {e.event_id for e in events}
@@ -75,8 +78,8 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
         deadline = time.monotonic() + DEADLINE_S
         while True:
             assert proc.poll() is None, f"pipeline exited early:\n{log.read_text()[-3000:]}"
-            raw = rows(settings, RAW_EVENTS, "event_id, station_id, ts_iso, kind, delta, ingested_at")
-            dead = rows(settings, RAW_EVENTS_DEAD_LETTER, "payload, error, received_at")
+            raw = rows_of(settings, RAW_EVENTS, "event_id, station_id, ts_iso, kind, delta, ingested_at")
+            dead = rows_of(settings, RAW_EVENTS_DEAD_LETTER, "payload, reason, received_at")
             removed = DUPLICATE_LINE.findall(log.read_text())
             if len(raw) + len(dead) + len(removed) >= len(messages):
                 break
@@ -86,8 +89,8 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
             )
             time.sleep(1)
         time.sleep(2)  # anything arriving after the last message was counted would be extra rows
-        raw = rows(settings, RAW_EVENTS, "event_id, station_id, ts_iso, kind, delta, ingested_at")
-        dead = rows(settings, RAW_EVENTS_DEAD_LETTER, "payload, error, received_at")
+        raw = rows_of(settings, RAW_EVENTS, "event_id, station_id, ts_iso, kind, delta, ingested_at")
+        dead = rows_of(settings, RAW_EVENTS_DEAD_LETTER, "payload, reason, received_at")
         removed = DUPLICATE_LINE.findall(log.read_text())
 
     # raw_events: every real event exactly once, with its content
@@ -98,7 +101,7 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
         assert (row["station_id"], row["ts_iso"], row["kind"], row["delta"]) == (e.station_id, e.ts, e.kind, 1)
         assert row["ingested_at"] is not None
     # dead letters: every malformed message, with its payload and reason
-    got = Counter((d["payload"], d["error"].split(":")[0]) for d in dead)
+    got = Counter((d["payload"], d["reason"]) for d in dead)
     assert got == Counter((p.decode("utf-8", errors="backslashreplace"), code) for p, code in bad.items())
     # duplicates: exactly the extra copies
     assert Counter(removed) == Counter([events[0].event_id, events[1].event_id, events[0].event_id])
@@ -109,31 +112,35 @@ def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp
 def test_rows_bigquery_refuses_reach_the_dead_letter_table(
     ingest_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole build() with an EventStream (TestStream) source and the real BigQuery sink against the emulator.
+    """The write stage with the real BigQuery sink against the emulator, fed by an EventStream.
 
-    A 10 MB station id passes validation but exceeds the streaming-insert payload limit, so Beam's
-    sink refuses the row (its failed-rows output); it must land in the dead letters, not vanish.
+    Validation keeps every message under 1 KB, so no message can make a row BigQuery refuses any
+    more; the stage is fed a 10 MB row directly, which Beam's sink refuses (over the streaming-insert
+    payload limit): it must land in the dead letters as ``write_failed``, not vanish.
     """
     for name, value in ingest_settings.emulator_env().items():
         monkeypatch.setenv(name, value)
-    good = {"event_id": "ok-1", "station_id": "3183", "ts_iso": "2019-09-07T12:00:00Z", "kind": "pickup", "delta": 1}
+    ts = "2019-09-07T12:00:00.000000Z"
+    good = {"event_id": "ok-1", "station_id": "3183", "ts_iso": ts, "kind": "pickup", "delta": 1, "ingested_at": ts}
     huge = {**good, "event_id": "huge-1", "station_id": "S" * 10_000_000}
-    stream = (
-        EventStream()
-        .add_elements([TimestampedValue(json.dumps(m).encode(), 1_700_000_000) for m in (good, huge)])
-        .add_elements([TimestampedValue(b"nope", 1_700_000_001)])
-        .advance_watermark_to_infinity()
-    )
+    dead = {"payload": "nope", "error": "bad_json: x", "received_at": ts, "reason": "bad_json"}
     opts = PipelineOptions(pipeline_args(ingest_settings))
     p = BeamTestPipeline(options=opts, blocking=False)
-    build(p, opts, source=stream)
+    # one EventStream (the DirectRunner mixes the outputs of two), split into the two inputs
+    tagged = [("row", good), ("row", huge), ("dead", dead)]
+    stream = p | EventStream().add_elements([TimestampedValue(t, 1_700_000_000) for t in tagged])
+    rows = stream | "Rows" >> beam.FlatMap(lambda t: [t[1]] if t[0] == "row" else [])
+    invalid = stream | "Invalid" >> beam.FlatMap(lambda t: [t[1]] if t[0] == "dead" else [])
+    write(rows, invalid, opts.view_as(IngestOptions))
     p.run().wait_until_finish()
 
-    raw = rows(ingest_settings, RAW_EVENTS, "event_id")
+    raw = rows_of(ingest_settings, RAW_EVENTS, "event_id")
     assert raw == [{"event_id": "ok-1"}]
-    dead = {d["error"].split(":")[0]: d for d in rows(ingest_settings, RAW_EVENTS_DEAD_LETTER, "payload, error")}
-    assert sorted(dead) == ["bad_json", "write_failed"]
-    refused = dead["write_failed"]
+    dead_rows = rows_of(ingest_settings, RAW_EVENTS_DEAD_LETTER, "payload, error, reason, event_id")
+    got = {d["reason"]: d for d in dead_rows}
+    assert sorted(got) == ["bad_json", "write_failed"]
+    refused = got["write_failed"]
+    assert refused["event_id"] == "huge-1"
     assert "exceeds the maximum insert payload size" in refused["error"]
     assert refused["error"].endswith("characters]")  # the 10 MB payload was cut to fit the dead-letter table
     assert '"event_id": "huge-1"' in refused["payload"]

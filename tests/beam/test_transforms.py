@@ -8,26 +8,29 @@ from datetime import UTC, datetime
 
 import pytest
 from apache_beam import pvalue
+from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.utils.timestamp import Timestamp
 
+from include.beam import local_acks
 from include.beam.transforms import (
     DEAD_LETTER,
     DUPLICATE,
     MAX_DEAD_LETTER_PAYLOAD,
     DedupeByEventId,
     FailedWriteToDeadLetter,
-    InvalidEvent,
     KeyByShard,
     ParseEvents,
-    ValidEvent,
+    Received,
     dead_letter_row,
     dedupe_shard,
-    parse_event,
     raw_event_row,
     with_timestamp_objects,
 )
+from include.gcp.events import Rejection, parse_event
+from include.simulator.publish import replay_attributes
 
 GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
+REPLAY_NOW = datetime(2019, 9, 1, 5, tzinfo=UTC)
 
 
 def payload(**changes: object) -> bytes:
@@ -35,73 +38,41 @@ def payload(**changes: object) -> bytes:
     return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
 
 
-def test_valid_event_is_parsed_in_utc() -> None:
-    event = parse_event(payload())
-    assert event == ValidEvent("abc-p", "3183", datetime(2019, 9, 1, 4, 0, 37, 692000, tzinfo=UTC), "pickup", 1)
-    assert event.ts_iso == "2019-09-01T04:00:37.692000Z"
+def message(data: bytes, message_id: str = "m1", now: datetime | None = REPLAY_NOW) -> PubsubMessage:
+    return PubsubMessage(data, replay_attributes(now) if now else {}, message_id=message_id)
 
 
-def test_offsets_are_normalised_and_extra_fields_ignored() -> None:
-    event = parse_event(payload(ts_iso="2019-09-01T00:00:37-04:00", kind="dropoff", source="replay"))
-    assert event.ts == datetime(2019, 9, 1, 4, 0, 37, tzinfo=UTC)
-    assert event.kind == "dropoff"
+def test_parse_events_judges_time_by_the_chosen_clock() -> None:
+    simulated = ParseEvents(clock="simulated")
+    (good,) = simulated.process(message(payload()))
+    assert good == ("abc-p", Received(parse_event(payload()), "m1"))
+    (late,) = ParseEvents(clock="wall").process(message(payload()))  # 2019 is years behind the wall clock
+    assert late.tag == DEAD_LETTER
+    assert late.value["reason"] == "too_late"
+    (no_clock,) = simulated.process(message(payload(), now=None))  # no attribute: the wall clock
+    assert no_clock.value["reason"] == "too_late"
+    with pytest.raises(ValueError, match="clock"):
+        ParseEvents(clock="sundial")
 
 
-@pytest.mark.parametrize(
-    ("raw", "code"),
-    [
-        (b"\xff\xfe not utf-8", "not_utf8"),
-        (b"{not json", "bad_json"),
-        (b"", "bad_json"),
-        (b"[1, 2]", "not_object"),
-        (b'"a string"', "not_object"),
-        (payload(kind=...), "missing_field"),
-        (payload(delta=None), "missing_field"),
-        (payload(event_id=...), "missing_field"),
-        (payload(station_id=...), "missing_station"),
-        (payload(station_id=""), "missing_station"),
-        (payload(station_id="   "), "missing_station"),
-        (payload(station_id=3183), "missing_station"),
-        (payload(event_id=""), "bad_event_id"),
-        (payload(kind="teleport"), "bad_kind"),
-        (payload(kind="PICKUP"), "bad_kind"),
-        (payload(delta=2), "bad_delta"),
-        (payload(delta=0), "bad_delta"),
-        (payload(delta=-1), "bad_delta"),
-        (payload(delta="1"), "bad_delta"),
-        (payload(delta=1.0), "bad_delta"),
-        (payload(delta=True), "bad_delta"),
-        (payload(ts_iso="2019-09-01T04:00:37"), "bad_ts_iso"),  # no offset: ambiguous
-        (payload(ts_iso="2019-09-01"), "bad_ts_iso"),
-        (payload(ts_iso="yesterday"), "bad_ts_iso"),
-        (payload(ts_iso="2019-13-01T04:00:00Z"), "bad_ts_iso"),
-        (payload(ts_iso=1567310437), "bad_ts_iso"),
-    ],
-)
-def test_each_kind_of_invalid_message_has_its_reason(raw: bytes, code: str) -> None:
-    with pytest.raises(InvalidEvent) as err:
-        parse_event(raw)
-    assert err.value.code == code
-    assert str(err.value).startswith(f"{code}: ")
-
-
-def test_parse_events_tags_invalid_messages_with_payload_and_reason() -> None:
-    fn = ParseEvents()
-    (good,) = fn.process(payload())
-    assert good == ("abc-p", parse_event(payload()))
-    (bad,) = fn.process(b"{not json")
+def test_parse_events_tags_invalid_messages_with_payload_reason_and_ids() -> None:
+    (bad,) = ParseEvents(clock="simulated").process(message(payload(kind="teleport"), "m7"))
     assert isinstance(bad, pvalue.TaggedOutput)
     assert bad.tag == DEAD_LETTER
-    assert bad.value["payload"] == "{not json"
-    assert bad.value["error"].startswith("bad_json: ")
+    assert bad.value["payload"] == payload(kind="teleport").decode()
+    assert bad.value["error"].startswith("bad_kind: ")
+    assert (bad.value["reason"], bad.value["event_id"], bad.value["message_id"]) == ("bad_kind", "abc-p", "m7")
     datetime.strptime(bad.value["received_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    (plain,) = ParseEvents().process(b"{not json")  # plain bytes (tests' sources): no message id
+    assert (plain.value["reason"], plain.value["message_id"], plain.value["event_id"]) == ("bad_json", None, None)
 
 
 def test_dead_letter_keeps_undecodable_bytes_and_cuts_huge_payloads() -> None:
-    assert dead_letter_row(b"a\xffb", "not_utf8: x")["payload"] == "a\\xffb"
-    row = dead_letter_row("x" * (MAX_DEAD_LETTER_PAYLOAD + 5), "bad_json: y")
+    assert dead_letter_row(b"a\xffb", Rejection("not_utf8", "x"))["payload"] == "a\\xffb"
+    row = dead_letter_row("x" * (MAX_DEAD_LETTER_PAYLOAD + 5), Rejection("bad_json", "y"))
     assert len(row["payload"]) == MAX_DEAD_LETTER_PAYLOAD
     assert row["error"] == f"bad_json: y [payload truncated from {MAX_DEAD_LETTER_PAYLOAD + 5} characters]"
+    assert row["reason"] == "bad_json"
 
 
 def test_raw_event_row_for_streaming_inserts_and_storage_write_api() -> None:
@@ -119,7 +90,7 @@ def test_raw_event_row_for_streaming_inserts_and_storage_write_api() -> None:
     assert objects["ts_iso"] == Timestamp.from_utc_datetime(event.ts)
     assert objects["ingested_at"] == Timestamp.from_utc_datetime(now)
     assert objects["event_id"] == "abc-p"
-    dead = with_timestamp_objects(dead_letter_row(b"x", "bad_json: y", now), ("received_at",))
+    dead = with_timestamp_objects(dead_letter_row(b"x", Rejection("bad_json", "y"), now), ("received_at",))
     assert dead["received_at"] == Timestamp.from_utc_datetime(now)
 
 
@@ -129,20 +100,21 @@ def test_refused_row_becomes_a_dead_letter_with_the_bigquery_error() -> None:
     (dead,) = FailedWriteToDeadLetter().process(("p.d.raw_events", row, errors))
     assert json.loads(dead["payload"]) == row
     assert dead["error"] == 'write_failed: [{"reason": "invalid", "message": "no such field"}]'
+    assert (dead["reason"], dead["event_id"]) == ("write_failed", "abc-p")
 
 
 class FakeBag:
     """The runner's bag state, in memory: enough to drive the dedupe DoFn without a runner."""
 
     def __init__(self) -> None:
-        self.values: list[tuple[str, int]] = []
+        self.values: list[tuple[str, int, int]] = []
         self.reads = 0
 
-    def read(self) -> list[tuple[str, int]]:
+    def read(self) -> list[tuple[str, int, int]]:
         self.reads += 1
         return list(self.values)
 
-    def add(self, value: tuple[str, int]) -> None:
+    def add(self, value: tuple[str, int, int]) -> None:
         self.values.append(value)
 
     def clear(self) -> None:
@@ -178,10 +150,16 @@ class Shard:
         self.fn = DedupeByEventId(ttl)
         self.bag, self.armed, self.timer = FakeBag(), FakeValue(), FakeTimer()
 
-    def send(self, event_id: str, arrival: float) -> str:
-        """``first`` or ``duplicate``."""
-        (out,) = self.fn.process((0, parse_event(payload(event_id=event_id))), Timestamp(arrival), *self.state)
-        return "duplicate" if isinstance(out, pvalue.TaggedOutput) and out.tag == DUPLICATE else "first"
+    def send(self, event_id: str, arrival: float, station_id: str = "3183") -> str:
+        """``first``, ``duplicate`` or the dead letter's reason."""
+        event = parse_event(payload(event_id=event_id, station_id=station_id))
+        (out,) = self.fn.process((0, Received(event, f"m-{event_id}-{arrival}")), Timestamp(arrival), *self.state)
+        if isinstance(out, pvalue.TaggedOutput):
+            return "duplicate" if out.tag == DUPLICATE else out.value["reason"]
+        return "first"
+
+    def ids(self) -> list[tuple[str, int]]:
+        return sorted((event_id, arrival) for event_id, arrival, _ in self.bag.values)
 
     def fire(self) -> None:
         assert self.timer.at is not None
@@ -212,12 +190,12 @@ def test_one_shard_forgets_each_id_ttl_after_its_own_arrival() -> None:
     assert shard.bag.reads == 1  # read once per bundle, then the bundle's own dict
     shard.fn.start_bundle()
     shard.fire()  # watermark passed 100: a is forgotten, b (expires at 130) is kept and re-arms the timer
-    assert shard.bag.values == [("b", 30_000_000)]
+    assert shard.ids() == [("b", 30_000_000)]
     assert shard.timer.at == Timestamp(130)
     assert [shard.send("a", 120), shard.send("b", 125)] == ["first", "duplicate"]
     assert shard.timer.at == Timestamp(130)  # an earlier arming is kept
     shard.fire()
-    assert sorted(shard.bag.values) == [("a", 120_000_000)]
+    assert shard.ids() == [("a", 120_000_000)]
     assert shard.timer.at == Timestamp(220)
     shard.fire()
     assert shard.bag.values == []
@@ -235,7 +213,27 @@ def test_an_earlier_arrival_re_arms_the_timer_earlier() -> None:
     shard.send("early", 20)
     assert shard.timer.at == Timestamp(120)
     shard.fire()
-    assert shard.bag.values == [("late", 50_000_000)]
+    assert shard.ids() == [("late", 50_000_000)]
+
+
+def test_a_copy_with_another_content_is_a_conflicting_duplicate() -> None:
+    shard = Shard(ttl=100)
+    assert [shard.send("a", 0), shard.send("a", 1, station_id="3184"), shard.send("a", 2)] == [
+        "first",
+        "conflicting_duplicate",
+        "duplicate",
+    ]
+
+
+def test_the_first_copys_message_waits_for_its_row_and_an_identical_copy_does_not() -> None:
+    """With a ledger active (the local job), the dedupe registers the first copy's message for its row."""
+    ledger = local_acks.activate(local_acks.AckLedger("p.d.raw_events", "p.d.dead"))
+    try:
+        shard = Shard(ttl=100)
+        shard.send("a", 0)
+        assert ledger._row_of == {"m-a-0": "a"}
+    finally:
+        local_acks.deactivate()
 
 
 def test_dedupe_needs_a_positive_ttl() -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+from datetime import UTC, datetime
 
 import psutil
 import pytest
@@ -21,7 +22,10 @@ from include.beam.job_control import JobState, streaming_job
 from include.beam.stream_health import check_health
 from include.gcp import clients
 from include.gcp.settings import Settings
+from include.simulator.publish import replay_attributes
 from tests.conftest import DAGS_FOLDER, dag_settings
+
+REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -71,8 +75,8 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
             "kind": "dropoff",
             "delta": 1,
         }
-        publisher.publish(s.topic_path, json.dumps(event).encode()).result()
-    publisher.publish(s.topic_path, b'{"event_id": "broken"}').result()
+        publisher.publish(s.topic_path, json.dumps(event).encode(), **REPLAY_CLOCK).result()
+    publisher.publish(s.topic_path, b'{"event_id": "broken"}', **REPLAY_CLOCK).result()
     deadline = time.monotonic() + 90
     while check_health(s, JobState.RUNNING, raise_on_problem=False).rows_in_window < 5:
         assert time.monotonic() < deadline, "the pipeline wrote nothing in 90 s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,10 +13,12 @@ from include.beam.stream_local import LocalStreamingJob
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS
+from include.simulator.publish import replay_attributes
 
 pytestmark = pytest.mark.integration
 
 N = 3000
+REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
 
 
 def _written(settings: Settings) -> set[str]:
@@ -55,6 +58,7 @@ def test_drain_mid_stream_keeps_every_event(stream_settings: Settings) -> None:
                 "delta": 1,
             }
         ).encode(),
+        **REPLAY_CLOCK,
     ).result()
     deadline = time.monotonic() + 60
     while "warm-up" not in _written(s):  # the pipeline is pulling
@@ -73,6 +77,7 @@ def test_drain_mid_stream_keeps_every_event(stream_settings: Settings) -> None:
                     "delta": 1,
                 }
             ).encode(),
+            **REPLAY_CLOCK,
         )
         for i in range(N)
     ]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -19,6 +20,9 @@ from include.beam.stream_health import check_health
 from include.beam.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
 from include.gcp.settings import Settings
+from include.simulator.publish import replay_attributes
+
+REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
 
 DUMMY = "tests.stream.dummy_pipeline"
 
@@ -67,7 +71,7 @@ def test_start_is_idempotent_monitor_sees_data_and_drain_stops(stream_settings: 
         for i in range(3)
     ]
     for payload in [*(json.dumps(e).encode() for e in events), b"not json"]:
-        publisher.publish(s.topic_path, payload).result()
+        publisher.publish(s.topic_path, payload, **REPLAY_CLOCK).result()
     _wait_for(lambda: check_health(s, job.state(), raise_on_problem=False).rows_in_window == 3)
     report = check_health(s, job.state(), max_dead_letter_share=0.5)
     assert report.ok
