@@ -211,6 +211,29 @@ def test_a_late_first_pickup_brings_its_station_into_the_fleet_from_then_on(
     assert_tests_pass(dbt, as_of)  # every_active_station_present: the fleet grew everywhere it should
 
 
+def test_a_late_dropoff_before_a_stations_first_pickup_reaches_its_windows(
+    built: Settings, dbt: Callable[..., DbtResult]
+) -> None:
+    """A dropoff at a station three hours before it joined the fleet (its first pickup, 00:50, the
+    previous test's) is in no 1-hour count of a fleet row, but in the station's 24h / 7d windows from
+    its first as_of on: the next run finds it there."""
+    events = raw_events(built)
+    station = next(e.station_id for e in events if e.event_id == "late-first-pickup")
+    joined = first_pickup(events, station)
+    ts = joined - timedelta(hours=3)  # 2019-09-02 21:50
+    as_of = NEWEST + STEP
+    before = wide_snapshot(built, station)
+
+    load_late(built, "late-before-first-pickup", station, "dropoff", ts)
+    dbt("run", as_of=as_of)
+
+    after = wide_snapshot(built, station)
+    assert set(after) == set(before)  # the station still joins at 01:00
+    assert after[min(after)] != before[min(before)]
+    assert_features_match_recount(built, station, ts - STEP, as_of)
+    assert_labels_match_recount(built, station, ts - HOUR, as_of.replace(minute=0))
+
+
 def test_events_older_than_the_limit_are_not_reconciled(
     built: Settings, busiest: str, dbt: Callable[..., DbtResult]
 ) -> None:

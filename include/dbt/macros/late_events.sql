@@ -4,7 +4,8 @@
     Self-reconciliation by counts. While a mart compiles, one query recounts each fleet station's
     pickups and dropoffs of every hour in the reconcile window straight from stg_raw_events and
     compares them with what the mart holds: pickup_count_1h / dropoff_count_1h at every as_of of
-    station_features and station_features_wide, pickups / dropoffs of every hour of
+    station_features and station_features_wide (and the 7-day counts at the first as_of of a station
+    that joined the fleet in the window), pickups / dropoffs of every hour of
     station_hourly_labels. A fleet station without a row counts as a mismatch too. The run then
     rebuilds from the earliest mismatch on (the models' `bounds`), so late events reach every
     as_of and label hour after them. Stateless (nothing but the tables is kept), exact (counts,
@@ -60,8 +61,11 @@
     `built`: SQL with station_id, at_time, pickups, dropoffs for at_time in the window. The counts
     at t cover events in [t + offset, t + offset + 60 min) (offset -60 for a feature as_of, 0 for a
     label hour); a station is in the fleet at t when its first pickup is before t + offset + 60 min,
-    as in the models. -#}
-{% macro first_late_event_mismatch(built, window, step, offset) %}
+    as in the models. With `check_week` (features), `built` also has pickups_7d, dropoffs_7d
+    ([t - 7 days, t)), compared at the first as_of of each station that joined the fleet inside the
+    window: a late dropoff from before a station's first pickup is in no 1-hour count of a fleet row,
+    only in the station's longer windows once it joins. -#}
+{% macro first_late_event_mismatch(built, window, step, offset, check_week=false) %}
     {%- set delta = modules.datetime.timedelta -%}
     {%- set events_from = window.first + delta(minutes=offset) -%}
     {%- set events_until = window.last + delta(minutes=offset + 60) -%}
@@ -138,6 +142,38 @@
 
         ),
 
+        {%- if check_week %}
+
+        joined as (
+
+            -- stations whose first as_of in the fleet is inside the window, at that as_of
+            select
+                station_id,
+                min(at_time) as at_time
+            from expected
+            group by station_id
+            having min(at_time) > {{ timestamp_literal(window.first) }}
+
+        ),
+
+        joined_recounted as (
+
+            select
+                joined.station_id,
+                joined.at_time,
+                coalesce(sum(if(events.kind = 'pickup', events.delta, 0)), 0) as pickups_7d,
+                coalesce(sum(if(events.kind = 'dropoff', events.delta, 0)), 0) as dropoffs_7d
+            from joined
+            left join events
+                on
+                    joined.station_id = events.station_id
+                    and events.ts_iso >= timestamp_sub(joined.at_time, interval 10080 minute)
+                    and events.ts_iso < joined.at_time
+            group by joined.station_id, joined.at_time
+
+        ),
+        {%- endif %}
+
         mismatches as (
 
             -- a missing row, or counts that miss a late event
@@ -151,6 +187,20 @@
                 built.station_id is null
                 or built.pickups != recounted.pickups
                 or built.dropoffs != recounted.dropoffs
+            {%- if check_week %}
+
+            union all
+
+            select joined_recounted.at_time
+            from joined_recounted
+            inner join built
+                on
+                    joined_recounted.station_id = built.station_id
+                    and joined_recounted.at_time = built.at_time
+            where
+                built.pickups_7d != joined_recounted.pickups_7d
+                or built.dropoffs_7d != joined_recounted.dropoffs_7d
+            {%- endif %}
 
         )
 
@@ -162,7 +212,8 @@
 
 {#- The earliest as_of station_features must rebuild for late events (a TIMESTAMP literal), or a
     NULL timestamp. An event in [t - 1h, t) first shows at as_of floor(ts) + 15 min >= t - 45 min,
-    so a mismatch at t rebuilds from t - 45 min. -#}
+    so a mismatch at t rebuilds from t - 45 min (a 7-day mismatch at a station's first as_of t
+    concerns as_ofs from t on). -#}
 {% macro late_event_start_as_of() %}
     {{- return(late_event_features_start('station_features', tall=true)) -}}
 {% endmacro %}
@@ -189,12 +240,16 @@
             select
                 station_id,
                 as_of as at_time,
-                sum(if(feature_name = 'pickup_count', value, 0)) as pickups,
-                sum(if(feature_name = 'dropoff_count', value, 0)) as dropoffs
+                {%- for name, feature in [('pickups', 'pickup_count'), ('dropoffs', 'dropoff_count')] %}
+                {%- for window_len, suffix in [('1h', ''), ('7d', '_7d')] %}
+                sum(if(feature_name = '{{ feature }}' and window_len = '{{ window_len }}', value, 0))
+                    as {{ name }}{{ suffix }}{{ ',' if not (loop.last and name == 'dropoffs') }}
+                {%- endfor %}
+                {%- endfor %}
             from {{ relation }}
             where
                 {{ time_filter }}
-                and window_len = '1h'
+                and window_len in ('1h', '7d')
                 and feature_name in ('pickup_count', 'dropoff_count')
             group by station_id, as_of
         {%- else %}
@@ -202,12 +257,14 @@
                 station_id,
                 as_of as at_time,
                 pickup_count_1h as pickups,
-                dropoff_count_1h as dropoffs
+                dropoff_count_1h as dropoffs,
+                pickup_count_7d as pickups_7d,
+                dropoff_count_7d as dropoffs_7d
             from {{ relation }}
             where {{ time_filter }}
         {%- endif %}
     {%- endset -%}
-    {%- set first_mismatch = first_late_event_mismatch(built, window, 15, -60) -%}
+    {%- set first_mismatch = first_late_event_mismatch(built, window, 15, -60, check_week=true) -%}
     {%- if first_mismatch is none -%}
         {{- return(timestamp_literal(none)) -}}
     {%- endif -%}
