@@ -23,10 +23,11 @@ bqemulator 1.4 copies the whole table after every write for time travel (a 10 s 
 on 57 M rows); the stack's launcher (include/localstack/bqemulator_launcher.py) skips that copy when time
 travel is off, as it is locally, so this prints ~0 s. BigQuery has no such cost.
 
-Measured 2026-12-01 with late-event reconciliation (--dag --late-events 20; load 0.6-2 on 2 cores shared
-with other work): (b) 10.7, 11.9, 10.8 s against 10.1, 10.7, 11.4, 10.5 s on the commit before it (+0.3 and
-+0.5 s in back-to-back pairs); (c) 20 late events over 40 h, 163 as_ofs rewritten (397,394 tall rows):
-10.9, 12.7, 11.1 s; (b') 39.3, 40.2, 39.1 s against 40.2, 40.0, 38.9, 38.0 s.
+Measured 2026-12-01 with late-event reconciliation (--dag --late-events 20, alternating with the commit
+before it; load 0.6-2 on 2 cores shared with other work): (b) 10.7, 11.9, 10.8, 11.8, 10.1 s (median 10.8)
+against 10.1, 10.7, 11.4, 10.5, 10.1 s (median 10.5); (c) 20 late events over 40 h, 163 as_ofs rewritten
+(397,394 tall rows): 10.9, 12.7, 11.1, 11.8, 10.5 s (median 11.1); (b') 39.3, 40.2, 39.1, 41.1, 36.3 s
+(median 39.3) against 40.2, 40.0, 38.9, 38.0, 36.1 s (median 38.9).
 Measured 2026-11-24 with 46 features (62.2 M tall rows; idle machine): (a) 51.0, 57.6, 55.2 s, (b) 9.7, 9.4,
 9.0 s; (b') as a DAG run 27.9 s (its dbt test 6.5 s). Before the fleet's 15/30-minute counts (42 features,
 56.8 M tall rows), 9 months, 622,861 events:
