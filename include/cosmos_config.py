@@ -26,7 +26,8 @@ DBT_PROFILE = "bikeshare"  # the `profile:` of include/dbt/dbt_project.yml
 DBT_GROUP_ID = "dbt"
 STATION_FEATURES = "station_features"
 # dbt var `as_of`: the 15-minute boundary the run computes features up to (DESIGN.md §2).
-# `vars` is a templated field of every cosmos dbt operator, so Airflow renders it per run.
+# `vars` is a templated field of every cosmos dbt operator, so Airflow renders it per run; the
+# settings add `late_event_limit_minutes` (dbt_vars).
 DBT_VARS: dict[str, str] = {"as_of": "{{ data_interval_end | ts }}"}
 # A run whose interval ended longer ago than this is a backfill or a late catch-up: freshness
 # against "now" says nothing about the data of that interval, so it is not checked.
@@ -130,12 +131,18 @@ def render_config(settings: Settings) -> RenderConfig:
     )
 
 
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The ``--vars`` of every cosmos dbt task: the run's ``as_of`` (templated) and the late-event
+    limit, the same one the ingest dead-letters beyond (``too_late``)."""
+    return {**DBT_VARS, "late_event_limit_minutes": settings.late_event_limit_minutes}
+
+
 def operator_args(settings: Settings) -> dict[str, Any]:
-    """Arguments every cosmos dbt task gets: the dbt env on top of the worker's, and the run's ``as_of``."""
+    """Arguments every cosmos dbt task gets: the dbt env on top of the worker's, and the dbt vars."""
     return {
         "env": dbt_env(settings),
         "append_env": True,  # keep PATH, HOME and the emulator variables of the worker
-        "vars": dict(DBT_VARS),
+        "vars": dbt_vars(settings),
         "install_deps": False,
     }
 

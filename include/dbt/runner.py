@@ -41,8 +41,12 @@ def dbt_vars(
     as_of: datetime | str | None = None,
     late_event_lookback_minutes: int | None = None,
     features_start: datetime | str | None = None,
+    late_event_limit_minutes: int | None = None,
 ) -> dict[str, object]:
-    """The project's ``--vars``; datetimes become ISO 8601 in UTC (naive ones are taken as UTC)."""
+    """The project's ``--vars``; datetimes become ISO 8601 in UTC (naive ones are taken as UTC).
+
+    :func:`run_dbt` adds ``late_event_limit_minutes`` from the settings unless given here.
+    """
 
     def iso(value: datetime | str) -> str:
         if isinstance(value, str):
@@ -57,7 +61,16 @@ def dbt_vars(
         out["late_event_lookback_minutes"] = int(late_event_lookback_minutes)
     if features_start is not None:
         out["features_start"] = iso(features_start)
+    if late_event_limit_minutes is not None:
+        out["late_event_limit_minutes"] = int(late_event_limit_minutes)
     return out
+
+
+def settings_vars(settings: Settings | None = None) -> dict[str, object]:
+    """The vars every dbt command gets from the settings: the late-event limit, which the ingest
+    dead-letters beyond (``too_late``) and the marts reconcile up to."""
+    s = settings or get_settings()
+    return dbt_vars(late_event_limit_minutes=s.late_event_limit_minutes)
 
 
 def dbt_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -98,11 +111,12 @@ def run_dbt(
 ) -> DbtResult:
     """Run one dbt command; raise :class:`DbtError` with the output tail if it fails and ``check``.
 
-    ``target_path`` lets parallel callers (tests) keep their own manifest and partial-parse state
-    instead of racing on ``include/dbt/target``, which cosmos reads.
+    ``vars`` go on top of :func:`settings_vars`. ``target_path`` lets parallel callers (tests) keep
+    their own manifest and partial-parse state instead of racing on ``include/dbt/target``, which
+    cosmos reads.
     """
     s = settings or get_settings()
-    cmd = dbt_command(args, s, vars, target_path)
+    cmd = dbt_command(args, s, {**settings_vars(s), **(vars or {})}, target_path)
     log_dir = target_path.parent / "logs" if target_path else PROJECT_DIR / "logs"
     env = dbt_env(s)
     env["DBT_LOG_PATH"] = str(log_dir)

@@ -61,12 +61,19 @@ def test_render_and_execution_choices(settings: Settings) -> None:
     assert str(execution.dbt_executable_path) == "/x/dbt"
 
 
-def test_operator_args_pass_the_dbt_env_and_a_templated_as_of(settings: Settings) -> None:
+def test_operator_args_pass_the_dbt_env_a_templated_as_of_and_the_late_event_limit(settings: Settings) -> None:
     args = cosmos_config.operator_args(settings)
     assert args["env"] == settings.dbt_env()
     assert args["append_env"] is True
-    assert args["vars"] == {"as_of": "{{ data_interval_end | ts }}"}
+    assert args["vars"] == {"as_of": "{{ data_interval_end | ts }}", "late_event_limit_minutes": 2880}
     assert args["install_deps"] is False
+
+
+def test_the_late_event_limit_comes_from_the_settings(tmp_path: Path) -> None:
+    """The marts reconcile late events as far back as the ingest accepts them (one setting)."""
+    settings = Settings(late_event_limit_minutes=600, dbt_project_dir=tmp_path / "dbt")
+    assert cosmos_config.operator_args(settings)["vars"]["late_event_limit_minutes"] == 600
+    assert cosmos_config.dbt_vars(settings) == {**cosmos_config.DBT_VARS, "late_event_limit_minutes": 600}
 
 
 def test_as_of_template_renders_the_interval_end() -> None:
@@ -162,4 +169,5 @@ def test_manifest_renders_one_task_per_model_and_one_test_task(tmp_path: Path) -
     assert tasks["dbt.dbt_test"].retries == 0
     assert tasks["dbt.station_features_run"].retries == 2
     assert tasks["dbt.dbt_test"].upstream_task_ids == {"dbt.station_features_run"}
-    assert tasks["dbt.station_features_run"].vars == cosmos_config.DBT_VARS
+    assert tasks["dbt.station_features_run"].vars == cosmos_config.dbt_vars(s)
+    assert tasks["dbt.dbt_test"].vars == cosmos_config.dbt_vars(s)  # the tests see the same limit

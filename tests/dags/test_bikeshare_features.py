@@ -132,7 +132,8 @@ def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
     assert models <= set(tasks)
     assert dag.schedule == "*/15 * * * *"
     assert dag.catchup is False
-    assert all(tasks[m].retries == 2 and tasks[m].vars == cosmos_config.DBT_VARS for m in models)
+    dbt_vars = cosmos_config.dbt_vars(get_settings())  # as_of and the late-event limit
+    assert all(tasks[m].retries == 2 and tasks[m].vars == dbt_vars for m in models)
     assert tasks["dbt.dbt_test"].retries == 0
     assert "resource_type:unit_test" in tasks["dbt.dbt_test"].exclude.split()  # unit tests run in CI, not here
     assert not [t for t in tasks if t.endswith("_seed")], "seeds are loaded by bikeshare_setup, not every 15 min"

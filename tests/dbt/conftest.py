@@ -32,9 +32,15 @@ def dbt_settings(test_settings: Settings, trip_events: list[Event]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def dbt(dbt_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., DbtResult]:
+def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's dbt target dir (manifest, run_results.json of the last command)."""
+    return tmp_path_factory.mktemp("dbt") / "target"
+
+
+@pytest.fixture(scope="session")
+def dbt(dbt_settings: Settings, dbt_target: Path) -> Callable[..., DbtResult]:
     """Run a dbt command against the test dataset, with a target dir of its own; fails on error."""
-    target = tmp_path_factory.mktemp("dbt") / "target"
+    target = dbt_target
 
     def run(*args: str, as_of: datetime | None = None, check: bool = True, **more_vars: object) -> DbtResult:
         variables = {**dbt_vars(as_of=as_of), **more_vars}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from include.dbt import seed_data
-from include.dbt.runner import PROJECT_DIR, dbt_command, dbt_env, dbt_vars
+from include.dbt import runner, seed_data
+from include.dbt.runner import PROJECT_DIR, dbt_command, dbt_env, dbt_vars, settings_vars
 from include.gcp.settings import Settings
 
 
@@ -38,6 +39,30 @@ def test_vars_are_utc_iso() -> None:
         "late_event_lookback_minutes": 30,
     }
     assert dbt_vars() == {}
+    assert dbt_vars(late_event_limit_minutes=600) == {"late_event_limit_minutes": 600}
+
+
+def test_every_command_gets_the_late_event_limit_of_the_settings(monkeypatch) -> None:
+    """The marts reconcile late events as far back as the ingest accepts them (the same setting)."""
+    assert settings_vars(Settings()) == {"late_event_limit_minutes": 2880}
+    assert settings_vars(Settings(late_event_limit_minutes=600)) == {"late_event_limit_minutes": 600}
+    commands: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        commands.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    settings = Settings(late_event_limit_minutes=600)
+    runner.run_dbt(["parse"], settings)
+    runner.run_dbt(["run"], settings, vars=dbt_vars(as_of=datetime(2019, 9, 1)))
+    runner.run_dbt(["run"], settings, vars={"late_event_limit_minutes": 30})  # a caller's value wins
+    passed = [json.loads(cmd[cmd.index("--vars") + 1]) for cmd in commands]
+    assert passed == [
+        {"late_event_limit_minutes": 600},
+        {"late_event_limit_minutes": 600, "as_of": "2019-09-01T00:00:00+00:00"},
+        {"late_event_limit_minutes": 30},
+    ]
 
 
 def test_project_files_are_where_the_settings_say() -> None:

@@ -1,8 +1,15 @@
 {#- Time helpers shared by the marts. Portable between BigQuery and the emulator: no
-    TIMESTAMP_BUCKET / TIMESTAMP_DIFF, DIV arguments without operators (BQ_EMULATOR_SQL.md). -#}
+    TIMESTAMP_BUCKET / TIMESTAMP_DIFF, DIV arguments without operators (BQ_EMULATOR_SQL.md).
+    Bounds a run knows before its query runs (the as_of var, the newest time a mart holds) become
+    TIMESTAMP literals, which BigQuery can prune partitions with. -#}
 
 {#- The run's as_of var floored to the 15-minute grid, as a TIMESTAMP literal. -#}
 {% macro as_of_end_literal() %}
+    {{- return(timestamp_literal(as_of_end_datetime())) -}}
+{% endmacro %}
+
+{#- The same as a Python datetime (UTC). -#}
+{% macro as_of_end_datetime() %}
     {%- set raw = var('as_of', none) -%}
     {%- if raw is none or raw == '' -%}
         {%- if execute and model.resource_type != 'unit_test' -%}
@@ -10,17 +17,37 @@
         {%- endif -%}
         {%- set raw = '1970-01-01T00:00:00+00:00' -%}
     {%- endif -%}
-    {{- return(floor_15_minutes_literal(raw)) -}}
+    {{- return(floor_minutes(parse_utc(raw), 15)) -}}
 {% endmacro %}
 
 {% macro floor_15_minutes_literal(raw) %}
-    {%- set parsed = modules.datetime.datetime.fromisoformat((raw | string).replace('Z', '+00:00').replace(' ', 'T')) -%}
+    {{- return(timestamp_literal(floor_minutes(parse_utc(raw), 15))) -}}
+{% endmacro %}
+
+{#- An ISO 8601 string (or a datetime) as an aware UTC datetime; naive values are taken as UTC. -#}
+{% macro parse_utc(raw) %}
+    {%- if raw is string -%}
+        {%- set parsed = modules.datetime.datetime.fromisoformat(raw.replace('Z', '+00:00').replace(' ', 'T')) -%}
+    {%- else -%}
+        {%- set parsed = raw -%}
+    {%- endif -%}
     {%- if parsed.tzinfo is none -%}
         {%- set parsed = parsed.replace(tzinfo=modules.pytz.utc) -%}
     {%- endif -%}
-    {%- set utc = parsed.astimezone(modules.pytz.utc) -%}
-    {%- set floored = utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0) -%}
-    {{- return("timestamp '" ~ floored.strftime('%Y-%m-%d %H:%M:%S') ~ "+00'") -}}
+    {{- return(parsed.astimezone(modules.pytz.utc)) -}}
+{% endmacro %}
+
+{#- value floored to a grid of `step` minutes (15, or 60 for hours). -#}
+{% macro floor_minutes(value, step) %}
+    {{- return(value.replace(minute=value.minute - value.minute % step, second=0, microsecond=0)) -}}
+{% endmacro %}
+
+{#- A datetime as a TIMESTAMP literal; none gives a NULL timestamp. -#}
+{% macro timestamp_literal(value) %}
+    {%- if value is none -%}
+        {{- return('cast(null as timestamp)') -}}
+    {%- endif -%}
+    {{- return("timestamp '" ~ parse_utc(value).strftime('%Y-%m-%d %H:%M:%S') ~ "+00'") -}}
 {% endmacro %}
 
 {#- Start of the 15-minute bucket that contains ts. From microseconds: the emulator's UNIX_SECONDS
@@ -29,25 +56,24 @@
     timestamp_seconds(div(unix_micros({{ ts }}), 900000000) * 900)
 {%- endmacro %}
 
-{#- SQL for the newest as_of already in station_features, or a NULL timestamp on a first build or a
-    full refresh. Looked up by name (not ref) because station_features is built from this model. -#}
-{% macro existing_station_features_max_as_of() %}
-    {%- if execute and not flags.FULL_REFRESH -%}
-        {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier='station_features') -%}
-        {%- if relation is not none -%}
-            {{- return('(select max(as_of) from ' ~ relation ~ ')') -}}
-        {%- endif -%}
+{#- The newest value of `column` in the model `identifier` of this run's schema, as a Python
+    datetime; none at parse time, on a first build, on a full refresh and for an empty table.
+    Looked up by name, not ref: station_features is built from the model that asks. One
+    `select max(...)`, run while the model compiles. -#}
+{% macro newest_time(identifier, column) %}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{- return(none) -}}
     {%- endif -%}
-    {{- return('cast(null as timestamp)') -}}
+    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=identifier) -%}
+    {%- if relation is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set newest = run_query('select max(' ~ column ~ ') as newest from ' ~ relation).columns[0].values()[0] -%}
+    {{- return(none if newest is none else parse_utc(newest)) -}}
 {% endmacro %}
 
-{#- The merge predicate that keeps an increment from scanning the whole target (and prunes
-    partitions on BigQuery). Safe because a run's source rows older than this bound are as_ofs after
-    the target's newest one, which cannot match anything. -#}
-{% macro lookback_merge_predicate(column, truncate_to_hour=false) %}
-    {%- set bound = 'timestamp_sub(' ~ as_of_end_literal() ~ ', interval ' ~ (var('late_event_lookback_minutes') | int) ~ ' minute)' -%}
-    {%- if truncate_to_hour -%}
-        {%- set bound = 'timestamp_trunc(' ~ bound ~ ', hour)' -%}
-    {%- endif -%}
-    {{- return('DBT_INTERNAL_DEST.' ~ column ~ ' >= ' ~ bound) -}}
+{#- The newest as_of already in station_features as a TIMESTAMP literal, or a NULL timestamp on a
+    first build or a full refresh. -#}
+{% macro existing_station_features_max_as_of() %}
+    {{- return(timestamp_literal(newest_time('station_features', 'as_of'))) -}}
 {% endmacro %}

@@ -1,7 +1,8 @@
 {#- Point in time: recount the trailing-window counts of the last day of as_ofs straight from the
     events with ts_iso in [as_of - window, as_of) and compare. An event at or after as_of, or one
-    outside the window, makes the counts differ. Late events inside the run's lookback are
-    recomputed, so the check is exact for a table built from the same events. -#}
+    outside the window, makes the counts differ. Events that arrived late (up to
+    late_event_limit_minutes) are reconciled by the run (macros/late_events.sql), so the check is
+    exact for a table built from the same events. -#}
 {{ config(severity='error') }}
 
 with

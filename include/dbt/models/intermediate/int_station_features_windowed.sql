@@ -13,9 +13,14 @@
     The 15-minute grid spans only the rebuilt as_ofs plus 28 days, and the hourly grid of the 26-week
     profiles 26 weeks more: an increment's query reads a bounded window, never the whole history
     (writes on the emulator do not: see include/dbt/README.md).
+    Which as_ofs: a first build from first_as_of; an increment from the earliest of the first missing
+    as_of, the late-event lookback and the earliest as_of whose stored 1-hour counts miss a late event
+    (macros/late_events.sql: a recount of the reconcile window while this model compiles), up to the
+    var as_of. Without late data the increment stays the missing as_ofs plus the lookback.
 -#}
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 {%- set existing_max = existing_station_features_max_as_of() -%}
+{%- set late_start = late_event_start_as_of() -%}
 {%- set start_var = var('features_start', none) -%}
 
 with
@@ -43,6 +48,7 @@ params as (
     select
         {{ as_of_end_literal() }} as as_of_end,
         {{ existing_max }} as existing_max_as_of,
+        {{ late_start }} as late_event_as_of,
         {%- if start_var %}
         {{ floor_15_minutes_literal(start_var) }} as first_as_of
         {%- else %}
@@ -58,14 +64,15 @@ params as (
 bounds as (
 
     -- a first build starts at first_as_of; an increment at the first missing as_of, or earlier to
-    -- recompute the late-event lookback
+    -- recompute the late-event lookback or the as_ofs a late event outside it should have changed
     select
         as_of_end,
         case
             when existing_max_as_of is null then first_as_of
             else least(
                 timestamp_add(existing_max_as_of, interval 15 minute),
-                timestamp_sub(as_of_end, interval {{ lookback }} minute)
+                timestamp_sub(as_of_end, interval {{ lookback }} minute),
+                coalesce(late_event_as_of, as_of_end)
             )
         end as start_as_of
     from params

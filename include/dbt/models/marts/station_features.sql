@@ -2,15 +2,17 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
-        incremental_predicates=[lookback_merge_predicate('as_of')],
+        incremental_predicates=[late_event_merge_predicate('as_of')],
         unique_key=['station_id', 'feature_name', 'window_len', 'as_of'],
         partition_by={'field': 'as_of', 'data_type': 'timestamp', 'granularity': 'day'},
         cluster_by=['station_id', 'feature_name'],
     )
 }}
 {#- The tall feature table: one row per station, feature, window and as_of. Which as_ofs a run
-    (re)builds is decided in int_station_features_windowed (missing ones + the late-event lookback);
-    the merge on the unique key makes a re-run change nothing. -#}
+    (re)builds is decided in int_station_features_windowed (missing ones, the late-event lookback, and
+    the as_ofs from the earliest one whose counts miss a late event: macros/late_events.sql); the
+    merge on the unique key makes a re-run change nothing. Its predicate reaches back as far as a run
+    can recompute, so a recomputed as_of updates its rows, never duplicates them. -#}
 
 with
 

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
-        incremental_predicates=[lookback_merge_predicate('hour_start', truncate_to_hour=true)],
+        incremental_predicates=[late_event_merge_predicate('hour_start', truncate_to_hour=true)],
         unique_key=['station_id', 'hour_start'],
         partition_by={'field': 'hour_start', 'data_type': 'timestamp', 'granularity': 'day'},
         cluster_by=['station_id'],
@@ -10,7 +10,8 @@
 }}
 {#- What the model predicts: pickups, dropoffs and net change of each active station in each
     complete hour [hour_start, hour_start + 1h) before the run's as_of (zeros included). An increment
-    builds the missing hours and recomputes the late-event lookback, like station_features. -#}
+    builds the missing hours, recomputes the late-event lookback and, like station_features, every
+    hour from the earliest one whose stored counts miss a late event (macros/late_events.sql). -#}
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 
 with
@@ -27,9 +28,11 @@ params as (
         -- the last complete hour ends at or before the run's as_of
         timestamp_trunc({{ as_of_end_literal() }}, hour) as hours_end,
         {%- if is_incremental() %}
-        (select max(hour_start) from {{ this }}) as existing_max_hour,
+        {{ timestamp_literal(newest_time(this.identifier, 'hour_start')) }} as existing_max_hour,
+        {{ late_event_start_hour() }} as late_event_hour,
         {%- else %}
         cast(null as timestamp) as existing_max_hour,
+        cast(null as timestamp) as late_event_hour,
         {%- endif %}
         (select timestamp_trunc(min(ts_iso), hour) from events) as first_hour
 
@@ -43,7 +46,8 @@ bounds as (
             when existing_max_hour is null then first_hour
             else least(
                 timestamp_add(existing_max_hour, interval 1 hour),
-                timestamp_trunc(timestamp_sub(hours_end, interval {{ lookback }} minute), hour)
+                timestamp_trunc(timestamp_sub(hours_end, interval {{ lookback }} minute), hour),
+                coalesce(late_event_hour, hours_end)
             )
         end as start_hour
     from params
