@@ -5,8 +5,15 @@ The stream carries what happens from now on; features (7-day and 4-week windows)
 would take hours, so the archive goes in with one BigQuery load job instead, as the same event rows
 (same deterministic ``event_id``) the pipeline would have written.
 
-Idempotent: the rows are loaded into a staging table and merged into ``raw_events`` on ``event_id``,
-so a rerun, or a window that overlaps what the stream already wrote, adds nothing twice.
+Idempotent: the rows are loaded into a staging table and merged into ``raw_events`` on ``event_id``
+(the staging side deduplicated too), so a rerun, a file given twice, or a window that overlaps what
+the stream already wrote, adds nothing twice. The staging table expires after a day, and every load
+first drops the staging tables a killed load left more than an hour ago.
+
+Validation: every event passes the same contract as a streamed one (:mod:`include.gcp.events`:
+fields, id patterns, kind, delta, timestamp form) except the time window around the ingest clock,
+which past months are outside of by definition; an event that fails is not loaded and is counted by
+reason in the result (``rejected_events``), as unusable trip-file rows are (``rejected_rows``).
 
     python -m include.simulator.history --month 2019-08 --month 2019-09 --to 2019-09-29T04:00Z
 """
@@ -17,34 +24,81 @@ import argparse
 import json
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from google.cloud import bigquery
 
 from include.dbt.loading import load_raw_events
 from include.gcp import clients, resources
+from include.gcp.events import InvalidEvent, validate_record
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_SPEC
 from include.simulator.sources import month_files, parse_time
-from include.simulator.trips import ReplayStats, events_from_files
+from include.simulator.trips import Event, ReplayStats, events_from_files
+
+STAGING_PREFIX = "_history_staging_"
+STAGING_TTL = timedelta(days=1)  # the table's own expiry: BigQuery drops a killed load's leftover
+STALE_STAGING = timedelta(hours=1)  # older leftovers are dropped by the next load (the emulator ignores expiry)
 
 
 @dataclass(frozen=True)
 class HistoryLoad:
-    """What one load did: events read from the files, and how many were new to raw_events."""
+    """What one load did: events read from the files, how many were new to raw_events, what was refused."""
 
     events: int
     inserted: int
-    rejected_rows: dict[str, int]
+    rejected_rows: dict[str, int]  # trip-file rows that yield no event, by reason
+    rejected_events: dict[str, int] = field(default_factory=dict)  # events failing the contract, by reason code
+    duplicates_in_input: int = 0  # the same event_id more than once in the files (loaded once)
+    stale_staging_dropped: list[str] = field(default_factory=list)
 
 
 def merge_sql(target: str, staging: str) -> str:
-    """Insert the staging rows whose event_id raw_events does not have yet (one row per id)."""
+    """Insert the staging rows whose event_id raw_events does not have yet, one row per id."""
     columns = ", ".join(f.name for f in RAW_EVENTS_SPEC.schema)
+    source = (
+        f"SELECT * FROM `{staging}` WHERE TRUE "  # QUALIFY beside a WHERE, as older BigQuery releases want
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts_iso, station_id, kind) = 1"
+    )
     return (
-        f"MERGE `{target}` AS t USING (SELECT * FROM `{staging}`) AS s ON t.event_id = s.event_id "
+        f"MERGE `{target}` AS t USING ({source}) AS s ON t.event_id = s.event_id "
         f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({', '.join('s.' + c for c in columns.split(', '))})"
     )
+
+
+def drop_stale_staging(bq: bigquery.Client, s: Settings, now: datetime | None = None) -> list[str]:
+    """Drop the staging tables killed loads left behind (created over :data:`STALE_STAGING` ago)."""
+    cutoff = (now or datetime.now(UTC)) - STALE_STAGING
+    dropped = []
+    for item in bq.list_tables(f"{s.project}.{s.dataset}"):
+        if not item.table_id.startswith(STAGING_PREFIX):
+            continue
+        table = bq.get_table(item.reference)
+        if table.created is not None and table.created < cutoff:
+            bq.delete_table(item.reference, not_found_ok=True)
+            dropped.append(item.table_id)
+    return dropped
+
+
+def valid_events(loaded: Sequence[Event]) -> tuple[list[Event], Counter[str], int]:
+    """The events that pass the contract (no time window), once per event_id; refusals by reason."""
+    kept: dict[str, Event] = {}
+    refused: Counter[str] = Counter()
+    duplicates = 0
+    for event in loaded:
+        try:
+            validate_record(event.to_dict())
+        except InvalidEvent as err:
+            refused[err.code] += 1
+            continue
+        if event.event_id in kept:
+            duplicates += 1
+            continue
+        kept[event.event_id] = event
+    return list(kept.values()), refused, duplicates
 
 
 def load_history(
@@ -60,20 +114,31 @@ def load_history(
     if not paths:
         raise ValueError("give trip files or months to load")
     stats = ReplayStats()
-    events = events_from_files(paths, start=start, end=end, stats=stats)
+    loaded = events_from_files(paths, start=start, end=end, stats=stats)
+    valid, refused, duplicates = valid_events(loaded)
     resources.ensure_bigquery(s)
     bq = clients.bigquery_client(s)
+    dropped = drop_stale_staging(bq, s)
     target = s.table_id(RAW_EVENTS)
-    staging = s.table_id(f"_history_staging_{uuid.uuid4().hex[:8]}")
-    bq.create_table(RAW_EVENTS_SPEC.to_table(staging))
+    staging = s.table_id(f"{STAGING_PREFIX}{uuid.uuid4().hex[:8]}")
+    table = RAW_EVENTS_SPEC.to_table(staging)
+    table.expires = datetime.now(UTC) + STAGING_TTL
+    bq.create_table(table)
     try:
-        load_raw_events((e.to_dict() for e in events), s, table=staging.rsplit(".", 1)[-1])
+        load_raw_events((e.to_dict() for e in valid), s, table=staging.rsplit(".", 1)[-1])
         job = bq.query(merge_sql(target, staging))
         job.result()
         inserted = int(job.num_dml_affected_rows or 0)
     finally:
         bq.delete_table(staging, not_found_ok=True)
-    return HistoryLoad(events=len(events), inserted=inserted, rejected_rows=dict(stats.rejected or {}))
+    return HistoryLoad(
+        events=len(loaded),
+        inserted=inserted,
+        rejected_rows=dict(stats.rejected or {}),
+        rejected_events=dict(sorted(refused.items())),
+        duplicates_in_input=duplicates,
+        stale_staging_dropped=dropped,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
