@@ -2,7 +2,11 @@
 
 Works the same on both backends: it reads only the tables the pipeline writes (DESIGN.md §2), so
 it judges what arrived, not what the runner says about itself. Thresholds are parameters with
-defaults; the DAG passes its params.
+defaults; the DAG passes its params. Also reported, not judged: the stations seen for the first
+time in the window that the stations seed does not know (``new_stations``: accepted by ingest,
+flagged here so that someone decides whether they belong to the fleet), and the dead letters of the
+window by reason. BigQuery itself unreachable is a problem of its own: the monitor's queries give up
+after ``QUERY_DEADLINE_S`` instead of the client's 600 s, and say so.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from include.beam.job_control import JobInfo, JobState
 from include.gcp import clients
 from include.gcp.settings import Settings
-from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, STATIONS
 
 MAX_STALENESS = timedelta(minutes=30)
 MAX_DEAD_LETTER_SHARE = 0.05
 WINDOW = timedelta(minutes=15)
+QUERY_DEADLINE_S = 60.0
 
 
 class StreamUnhealthy(RuntimeError):
@@ -38,6 +44,8 @@ class HealthReport:
     dead_letters_in_window: int
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    new_stations: list[str] = field(default_factory=list)
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def staleness(self) -> timedelta | None:
@@ -70,13 +78,31 @@ class HealthReport:
             "dead_letter_share": self.dead_letter_share,
             "problems": list(self.problems),
             "notes": list(self.notes),
+            "new_station": len(self.new_stations),
+            "new_stations": list(self.new_stations),
+            "dead_letters_by_reason": dict(self.dead_letters_by_reason),
         }
 
 
-def _query(settings: Settings, sql: str, params: list[bigquery.ScalarQueryParameter] | None = None) -> dict:
+class WarehouseUnreachable(RuntimeError):
+    """BigQuery did not answer the monitor within :data:`QUERY_DEADLINE_S`."""
+
+
+def _rows(settings: Settings, sql: str, params: list[bigquery.ScalarQueryParameter] | None = None) -> list[dict]:
     client = clients.bigquery_client(settings)
-    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params or []))
-    return dict(next(iter(job.result())).items())
+    retry = bigquery.DEFAULT_RETRY.with_timeout(QUERY_DEADLINE_S)
+    config = bigquery.QueryJobConfig(query_parameters=params or [])
+    try:
+        job = client.query(sql, job_config=config, retry=retry, timeout=QUERY_DEADLINE_S, job_retry=None)
+        return [dict(r.items()) for r in job.result(retry=retry, timeout=QUERY_DEADLINE_S)]
+    except (api_exceptions.NotFound, api_exceptions.BadRequest):
+        raise
+    except Exception as err:  # connection refused, timeouts, 5xx after the retries
+        raise WarehouseUnreachable(f"BigQuery did not answer within {QUERY_DEADLINE_S:.0f} s: {err}") from err
+
+
+def _query(settings: Settings, sql: str, params: list[bigquery.ScalarQueryParameter] | None = None) -> dict:
+    return _rows(settings, sql, params)[0]
 
 
 def newest_timestamps(settings: Settings) -> tuple[datetime | None, datetime | None]:
@@ -113,6 +139,41 @@ def window_counts(settings: Settings, window: timedelta = WINDOW, now: datetime 
         params,
     )
     return int(row["good"]), int(row["bad"])
+
+
+def _window_params(window: timedelta, until: datetime) -> list[bigquery.ScalarQueryParameter]:
+    return [
+        bigquery.ScalarQueryParameter("since", "TIMESTAMP", until - window),
+        bigquery.ScalarQueryParameter("until", "TIMESTAMP", until),
+    ]
+
+
+def new_stations(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> list[str]:
+    """Stations of rows ingested in the window that no earlier row had and the stations seed lacks."""
+    raw = f"`{settings.table_id(RAW_EVENTS)}`"
+    try:
+        clients.bigquery_client(settings).get_table(settings.table_id(STATIONS))
+        known = f"AND station_id NOT IN (SELECT station_id FROM `{settings.table_id(STATIONS)}`)"
+    except api_exceptions.NotFound:  # seeds not loaded yet (bikeshare_setup): every unseen station is new
+        known = ""
+    sql = f"""
+        SELECT DISTINCT station_id FROM {raw}
+        WHERE ingested_at >= @since AND ingested_at < @until {known}
+          AND station_id NOT IN (SELECT station_id FROM {raw} WHERE ingested_at < @since)
+        ORDER BY station_id
+    """
+    return [r["station_id"] for r in _rows(settings, sql, _window_params(window, now or datetime.now(UTC)))]
+
+
+def dead_letters_by_reason(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> dict:
+    """Dead letters received in the window, by reason code (rows from before the code column: ``error``'s prefix)."""
+    sql = f"""
+        SELECT COALESCE(reason, SPLIT(error, ':')[OFFSET(0)]) AS reason, COUNT(*) AS n
+        FROM `{settings.table_id(RAW_EVENTS_DEAD_LETTER)}`
+        WHERE received_at >= @since AND received_at < @until
+        GROUP BY 1 ORDER BY 1
+    """
+    return {r["reason"]: int(r["n"]) for r in _rows(settings, sql, _window_params(window, now or datetime.now(UTC)))}
 
 
 def dead_letter_share(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> float | None:
@@ -169,9 +230,24 @@ def check_health(
     ``job_error`` (:meth:`StreamingJob.last_error`) for a job that has ended since.
     """
     checked_at = now or datetime.now(UTC)
-    ingested, event_ts = newest_timestamps(settings)
-    good, bad = window_counts(settings, window, checked_at)
-    report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
+    try:
+        ingested, event_ts = newest_timestamps(settings)
+        good, bad = window_counts(settings, window, checked_at)
+        report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
+        report.new_stations.extend(new_stations(settings, window, checked_at))
+        report.dead_letters_by_reason.update(dead_letters_by_reason(settings, window, checked_at))
+    except WarehouseUnreachable as err:
+        report = HealthReport(checked_at, job_state, None, None, window, 0, 0, problems=[str(err)])
+        if raise_on_problem:
+            raise StreamUnhealthy(
+                f"streaming ingest into {settings.table_id(RAW_EVENTS)} cannot be checked: {err} "
+                f"(the local job holds its messages unacknowledged and retries; Dataflow retries too)"
+            ) from err
+        return report
+    if report.new_stations:
+        report.notes.append(
+            f"{len(report.new_stations)} new station(s) not in the stations seed: {', '.join(report.new_stations[:20])}"
+        )
     found = judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share)
     if started and not started.created and started.state.stopped_on_purpose:
         report.notes.append(f"job {started.name} was {started.state} on purpose; not judged ({'; '.join(found)})")

@@ -12,6 +12,7 @@ from google.cloud import bigquery
 
 RAW_EVENTS = "raw_events"
 RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
+STATIONS = "stations"  # the dbt seed of known stations (GBFS station_information), loaded by bikeshare_setup
 
 
 @dataclass(frozen=True)

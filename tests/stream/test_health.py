@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from include.beam import stream_health
 from include.beam.job_control import JobInfo, JobState
 from include.beam.stream_health import (
     HealthReport,
@@ -16,7 +18,7 @@ from include.beam.stream_health import (
     judge,
 )
 from include.gcp import clients
-from include.gcp.settings import Settings
+from include.gcp.settings import Endpoint, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -73,18 +75,22 @@ def test_measures_freshness_and_dead_letter_share_in_bigquery(stream_settings: S
         }
         for i, m in enumerate((3, 5, 40))
     ]
+    rows.append({**rows[0], "event_id": "h-new", "station_id": "Z9"})  # a station no earlier row had
     assert bq.insert_rows_json(s.table_id(RAW_EVENTS), rows) == []
     dead = {"payload": "{", "error": "bad json", "received_at": (now - timedelta(minutes=1)).isoformat()}
     assert bq.insert_rows_json(s.table_id(RAW_EVENTS_DEAD_LETTER), [dead]) == []
 
     assert freshness(s, now=now) == timedelta(minutes=3)
-    assert dead_letter_share(s, timedelta(minutes=15), now=now) == pytest.approx(1 / 3)  # 2 rows + 1 dead letter
+    assert dead_letter_share(s, timedelta(minutes=15), now=now) == pytest.approx(1 / 4)  # 3 rows + 1 dead letter
     assert dead_letter_share(s, timedelta(seconds=30), now=now) is None
 
     report = check_health(s, JobState.RUNNING, max_dead_letter_share=0.5, now=now)
     assert report.ok
     assert report.to_dict()["staleness_seconds"] == 180
-    with pytest.raises(StreamUnhealthy, match=r"dead-letter share 33\.3%"):
+    assert (report.to_dict()["new_station"], report.new_stations) == (1, ["Z9"])  # "1" was seen 40 min ago
+    assert any("new station(s) not in the stations seed: Z9" in n for n in report.notes)
+    assert report.dead_letters_by_reason == {"bad json": 1}  # a row from before the reason column
+    with pytest.raises(StreamUnhealthy, match=r"dead-letter share 25\.0%"):
         check_health(s, JobState.RUNNING, now=now)
 
 
@@ -106,3 +112,16 @@ def test_the_verdict_depends_on_what_the_start_step_did(stream_settings: Setting
         check_health(s, JobState.RUNNING, started=info(replaced=JobState.FAILED, message="OOM in ParseEvents"))
     with pytest.raises(StreamUnhealthy, match=r"(?s)streaming job is FAILED.*ended FAILED: Traceback"):
         check_health(s, JobState.FAILED, started=info(created=False), job_error="Traceback …")
+
+
+@pytest.mark.integration
+def test_bigquery_unreachable_is_reported_not_waited_for(
+    stream_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_health, "QUERY_DEADLINE_S", 2.0)
+    away = replace(stream_settings, bigquery=Endpoint("127.0.0.1", 9))  # nothing listens there
+    report = check_health(away, JobState.RUNNING, raise_on_problem=False)
+    assert len(report.problems) == 1
+    assert "BigQuery did not answer within 2 s" in report.problems[0]
+    with pytest.raises(StreamUnhealthy, match="cannot be checked"):
+        check_health(away, JobState.RUNNING)
