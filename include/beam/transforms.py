@@ -50,10 +50,12 @@ def counter(name: str) -> Any:
 
 
 class Received(NamedTuple):
-    """A valid event and the Pub/Sub message it came in (None when the source has no ids: tests)."""
+    """A valid event, the Pub/Sub message id it came in (None when the source has none: tests) and
+    the message's bytes (under 1 KB), kept for the dead letter should it turn out a conflicting copy."""
 
     event: ValidEvent
     message_id: str | None = None
+    payload: bytes = b""
 
 
 def dead_letter_row(
@@ -122,14 +124,15 @@ class ParseEvents(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row(payload, result, message_id=message_id))
             return
         self.valid.inc()
-        yield result.event_id, Received(result, message_id)
+        yield result.event_id, Received(result, message_id, payload)
 
 
 def conflicting_duplicate(received: Received, detail: str) -> dict[str, str | None]:
     """The dead-letter row of a copy of an event_id whose content differs from the first copy's."""
     event = received.event
     rejection = Rejection("conflicting_duplicate", detail, event.event_id)
-    return dead_letter_row(json.dumps(event.to_dict()), rejection, message_id=received.message_id)
+    payload = received.payload or json.dumps(event.to_dict())
+    return dead_letter_row(payload, rejection, message_id=received.message_id)
 
 
 class SkipWritten(beam.DoFn):

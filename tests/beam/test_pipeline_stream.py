@@ -180,6 +180,6 @@ def test_poisons_late_future_and_conflicting_copies_are_dead_letters_and_the_res
     rows = [(f"v{i}", *sept) for i in range(1, 4)]
     rows.append(("late-ok", "2019-08-30T05:01:00.000000Z", Timestamp.from_rfc3339("2019-08-30T05:01:00Z")))
     dead = [(p.decode(), code) for p, code in poisons.items() if code != "conflicting_duplicate"]
-    conflicting = {"event_id": "v1", "station_id": "3184", "ts_iso": "2019-09-01T04:00:00.000000Z"}
-    dead.append((json.dumps({**conflicting, "kind": "pickup", "delta": 1}), "conflicting_duplicate"))
+
+    dead.append((event("v1", station_id="3184").decode(), "conflicting_duplicate"))  # the copy as received
     run(stream, rows, dead)

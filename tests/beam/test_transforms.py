@@ -45,7 +45,7 @@ def message(data: bytes, message_id: str = "m1", now: datetime | None = REPLAY_N
 def test_parse_events_judges_time_by_the_chosen_clock() -> None:
     simulated = ParseEvents(clock="simulated")
     (good,) = simulated.process(message(payload()))
-    assert good == ("abc-p", Received(parse_event(payload()), "m1"))
+    assert good == ("abc-p", Received(parse_event(payload()), "m1", payload()))
     (late,) = ParseEvents(clock="wall").process(message(payload()))  # 2019 is years behind the wall clock
     assert late.tag == DEAD_LETTER
     assert late.value["reason"] == "too_late"
