@@ -33,17 +33,19 @@ Hence:
 - a backfill of an old interval closes the gate while it runs; once it verified, the gate is open again
   for the current hour although the newest row is a ``verified`` with an old ``as_of``: the newer rows
   were verified by the runs that wrote them, and nothing since is open;
-- a failed backfill stays open until a run of its interval or a newer one (the next live run) passes.
-  The simpler rule "the newest row is ``verified``" would let a successful backfill of an old interval
-  hide a live run that failed just before it; this one does not.
+- a failed backfill stays open until a run of its interval or a newer one (the next live run) passes;
+  a live run's tests do not reach that far back, so rerun the backfill (or the full audit below) to
+  re-check the old interval. The simpler rule "the newest row is ``verified``" would let a successful
+  backfill of an old interval hide a live run that failed just before it; this one does not.
 
 Limits. "Verified" means the run's ``dbt test`` passed, and those tests check the day before its
 ``as_of`` (``test_window_minutes``, include/dbt/README.md): older rows a failed run rewrote (late-event
 reconciliation reaches back ~49 h) are re-checked by the full audit (``python -m include.dbt test``),
 not by the next run. The gate assumes that runs do not overlap, as the DAG's ``max_active_runs=1``
 says (overlapping runs would also collide in their merges): Airflow 3 does not count a backfill's runs
-against that limit, so give a backfill ``max_active_runs=1`` and do not let it run beside live runs,
-or a live run that verifies while a backfill run still writes also closes that backfill's ``building``.
+against that limit, so give a backfill ``max_active_runs=1`` and do not let it run beside live runs:
+a live run that verifies while a backfill run still writes would also settle that backfill's
+``building`` row, and training could read what the backfill writes afterwards.
 
 Builds outside the DAG (scripts, test fixtures) use :func:`building`, which records both rows around
 the build (``verified`` only if the block finished without an exception), or :func:`mark_building` alone
