@@ -2,7 +2,9 @@
 ### bikeshare_setup — create what the pipeline writes to
 
 Creates, if missing, the Pub/Sub topic and subscription, the BigQuery dataset with the
-`raw_events` and `raw_events_dead_letter` tables, and the bucket, then loads the dbt seeds
+`raw_events`, `raw_events_dead_letter` and `feature_store_runs` tables (the last one is the features
+runs' log the training sensor reads; a features run also creates it if it is missing), and the
+bucket, then loads the dbt seeds
 (`stations`, `us_federal_holidays`: reference data the feature models join, tested on load; the
 15-minute features DAG does not reload them). Every task is idempotent:
 running the DAG again changes nothing. The same code runs in both profiles; the `local` profile

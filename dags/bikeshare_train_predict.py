@@ -4,8 +4,14 @@
 Each run works for its cut-off hour `T` = the run's data-interval end (with Airflow 3's cron timetable,
 the logical date; a manual run is floored to its hour):
 
-1. **wait_for_features** - sensor (reschedule mode) until `station_features_wide` has rows as of `T`
-   and `station_hourly_labels` has the hour before `T`.
+1. **wait_for_features** - sensor (reschedule mode, 3 h timeout) until the feature store's run log
+   `feature_store_runs` says its data passed the dbt tests (no `bikeshare_features` run is open - every
+   `building` row is followed by a `verified` row of the same or a newer `as_of` - and a run verified an
+   `as_of` >= `T`), `station_features_wide` has rows as of `T` and `station_hourly_labels` has the hour
+   before `T`. The models write their rows before their tests run, so rows alone are not enough: after a
+   features run whose tests failed (or that was killed, or while one builds) training waits, and a sensor
+   that times out fails the run, which is the alert; the next features run that passes unblocks it. The
+   sensor's log says which run holds it. Rule and limits: `include/gcp/feature_runs.py`.
 2. **train_and_evaluate** - scikit-learn gradient boosting (Poisson loss on pickups and dropoffs: their
    Skellam median is `predicted_net_change`, scored on MAE; squared error on net change: the mean
    `predicted_net_change_mean`, scored on RMSE) on the label hours `[T - window, T)` (`TrainConfig`),

@@ -5,8 +5,10 @@
 3. bikeshare_stream: starts the streaming pipeline (DirectRunner in the background);
 4. bikeshare_replay: the demo day's trips published to Pub/Sub, with a share of malformed messages;
    the script waits until the pipeline has written every valid event of the day to raw_events;
-5. bikeshare_features: one run at the demo hour (catches up every 15-minute as_of);
-6. bikeshare_train_predict: trains, gates, predicts the next hour, writes Avro to the bucket;
+5. bikeshare_features: one run at the demo hour (catches up every 15-minute as_of), recorded as
+   verified in feature_store_runs once its dbt tests passed;
+6. bikeshare_train_predict: waits for that verified run, trains, gates, predicts the next hour, writes
+   Avro to the bucket;
 7. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).
 
 Each step is idempotent, so ``make demo`` can be rerun. Logs: ``.local/demo-<dag>.log``. When the dbt
@@ -28,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
-from include.gcp import clients  # noqa: E402
+from include.gcp import clients, feature_runs  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
-from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER  # noqa: E402
+from include.gcp.tables import FEATURE_STORE_RUNS, RAW_EVENTS, RAW_EVENTS_DEAD_LETTER  # noqa: E402
 from include.simulator.history import load_history  # noqa: E402
 from include.simulator.sources import month_files  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
@@ -115,6 +117,8 @@ def rebuild_features_if_code_changed(hour: datetime) -> bool:
     except NotFound:
         return False  # a first demo: the DAG run builds them
     print("   the dbt feature code changed since the last demo: rebuilding the feature tables (--full-refresh)")
+    # the rebuild runs no tests: it only closes the training gate; the DAG run that follows verifies
+    feature_runs.mark_building(f"demo_full_refresh__{hour.isoformat()}", hour, s)
     run_dbt(["run", "--full-refresh", "--select", *FEATURE_TABLES], s, vars=dbt_vars(as_of=hour))
     return True
 
@@ -124,7 +128,7 @@ def summary(demo_started: datetime) -> None:
     bucket = clients.storage_client(s).bucket(s.bucket)
     latest = bucket.blob(f"{s.env}/models/latest.json")
     print(f"\n== result (bucket gs://{s.bucket}, dataset {s.project}.{s.dataset})")
-    for table in (RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, "station_features"):
+    for table in (RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, "station_features", FEATURE_STORE_RUNS):
         print(f"   {table}: {count(f'select count(*) from `{s.table_id(table)}`'):,} rows")
     for blob in sorted(bucket.list_blobs(prefix=f"{s.env}/"), key=lambda b: b.name):
         print(f"   gs://{s.bucket}/{blob.name}  ({blob.size:,} bytes)")

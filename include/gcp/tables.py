@@ -1,7 +1,8 @@
 """BigQuery table names and schemas that the parts of the pipeline share (DESIGN.md §2).
 
-The ingest pipeline writes these tables, dbt reads them as sources; both take the names from
-here (dbt through its ``sources`` config, which uses the same names).
+The ingest pipeline writes the raw tables, dbt reads them as sources; both take the names from
+here (dbt through its ``sources`` config, which uses the same names). The features DAG writes
+``feature_store_runs`` and the training sensor reads it (include/gcp/feature_runs.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from google.cloud import bigquery
 RAW_EVENTS = "raw_events"
 RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
 STATIONS = "stations"  # the dbt seed of known stations (GBFS station_information), loaded by bikeshare_setup
+FEATURE_STORE_RUNS = "feature_store_runs"
 
 
 @dataclass(frozen=True)
@@ -71,4 +73,18 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
     partition_field="received_at",
 )
 
-TABLE_SPECS: tuple[TableSpec, ...] = (RAW_EVENTS_SPEC, RAW_EVENTS_DEAD_LETTER_SPEC)
+FEATURE_STORE_RUNS_SPEC = TableSpec(
+    name=FEATURE_STORE_RUNS,
+    description=(
+        "Append-only log of the feature store's runs: 'building' when a bikeshare_features run starts "
+        "writing, 'verified' once its dbt tests passed. Training waits on it (include/gcp/feature_runs.py)."
+    ),
+    schema=(
+        _field("run_id", "STRING", doc="The Airflow run id (or the script's id for a build outside the DAG)."),
+        _field("as_of", "TIMESTAMP", doc="The run's dbt as_of: its data-interval end floored to 15 minutes."),
+        _field("state", "STRING", doc="building or verified."),
+        _field("recorded_at", "TIMESTAMP", doc="When the row was written (the warehouse's clock); orders the log."),
+    ),
+)
+
+TABLE_SPECS: tuple[TableSpec, ...] = (RAW_EVENTS_SPEC, RAW_EVENTS_DEAD_LETTER_SPEC, FEATURE_STORE_RUNS_SPEC)

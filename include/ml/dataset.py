@@ -8,13 +8,16 @@ feature in dbt needs no change here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from include.gcp import clients
+from include.gcp import clients, feature_runs
 from include.gcp.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 FEATURES_TABLE = "station_features_wide"
 LABELS_TABLE = "station_hourly_labels"
@@ -126,19 +129,36 @@ def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.Da
 
 
 def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:
-    """True once the feature table has rows as of ``as_of`` and labels up to the hour before it."""
+    """True once the feature store's runs verified ``as_of`` and none is open, the feature table has rows
+    as of ``as_of`` and the labels reach the hour before it.
+
+    The first condition is the gate of :mod:`include.gcp.feature_runs`: dbt writes a run's rows before its
+    tests check them, so rows alone do not say they passed. A run whose tests failed (or that was killed,
+    or is still building) keeps training waiting until a later run of the same or a newer interval passes.
+    """
     s = settings or get_settings()
+    hour = utc_hour(as_of)
+    gate = feature_runs.read_gate(s)
+    if not gate.ready_for(hour):
+        log.info("not ready for %s: %s", hour.isoformat(), gate.explain(hour))
+        return False
     sql = f"""
         SELECT
           (SELECT MAX(as_of) FROM `{s.table_id(FEATURES_TABLE)}`) AS max_as_of,
           (SELECT MAX(hour_start) FROM `{s.table_id(LABELS_TABLE)}`) AS max_label_hour
     """
     row = next(iter(clients.bigquery_client(s).query(sql).result()))
-    as_of = utc_hour(as_of)
     max_as_of, max_label_hour = (_aware(row[k]) for k in ("max_as_of", "max_label_hour"))
-    if max_as_of is None or max_label_hour is None:
-        return False
-    return max_as_of >= as_of and max_label_hour >= as_of - HOUR
+    ready = max_as_of is not None and max_label_hour is not None and max_as_of >= hour and max_label_hour >= hour - HOUR
+    log.info(
+        "%s for %s: %s; features up to %s, labels up to %s",
+        "ready" if ready else "not ready",
+        hour.isoformat(),
+        gate.explain(hour),
+        max_as_of,
+        max_label_hour,
+    )
+    return ready
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -1,9 +1,10 @@
-"""bikeshare_features on the local stack: live runs, one catch-up run and a backfill give the same rows.
+"""bikeshare_features on the local stack: live runs, one catch-up run and a backfill give the same rows,
+and a run whose dbt test fails keeps the training sensor waiting until a later run passes.
 
 Real parts only: the DAG parsed by a DagBag, run with ``dag.test()``, cosmos starting dbt from its own
 venv against the BigQuery emulator, Citi Bike events from the trip files. Each run costs a few dbt
 invocations (~4 s each when the machine is idle), so the window is three 15-minute runs on top of a few
-hours of history (7 DAG runs in all).
+hours of history (7 DAG runs in all, and 2 for the training gate).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import pytest
 from include import cosmos_config
 from include.dbt.loading import load_raw_events
 from include.dbt.runner import run_dbt
-from include.gcp import clients, resources
+from include.gcp import clients, feature_runs, resources
 from include.gcp.settings import Settings, get_settings
+from include.gcp.tables import RAW_EVENTS
 from include.localstack import stack
+from include.ml import dataset
 from include.simulator.trips import Event, events_from_files
 from tests.conftest import DAGS_FOLDER
 
@@ -34,6 +37,8 @@ WINDOW_END = datetime(2019, 9, 4, 8, 45, tzinfo=UTC)
 STEP = timedelta(minutes=15)
 INTERVAL_ENDS = [WINDOW_START + STEP * (i + 1) for i in range((WINDOW_END - WINDOW_START) // STEP)]
 DAG_ID = "bikeshare_features"
+GATE_HOUR = datetime(2019, 9, 4, 9, 0, tzinfo=UTC)  # a training hour: features as of it, labels of 08:00
+MODEL_TASKS = {f"dbt.{m}_run" for m in ("stg_raw_events", "station_features", "station_features_wide")}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +105,31 @@ def run_for(dag, interval_end: datetime, attempts: int = 3) -> None:
     assert run.data_interval_end == interval_end
 
 
+def run_failing_its_tests(dag, interval_end: datetime, attempts: int = 3):
+    """The DAG's run at ``interval_end``, expected to fail in its dbt test task after every model passed.
+
+    Re-run whole if it failed anywhere else (the shared emulator restarted under it, see :func:`run_for`).
+    """
+    for attempt in range(1, attempts + 1):
+        stack.up(get_settings())
+        run = dag.test(logical_date=interval_end)
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        if states.get("dbt.dbt_test") == "failed" and all(states.get(t) == "success" for t in MODEL_TASKS):
+            break
+        assert attempt < attempts, f"run for {interval_end} ended {run.state} with tasks {states}"
+        time.sleep(10)
+    assert run.state == "failed"
+    assert states["mark_building"] == "success"
+    assert states["features_ready"] == "upstream_failed"
+    return run
+
+
+def newest(settings: Settings, table: str, column: str) -> datetime:
+    sql = f"SELECT MAX({column}) AS m FROM `{settings.table_id(table)}`"
+    value = next(iter(clients.bigquery_client(settings).query(sql).result())).m
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def feature_rows(settings: Settings) -> list[tuple]:
     sql = (
         "SELECT station_id, feature_name, window_len, value, as_of "
@@ -145,6 +175,11 @@ def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
     ]
     roots = {t.task_id for t in dag.tasks if not t.upstream_task_ids}
     assert roots == {"source_freshness"}
+    # the run is logged as building before any dbt task writes, and as verified by the last task
+    assert tasks["mark_building"].upstream_task_ids == {"source_freshness"}
+    dbt_roots = {t for t in tasks if t.startswith("dbt.") and not tasks[t].upstream_task_ids - {"mark_building"}}
+    assert dbt_roots == {"dbt.stg_raw_events_run"}
+    assert tasks["mark_building"].downstream_task_ids == dbt_roots
 
 
 def test_live_runs_catch_up_and_backfill_give_identical_rows(
@@ -162,6 +197,8 @@ def test_live_runs_catch_up_and_backfill_give_identical_rows(
         run_for(dag, end)
     live_rows = feature_rows(live)
     assert asset_events(cosmos_config.station_features_asset_uri(live)) == len(INTERVAL_ENDS)
+    gate = feature_runs.read_gate(live)  # every run logged building, then verified
+    assert (gate.open_runs, gate.verified_as_of) == (0, WINDOW_END)
 
     # catch-up: everything has arrived, one run for the last interval fills every as_of
     catch_up = dataset_factory("catchup")
@@ -177,6 +214,8 @@ def test_live_runs_catch_up_and_backfill_give_identical_rows(
     for end in reversed(INTERVAL_ENDS):
         run_for(dag, end)
     backfill_rows = feature_rows(backfill)
+    gate = feature_runs.read_gate(backfill)  # the newest row is the oldest as_of's verified; the gate keeps the max
+    assert (gate.open_runs, gate.verified_as_of) == (0, WINDOW_END)
 
     as_ofs = {row[-1] for row in live_rows}
     assert set(INTERVAL_ENDS) <= as_ofs, "a live run left its own as_of empty"
@@ -184,3 +223,29 @@ def test_live_runs_catch_up_and_backfill_give_identical_rows(
     assert live_rows, "no features computed"
     assert catch_up_rows == live_rows
     assert backfill_rows == live_rows
+
+
+def test_a_run_whose_dbt_test_fails_holds_training_until_a_later_run_passes(
+    airflow_db, manifest: Path, dataset_factory, events: list[Event]
+) -> None:
+    """The failing run writes its rows (features as of the hour, the hour before's labels) before its test
+    fails; the training sensor must still wait, and the next run that passes releases it."""
+    s = dataset_factory("gate")
+    load_events(s, events)
+    bad = {"event_id": "planted-bad-kind", "station_id": "3186", "ts_iso": "2019-09-04T08:50:00Z", "kind": "teleport"}
+    load_raw_events([{**bad, "delta": 1}], s)  # stg_raw_events drops it; the source's accepted_values test fails
+    dag = parse_dag()
+
+    failed = run_failing_its_tests(dag, GATE_HOUR)
+    assert newest(s, "station_features_wide", "as_of") >= GATE_HOUR, "the failed run wrote no features"
+    assert newest(s, "station_hourly_labels", "hour_start") >= GATE_HOUR - timedelta(hours=1)
+    gate = feature_runs.read_gate(s)
+    assert gate.open_run_id == failed.run_id
+    assert not dataset.features_ready(GATE_HOUR, s), "training would read rows whose dbt test failed"
+    assert not dataset.features_ready(GATE_HOUR - timedelta(hours=1), s)
+
+    delete = f"DELETE FROM `{s.table_id(RAW_EVENTS)}` WHERE event_id = '{bad['event_id']}'"
+    clients.bigquery_client(s).query(delete).result()  # the data is fixed; the next 15-minute run passes
+    run_for(dag, GATE_HOUR + STEP)
+    assert feature_runs.read_gate(s).open_runs == 0
+    assert dataset.features_ready(GATE_HOUR, s)

@@ -28,9 +28,9 @@ def test_ensure_all_is_idempotent(test_settings: Settings) -> None:
     )
     try:
         first = resources.ensure_all(fresh)
-        assert [o.created for o in first] == [True] * 6
-        assert [o.kind for o in first] == ["topic", "subscription", "dataset", "table", "table", "bucket"]
-        assert [o.created for o in resources.ensure_all(fresh)] == [False] * 6
+        assert [o.created for o in first] == [True] * 7
+        assert [o.kind for o in first] == ["topic", "subscription", "dataset", "table", "table", "table", "bucket"]
+        assert [o.created for o in resources.ensure_all(fresh)] == [False] * 7
     finally:
         drop_resources(fresh)
 

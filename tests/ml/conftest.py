@@ -19,7 +19,7 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from include.gcp import clients
+from include.gcp import clients, feature_runs
 from include.gcp.settings import Settings
 from include.ml.dataset import FEATURES_TABLE, LABELS_TABLE
 
@@ -102,6 +102,8 @@ def _load(settings: Settings, table: str, frame: pd.DataFrame, schema: list[bigq
 
 
 def load_feature_store(settings: Settings, labels: pd.DataFrame, features: pd.DataFrame) -> None:
+    """Replace both tables, recorded in the feature store's run log as a run that passed (building, then
+    verified once loaded) as of the newest feature as_of, as a bikeshare_features run would be."""
     label_schema = [
         bigquery.SchemaField("station_id", "STRING"),
         bigquery.SchemaField("hour_start", "TIMESTAMP"),
@@ -111,8 +113,10 @@ def load_feature_store(settings: Settings, labels: pd.DataFrame, features: pd.Da
     ]
     feature_schema = [bigquery.SchemaField("station_id", "STRING"), bigquery.SchemaField("as_of", "TIMESTAMP")]
     feature_schema += [bigquery.SchemaField(c, "FLOAT64") for c in features.columns if c not in ("station_id", "as_of")]
-    _load(settings, LABELS_TABLE, labels, label_schema)
-    _load(settings, FEATURES_TABLE, features, feature_schema)
+    as_of = pd.Timestamp(features["as_of"].max()).to_pydatetime()
+    with feature_runs.building("tests.ml.load_feature_store", as_of, settings):
+        _load(settings, LABELS_TABLE, labels, label_schema)
+        _load(settings, FEATURES_TABLE, features, feature_schema)
 
 
 FeatureStore = Callable[[str, int], tuple[Settings, pd.DataFrame, pd.DataFrame]]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from include.gcp import bucket, clients, paths
+from include.gcp import bucket, clients, feature_runs, paths
 from include.ml import baselines, dataset, hourly, predictions, registry
 from tests.ml.conftest import START, STATIONS
 
@@ -41,6 +41,20 @@ def test_training_frame_is_point_in_time(feature_store) -> None:
     assert (frame["pickup_count_1h"].to_numpy() == expected).all()
     assert dataset.features_ready(window.end, settings)
     assert not dataset.features_ready(window.end + timedelta(hours=1), settings)
+
+
+def test_features_ready_waits_for_the_feature_store_runs_to_verify(feature_store) -> None:
+    """Rows and labels are there either way; a features run that is building (or whose dbt test failed)
+    holds the sensor until a run of the same or a newer as_of verifies."""
+    settings, _, _ = feature_store("lagged", WEEKS)
+    assert dataset.features_ready(CUTOFF, settings)
+    feature_runs.mark_building("tests.ml.failing_run", CUTOFF, settings)
+    try:
+        assert not dataset.features_ready(CUTOFF, settings)
+        assert not dataset.features_ready(CUTOFF - timedelta(hours=1), settings)
+    finally:  # the module's other tests share these tables: a run of the same as_of passes
+        feature_runs.mark_verified("tests.ml.next_run", CUTOFF, settings)
+    assert dataset.features_ready(CUTOFF, settings)
 
 
 def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -> None:
