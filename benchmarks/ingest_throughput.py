@@ -50,6 +50,7 @@ from include.beam.options import pipeline_args
 from include.gcp import clients, resources
 from include.gcp.settings import PROJECT_ROOT, Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, RAW_EVENTS_SPEC
+from include.simulator.publish import replay_attributes
 from include.simulator.trips import Event, events_from_files
 
 POLL_S = 2.0
@@ -76,7 +77,8 @@ def with_duplicates(events: list[Event], share: float, lag: int, seed: int = 7) 
 
 
 def publish(settings: Settings, events: list[Event], rate: float) -> tuple[dict[str, float], float]:
-    """Publish every event; returns the first send time per event_id and the publish wall time."""
+    """Publish every event with the replay's clock (its own time), as the simulator does; returns
+    the first send time per event_id and the publish wall time."""
     publisher = clients.publisher_client(settings)
     sent: dict[str, float] = {}
     futures = []
@@ -88,7 +90,7 @@ def publish(settings: Settings, events: list[Event], rate: float) -> tuple[dict[
         now = time.time()
         for event in events[i : i + chunk]:
             sent.setdefault(event.event_id, now)
-            futures.append(publisher.publish(settings.topic_path, event.to_json()))
+            futures.append(publisher.publish(settings.topic_path, event.to_json(), **replay_attributes(event.ts)))
     for future in futures:
         future.result(timeout=120)
     return sent, time.time() - start

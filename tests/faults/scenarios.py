@@ -27,9 +27,11 @@ from typing import Any
 
 from google.api_core.exceptions import NotFound
 
+from include import cosmos_config
 from include.beam.job_control import JobState
-from include.beam.stream_health import StreamUnhealthy, check_health
+from include.beam.stream_health import StreamUnhealthy, check_health, new_stations
 from include.beam.stream_local import LocalStreamingJob
+from include.beam.transforms import MAX_DEAD_LETTER_PAYLOAD
 from include.gcp import clients, resources
 from include.gcp.events import format_ts
 from include.gcp.settings import Settings, get_settings
@@ -41,7 +43,7 @@ from include.simulator.trips import Event, events_from_files
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIPS = ROOT.parent / "shared" / "data" / "citibike-jc" / "JC-201909-citibike-tripdata.csv.zip"
-MAX_DEAD_LETTER_PAYLOAD = 1_000_000
+NEW_STATION = "JC-NEW-1"  # a well-formed station id the stations seed does not hold
 
 
 @dataclass
@@ -221,18 +223,25 @@ def poison_burst(base: Settings, per_side: int = 300) -> Outcome:
     assert len(second) == per_side, f"the window holds only {len(events)} events"
     clock = second[-1].ts
     bad = poisons(first[0], clock)
+    stranger = Event(clock, "new-station-pickup", NEW_STATION, "pickup")  # valid, unknown to the seed
     with own_resources(base, "poison") as s:
         started = time.monotonic()
+        cosmos_config.load_seeds(s)  # as bikeshare_setup does: the fleet new_stations compares with
         job = start_job(s)
         pid = job_pid(job)
         publish(s, [e.to_json() for e in first], clock)
         wait_until(all_written(s, {e.event_id for e in first}), 120, "the first valid events")
-        publish(s, [p for p, _ in bad] + [e.to_json() for e in second] + [first[1].to_json()], clock)
-        valid = {e.event_id for e in events[: 2 * per_side]}
+        later = [e.to_json() for e in second] + [stranger.to_json(), first[1].to_json()]
+        publish(s, [p for p, _ in bad] + later, clock)
+        valid = {e.event_id for e in [*first, *second, stranger]}
         wait_until(all_written(s, valid, len(bad)), 180, "every valid event and dead letter")
         time.sleep(3)  # anything still arriving would be a duplicate or an extra row
         out = account(s, "poison burst", valid, bad, started)
-        out.facts = {"job_state": str(job.state()), "same_process": job_pid(job) == pid, "restarts": 0}
+        out.facts = {
+            "job_state": str(job.state()),
+            "same_process": job_pid(job) == pid,
+            "new_stations": new_stations(s),  # the health report's new_station count
+        }
         job.drain(timeout=60)
     return out
 
@@ -245,7 +254,10 @@ def kill_during_backlog(
     label: str = "kill -9 mid-backlog",
 ) -> Outcome:
     """The events as a backlog (or published at ``publish_rate`` per second meanwhile); the job is
-    killed with SIGKILL ``kills`` times, each time once more rows arrived, and restarted."""
+    killed with SIGKILL ``kills`` times, each time once more rows arrived, and restarted.
+
+    The events must span less than the late-event limit: the clock is the newest one's time."""
+    assert max(e.ts for e in events) - min(e.ts for e in events) < timedelta(hours=47), "older ones are too_late"
     valid = {e.event_id for e in events}
     clock = max(e.ts for e in events)
     with own_resources(base, "kill") as s:
@@ -261,11 +273,11 @@ def kill_during_backlog(
                     time.sleep(1.0)
 
             publisher = threading.Thread(target=paced, daemon=True)
-        else:
-            publish(s, payloads, clock)
-        job = start_job(s)
+        job = start_job(s)  # up first: its ~15 s start-up check would outlast a 6,000-message backlog
         if publisher:
             publisher.start()
+        else:
+            publish(s, payloads, clock)
         rows_at_kill: list[int] = []
         for k in range(1, kills + 1):  # each time as soon as the (restarted) job has written a row
             target = (rows_at_kill[-1] if rows_at_kill else 0) + 1
@@ -379,8 +391,6 @@ def features_dag_run(interval_end: datetime, attempts: int = 3) -> str:
 def late_events_through_features(base: Settings) -> Outcome:
     """Features up to 04:15 exist; then a pickup of 00:30 (3 h 45 min late) and one 49 h late arrive
     through the stream; the next features run must count the first everywhere, dbt tests passing."""
-    from include import cosmos_config
-
     t = datetime(2019, 9, 3, 4, 15, tzinfo=UTC)
     history = trip_events(datetime(2019, 9, 1, tzinfo=UTC), t)
     late_ts = datetime(2019, 9, 3, 0, 30, tzinfo=UTC)

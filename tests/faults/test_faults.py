@@ -32,10 +32,13 @@ def test_poison_burst_leaves_the_job_running_and_every_message_accounted(local_s
     assert outcome.bad_published == sum(outcome.dead_letters.values()) == 12
     assert outcome.facts["job_state"] == "RUNNING"
     assert outcome.facts["same_process"]
+    stations_in_seed_and_stream = set(outcome.facts["new_stations"]) - {scenarios.NEW_STATION}
+    assert scenarios.NEW_STATION in outcome.facts["new_stations"], stations_in_seed_and_stream
 
 
 def test_kill_9_mid_backlog_then_restart_loses_and_duplicates_nothing(local_stack: Settings) -> None:
-    events = scenarios.trip_events(datetime(2019, 9, 3, tzinfo=UTC), datetime(2019, 9, 10, tzinfo=UTC))[:20000]
+    events = scenarios.trip_events(datetime(2019, 9, 8, tzinfo=UTC), datetime(2019, 9, 10, tzinfo=UTC))[:6000]
+    assert len(events) == 6000
     outcome = scenarios.kill_during_backlog(local_stack, events, kills=1)
     check(outcome)
     assert 0 < outcome.facts["rows_at_kills"][0] < len(events)  # killed mid-backlog
