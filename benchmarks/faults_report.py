@@ -42,21 +42,18 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def two_days() -> list:
-    events = scenarios.trip_events(datetime(2019, 9, 8, tzinfo=UTC), datetime(2019, 9, 10, tzinfo=UTC))
-    return events[:6000]
-
-
 def experiments(outage_minutes: float) -> dict[str, tuple[str, Callable[[Settings], Outcome]]]:
     return {
         "poison": ("300 valid + 12 poisons/invalid + 300 valid + 1 unknown station", scenarios.poison_burst),
         "kill": (
             "kill -9 of the local job mid 6,000-message backlog, restart",
-            lambda s: scenarios.kill_during_backlog(s, two_days(), kills=1),
+            lambda s: scenarios.kill_during_backlog(s, scenarios.backlog_events(6000), kills=1),
         ),
         "kills": (
             "4 x kill -9 + restart during a 2-day replay (6,000 events at 100/s)",
-            lambda s: scenarios.kill_during_backlog(s, two_days(), kills=4, publish_rate=100, label="4 kills"),
+            lambda s: scenarios.kill_during_backlog(
+                s, scenarios.backlog_events(6000), kills=4, publish_rate=100, label="4 kills"
+            ),
         ),
         "late": ("a pickup of 00:30 written after features exist up to 04:15", scenarios.late_events_through_features),
         "history": ("the same trip month twice in one history load, then again", scenarios.history_twice),

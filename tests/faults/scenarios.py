@@ -109,6 +109,14 @@ def trip_events(start: datetime, end: datetime) -> list[Event]:
     return events_from_files([TRIPS], start, end)
 
 
+def backlog_events(n: int = 6000) -> list[Event]:
+    """The first ``n`` events of 46 hours (Mon 9 to Tue 10 Sep 2019, 6,120 events): a backlog or a
+    2-day replay whose every event is within the late limit of the newest one's time."""
+    events = trip_events(datetime(2019, 9, 9, tzinfo=UTC), datetime(2019, 9, 10, 22, tzinfo=UTC))
+    assert len(events) >= n, f"46 hours hold {len(events)} events"
+    return events[:n]
+
+
 def publish(s: Settings, payloads: Sequence[bytes], clock: datetime) -> None:
     """Publish with the replay's clock attribute, as the simulator does; waits for every ack."""
     publisher = clients.publisher_client(s)

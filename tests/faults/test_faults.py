@@ -8,8 +8,6 @@ larger, print the report of ``benchmarks/faults_report.py``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from include.gcp.settings import Settings
@@ -37,8 +35,7 @@ def test_poison_burst_leaves_the_job_running_and_every_message_accounted(local_s
 
 
 def test_kill_9_mid_backlog_then_restart_loses_and_duplicates_nothing(local_stack: Settings) -> None:
-    events = scenarios.trip_events(datetime(2019, 9, 8, tzinfo=UTC), datetime(2019, 9, 10, tzinfo=UTC))[:6000]
-    assert len(events) == 6000
+    events = scenarios.backlog_events(6000)
     outcome = scenarios.kill_during_backlog(local_stack, events, kills=1)
     check(outcome)
     assert 0 < outcome.facts["rows_at_kills"][0] < len(events)  # killed mid-backlog
