@@ -332,7 +332,8 @@ def bigquery_outage(base: Settings, outage_s: float = 60.0, batch: int = 500) ->
         valid = {e.event_id for e in events[: 2 * batch]}
         recovered = wait_until(all_written(s, valid), 600, "every event after the outage")
         time.sleep(3)
-        out = account(s, f"BigQuery emulator stopped {outage_s / 60:.0f} min mid-write", valid, [], started)
+        length = f"{outage_s / 60:g} min" if outage_s >= 120 else f"{outage_s:.0f} s"
+        out = account(s, f"BigQuery emulator stopped {length} mid-write", valid, [], started)
         out.facts = {
             "outage_s": round(outage),
             "job_alive_through_outage": alive_through,
