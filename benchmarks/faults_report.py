@@ -56,7 +56,10 @@ def experiments(outage_minutes: float) -> dict[str, tuple[str, Callable[[Setting
             ),
         ),
         "late": ("a pickup of 00:30 written after features exist up to 04:15", scenarios.late_events_through_features),
-        "history": ("the same trip month twice in one history load, then again", scenarios.history_twice),
+        "history": (
+            "the same trip month (Sep 2019, whole) twice in one history load, then again",
+            lambda s: scenarios.history_twice(s, datetime(2019, 9, 1, tzinfo=UTC), datetime(2019, 10, 1, tzinfo=UTC)),
+        ),
         "outage": (
             f"BigQuery emulator stopped {outage_minutes:g} min mid-write",
             lambda s: scenarios.bigquery_outage(s, outage_s=outage_minutes * 60, batch=500),

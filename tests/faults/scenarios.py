@@ -345,9 +345,12 @@ def bigquery_outage(base: Settings, outage_s: float = 60.0, batch: int = 500) ->
     return out
 
 
-def history_twice(base: Settings) -> Outcome:
-    """The same trip month given twice in one load, then the load again."""
-    start, end = datetime(2019, 9, 2, tzinfo=UTC), datetime(2019, 9, 4, tzinfo=UTC)
+def history_twice(
+    base: Settings,
+    start: datetime = datetime(2019, 9, 2, tzinfo=UTC),
+    end: datetime = datetime(2019, 9, 4, tzinfo=UTC),
+) -> Outcome:
+    """The same trip month given twice in one load (its events from ``start`` to ``end``), then the load again."""
     valid = {e.event_id for e in trip_events(start, end)}
     with own_resources(base, "history") as s:
         started = time.monotonic()
