@@ -1,7 +1,7 @@
 """The DirectRunner's Pub/Sub read and BigQuery inserts, made fit for a local job that must lose nothing.
 
-Three changes to Beam 2.77's DirectRunner, all by wrapping (no copy of Beam's code), all inert on
-Dataflow (they patch classes only the DirectRunner uses, in the launching process):
+Four changes to Beam 2.77's DirectRunner, all by wrapping (no copy of Beam's code), all inert on
+Dataflow (they patch classes in the launching process only, where a Dataflow job runs no step):
 
 1. **Larger pulls.** Its read pulls ``max_messages=10`` (hard-coded in
    ``_PubSubReadEvaluator._read_from_pubsub``) and every pull becomes one bundle that crosses every
@@ -16,15 +16,20 @@ Dataflow (they patch classes only the DirectRunner uses, in the launching proces
    deadline (600 s) has passed, and any exception ends a DirectRunner pipeline. The wrap retries the
    insert for as long as it takes (backoff up to 30 s, a warning each time), then reports the written
    rows to the ledger. Rows BigQuery *refuses* still come back as Beam's failed rows (dead letters).
+4. **A cheaper row-size check.** Beam's streaming-insert sink measures every row with objsize's deep
+   walk (``BigQueryWriteFn._check_row_size``): 30 % of the local pipeline's CPU. The wrap measures
+   the row as the JSON the insert request carries, which is what the 10 MB payload limit is about;
+   an oversized row is still refused into the dead letters with Beam's own message.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
-from apache_beam.io.gcp import bigquery_tools
+from apache_beam.io.gcp import bigquery, bigquery_tools
 from apache_beam.runners.direct import transform_evaluator
 from google.pubsub_v1.types import PullResponse
 
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 _Evaluator = transform_evaluator._PubSubReadEvaluator
 _ORIGINAL = _Evaluator.__dict__["_get_subscriber_client"]
 _ORIGINAL_INSERT = bigquery_tools.BigQueryWrapper.insert_rows
+_ORIGINAL_ROW_SIZE = bigquery.BigQueryWriteFn.__dict__["_check_row_size"]
 FULL_WAIT_S = 0.5  # how long a pull waits when the ledger is full, instead of pulling
 MAX_RETRY_DELAY_S = 30.0
 _sleep = time.sleep  # the insert retry's wait (tests replace it)
@@ -139,11 +145,24 @@ def _insert_rows(
     return passed, errors
 
 
+def _check_row_size(self: Any, row_and_insert_id: Any) -> tuple[int, str | None]:
+    """Beam's check with the row's size as JSON (what the request sends) instead of objsize's deep walk."""
+    size = len(json.dumps(row_and_insert_id, default=str).encode("utf-8"))
+    limit = self._max_insert_payload_size
+    if size >= limit:
+        return size, (
+            f"Received row with size {size / 1_000_000}MB that exceeds "
+            f"the maximum insert payload size set ({limit / 1_000_000}MB)."
+        )
+    return size, None
+
+
 def install(max_messages: int, ledger: local_acks.AckLedger | None = None) -> None:
     """Larger pulls; with a ledger also acknowledge-after-write, leases and flow control; inserts
     that outlive an outage. For this process only (the local pipeline's)."""
     set_pull_max_messages(max_messages, ledger)
     bigquery_tools.BigQueryWrapper.insert_rows = _insert_rows
+    bigquery.BigQueryWriteFn._check_row_size = _check_row_size
     if ledger is not None:
         local_acks.activate(ledger)
         ledger.start_leasing()
@@ -153,4 +172,5 @@ def reset() -> None:
     """Back to Beam's own behaviour (tests)."""
     _Evaluator._get_subscriber_client = _ORIGINAL
     bigquery_tools.BigQueryWrapper.insert_rows = _ORIGINAL_INSERT
+    bigquery.BigQueryWriteFn._check_row_size = _ORIGINAL_ROW_SIZE
     local_acks.deactivate()

@@ -145,11 +145,19 @@ class SkipWritten(beam.DoFn):
     letter. Used locally (``--dedupe_against_table``); on Dataflow the runner's exactly-once
     processing and the Storage Write API keep redeliveries out. A lookup that fails is retried,
     never skipped.
+
+    Only messages published before ``published_before`` (epoch seconds; the job's start plus a
+    margin) are looked up: a message published after this job started cannot have been written by
+    an earlier one, and its copies within this job meet the in-memory dedupe. That keeps the lookup
+    (a query per bundle, 21 % of the throughput when every bundle asked) to the backlog a restart
+    finds. The element timestamp is the publish time here (:class:`ParseEvents` keeps it).
     """
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, published_before: float | None = None) -> None:
         self.table = table
+        self.published_before = None if published_before is None else Timestamp.of(published_before)
         self.found = counter("found_in_raw_events")
+        self.looked_up = counter("looked_up_in_raw_events")
         self._client: Any = None
         self._buffer: list[tuple[tuple[str, Received], Timestamp, Any]] = []
 
@@ -166,12 +174,16 @@ class SkipWritten(beam.DoFn):
         element: tuple[str, Received],
         timestamp: Timestamp = beam.DoFn.TimestampParam,
         window: Any = beam.DoFn.WindowParam,
-    ) -> None:
+    ) -> Iterator[Any]:
+        if self.published_before is not None and timestamp >= self.published_before:
+            yield element  # published since this job started: no earlier job wrote it
+            return
         self._buffer.append((element, timestamp, window))
 
     def finish_bundle(self) -> Iterator[Any]:
         if not self._buffer:
             return
+        self.looked_up.inc(len(self._buffer))
         written = self.written({event_id for (event_id, _), _, _ in self._buffer})
         for element, timestamp, window in self._buffer:
             event_id, received = element

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -108,3 +109,24 @@ def test_an_insert_is_retried_through_an_outage_and_its_rows_reported(monkeypatc
     assert (passed, [e["index"] for e in errors]) == (False, [1])  # Beam still sees the refused row
     assert client.calls == [{"acknowledge": ["a0"]}]  # only the written row's message
     assert local_acks.active() is None
+
+
+def test_the_row_size_check_measures_the_rows_json_and_still_refuses_an_oversized_row() -> None:
+    from apache_beam.io.gcp.bigquery import BigQueryWriteFn
+
+    original = BigQueryWriteFn._check_row_size
+    fn = BigQueryWriteFn.__new__(BigQueryWriteFn)
+    fn._max_insert_payload_size = 1000
+    small = ({"event_id": "e1", "station_id": "3186", "ts_iso": "2019-09-09T08:30:00.000Z"}, "insert-1")
+    big = ({"event_id": "e2", "payload": "x" * 2000}, "insert-2")
+    try:
+        direct_pubsub.install(100)
+        assert BigQueryWriteFn._check_row_size is not original
+        size, error = fn._check_row_size(small)
+        assert (size, error) == (len(json.dumps(small).encode()), None)
+        size, error = fn._check_row_size(big)
+        assert size > 2000
+        assert "exceeds the maximum insert payload size" in (error or "")
+    finally:
+        direct_pubsub.reset()
+    assert BigQueryWriteFn._check_row_size is original
