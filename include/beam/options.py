@@ -142,6 +142,12 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         # The local job acknowledges after the write (include/beam/local_acks.py), so a restarted job
         # receives again what the killed one wrote but had not acknowledged: look those up.
         return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}", "--dedupe_against_table"]
+    if not settings.dataflow_service_account:
+        raise ValueError(
+            "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT is required in the gcp profile: the Dataflow workers run as "
+            "that service account (subscriber on one subscription, dataEditor on the dataset), never as "
+            "the Compute Engine default"
+        )
     args += [
         f"--region={settings.region}",
         f"--temp_location={settings.temp_location}",
@@ -150,6 +156,5 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         f"--setup_file={SETUP_FILE}",
         "--enable_streaming_engine",
     ]
-    if settings.dataflow_service_account:
-        args.append(f"--service_account_email={settings.dataflow_service_account}")
+    args.append(f"--service_account_email={settings.dataflow_service_account}")
     return args

@@ -63,7 +63,7 @@ class Settings:
     metadata: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8095))
     dataflow_job_name: str = "bikeshare-stream"
     dataflow_max_workers: int = 3
-    dataflow_service_account: str = ""  # the workers' service account; empty: the project default
+    dataflow_service_account: str = ""  # the Dataflow workers' service account: required in the gcp profile
     ingest_dedupe_ttl_seconds: int = 86_400  # how long the pipeline remembers an event_id; 0: dedupe left to the sink
     # Late events: the ingest dead-letters events older than this (``too_late``), and every features
     # run recounts this far back so that the accepted ones reach their label hour and feature as_ofs.

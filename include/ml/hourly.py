@@ -141,7 +141,7 @@ def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, sett
         features, run.config.net_forecast, dict(run.config.params), mean_forecast=run.config.mean_forecast
     ).fit(train_part)
     trained_at = datetime.now(UTC).isoformat()
-    registry.save_model(run.version, model, s)
+    model_sha256 = registry.save_model(run.version, model, s)
 
     predicted = model.predict(valid_part)
     naive = baselines.baseline_predictions(frame[["station_id", "hour_start", "net_change"]], train_part, valid_part)
@@ -166,6 +166,7 @@ def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, sett
         "point_forecasts": model.point_forecasts,
         "rows": rows,
         "trained_at": trained_at,
+        registry.MODEL_SHA256: model_sha256,
     }
 
 
@@ -195,6 +196,7 @@ def publish(
             "config": asdict(run.config),
             "package_versions": _package_versions(),
             "code_version": _code_version(),
+            registry.MODEL_SHA256: evaluation.get(registry.MODEL_SHA256),
         }
         registry.commit(run.version, metadata, s)
     promoted = bool(evaluation.get("promoted"))

@@ -9,11 +9,17 @@ never rewritten; a rerun of that hour reuses it (it does not retrain). A run tha
 left at most an uncommitted ``model.pkl``, which the next attempt replaces. ``latest.json`` only moves
 forward in time, so backfilling a past week never points serving back at an old model, and it is moved by
 compare-and-swap on the object's generation, so two runs promoting at once cannot move it backwards.
+
+Unpickling runs code, so a model file is loaded only if the registry can vouch for its bytes:
+:func:`save_model` returns the pickle's sha256, the commit records it in ``metadata.json``
+(``model_sha256``; :func:`commit` refuses a model file whose bytes differ by then), and
+:func:`load_model` compares the stored bytes with it before ``pickle.loads``. A mismatch, or a
+version committed without a checksum, raises :class:`UntrustedModel` and nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import pickle
 from datetime import UTC, datetime
@@ -25,6 +31,15 @@ from include.gcp import bucket, paths
 from include.gcp.settings import Settings, get_settings
 
 VERSION_FORMAT = "%Y%m%dT%H%MZ"
+MODEL_SHA256 = "model_sha256"  # the metadata key of the pickle's checksum
+
+
+class UntrustedModel(RuntimeError):
+    """A model file whose bytes do not match the checksum recorded at commit (or that has none)."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def version_for(hour: datetime) -> str:
@@ -49,17 +64,31 @@ def is_committed(version: str, settings: Settings | None = None) -> bool:
 
 
 def save_model(version: str, model: Any, settings: Settings | None = None) -> str:
-    """Write the pickled model of an uncommitted version; refuses to touch a committed one."""
+    """Write the pickled model of an uncommitted version (refuses to touch a committed one); returns
+    the pickle's sha256, which the commit must record as ``model_sha256``."""
     s = _s(settings)
     if is_committed(version, s):
         raise FileExistsError(f"model {version} is committed and never overwritten")
     data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    return bucket.write_bytes(paths.model_pickle(s.env, version), data, "application/octet-stream", s)
+    bucket.write_bytes(paths.model_pickle(s.env, version), data, "application/octet-stream", s)
+    return sha256(data)
 
 
 def load_model(version: str, settings: Settings | None = None) -> Any:
+    """Unpickle a committed version's model, once its bytes match the checksum of its commit."""
     s = _s(settings)
-    return pickle.load(io.BytesIO(bucket.read_bytes(paths.model_pickle(s.env, version), s)))
+    expected = (read_metadata(version, s) or {}).get(MODEL_SHA256)
+    if not expected:
+        raise UntrustedModel(
+            f"model {version}: no {MODEL_SHA256} in its metadata.json (uncommitted, or committed before "
+            "checksums were recorded: train it again, locally `make clean`); not unpickling it"
+        )
+    data = bucket.read_bytes(paths.model_pickle(s.env, version), s)
+    if sha256(data) != expected:
+        raise UntrustedModel(
+            f"model {version}: model.pkl has sha256 {sha256(data)}, its commit recorded {expected}; not unpickling it"
+        )
+    return pickle.loads(data)  # the bytes match the registry's own record
 
 
 def save_plot(version: str, png: bytes, settings: Settings | None = None) -> str:
@@ -68,11 +97,24 @@ def save_plot(version: str, png: bytes, settings: Settings | None = None) -> str
 
 
 def commit(version: str, metadata: dict[str, Any], settings: Settings | None = None) -> str:
-    """Write ``metadata.json`` (the commit mark); a committed version is left as it is."""
+    """Write ``metadata.json`` (the commit mark); a committed version is left as it is.
+
+    A version with a model file must record its checksum (``model_sha256``, from :func:`save_model`),
+    and the stored file must still have it: a file changed between training and commit is refused.
+    """
     s = _s(settings)
     path = paths.model_metadata(s.env, version)
     if bucket.exists(path, s):
         return f"gs://{s.bucket}/{path}"
+    try:
+        stored = sha256(bucket.read_bytes(paths.model_pickle(s.env, version), s))
+    except NotFound:
+        stored = None  # a run without enough data commits its metadata only
+    if stored is not None and metadata.get(MODEL_SHA256) != stored:
+        raise UntrustedModel(
+            f"model {version}: model.pkl has sha256 {stored}, the commit carries "
+            f"{metadata.get(MODEL_SHA256)!r}; not committing it"
+        )
     data = json.dumps(metadata, indent=2, sort_keys=True, default=str).encode()
     return bucket.write_bytes(path, data, "application/json", s)
 

@@ -27,7 +27,12 @@ from include.beam.options import pipeline_args
 from include.beam.pipeline import build
 from include.gcp.settings import Settings
 
-GCP = {"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "bikeshare-dry", "BIKESHARE_GCS_BUCKET": "bikeshare-dry"}
+GCP = {
+    "BIKESHARE_PROFILE": "gcp",
+    "BIKESHARE_GCP_PROJECT": "bikeshare-dry",
+    "BIKESHARE_GCS_BUCKET": "bikeshare-dry",
+    "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT": "bikeshare-dataflow@bikeshare-dry.iam.gserviceaccount.com",
+}
 EXPANSION_TARGET = "sdks:java:io:google-cloud-platform:expansion-service:build"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, WorkerOptions
 
 from include.beam.options import DEDUPE_SHARDS, SETUP_FILE, IngestOptions, pipeline_args
@@ -21,6 +22,9 @@ def test_local_args_use_the_bundle_based_direct_runner_and_streaming_inserts() -
     assert ingest.missing() == []
     assert ingest.num_streaming_keys == 4  # Beam's 500 make the DirectRunner insert row by row
     assert opts.view_as(GoogleCloudOptions).job_name == "bikeshare-stream"
+
+
+GCP_MINIMAL = {"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "p", "BIKESHARE_GCS_BUCKET": "b"}
 
 
 def test_gcp_args_launch_a_named_dataflow_job_with_exactly_once_writes() -> None:
@@ -58,6 +62,12 @@ def test_ingest_options_do_not_break_other_pipelines() -> None:
 def test_dedupe_ttl_comes_from_the_settings_on_both_profiles() -> None:
     local = Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"})
     assert PipelineOptions(pipeline_args(local)).view_as(IngestOptions).dedupe_ttl_seconds == 600
-    gcp = Settings.from_env({"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "p", "BIKESHARE_GCS_BUCKET": "b"})
+    gcp = Settings.from_env({**GCP_MINIMAL, "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT": "df@p.iam.gserviceaccount.com"})
     ingest = PipelineOptions(pipeline_args(gcp)).view_as(IngestOptions)
     assert (ingest.dedupe_ttl_seconds, ingest.dedupe_shards) == (86_400, DEDUPE_SHARDS)
+
+
+def test_the_gcp_profile_names_the_dataflow_worker_service_account() -> None:
+    """Without it the workers would run as the Compute Engine default service account (project Editor)."""
+    with pytest.raises(ValueError, match="BIKESHARE_DATAFLOW_SERVICE_ACCOUNT is required"):
+        pipeline_args(Settings.from_env(GCP_MINIMAL))

@@ -99,8 +99,8 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
 def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(feature_store) -> None:
     settings, _, _ = feature_store("weekly", WEEKS + 1)
     earlier = CUTOFF  # seed a promoted model by committing one by hand, as an earlier good run would have
-    registry.save_model(registry.version_for(earlier), "placeholder", settings)
-    registry.commit(registry.version_for(earlier), {"promoted": True}, settings)
+    checksum = registry.save_model(registry.version_for(earlier), "placeholder", settings)
+    registry.commit(registry.version_for(earlier), {"promoted": True, registry.MODEL_SHA256: checksum}, settings)
     cutoff = CUTOFF + timedelta(weeks=1)
     evaluation = hourly.train_and_evaluate(cutoff, CONFIG, settings)
     assert evaluation["metrics"]["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact

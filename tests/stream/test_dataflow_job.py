@@ -13,7 +13,14 @@ from include.beam.stream_dataflow import DataflowStreamingJob, launch_and_wait_f
 from include.gcp.settings import Settings
 from tests.stream.fake_dataflow import FakeDataflowHook, FakeDataflowService
 
-GCP = replace(Settings(), profile="gcp", project="my-project", region="europe-west1", bucket="my-bucket")
+GCP = replace(
+    Settings(),
+    profile="gcp",
+    project="my-project",
+    region="europe-west1",
+    bucket="my-bucket",
+    dataflow_service_account="bikeshare-dataflow@my-project.iam.gserviceaccount.com",
+)
 NAME = GCP.dataflow_job_name
 
 
