@@ -149,8 +149,9 @@ class SkipWritten(beam.DoFn):
     Only messages published before ``published_before`` (epoch seconds; the job's start plus a
     margin) are looked up: a message published after this job started cannot have been written by
     an earlier one, and its copies within this job meet the in-memory dedupe. That keeps the lookup
-    (a query per bundle, 21 % of the throughput when every bundle asked) to the backlog a restart
-    finds. The element timestamp is the publish time here (:class:`ParseEvents` keeps it).
+    (a query per bundle) to the backlog a restart finds; on a month's flood the difference was within
+    run-to-run noise (benchmarks/ingest_throughput.py). The element timestamp is the publish time
+    here (:class:`ParseEvents` keeps it).
     """
 
     def __init__(self, table: str, published_before: float | None = None) -> None:

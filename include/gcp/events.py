@@ -107,13 +107,7 @@ class ValidEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form (the fields of the contract, ``ts_iso`` in :func:`format_ts`'s form)."""
-        return {
-            "event_id": self.event_id,
-            "station_id": self.station_id,
-            "ts_iso": self.ts_iso,
-            "kind": self.kind,
-            "delta": self.delta,
-        }
+        return {name: getattr(self, name) for name in FIELDS}
 
 
 @dataclass(frozen=True)

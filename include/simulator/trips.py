@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from include.gcp.events import FIELDS
+
 CITIBIKE_TZ = ZoneInfo("America/New_York")  # trip files carry local wall-clock times
 Kind = Literal["pickup", "dropoff"]
 
@@ -42,13 +44,8 @@ class Event:
         return self.ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "event_id": self.event_id,
-            "station_id": self.station_id,
-            "ts_iso": self.ts_iso,
-            "kind": self.kind,
-            "delta": self.delta,
-        }
+        """The wire form: the contract's fields (:data:`include.gcp.events.FIELDS`), ``ts_iso`` in milliseconds."""
+        return {name: getattr(self, name) for name in FIELDS}
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
