@@ -34,8 +34,9 @@ from airflow.sdk import dag, task
 
 from include import cosmos_config
 from include.gcp.settings import get_settings
+from include.monitoring.alerts import default_args
 
-DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)}
+DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
 settings = get_settings()
 FEATURES_ASSET = cosmos_config.station_features_asset(settings)
 

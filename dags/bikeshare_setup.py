@@ -19,7 +19,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)}
+from include.monitoring.alerts import default_args
+
+DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
 
 
 @dag(

@@ -26,8 +26,10 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+from include.monitoring.alerts import default_args
+
 log = logging.getLogger(__name__)
-DEFAULT_ARGS = {"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)}
+DEFAULT_ARGS = default_args("data-platform")  # alerts on a final failure
 PARAMS = {
     "action": Param(
         "run",

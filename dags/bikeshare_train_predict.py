@@ -32,11 +32,13 @@ the UI writes 168 prediction files, and the same 168 again when rerun. Code: `in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import dag, task
 
-DEFAULT_ARGS = {"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(minutes=1)}
+from include.monitoring.alerts import default_args
+
+DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
 
 
 @dag(

@@ -77,6 +77,9 @@ class Settings:
     dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
     gcloud_sdk_root: Path | None = None  # where to look first for the Pub/Sub emulator
     trips_data_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "citibike-jc"  # replay input
+    # Every alert is appended here as a JSON line (include/monitoring/alerts.py); locally the channel that
+    # tests read. None (the gcp default): the task log and the Slack / SMTP connections only.
+    alert_log: Path | None = PROJECT_ROOT / ".local" / "alerts.jsonl"
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -229,11 +232,16 @@ class Settings:
             dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),
             gcloud_sdk_root=Path(sdk) if (sdk := get("GCLOUD_SDK_ROOT", "")) else None,
             trips_data_dir=Path(get("TRIPS_DATA_DIR", str(default.trips_data_dir))),
+            alert_log=Path(log) if (log := get("ALERT_LOG", _default_alert_log(profile, default))) else None,
         )
 
     def with_names(self, **names: str) -> Settings:
         """A copy with other resource names (tests use this to work in their own dataset)."""
         return replace(self, **names)
+
+
+def _default_alert_log(profile: str, default: Settings) -> str:
+    return "" if profile == "gcp" else str(default.alert_log)
 
 
 @cache

@@ -2,7 +2,9 @@
 
 The ingest pipeline writes the raw tables, dbt reads them as sources; both take the names from
 here (dbt through its ``sources`` config, which uses the same names). The features DAG writes
-``feature_store_runs`` and the training sensor reads it (include/gcp/feature_runs.py).
+``feature_store_runs`` and the training sensor reads it (include/gcp/feature_runs.py). The training DAG
+loads each hour's served forecasts into ``station_predictions`` (include/ml/served.py), which the dbt
+mart ``model_performance`` scores against ``station_hourly_labels``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ RAW_EVENTS = "raw_events"
 RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
 STATIONS = "stations"  # the dbt seed of known stations (GBFS station_information), loaded by bikeshare_setup
 FEATURE_STORE_RUNS = "feature_store_runs"
+STATION_PREDICTIONS = "station_predictions"  # the served forecasts, loaded as each hour's Avro file is written
+MODEL_PERFORMANCE = "model_performance"  # dbt mart: served model vs naive baselines on the outcomes (live)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,27 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
     partition_field="received_at",
 )
 
+STATION_PREDICTIONS_SPEC = TableSpec(
+    name=STATION_PREDICTIONS,
+    description=(
+        "The forecasts served for each hour, one row per station and target hour: the hour's Avro file "
+        "(include/ml/schemas/prediction.avsc), loaded when it is written; a rerun replaces the hour's rows."
+    ),
+    schema=(
+        _field("station_id", "STRING"),
+        _field("target_hour", "TIMESTAMP", doc="Start of the predicted hour [target_hour, +1h), UTC."),
+        _field("predicted_net_change", "FLOAT64", doc="Dropoffs minus pickups, the point forecast (MAE)."),
+        _field("predicted_net_change_mean", "FLOAT64", mode="NULLABLE", doc="The mean forecast (RMSE)."),
+        _field("predicted_pickups", "FLOAT64"),
+        _field("predicted_dropoffs", "FLOAT64"),
+        _field("model_version", "STRING", doc="The serving model's version (models/{version}/)."),
+        _field("generated_at", "TIMESTAMP"),
+    ),
+    # day partitions on the target hour: hourly ones would pass BigQuery's 10,000-partition limit in 14 months
+    partition_field="target_hour",
+    clustering_fields=("station_id",),
+)
+
 FEATURE_STORE_RUNS_SPEC = TableSpec(
     name=FEATURE_STORE_RUNS,
     description=(
@@ -87,4 +112,9 @@ FEATURE_STORE_RUNS_SPEC = TableSpec(
     ),
 )
 
-TABLE_SPECS: tuple[TableSpec, ...] = (RAW_EVENTS_SPEC, RAW_EVENTS_DEAD_LETTER_SPEC, FEATURE_STORE_RUNS_SPEC)
+TABLE_SPECS: tuple[TableSpec, ...] = (
+    RAW_EVENTS_SPEC,
+    RAW_EVENTS_DEAD_LETTER_SPEC,
+    FEATURE_STORE_RUNS_SPEC,
+    STATION_PREDICTIONS_SPEC,
+)

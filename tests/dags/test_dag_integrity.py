@@ -39,6 +39,17 @@ def test_dags_have_tags_owner_doc_and_retries(dag_bag) -> None:
                 assert t.retries >= 2, f"{dag_id}.{t.task_id} has retries={t.retries}"
 
 
+def test_every_task_alerts_on_failure(dag_bag) -> None:
+    """§2 of issue 13: a final failure anywhere reaches the alert channels (include/monitoring/alerts.py)."""
+    from include.monitoring.alerts import AlertNotifier
+
+    for dag_id, dag in dag_bag.dags.items():
+        for t in dag.tasks:
+            callbacks = t.on_failure_callback or []
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(isinstance(c, AlertNotifier) for c in callbacks), f"{dag_id}.{t.task_id} sends no alert"
+
+
 def test_dag_files_are_cheap_to_parse() -> None:
     """DAG files must not do work at import: no Google client or heavy library loaded at parse."""
     code = (

@@ -1,0 +1,1 @@
+"""Operating the service: alerts, live-model performance checks and feature drift."""
