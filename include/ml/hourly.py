@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from include.gcp.settings import Settings, get_settings
-from include.ml import baselines, dataset, evaluate, plot, predictions, registry
+from include.ml import baselines, dataset, evaluate, plot, predictions, registry, served
 from include.ml.model import DEFAULT_PARAMS, SCORED_COLUMNS, MeanForecast, NetForecast, StationFlowModel
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,15 @@ def predict(cutoff: datetime, serving_version: str | None, settings: Settings | 
 
 
 def write_predictions(rows: list[dict], settings: Settings | None = None) -> str | None:
-    """Write the hour's rows as one Avro object (replacing an earlier run's file of that hour)."""
+    """Write the hour's rows as one Avro object (replacing an earlier run's file of that hour), then load
+    them into ``station_predictions`` (replacing that hour's rows), which live monitoring scores."""
     if not rows:
         return None
     target_hour = datetime.fromisoformat(rows[0]["target_hour"])
     version = rows[0]["model_version"]
     generated_at = datetime.now(UTC)
     recs = [{**r, "target_hour": target_hour, "generated_at": generated_at} for r in rows]
-    return predictions.write(recs, version, target_hour, settings)
+    path = predictions.write(recs, version, target_hour, settings)
+    loaded = served.load_hour(recs, target_hour, settings)
+    log.info("%s written; %d rows of %s loaded into station_predictions", path, loaded, target_hour.isoformat())
+    return path

@@ -10,7 +10,7 @@ import pytest
 
 from include.gcp import bucket, clients, paths
 from include.gcp.settings import Settings, get_settings
-from include.ml import predictions, registry
+from include.ml import predictions, registry, served
 from tests.conftest import DAGS_FOLDER, drop_resources
 from tests.ml.conftest import START, STATIONS, load_feature_store, make_features, make_labels
 
@@ -53,5 +53,8 @@ def test_train_predict_dag_writes_the_hours_avro_and_a_rerun_replaces_it(airflow
     objects = bucket.list_paths(f"{s.env}/", s)
     assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.env, version, target)]
 
+    assert served.rows_for_hour(target, s) == len(STATIONS)  # loaded for live monitoring
+
     assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
     assert bucket.list_paths(f"{s.env}/", s) == objects
+    assert served.rows_for_hour(target, s) == len(STATIONS)  # replaced, not doubled
