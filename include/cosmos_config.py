@@ -36,6 +36,8 @@ SEEDS_SELECTOR = "resource_type:seed"
 # dbt unit tests check the SQL's logic on fixed rows, not the data: they run where the code changes
 # (`dbt build` in tests/dbt, CI), not in every 15-minute run, as dbt recommends for production.
 UNIT_TESTS_SELECTOR = "resource_type:unit_test"
+# live-model monitoring (models/monitoring): built hourly by bikeshare_monitoring, not every 15 minutes
+MONITORING_SELECTOR = "tag:monitoring"
 
 
 def manifest_path(settings: Settings) -> Path:
@@ -117,7 +119,8 @@ def render_config(settings: Settings) -> RenderConfig:
     rendered: freshness is a separate task that knows whether the run is live. Seeds are not
     rendered either: they are reference data that bikeshare_setup loads (:func:`load_seeds`), not
     something to reload every 15 minutes at two dbt start-ups a run. The test task leaves out dbt's
-    unit tests (cosmos forwards ``exclude`` to it): they test code, not data.
+    unit tests (cosmos forwards ``exclude`` to it): they test code, not data. The monitoring models
+    (``tag:monitoring``) belong to bikeshare_monitoring.
     """
     from cosmos import RenderConfig
     from cosmos.constants import LoadMode, SourceRenderingBehavior, TestBehavior
@@ -126,7 +129,7 @@ def render_config(settings: Settings) -> RenderConfig:
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.AFTER_ALL,
         source_rendering_behavior=SourceRenderingBehavior.NONE,
-        exclude=[SEEDS_SELECTOR, UNIT_TESTS_SELECTOR],
+        exclude=[SEEDS_SELECTOR, UNIT_TESTS_SELECTOR, MONITORING_SELECTOR],
         emit_datasets=False,  # the DAG emits one explicit Asset once models and tests passed
     )
 

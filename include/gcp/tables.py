@@ -19,6 +19,7 @@ STATIONS = "stations"  # the dbt seed of known stations (GBFS station_informatio
 FEATURE_STORE_RUNS = "feature_store_runs"
 STATION_PREDICTIONS = "station_predictions"  # the served forecasts, loaded as each hour's Avro file is written
 MODEL_PERFORMANCE = "model_performance"  # dbt mart: served model vs naive baselines on the outcomes (live)
+FEATURE_DRIFT = "feature_drift"  # hourly PSI of each feature: last 7 days vs the serving model's training rows
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,22 @@ STATION_PREDICTIONS_SPEC = TableSpec(
     clustering_fields=("station_id",),
 )
 
+FEATURE_DRIFT_SPEC = TableSpec(
+    name=FEATURE_DRIFT,
+    description=(
+        "Feature drift, hourly: each feature's population stability index over the 7 days before checked_hour "
+        "against the serving model's training rows (include/ml/drift.py); a rerun replaces the hour's rows."
+    ),
+    schema=(
+        _field("checked_hour", "TIMESTAMP", doc="The monitoring run's hour; the compared week ends here."),
+        _field("model_version", "STRING", doc="The serving model whose training profile is the reference."),
+        _field("feature", "STRING", doc="A column of station_features_wide."),
+        _field("psi", "FLOAT64", doc="Population stability index (> 0.25: a significant shift)."),
+        _field("rows", "INT64", doc="Station-hours compared."),
+    ),
+    partition_field="checked_hour",
+)
+
 FEATURE_STORE_RUNS_SPEC = TableSpec(
     name=FEATURE_STORE_RUNS,
     description=(
@@ -117,4 +134,5 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     RAW_EVENTS_DEAD_LETTER_SPEC,
     FEATURE_STORE_RUNS_SPEC,
     STATION_PREDICTIONS_SPEC,
+    FEATURE_DRIFT_SPEC,
 )

@@ -122,6 +122,13 @@ def training_frame(window: Window, settings: Settings | None = None) -> pd.DataF
     return frame
 
 
+def hourly_features(start: datetime, end: datetime, settings: Settings | None = None) -> pd.DataFrame:
+    """Features of every active station as of each hour in ``[start, end)`` (feature drift's recent week)."""
+    s = settings or get_settings()
+    restriction = f"as_of >= {_timestamp(start)} AND as_of < {_timestamp(end)} AND EXTRACT(MINUTE FROM as_of) = 0"
+    return _normalise(_scan(FEATURES_TABLE, restriction, s))
+
+
 def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """Features of every active station as of ``as_of`` (the start of the hour to predict)."""
     s = settings or get_settings()

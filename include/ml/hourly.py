@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from include.gcp.settings import Settings, get_settings
-from include.ml import baselines, dataset, evaluate, plot, predictions, registry, served
+from include.ml import baselines, dataset, drift, evaluate, plot, predictions, registry, served
 from include.ml.model import DEFAULT_PARAMS, SCORED_COLUMNS, MeanForecast, NetForecast, StationFlowModel
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, sett
         "rows": rows,
         "trained_at": trained_at,
         registry.MODEL_SHA256: model_sha256,
+        "feature_profile": drift.profile(train_part, features),
     }
 
 
@@ -197,6 +198,7 @@ def publish(
             "package_versions": _package_versions(),
             "code_version": _code_version(),
             registry.MODEL_SHA256: evaluation.get(registry.MODEL_SHA256),
+            "feature_profile": evaluation.get("feature_profile", {}),  # what feature drift is measured against
         }
         registry.commit(run.version, metadata, s)
     promoted = bool(evaluation.get("promoted"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,8 +111,14 @@ def _to_smtp(alert: Alert, context: Any, connection: Any) -> None:
 
 
 def send(alert: Alert, context: Any = None, settings: Settings | None = None) -> list[str]:
-    """Deliver ``alert`` to every configured channel; returns the channels that took it."""
+    """Deliver ``alert`` to every configured channel; returns the channels that took it.
+
+    With an Airflow ``context``, an alert that does not say where it comes from gets the DAG, run and task.
+    """
     s = settings or get_settings()
+    if context and alert.dag_id is None:
+        where = Alert.from_context(alert.kind, alert.summary, context)
+        alert = replace(alert, dag_id=where.dag_id, run_id=where.run_id, task_id=where.task_id)
     log.error("ALERT %s", alert.text)
     delivered = ["task_log"]
     channels: list[tuple[str, Any]] = []

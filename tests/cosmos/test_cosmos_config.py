@@ -54,7 +54,8 @@ def test_render_and_execution_choices(settings: Settings) -> None:
     assert render.load_method is LoadMode.DBT_MANIFEST
     assert render.test_behavior is TestBehavior.AFTER_ALL
     assert render.emit_datasets is False
-    assert render.exclude == ["resource_type:seed", "resource_type:unit_test"]  # setup loads seeds; CI unit-tests
+    # setup loads seeds; CI unit-tests; the monitoring models belong to bikeshare_monitoring
+    assert render.exclude == ["resource_type:seed", "resource_type:unit_test", "tag:monitoring"]
     execution = cosmos_config.execution_config(settings)
     assert execution.execution_mode is ExecutionMode.LOCAL
     assert execution.invocation_mode is InvocationMode.SUBPROCESS

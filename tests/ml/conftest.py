@@ -56,6 +56,7 @@ def make_features(labels: pd.DataFrame, last_as_of: datetime) -> pd.DataFrame:
         g = g.reindex(hours)  # hours after the last label: unknown yet
         net = g["net_change"].astype(float)
         week = pd.concat([net.shift(168 * k) for k in range(1, 5)], axis=1)
+        half_year = pd.concat([net.shift(168 * k) for k in range(1, 27)], axis=1)
         f = pd.DataFrame(
             {
                 "station_id": sid,
@@ -66,6 +67,7 @@ def make_features(labels: pd.DataFrame, last_as_of: datetime) -> pd.DataFrame:
                 "net_change_24h": net.shift(1).rolling(24, min_periods=1).sum().fillna(0.0),
                 "net_change_lag168h": week.iloc[:, 0],
                 "same_weekday_hour_mean_net_change_4w": week.mean(axis=1),
+                "same_weekday_hour_mean_net_change_26w": half_year.mean(axis=1),
                 "hour_of_day": hours.hour.astype(float),
                 "day_of_week": ((hours.dayofweek + 1) % 7 + 1).astype(float),
             }

@@ -38,5 +38,5 @@ def test_an_hour_is_loaded_once_and_a_rerun_replaces_it(test_settings: Settings)
 
 
 def test_records_of_another_hour_are_refused(test_settings: Settings) -> None:
-    with pytest.raises(ValueError, match="every record must be for"):
+    with pytest.raises(ValueError, match="every row must have target_hour"):
         served.load_hour(_records(HOUR, ["a"]), HOUR + timedelta(hours=1), test_settings)

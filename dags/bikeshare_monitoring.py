@@ -1,0 +1,72 @@
+"""
+### bikeshare_monitoring - is the service healthy, and does the served model still beat naive?
+
+Every hour at :15, for the hour `T` the run's logical date falls in (a manual run is floored):
+
+1. **predictions_fresh** - hour `T`'s forecasts must be in `station_predictions` by `T + 15 min`
+   (bikeshare_train_predict loads each hour's Avro rows there); otherwise alert `predictions_late`.
+2. **wait_for_outcomes** - sensor (reschedule, 2 h timeout) until a verified feature-store run labelled
+   the hour before `T` (the training sensor's rule, `include/gcp/feature_runs.py`).
+3. **score_served_model** - `dbt build --select tag:monitoring` (models and their tests): `model_performance`
+   scores the served forecasts and the four naive baselines on the outcomes, rolling 24 h and 7 d
+   (MAE, RMSE, precision@10). Alerts `model_worse_than_naive` when the model's 7-day MAE is not below the
+   best baseline's, `station_error` when one station's 24-h MAE explodes.
+4. **feature_drift** - population stability index of each feature over the week before `T` against the
+   serving model's training rows, into `feature_drift`; alert `feature_drift` above 0.25.
+
+A failed task alerts too (`task_failed`), as in every DAG. Alerts, limits and channels: README
+"Alerts"; code: `include/monitoring`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+
+from include.monitoring.alerts import default_args
+
+DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
+
+
+@dag(
+    dag_id="bikeshare_monitoring",
+    schedule="15 * * * *",
+    start_date=datetime(2019, 1, 1),  # the replayed months can be monitored too (manual runs, backfills)
+    catchup=False,
+    max_active_runs=2,
+    default_args=DEFAULT_ARGS,
+    tags=["bikeshare", "ml", "monitoring"],
+    doc_md=__doc__,
+)
+def bikeshare_monitoring() -> None:
+    @task
+    def predictions_fresh(logical_date=None) -> dict[str, Any]:
+        from include.monitoring import hourly
+
+        return hourly.predictions_fresh(hourly.run_hour(logical_date), get_current_context())
+
+    @task.sensor(poke_interval=60, timeout=2 * 3600, mode="reschedule")
+    def wait_for_outcomes(logical_date=None) -> bool:
+        from include.monitoring import hourly
+
+        return hourly.outcomes_ready(hourly.run_hour(logical_date))
+
+    @task
+    def score_served_model(logical_date=None) -> dict[str, Any]:
+        from include.monitoring import hourly
+
+        return hourly.score(hourly.run_hour(logical_date), get_current_context())
+
+    @task
+    def feature_drift(logical_date=None) -> dict[str, Any]:
+        from include.monitoring import hourly
+
+        return hourly.feature_drift(hourly.run_hour(logical_date), get_current_context())
+
+    predictions_fresh()
+    wait_for_outcomes() >> [score_served_model(), feature_drift()]
+
+
+bikeshare_monitoring()

@@ -1,0 +1,157 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key=['window_end', 'window_name', 'predictor'],
+        partition_by={'field': 'window_end', 'data_type': 'timestamp', 'granularity': 'day'},
+    )
+}}
+{#- Live performance of the served forecasts against the naive baselines, rolling: for each hour
+    `window_end`, MAE, RMSE and precision@10 over the scored station-hours of [window_end - 24 h,
+    window_end) and [window_end - 7 d, window_end). Metrics as include/ml/evaluate.py: MAE of the
+    point forecast, RMSE of the mean forecast, precision@10 = share of the 10 stations ranked
+    highest by |forecast| whose |net change| was >= 3, averaged over the hours with such a move.
+    A run (bikeshare_monitoring, hourly) adds the window ends up to its as_of and recomputes the
+    last 48 h, which late events and reruns of the training DAG may have changed; the first build
+    covers the last 7 days. -#}
+{%- set recompute_hours = 48 %}
+
+with
+
+scored as (
+
+    select * from {{ ref('int_served_vs_outcome') }}
+
+),
+
+bounds as (
+
+    select
+        timestamp_add(max(hour_start), interval 1 hour) as last_end,
+        {%- if is_incremental() %}
+        least(
+            coalesce(
+                timestamp_add({{ timestamp_literal(newest_time(this.identifier, 'window_end')) }}, interval 1 hour),
+                timestamp_sub(timestamp_add(max(hour_start), interval 1 hour), interval 167 hour)
+            ),
+            timestamp_sub(timestamp_add(max(hour_start), interval 1 hour), interval {{ recompute_hours }} hour)
+        ) as first_end
+        {%- else %}
+        timestamp_sub(timestamp_add(max(hour_start), interval 1 hour), interval 167 hour) as first_end
+        {%- endif %}
+    from scored
+
+),
+
+recent as (
+
+    -- the hours the windows can reach: the scan does not grow with the history
+    select scored.*
+    from scored
+    cross join bounds
+    where scored.hour_start >= timestamp_sub(bounds.first_end, interval 168 hour)
+
+),
+
+windows as (
+
+    select window_end, window_spec.window_name, window_spec.window_hours
+    from bounds
+    cross join unnest(generate_timestamp_array(bounds.first_end, bounds.last_end, interval 1 hour)) as window_end
+    cross join (
+        select '24h' as window_name, 24 as window_hours
+        union all
+        select '7d', 168
+    ) as window_spec
+
+),
+
+in_window as (
+
+    select
+        windows.window_end,
+        windows.window_name,
+        recent.*
+    from windows
+    inner join recent
+        on
+            recent.hour_start >= timestamp_sub(windows.window_end, interval windows.window_hours hour)
+            and recent.hour_start < windows.window_end
+
+),
+
+errors as (
+
+    select
+        window_end,
+        window_name,
+        predictor,
+        count(distinct hour_start) as scored_hours,
+        count(*) as station_hours,
+        cast(avg(abs(point_forecast - actual_net_change)) as float64) as mae,
+        cast(sqrt(avg((mean_forecast - actual_net_change) * (mean_forecast - actual_net_change))) as float64) as rmse
+    from in_window
+    group by window_end, window_name, predictor
+
+),
+
+ranked as (
+
+    select
+        hour_start,
+        predictor,
+        abs(actual_net_change) >= 3 as big_move,
+        row_number() over (partition by hour_start, predictor order by abs(point_forecast) desc, station_id) as rank_in_hour
+    from recent
+
+),
+
+hourly_precision as (
+
+    select
+        hour_start,
+        predictor,
+        cast(countif(rank_in_hour <= 10 and big_move) as float64) / 10 as precision_at_10
+    from ranked
+    group by hour_start, predictor
+    having logical_or(big_move)
+
+),
+
+window_precision as (
+
+    select
+        windows.window_end,
+        windows.window_name,
+        hourly_precision.predictor,
+        cast(avg(hourly_precision.precision_at_10) as float64) as precision_at_10
+    from windows
+    inner join hourly_precision
+        on
+            hourly_precision.hour_start >= timestamp_sub(windows.window_end, interval windows.window_hours hour)
+            and hourly_precision.hour_start < windows.window_end
+    group by windows.window_end, windows.window_name, hourly_precision.predictor
+
+),
+
+final as (
+
+    select
+        errors.window_end,
+        errors.window_name,
+        errors.predictor,
+        errors.scored_hours,
+        errors.station_hours,
+        errors.mae,
+        errors.rmse,
+        window_precision.precision_at_10
+    from errors
+    left join window_precision
+        on
+            errors.window_end = window_precision.window_end
+            and errors.window_name = window_precision.window_name
+            and errors.predictor = window_precision.predictor
+
+)
+
+select * from final

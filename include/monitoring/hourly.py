@@ -1,0 +1,125 @@
+"""The hourly monitoring run, step by step (``bikeshare_monitoring``): are the hour's forecasts there,
+does the served model still beat naive on the outcomes, has the input drifted?
+
+A run works for the hour ``T`` its logical date falls in (scheduled at T:15; a manual run at any
+minute is floored). Each step alerts through include/monitoring/alerts.py and returns a small
+JSON-able summary (an XCom). Idempotent per hour: the scores are a dbt merge, the drift rows of the
+hour are replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from include.gcp.settings import Settings, get_settings
+from include.monitoring import alerts, performance
+
+log = logging.getLogger(__name__)
+WEEK = timedelta(days=7)
+
+
+def run_hour(value: datetime) -> datetime:
+    """The run's hour: its logical date floored to the hour, in UTC."""
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    value = datetime.fromtimestamp(value.timestamp(), UTC)
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def predictions_fresh(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
+    """Hour T's forecasts must be in ``station_predictions`` by T + 15 min; alert ``predictions_late`` if not."""
+    from include.ml import served
+
+    s = settings or get_settings()
+    rows = served.rows_for_hour(hour, s)
+    if not rows:
+        alerts.send(
+            alerts.Alert(
+                "predictions_late",
+                f"no forecasts for the hour {hour.isoformat()} in station_predictions "
+                "(bikeshare_train_predict has not written them)",
+                details={"hour": hour.isoformat()},
+            ),
+            context,
+            s,
+        )
+    return {"hour": hour.isoformat(), "rows": rows, "fresh": bool(rows)}
+
+
+def outcomes_ready(hour: datetime, settings: Settings | None = None) -> bool:
+    """The hour before ``hour`` is labelled by a verified feature-store run (the training sensor's rule)."""
+    from include.ml import dataset
+
+    return dataset.features_ready(hour, settings)
+
+
+def score(
+    hour: datetime,
+    context: Any = None,
+    settings: Settings | None = None,
+    limits: performance.Limits | None = None,
+) -> dict[str, Any]:
+    """Build model_performance up to ``hour`` (dbt, with its tests), then alert on what it says."""
+    s = settings or get_settings()
+    seconds = performance.build(hour, s)
+    scores = performance.latest_scores(hour, s)
+    found = performance.check(scores, performance.station_errors_24h(hour, s), limits or performance.Limits())
+    for alert in found:
+        alerts.send(alert, context, s)
+    week = scores.get("7d", {})
+    summary = {
+        name: {k: row[k] for k in ("mae", "rmse", "precision_at_10", "scored_hours")} for name, row in week.items()
+    }
+    log.info("7-day live scores up to %s: %s", hour.isoformat(), summary)
+    return {
+        "hour": hour.isoformat(),
+        "dbt_seconds": round(seconds, 1),
+        "7d": summary,
+        "alerts": [a.kind for a in found],
+    }
+
+
+def feature_drift(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
+    """PSI of each feature over the week before ``hour`` against the serving model's training profile;
+    recorded in ``feature_drift``, alert ``feature_drift`` above ``drift.ALERT_PSI``."""
+    from include.gcp.hour_rows import replace_hour
+    from include.gcp.tables import FEATURE_DRIFT_SPEC
+    from include.ml import dataset, drift, registry
+
+    s = settings or get_settings()
+    version = registry.serving_version(registry.version_for(hour), s)
+    profile = (registry.read_metadata(version, s) or {}).get("feature_profile") if version else None
+    if not profile:
+        reason = "no promoted model yet" if not version else f"model {version} has no feature profile (older model)"
+        log.warning("feature drift not measured for %s: %s", hour.isoformat(), reason)
+        return {"hour": hour.isoformat(), "skipped": reason}
+    frame = dataset.hourly_features(hour - WEEK, hour, s)
+    scores = drift.report(profile, frame)
+    rows = [
+        {"checked_hour": hour, "model_version": version, "feature": name, "psi": value, "rows": len(frame)}
+        for name, value in scores.items()
+    ]
+    replace_hour(FEATURE_DRIFT_SPEC, "checked_hour", hour, rows, s)
+    shifted = {name: value for name, value in scores.items() if value > drift.ALERT_PSI}
+    if shifted:
+        listed = ", ".join(f"{name} {value:.2f}" for name, value in list(shifted.items())[:10])
+        alerts.send(
+            alerts.Alert(
+                "feature_drift",
+                f"{len(shifted)} feature(s) with PSI > {drift.ALERT_PSI} over the week before {hour.isoformat()} "
+                f"against model {version}'s training rows: {listed}",
+                details={"model_version": version, "psi": shifted},
+            ),
+            context,
+            s,
+        )
+    top = dict(list(scores.items())[:5])
+    return {
+        "hour": hour.isoformat(),
+        "model_version": version,
+        "rows": len(frame),
+        "top_psi": top,
+        "shifted": list(shifted),
+    }

@@ -1,0 +1,131 @@
+"""Does the served model still beat naive? Live scores from ``model_performance`` and the checks
+that alert on them.
+
+``model_performance`` (dbt, models/monitoring) joins the forecasts served for each hour
+(``station_predictions``) with what happened (``station_hourly_labels``) and scores the model and the
+four naive baselines over rolling 24 h and 7 d windows. The hourly ``bikeshare_monitoring`` run builds
+it once the hour's outcome is in and then checks:
+
+- ``model_worse_than_naive``: over the last 7 days (with at least ``min_hours`` scored hours) the
+  model's MAE is not below the best baseline's — the gate a new model must pass at training, applied
+  to the served one on the outcomes it never saw;
+- ``station_error``: a station's MAE over the last 24 h is at least ``station_factor`` times the
+  fleet's 7-day MAE and at least ``station_floor`` bikes — one station gone wrong (a broken dock, an
+  event nearby, a data fault) that the fleet average hides.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions
+from google.cloud import bigquery
+
+from include.gcp import clients
+from include.gcp.settings import Settings, get_settings
+from include.gcp.tables import MODEL_PERFORMANCE, STATION_PREDICTIONS
+from include.ml.dataset import LABELS_TABLE
+from include.monitoring.alerts import Alert
+
+log = logging.getLogger(__name__)
+
+MONITORING_SELECTOR = "tag:monitoring"
+MODEL = "model"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When the checks alert; the defaults are the README's."""
+
+    min_hours: int = 72  # a 7-day verdict needs at least 3 days of scored hours
+    station_factor: float = 3.0
+    station_floor: float = 2.0
+
+
+def build(as_of: datetime, settings: Settings | None = None) -> float:
+    """``dbt build`` of the monitoring models and their tests for the run's hour; returns seconds."""
+    from include.dbt.runner import run_dbt
+
+    result = run_dbt(["build", "--select", MONITORING_SELECTOR], settings, vars={"as_of": as_of.isoformat()})
+    return result.seconds
+
+
+def _query(sql: str, params: list[bigquery.ScalarQueryParameter], settings: Settings) -> list[dict[str, Any]]:
+    config = bigquery.QueryJobConfig(query_parameters=params)
+    try:
+        return [dict(r) for r in clients.bigquery_client(settings).query(sql, job_config=config).result()]
+    except exceptions.NotFound:  # not built yet: nothing served or scored so far
+        return []
+
+
+def latest_scores(as_of: datetime, settings: Settings | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{window_name: {predictor: row}}`` of the newest window end at or before ``as_of``."""
+    s = settings or get_settings()
+    table = s.table_id(MODEL_PERFORMANCE)
+    sql = (
+        f"SELECT * FROM `{table}` WHERE window_end = (SELECT MAX(window_end) FROM `{table}` WHERE window_end <= @as_of)"
+    )
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in _query(sql, [bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of)], s):
+        out.setdefault(row["window_name"], {})[row["predictor"]] = row
+    return out
+
+
+def station_errors_24h(as_of: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Each station's MAE of the served point forecast over the 24 scored hours before ``as_of``."""
+    s = settings or get_settings()
+    sql = f"""
+        SELECT p.station_id, COUNT(*) AS hours, AVG(ABS(p.predicted_net_change - l.net_change)) AS mae
+        FROM `{s.table_id(STATION_PREDICTIONS)}` AS p
+        INNER JOIN `{s.table_id(LABELS_TABLE)}` AS l
+            ON p.station_id = l.station_id AND p.target_hour = l.hour_start
+        WHERE p.target_hour >= @since AND p.target_hour < @as_of
+        GROUP BY p.station_id
+    """
+    params = [
+        bigquery.ScalarQueryParameter("since", "TIMESTAMP", as_of - timedelta(hours=24)),
+        bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of),
+    ]
+    return _query(sql, params, s)
+
+
+def check(
+    scores: dict[str, dict[str, dict[str, Any]]], stations: list[dict[str, Any]], limits: Limits = Limits()
+) -> list[Alert]:
+    """The alerts the scores call for (pure: the DAG task reads, this decides)."""
+    found: list[Alert] = []
+    week = scores.get("7d", {})
+    model = week.get(MODEL)
+    baselines = {name: row for name, row in week.items() if name != MODEL}
+    if model and baselines and model["scored_hours"] >= limits.min_hours:
+        best_name, best = min(baselines.items(), key=lambda kv: kv[1]["mae"])
+        if model["mae"] >= best["mae"]:
+            found.append(
+                Alert(
+                    "model_worse_than_naive",
+                    f"served model's 7-day MAE {model['mae']:.3f} does not beat {best_name} ({best['mae']:.3f}) "
+                    f"over {model['scored_hours']} scored hours ending {_iso(model['window_end'])}",
+                    details={"model_mae": model["mae"], "best_baseline": best_name, "best_mae": best["mae"]},
+                )
+            )
+    if model:
+        limit = max(limits.station_factor * model["mae"], limits.station_floor)
+        bad = sorted((r for r in stations if r["mae"] >= limit), key=lambda r: -r["mae"])
+        if bad:
+            listed = ", ".join(f"{r['station_id']} ({r['mae']:.2f})" for r in bad[:10])
+            found.append(
+                Alert(
+                    "station_error",
+                    f"{len(bad)} station(s) with a 24-h MAE >= {limit:.2f} (3 x the fleet's 7-day "
+                    f"{model['mae']:.3f}, at least {limits.station_floor}): {listed}",
+                    details={"limit": limit, "stations": {r["station_id"]: r["mae"] for r in bad}},
+                )
+            )
+    return found
+
+
+def _iso(value: datetime | str) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)

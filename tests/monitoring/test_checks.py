@@ -1,0 +1,59 @@
+"""The decisions of live monitoring, without the stack: when the served model has lost to naive, when a
+station's error exploded, and what the population stability index says about a shifted feature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.ml import drift
+from include.monitoring.performance import Limits, check
+
+
+def scores(model_mae: float, best_mae: float, hours: int = 168) -> dict:
+    def row(mae: float) -> dict:
+        return {"mae": mae, "rmse": mae * 1.3, "precision_at_10": 0.5, "scored_hours": hours, "window_end": "T"}
+
+    return {"7d": {"model": row(model_mae), "zero": row(best_mae + 0.5), "same_hour_last_week": row(best_mae)}}
+
+
+def test_a_model_that_beats_every_baseline_raises_nothing() -> None:
+    assert check(scores(0.9, 1.0), []) == []
+
+
+def test_a_model_that_does_not_beat_the_best_baseline_alerts_and_names_it() -> None:
+    (alert,) = check(scores(1.0, 1.0), [])  # a tie is a loss, as at the training gate
+    assert alert.kind == "model_worse_than_naive"
+    assert alert.details["best_baseline"] == "same_hour_last_week"
+
+
+def test_too_few_scored_hours_give_no_verdict() -> None:
+    assert check(scores(2.0, 1.0, hours=71), []) == []
+    assert [a.kind for a in check(scores(2.0, 1.0, hours=72), [])] == ["model_worse_than_naive"]
+
+
+def test_a_station_whose_error_exploded_is_named() -> None:
+    stations = [{"station_id": "a", "mae": 0.8}, {"station_id": "b", "mae": 2.9}, {"station_id": "c", "mae": 3.1}]
+    (alert,) = check(scores(1.0, 1.2), stations)  # limit: max(3 x 1.0, 2.0) = 3.0
+    assert alert.kind == "station_error"
+    assert alert.details["stations"] == {"c": 3.1}
+    assert check(scores(0.5, 1.2), [{"station_id": "d", "mae": 1.9}], Limits(station_floor=2.0)) == []
+
+
+def test_no_scores_no_alerts() -> None:
+    assert check({}, [{"station_id": "a", "mae": 99.0}]) == []
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(0, 1, 20_000), "flag": rng.integers(0, 2, 20_000).astype(float)})
+    prof = drift.profile(train, ["x", "flag"])
+    assert len(prof["x"]["shares"]) == len(prof["x"]["edges"]) + 1 == drift.BINS
+    assert sum(prof["x"]["shares"]) == pytest.approx(1.0)
+    assert drift.psi(prof["x"], rng.normal(0, 1, 5_000)) < 0.02
+    assert drift.psi(prof["x"], rng.normal(1, 1, 5_000)) > drift.ALERT_PSI
+    # a binary feature has one distinct inner edge: two bins, still a valid comparison
+    assert drift.psi(prof["flag"], np.ones(1_000)) > drift.ALERT_PSI
+    report = drift.report(prof, pd.DataFrame({"x": rng.normal(3, 1, 1_000), "flag": np.zeros(1_000)}))
+    assert list(report) == sorted(report, key=lambda k: -report[k])
