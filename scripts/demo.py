@@ -9,7 +9,9 @@
    verified in feature_store_runs once its dbt tests passed;
 6. bikeshare_train_predict: waits for that verified run, trains, gates, predicts the next hour, writes
    Avro to the bucket;
-7. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).
+7. bikeshare_monitoring at that hour + 15 min: the forecasts are served (station_predictions), the
+   outcome-based scores (model_performance), feature drift, alerts (``.local/alerts.jsonl``);
+8. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).
 
 Each step is idempotent, so ``make demo`` can be rerun. Logs: ``.local/demo-<dag>.log``. When the dbt
 models or macros changed since the last demo, step 5 first rebuilds the feature tables (``--full-refresh``,
@@ -183,7 +185,11 @@ def main() -> None:
     dag_test("bikeshare_train_predict", logical_date=hour)
     done(started)
 
-    started = step("7. bikeshare_stream: drain the pipeline")
+    started = step(f"7. bikeshare_monitoring at {hour + timedelta(minutes=15):%Y-%m-%d %H:%M} UTC")
+    dag_test("bikeshare_monitoring", logical_date=hour + timedelta(minutes=15))
+    done(started)
+
+    started = step("8. bikeshare_stream: drain the pipeline")
     dag_test("bikeshare_stream", conf={"action": "drain"})
     done(started)
     summary(demo_started)
