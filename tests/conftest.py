@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -18,6 +19,28 @@ from google.api_core.exceptions import NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = ROOT / "dags"
+# The airflow CLI beside this interpreter: .venv/bin locally, the image's bin under astro dev pytest
+AIRFLOW_CLI = Path(sys.executable).with_name("airflow")
+
+# Tests that need the local emulators: those that use one of these fixtures, directly or through
+# another fixture (``item.fixturenames`` is the transitive closure). Each gets the ``integration``
+# marker at collection, so ``pytest -m "not integration"`` is exactly the tests that need no emulator.
+EMULATOR_FIXTURES = frozenset({"local_stack", "test_settings"})
+# Set by the Dockerfile: this process runs in the project's Astro image, as under ``astro dev pytest``
+# (and ``astro deploy --pytest``), where the emulators are not. Only there are those tests skipped.
+IMAGE_ENV = "IN_BIKESHARE_IMAGE"
+IMAGE_SKIP_REASON = (
+    "needs the local emulators (make test); not available under astro dev pytest "
+    f"({IMAGE_ENV}=1, set by the Dockerfile)"
+)
+# Tests that read what the image does not hold: .git and airflow_settings.yaml stay out of the build
+# context (.dockerignore), the trip data lives outside the project. Skipped in the image only.
+OUTSIDE_THE_IMAGE = {
+    "tests/unit/test_secret_files_ignored.py::test_git_ignores_planted_secret_files_but_not_the_env_example": ".git",
+    "tests/unit/test_airflow_settings.py::test_google_connection_is_local_and_keyless": "airflow_settings.yaml",
+    "tests/simulator/test_sources.py::test_month_resolves_in_the_shared_data_dir": "the trip data (../shared/data)",
+    "tests/simulator/test_trips.py::test_ids_of_a_real_month_are_stable_and_unique": "the trip data (../shared/data)",
+}
 
 
 def _load_dev_env() -> None:
@@ -45,6 +68,36 @@ from include.gcp import clients, resources  # noqa: E402  (after the environment
 from include.gcp.settings import Settings, get_settings  # noqa: E402
 from include.localstack import stack  # noqa: E402
 from include.localstack.servers import EmulatorMissing  # noqa: E402
+
+
+def needs_emulators(item: pytest.Item) -> bool:
+    """True for a test that uses an emulator fixture (directly or transitively) or is marked integration."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(EMULATOR_FIXTURES & fixtures) or item.get_closest_marker("integration") is not None
+
+
+def emulator_skip_reason(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why emulator tests are skipped in this process, or None: they run (and a missing emulator fails them)."""
+    return IMAGE_SKIP_REASON if environ.get(IMAGE_ENV) == "1" else None
+
+
+def mark_emulator_tests(items: list[pytest.Item], environ: Mapping[str, str] = os.environ) -> None:
+    """Mark every test that needs the emulators ``integration``; in the Astro image, skip it (and the tests
+    of OUTSIDE_THE_IMAGE) with the reason."""
+    reason = emulator_skip_reason(environ)
+    for item in items:
+        if needs_emulators(item):
+            item.add_marker(pytest.mark.integration)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        elif reason and item.nodeid in OUTSIDE_THE_IMAGE:
+            what = OUTSIDE_THE_IMAGE[item.nodeid]
+            item.add_marker(pytest.mark.skip(reason=f"reads {what}, which is not in the image (astro dev pytest)"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_emulator_tests(items)
 
 
 @pytest.fixture(scope="session")
@@ -118,5 +171,5 @@ def dag_settings(monkeypatch: pytest.MonkeyPatch, prefix: str, **extra: str) -> 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated Airflow metadata database (SQLite under .local/airflow), as dag.test() needs."""
-    subprocess.run([str(ROOT / ".venv" / "bin" / "airflow"), "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([str(AIRFLOW_CLI), "db", "migrate"], check=True, capture_output=True)
     return Path(os.environ["AIRFLOW_HOME"])

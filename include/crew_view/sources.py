@@ -1,0 +1,243 @@
+"""Read the crew view's data through the project's own clients: the bucket and BigQuery, either profile.
+
+- the serving model: ``latest.json`` and its ``metadata.json`` (:mod:`include.ml.registry`);
+- the next hour: the newest Avro file of the serving model under ``{env}/predictions/{version}/``
+  (:mod:`include.ml.predictions`); live runs write there, so it is the hour crews act on next;
+- the stations seed (``stations``): names, coordinates and capacity;
+- live performance: ``model_performance`` (a dbt mart, maybe not built yet: then the page says so).
+
+Each section is read on its own in :func:`assemble`, and a failure becomes a line in
+``CrewView.problems`` rather than an error page: a crew still wants the forecast when, say, the
+performance mart is being rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from google.api_core import exceptions
+
+from include.crew_view.data import (
+    MODEL,
+    CrewView,
+    Forecast,
+    MetricRow,
+    Performance,
+    PerformanceRow,
+    ServingModel,
+    Station,
+    StationForecast,
+    finite,
+)
+from include.gcp import bucket, clients, paths, tables
+from include.gcp.settings import Settings
+from include.ml import predictions, registry
+
+log = logging.getLogger(__name__)
+
+MODEL_PERFORMANCE = tables.MODEL_PERFORMANCE
+PERFORMANCE_DAYS = 7
+NO_PERFORMANCE = "no live performance yet"
+_VERSION = re.compile(r"^\d{8}T\d{4}Z$")  # registry.VERSION_FORMAT; also guards the PNG route's parameter
+_HOUR_FILE = re.compile(r"/(\d{4}-\d{2}-\d{2})/(\d{2})\.avro$")
+
+
+def is_version(value: str) -> bool:
+    """True for a registry version name (``20190930T0400Z``), the only form the PNG route accepts."""
+    return bool(_VERSION.match(value))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """TIMESTAMPs are UTC; the emulator may return them without a zone."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _baseline_names() -> tuple[str, ...]:
+    from include.ml.baselines import BASELINES  # numpy and pandas: imported on the first page only
+
+    return BASELINES
+
+
+def serving_model(settings: Settings) -> ServingModel | None:
+    """The version ``latest.json`` points at, with its validation metrics; None before the first promotion."""
+    pointer = registry.latest(settings)
+    if not pointer:
+        return None
+    version = str(pointer["model_version"])
+    meta = registry.read_metadata(version, settings) or {}
+    metrics: dict[str, Any] = meta.get("metrics") or {}
+    rows = [
+        MetricRow(name, finite(m.get("mae")), finite(m.get("rmse")), finite(m.get("precision_at_10")))
+        for name in (MODEL, *_baseline_names())
+        if isinstance(m := metrics.get(name), dict)
+    ]
+    return ServingModel(
+        version=version,
+        trained_at=meta.get("trained_at"),
+        cutoff_hour=meta.get("cutoff_hour"),
+        promoted=bool(meta.get("promoted")),
+        gate=meta.get("gate"),
+        metrics=tuple(rows),
+        has_plot=bucket.exists(paths.model_plot(settings.env, version), settings),
+    )
+
+
+def _predictions_prefix(settings: Settings, version: str | None) -> str:
+    """``{env}/predictions/{version}/`` (or ``{env}/predictions/``), cut from the path include.gcp.paths spells
+    out, so that module stays the only one that knows the layout."""
+    sample = paths.predictions(settings.env, version or "v", datetime(2000, 1, 1, tzinfo=UTC))
+    return sample.rsplit("/", 2 if version else 3)[0] + "/"
+
+
+def _hour_of(path: str) -> datetime | None:
+    match = _HOUR_FILE.search(path)
+    if not match:
+        return None
+    return datetime.strptime(f"{match[1]} {match[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+def newest_predictions(settings: Settings, version: str | None) -> tuple[str, datetime] | None:
+    """The newest predicted hour's object: under the serving version if it wrote any, else under any version.
+
+    Live runs write with the serving version (the newest promoted), so its folder holds the next hour and
+    the listing stays as small as the hours it served. The fallback (``latest.json`` moved but its first
+    predictions are not written yet) lists every version: slower, and only until that file appears; of
+    two versions with the same newest hour it takes the newer version.
+    """
+    for prefix in ([_predictions_prefix(settings, version)] if version else []) + [_predictions_prefix(settings, None)]:
+        found = [(hour, path) for path in bucket.list_paths(prefix, settings) if (hour := _hour_of(path)) is not None]
+        if found:
+            hour, path = max(found)
+            return path, hour
+    return None
+
+
+def stations(settings: Settings) -> dict[str, Station]:
+    """The stations seed by id (about 1,600 rows for the whole Citi Bike system: read whole, filtered here)."""
+    sql = (
+        "SELECT CAST(station_id AS STRING) AS station_id, name, lat, lon, capacity "
+        f"FROM `{settings.table_id(tables.STATIONS)}`"
+    )
+    out: dict[str, Station] = {}
+    for row in clients.bigquery_client(settings).query(sql).result():
+        capacity = row["capacity"]
+        out[str(row["station_id"])] = Station(
+            station_id=str(row["station_id"]),
+            name=row["name"],
+            lat=finite(row["lat"]),
+            lon=finite(row["lon"]),
+            capacity=int(capacity) if capacity is not None else None,
+        )
+    return out
+
+
+def forecast(settings: Settings, version: str | None, seed: dict[str, Station]) -> Forecast | None:
+    """The newest predicted hour (see :func:`newest_predictions`), joined with the seed and ranked."""
+    found = newest_predictions(settings, version)
+    if found is None:
+        return None
+    path, hour = found
+    records = predictions.from_avro(bucket.read_bytes(path, settings))
+    rows = [
+        StationForecast(
+            station_id=str(r["station_id"]),
+            predicted_net_change=float(r["predicted_net_change"]),
+            predicted_pickups=float(r["predicted_pickups"]),
+            predicted_dropoffs=float(r["predicted_dropoffs"]),
+            predicted_net_change_mean=finite(r.get("predicted_net_change_mean")),
+            station=seed.get(str(r["station_id"])),
+        )
+        for r in records
+    ]
+    model_version = str(records[0]["model_version"]) if records else (version or "?")
+    generated = max((_aware(r.get("generated_at")) for r in records if r.get("generated_at")), default=None)
+    target = _aware(records[0]["target_hour"]) if records else hour
+    return Forecast.ranked(model_version, target or hour, generated, path, rows)
+
+
+def performance_sql(table_id: str, days: int = PERFORMANCE_DAYS) -> str:
+    """The last ``days`` days of scores, counted back from the newest ``window_end`` rather than from now:
+    the local demo replays 2019, and a mart that stopped updating still shows its last week (with its dates)."""
+    return f"""
+        SELECT window_end, window_name, predictor, station_hours, mae, rmse, precision_at_10
+        FROM `{table_id}`
+        WHERE window_end > TIMESTAMP_SUB((SELECT MAX(window_end) FROM `{table_id}`), INTERVAL {int(days) * 24} HOUR)
+        ORDER BY window_end, window_name, predictor
+    """
+
+
+def performance(settings: Settings) -> Performance:
+    """Live performance, or a note saying there is none yet (table missing or empty)."""
+    client = clients.bigquery_client(settings)
+    try:
+        result = client.query(performance_sql(settings.table_id(MODEL_PERFORMANCE))).result()
+        rows = [
+            PerformanceRow(
+                window_end=_aware(r["window_end"]),
+                window_name=str(r["window_name"]),
+                predictor=str(r["predictor"]),
+                station_hours=int(r["station_hours"]) if r["station_hours"] is not None else None,
+                mae=finite(r["mae"]),
+                rmse=finite(r["rmse"]),
+                precision_at_10=finite(r["precision_at_10"]),
+            )
+            for r in result
+        ]
+    except exceptions.NotFound:
+        return Performance(note=f"{NO_PERFORMANCE} (table {MODEL_PERFORMANCE} not built)")
+    if not rows:
+        return Performance(note=f"{NO_PERFORMANCE} ({MODEL_PERFORMANCE} is empty)")
+    return Performance(rows=tuple(rows))
+
+
+def evaluation_png(version: str, settings: Settings) -> bytes | None:
+    """The evaluation picture the training run stored beside the model, or None."""
+    if not is_version(version):
+        return None
+    try:
+        return bucket.read_bytes(paths.model_plot(settings.env, version), settings)
+    except exceptions.NotFound:
+        return None
+
+
+def _problem(section: str, err: Exception) -> str:
+    log.warning("crew view: %s could not be read", section, exc_info=err)
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text[:300]}"
+
+
+def assemble(settings: Settings) -> CrewView:
+    """Read every section; one that fails is reported in ``problems`` and the others are still shown."""
+    problems: dict[str, str] = {}
+    serving = None
+    try:
+        serving = serving_model(settings)
+    except Exception as err:
+        problems["model"] = _problem("the serving model", err)
+    seed: dict[str, Station] = {}
+    try:
+        seed = stations(settings)
+    except Exception as err:
+        problems["stations"] = _problem("the stations seed", err)
+    fc = None
+    try:
+        fc = forecast(settings, serving.version if serving else None, seed)
+    except Exception as err:
+        problems["forecast"] = _problem("the predictions", err)
+    try:
+        perf = performance(settings)
+    except Exception as err:
+        problems["performance"] = _problem("live performance", err)
+        perf = Performance(note=NO_PERFORMANCE)
+    return CrewView(
+        serving=serving,
+        forecast=fc,
+        performance=perf,
+        env=settings.env,
+        profile=settings.profile,
+        rendered_at=datetime.now(UTC),
+        problems=problems,
+    )
