@@ -5,8 +5,9 @@ them loaded), then times ``DagBag(dag_folder=<file>)`` twice: *cold* (first pars
 project modules get imported) and *warm* (second parse, modules cached; the file re-executes). Two
 bytecode settings: none (this machine sets PYTHONDONTWRITEBYTECODE=1, so every import compiles) and
 a warm bytecode cache (PYTHONPYCACHEPREFIX, as in the Docker image, where .pyc files exist). The
-``naive`` rows undo the two parse-time fixes in include/cosmos_config.py (manifest as an
-ObjectStoragePath, a ``bigquery://`` Asset URI) to show what they save.
+``naive`` rows undo the parse-time fix in include/cosmos_config.py (the manifest as an
+ObjectStoragePath) to show what it saves. (A second fix, an ``x-bigquery://`` Asset URI, went with the
+Asset itself: nothing scheduled on it.)
 
 Needs the manifest (``python -m include.dbt parse``). Usage:
     .venv/bin/python benchmarks/features_dag_parse.py [--repeat 3]
@@ -34,7 +35,6 @@ import airflow.sdk  # noqa: F401  (loaded in the DAG processor before any file i
 if naive:
     from include import cosmos_config
     from cosmos import ProjectConfig
-    cosmos_config.station_features_asset_uri = lambda s: f"bigquery://{s.project}/{s.dataset}/station_features"
     cosmos_config.project_config = lambda s: ProjectConfig(
         dbt_project_path=s.dbt_project_dir, manifest_path=cosmos_config.manifest_path(s), install_dbt_deps=False)
 times = []

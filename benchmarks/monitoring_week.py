@@ -55,15 +55,13 @@ def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     evaluation = hourly.train_and_evaluate(start)
     published = hourly.publish(start, evaluation)
-    version = published["version"] if published["promoted"] else published["serving_version"]
-    print(
-        f"model {published['version']}: promoted={published['promoted']} ({evaluation.get('gate')}); serving {version}"
-    )
+    version = published.serving_version
+    print(f"model {published.version}: promoted={published.promoted} ({evaluation.gate}); serving {version}")
     trained = time.monotonic()
 
     hours = [start + timedelta(hours=h) for h in range(int((end - start) / timedelta(hours=1)))]
     for hour in hours:
-        hourly.write_predictions(hourly.predict(hour, version))
+        hourly.write_predictions(hour, version, hourly.predict(hour, version))
     served = time.monotonic()
     print(f"served {len(hours)} hours with {version}: {served - trained:.1f} s (training {trained - t0:.1f} s)")
 

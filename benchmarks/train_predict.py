@@ -110,10 +110,10 @@ def one_run(cutoff: datetime, weeks: int, settings) -> dict[str, float]:
     published = hourly.publish(cutoff, evaluation, config, settings)
     timings["publish"] = time.perf_counter() - step
     step = time.perf_counter()
-    rows = hourly.predict(cutoff, published["serving_version"], settings)
+    rows = hourly.predict(cutoff, published.serving_version, settings)
     timings["predict"] = time.perf_counter() - step
     step = time.perf_counter()
-    uri = hourly.write_predictions(rows, settings)
+    uri = hourly.write_predictions(cutoff, published.serving_version, rows, settings)
     timings["write_avro"] = time.perf_counter() - step
     total = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -122,9 +122,9 @@ def one_run(cutoff: datetime, weeks: int, settings) -> dict[str, float]:
         print(f"  {name:<11} {secs:6.1f} s")
     print(f"  {'total':<11} {total:6.1f} s   (target < 60 s)")
     print(f"  peak RSS    {peak_mb:6.0f} MB")
-    print(f"  rows: {evaluation['rows']}, predictions: {len(rows)} -> {uri}")
-    print(f"  gate: {evaluation['gate']}")
-    metrics = evaluation["metrics"]
+    print(f"  rows: {evaluation.rows}, predictions: {len(rows)} -> {uri}")
+    print(f"  gate: {evaluation.gate}")
+    metrics = evaluation.metrics
     print(json.dumps({k: {m: round(v, 3) for m, v in d.items()} for k, d in metrics.items()}, indent=1))
     assert registry.read_metadata(registry.version_for(cutoff), settings) is not None
     return {"total_s": total, "metrics": metrics, **gains_vs_best_naive(metrics)}

@@ -9,7 +9,7 @@
    built by `dbt parse` in the install step and the Docker image): one task per model (retried), then
    one `dbt test` task for all of them (not retried). dbt var `as_of` = the run's `data_interval_end`.
 4. **features_ready** — runs only once models and tests passed: appends `(run_id, as_of, 'verified',
-   now)` to `feature_store_runs` and emits the `station_features` Asset.
+   now)` to `feature_store_runs`, which the training sensor reads (no Asset: nothing schedules on one).
 
 **The training gate.** The models write their rows before `dbt test` checks them, so
 `bikeshare_train_predict` does not trust rows alone: its sensor waits until no run is open (every
@@ -38,7 +38,6 @@ from include.monitoring.alerts import default_args
 
 DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
 settings = get_settings()
-FEATURES_ASSET = cosmos_config.station_features_asset(settings)
 
 
 @dag(
@@ -69,7 +68,7 @@ def bikeshare_features() -> None:
 
         return str(feature_runs.mark_building(run_id, data_interval_end))
 
-    @task(outlets=[FEATURES_ASSET])
+    @task
     def features_ready(run_id=None, data_interval_end=None) -> str:
         from include.gcp import feature_runs
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from include.hours import Hour
 from include.monitoring.alerts import default_args
 
 DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
@@ -45,25 +46,25 @@ def bikeshare_monitoring() -> None:
     def predictions_fresh(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.predictions_fresh(hourly.run_hour(logical_date), get_current_context())
+        return hourly.predictions_fresh(Hour.floor(logical_date).start, get_current_context())
 
     @task.sensor(poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_outcomes(logical_date=None) -> bool:
         from include.monitoring import hourly
 
-        return hourly.outcomes_ready(hourly.run_hour(logical_date))
+        return hourly.outcomes_ready(Hour.floor(logical_date).start)
 
     @task
     def score_served_model(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.score(hourly.run_hour(logical_date), get_current_context())
+        return hourly.score(Hour.floor(logical_date).start, get_current_context())
 
     @task
     def feature_drift(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.feature_drift(hourly.run_hour(logical_date), get_current_context())
+        return hourly.feature_drift(Hour.floor(logical_date).start, get_current_context())
 
     predictions_fresh()
     wait_for_outcomes() >> [score_served_model(), feature_drift()]

@@ -2,7 +2,8 @@
 ### bikeshare_train_predict - hourly training, gated publication and batch prediction
 
 Each run works for its cut-off hour `T` = the run's data-interval end (with Airflow 3's cron timetable,
-the logical date; a manual run is floored to its hour):
+the logical date), floored to its hour by every task (`include/hours.py`: a manual run at 09:17 is the
+09:00 run, with the same version and files):
 
 1. **wait_for_features** - sensor (reschedule mode, 3 h timeout) until the feature store's run log
    `feature_store_runs` says its data passed the dbt tests (no `bikeshare_features` run is open - every
@@ -36,6 +37,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
+from include.hours import Hour
 from include.monitoring.alerts import default_args
 
 DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
@@ -52,39 +54,45 @@ DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
     doc_md=__doc__,
 )
 def bikeshare_train_predict() -> None:
+    # The edge: each task floors the run's data-interval end to its hour (a manual run at 09:17 is the
+    # 09:00 run); everything in include/ml takes that hour and refuses one that is not on the hour.
     @task.sensor(poke_interval=60, timeout=3 * 3600, mode="reschedule")
     def wait_for_features(data_interval_end=None) -> bool:
         from include.ml import dataset
 
-        return dataset.features_ready(data_interval_end)
+        return dataset.features_ready(Hour.floor(data_interval_end).start)
 
     @task
     def train_and_evaluate(data_interval_end=None) -> dict:
         from include.ml import hourly
 
-        return hourly.train_and_evaluate(data_interval_end)
+        return hourly.train_and_evaluate(Hour.floor(data_interval_end).start).to_xcom()
 
     @task
     def publish(evaluation: dict, data_interval_end=None) -> dict:
         from include.ml import hourly
 
-        return hourly.publish(data_interval_end, evaluation)
+        hour = Hour.floor(data_interval_end).start
+        return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
 
     @task
     def predict(published: dict, data_interval_end=None) -> list[dict]:
         from include.ml import hourly
 
-        return hourly.predict(data_interval_end, published["serving_version"])
+        hour = Hour.floor(data_interval_end).start
+        return hourly.predict(hour, hourly.Publication.from_xcom(published).serving_version)
 
     @task
-    def write_predictions(rows: list[dict]) -> str | None:
+    def write_predictions(rows: list[dict], published: dict, data_interval_end=None) -> str | None:
         from include.ml import hourly
 
-        return hourly.write_predictions(rows)
+        hour = Hour.floor(data_interval_end).start
+        return hourly.write_predictions(hour, hourly.Publication.from_xcom(published).serving_version, rows)
 
     evaluation = train_and_evaluate()
     wait_for_features() >> evaluation
-    write_predictions(predict(publish(evaluation)))
+    published = publish(evaluation)
+    write_predictions(predict(published), published)
 
 
 bikeshare_train_predict()

@@ -1,11 +1,12 @@
 """How the bikeshare_features DAG renders and runs the dbt project with astronomer-cosmos.
 
 Builders for cosmos' ProjectConfig / ProfileConfig / ExecutionConfig / RenderConfig and the operator
-arguments, plus the ``station_features`` Asset the training DAG schedules on. Everything is derived
-from :class:`~include.gcp.settings.Settings`, so the DAG file stays thin and these choices are tested.
+arguments. Everything is derived from :class:`~include.gcp.settings.Settings`, so the DAG file stays
+thin and these choices are tested. Cosmos is imported inside the builders: importing this module costs
+nothing at DAG parse time.
 
-Cosmos is imported inside the builders: importing this module for the Asset (the training DAG does)
-costs nothing beyond ``airflow.sdk``.
+No Asset: training is hourly and waits on the feature store's run log (include/gcp/feature_runs.py),
+which knows whether a run's dbt tests passed; nothing scheduled on an Asset, so the features DAG emits none.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from typing import TYPE_CHECKING, Any
 from include.gcp.settings import Settings
 
 if TYPE_CHECKING:
-    from airflow.sdk import Asset
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
 DBT_PROFILE = "bikeshare"  # the `profile:` of include/dbt/dbt_project.yml
 DBT_GROUP_ID = "dbt"
-STATION_FEATURES = "station_features"
 # dbt var `as_of`: the 15-minute boundary the run computes features up to (DESIGN.md §2).
 # `vars` is a templated field of every cosmos dbt operator, so Airflow renders it per run; the
 # settings add `late_event_limit_minutes` (dbt_vars).
@@ -43,23 +42,6 @@ MONITORING_SELECTOR = "tag:monitoring"
 def manifest_path(settings: Settings) -> Path:
     """The manifest built by ``dbt parse`` in the install step and the Docker image."""
     return settings.dbt_project_dir / "target" / "manifest.json"
-
-
-def station_features_asset_uri(settings: Settings) -> str:
-    """``x-bigquery://project/dataset/station_features``.
-
-    Not ``bigquery://``: Airflow validates a provider scheme by loading every provider's asset
-    handlers, and the Google provider's GCS handler imports google-cloud-storage, which made parsing
-    the DAG file 2.3 s slower. Airflow leaves ``x-`` schemes as they are; the path is the same.
-    """
-    return f"x-bigquery://{settings.project}/{settings.dataset}/{STATION_FEATURES}"
-
-
-def station_features_asset(settings: Settings) -> Asset:
-    """The Asset updated when a features run (models and tests) succeeded; training schedules on it."""
-    from airflow.sdk import Asset
-
-    return Asset(uri=station_features_asset_uri(settings))
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -130,7 +112,7 @@ def render_config(settings: Settings) -> RenderConfig:
         test_behavior=TestBehavior.AFTER_ALL,
         source_rendering_behavior=SourceRenderingBehavior.NONE,
         exclude=[SEEDS_SELECTOR, UNIT_TESTS_SELECTOR, MONITORING_SELECTOR],
-        emit_datasets=False,  # the DAG emits one explicit Asset once models and tests passed
+        emit_datasets=False,  # no Assets: training waits on feature_store_runs (see the module docstring)
     )
 
 

@@ -6,16 +6,9 @@ development run never touches production objects.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-
-def _utc_hour(hour: datetime) -> datetime:
-    if hour.tzinfo is None:
-        raise ValueError(f"{hour!r} has no time zone; bucket paths are in UTC")
-    hour = hour.astimezone(UTC)
-    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0):
-        raise ValueError(f"{hour.isoformat()} is not on the hour")
-    return hour
+from include.hours import Hour
 
 
 def models_prefix(env: str) -> str:
@@ -51,5 +44,5 @@ def latest_model_pointer(env: str) -> str:
 
 def predictions(env: str, model_version: str, target_hour: datetime) -> str:
     """``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` for the hour being predicted."""
-    hour = _utc_hour(target_hour)
+    hour = Hour.of(target_hour).start  # strict: bucket paths are in whole UTC hours
     return f"{env}/predictions/{_version(model_version)}/{hour:%Y-%m-%d}/{hour:%H}.avro"

@@ -16,6 +16,7 @@ import pandas as pd
 
 from include.gcp import clients, feature_runs
 from include.gcp.settings import Settings, get_settings
+from include.hours import HOUR, Hour
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,8 @@ FEATURES_TABLE = "station_features_wide"
 LABELS_TABLE = "station_hourly_labels"
 KEYS = ("station_id", "as_of")
 LABELS = ("pickups", "dropoffs", "net_change")
-HOUR = timedelta(hours=1)
+
 READ_STREAMS = 32
-
-
-def utc_hour(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime on the hour (raises otherwise: hours are the unit here)."""
-    if value.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    # a plain datetime: pendulum's (Airflow's) loses the zone on `- timedelta` when it holds timezone.utc
-    value = datetime.fromtimestamp(value.timestamp(), UTC)
-    if (value.minute, value.second, value.microsecond) != (0, 0, 0):
-        raise ValueError(f"{value.isoformat()} is not on the hour")
-    return value
 
 
 @dataclass(frozen=True)
@@ -47,7 +37,7 @@ class Window:
 
     @classmethod
     def before(cls, end: datetime, weeks: int) -> Window:
-        end = utc_hour(end)
+        end = Hour.of(end).start
         return cls(end - timedelta(weeks=weeks), end)
 
 
@@ -132,7 +122,7 @@ def hourly_features(start: datetime, end: datetime, settings: Settings | None = 
 def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """Features of every active station as of ``as_of`` (the start of the hour to predict)."""
     s = settings or get_settings()
-    return _normalise(_scan(FEATURES_TABLE, f"as_of = {_timestamp(utc_hour(as_of))}", s))
+    return _normalise(_scan(FEATURES_TABLE, f"as_of = {_timestamp(Hour.of(as_of).start)}", s))
 
 
 def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:
@@ -144,7 +134,7 @@ def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:
     or is still building) keeps training waiting until a later run of the same or a newer interval passes.
     """
     s = settings or get_settings()
-    hour = utc_hour(as_of)
+    hour = Hour.of(as_of).start
     gate = feature_runs.read_gate(s)
     if not gate.ready_for(hour):
         log.info("not ready for %s: %s", hour.isoformat(), gate.explain(hour))

@@ -1,12 +1,14 @@
 """One hourly run, step by step: train and evaluate → publish (gated) → predict → write Avro.
 
 A run is identified by its cut-off hour ``T``: the DAG run's data-interval end (with Airflow 3's default
-cron timetable that is the logical date; a manual run's time is floored to its hour). The model trains on
+cron timetable that is the logical date), floored to its hour by the DAG (``include/hours.py``: a
+manual run at 09:17 is the 09:00 run); here it must be on the hour. The model trains on
 label hours ``[T - window, T)`` (all complete at ``T``), is validated on the last ``validation_days`` of
 them (a split in time), and the serving model predicts the hour ``[T, T + 1h)`` from features as of ``T``.
 The model version is named after ``T``. Every step is idempotent per logical hour: a committed version is reused,
 never retrained or rewritten, and the predictions file of the hour is replaced on a rerun.
-Step results are small JSON-able dicts (Airflow XComs).
+Step results are typed (:class:`Evaluation`, :class:`Publication`); the DAG turns them into XCom dicts
+and back with ``to_xcom`` / ``from_xcom``, which refuse a missing or unknown key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from include.gcp.settings import Settings, get_settings
+from include.hours import Hour
 from include.ml import baselines, dataset, drift, evaluate, plot, predictions, registry, served
 from include.ml.model import DEFAULT_PARAMS, SCORED_COLUMNS, MeanForecast, NetForecast, StationFlowModel
 
@@ -51,14 +54,13 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Run:
     """The hours one run works on; ``cutoff`` is the first hour not complete at run time: the end of
-    training and the hour to predict (floored to the hour, so a manual run at 09:17 acts as 09:00)."""
+    training and the hour to predict (on the hour: the DAG floors a manual run's time)."""
 
     cutoff: datetime
     config: TrainConfig
 
     def __post_init__(self) -> None:
-        hour = self.cutoff.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        object.__setattr__(self, "cutoff", datetime.fromtimestamp(hour.timestamp(), UTC))
+        object.__setattr__(self, "cutoff", Hour.of(self.cutoff).start)
 
     @property
     def version(self) -> str:
@@ -71,6 +73,47 @@ class Run:
     @property
     def validation_start(self) -> datetime:
         return self.cutoff - timedelta(days=self.config.validation_days)
+
+
+class _XCom:
+    """Typed step results across Airflow's XCom: a plain dict out, the same fields strictly back in."""
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if set(data) != names:
+            raise ValueError(f"{cls.__name__}: expected keys {sorted(names)}, got {sorted(data)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Evaluation(_XCom):
+    """What train_and_evaluate found: the candidate's scores and gate decision (or the committed
+    version's, when the hour's model exists already and is reused)."""
+
+    version: str
+    reused: bool
+    promoted: bool
+    gate: str
+    metrics: dict[str, Any]
+    rows: dict[str, int] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    point_forecasts: dict[str, Any] = field(default_factory=dict)
+    trained_at: str | None = None
+    model_sha256: str | None = None
+    feature_profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Publication(_XCom):
+    """What publish decided: the run's version, whether it was promoted, and the model that serves the hour."""
+
+    version: str
+    promoted: bool
+    serving_version: str | None
 
 
 def _split(frame: pd.DataFrame, run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,7 +160,9 @@ def _metrics(valid: pd.DataFrame, predicted: pd.DataFrame, naive: dict[str, np.n
     return out
 
 
-def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, settings: Settings | None = None) -> dict:
+def train_and_evaluate(
+    cutoff: datetime, config: TrainConfig | None = None, settings: Settings | None = None
+) -> Evaluation:
     """Fit the candidate on the training part of the window, score it and every baseline on the validation
     days, decide the gate and draw the picture; stores model.pkl and the PNG (uncommitted).
 
@@ -128,14 +173,21 @@ def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, sett
     stored = registry.read_metadata(run.version, s)
     if stored is not None:
         log.info("model %s is committed already: reused, not retrained", run.version)
-        return {"version": run.version, "reused": True, **{k: stored.get(k) for k in ("metrics", "promoted", "gate")}}
+        return Evaluation(
+            version=run.version,
+            reused=True,
+            promoted=bool(stored["promoted"]),
+            gate=str(stored["gate"]),
+            metrics=stored["metrics"],
+            rows=stored.get("rows", {}),
+        )
     frame = dataset.training_frame(run.window, s)
     train_part, valid_part = _split(frame, run)
     rows = {"train": len(train_part), "validation": len(valid_part), "stations": int(frame["station_id"].nunique())}
     if train_part.empty or valid_part.empty:
         reason = f"not enough data in {run.window.start:%Y-%m-%d %H:%M} to {run.cutoff:%Y-%m-%d %H:%M} UTC"
         log.warning("no model for %s: %s", run.version, reason)
-        return {"version": run.version, "reused": False, "metrics": {}, "promoted": False, "gate": reason, "rows": rows}
+        return Evaluation(version=run.version, reused=False, promoted=False, gate=reason, metrics={}, rows=rows)
     features = dataset.feature_columns(train_part)
     model = StationFlowModel(
         features, run.config.net_forecast, dict(run.config.params), mean_forecast=run.config.mean_forecast
@@ -156,58 +208,59 @@ def train_and_evaluate(cutoff: datetime, config: TrainConfig | None = None, sett
         f"({'promoted' if decision.promoted else 'NOT promoted'})",
     )
     registry.save_plot(run.version, png, s)
-    return {
-        "version": run.version,
-        "reused": False,
-        "metrics": metrics,
-        "promoted": decision.promoted,
-        "gate": decision.reason,
-        "features": model.features,
-        "point_forecasts": model.point_forecasts,
-        "rows": rows,
-        "trained_at": trained_at,
-        registry.MODEL_SHA256: model_sha256,
-        "feature_profile": drift.profile(train_part, features),
-    }
+    return Evaluation(
+        version=run.version,
+        reused=False,
+        promoted=decision.promoted,
+        gate=decision.reason,
+        metrics=metrics,
+        rows=rows,
+        features=list(model.features),
+        point_forecasts=dict(model.point_forecasts),
+        trained_at=trained_at,
+        model_sha256=model_sha256,
+        feature_profile=drift.profile(train_part, features),
+    )
 
 
 def publish(
-    cutoff: datetime, evaluation: dict, config: TrainConfig | None = None, settings: Settings | None = None
-) -> dict:
+    cutoff: datetime, evaluation: Evaluation, config: TrainConfig | None = None, settings: Settings | None = None
+) -> Publication:
     """Commit the version's metadata (once), move ``latest.json`` if promoted, and name the serving model."""
     s, run = settings or get_settings(), Run(cutoff, config or TrainConfig())
-    if not evaluation.get("reused"):
+    if evaluation.version != run.version:
+        raise ValueError(f"the evaluation is of {evaluation.version}, the run's version is {run.version}")
+    if not evaluation.reused:
         window = run.window
         metadata = {
             "version": run.version,
-            "trained_at": evaluation.get("trained_at"),
+            "trained_at": evaluation.trained_at,
             "cutoff_hour": run.cutoff.isoformat(),
             "training_window": {
                 "start": window.start.isoformat(),
                 "end": window.end.isoformat(),
                 "validation_start": run.validation_start.isoformat(),
             },
-            "features": evaluation.get("features", []),
-            "point_forecasts": evaluation.get("point_forecasts", {}),
+            "features": evaluation.features,
+            "point_forecasts": evaluation.point_forecasts,
             "scored_columns": SCORED_COLUMNS,
-            "metrics": evaluation.get("metrics", {}),
-            "promoted": bool(evaluation.get("promoted")),
-            "gate": evaluation.get("gate"),
-            "rows": evaluation.get("rows", {}),
+            "metrics": evaluation.metrics,
+            "promoted": evaluation.promoted,
+            "gate": evaluation.gate,
+            "rows": evaluation.rows,
             "config": asdict(run.config),
             "package_versions": _package_versions(),
             "code_version": _code_version(),
-            registry.MODEL_SHA256: evaluation.get(registry.MODEL_SHA256),
-            "feature_profile": evaluation.get("feature_profile", {}),  # what feature drift is measured against
+            registry.MODEL_SHA256: evaluation.model_sha256,
+            "feature_profile": evaluation.feature_profile,  # what feature drift is measured against
         }
         registry.commit(run.version, metadata, s)
-    promoted = bool(evaluation.get("promoted"))
-    if promoted:
+    if evaluation.promoted:
         registry.point_latest(run.version, s)
-    serving = run.version if promoted else registry.serving_version(run.version, s)
-    if not promoted:
-        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.get("gate"), serving)
-    return {"version": run.version, "promoted": promoted, "serving_version": serving}
+    serving = run.version if evaluation.promoted else registry.serving_version(run.version, s)
+    if not evaluation.promoted:
+        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, serving)
+    return Publication(version=run.version, promoted=evaluation.promoted, serving_version=serving)
 
 
 def predict(cutoff: datetime, serving_version: str | None, settings: Settings | None = None) -> list[dict]:
@@ -238,16 +291,22 @@ def predict(cutoff: datetime, serving_version: str | None, settings: Settings | 
     ]
 
 
-def write_predictions(rows: list[dict], settings: Settings | None = None) -> str | None:
+def write_predictions(
+    cutoff: datetime, serving_version: str | None, rows: list[dict], settings: Settings | None = None
+) -> str | None:
     """Write the hour's rows as one Avro object (replacing an earlier run's file of that hour), then load
-    them into ``station_predictions`` (replacing that hour's rows), which live monitoring scores."""
+    them into ``station_predictions`` (replacing that hour's rows), which live monitoring scores.
+
+    The hour and the version come from the run; every row must agree with them."""
+    run = Run(cutoff, TrainConfig())
     if not rows:
         return None
-    target_hour = datetime.fromisoformat(rows[0]["target_hour"])
-    version = rows[0]["model_version"]
+    stray = [r for r in rows if r["target_hour"] != run.cutoff.isoformat() or r["model_version"] != serving_version]
+    if stray:
+        raise ValueError(f"{len(stray)} row(s) are not of {run.cutoff.isoformat()} / {serving_version}: {stray[0]}")
     generated_at = datetime.now(UTC)
-    recs = [{**r, "target_hour": target_hour, "generated_at": generated_at} for r in rows]
-    path = predictions.write(recs, version, target_hour, settings)
-    loaded = served.load_hour(recs, target_hour, settings)
-    log.info("%s written; %d rows of %s loaded into station_predictions", path, loaded, target_hour.isoformat())
+    recs = [{**r, "target_hour": run.cutoff, "generated_at": generated_at} for r in rows]
+    path = predictions.write(recs, serving_version, run.cutoff, settings)
+    loaded = served.load_hour(recs, run.cutoff, settings)
+    log.info("%s written; %d rows of %s loaded into station_predictions", path, loaded, run.cutoff.isoformat())
     return path

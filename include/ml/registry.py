@@ -167,10 +167,15 @@ def committed_versions(settings: Settings | None = None) -> list[str]:
 def serving_version(at_or_before: str, settings: Settings | None = None) -> str | None:
     """The newest promoted version not newer than ``at_or_before``: what served at that hour.
 
-    Looking back from the run's own version (rather than at ``latest.json``) keeps a backfill's
-    predictions identical to what a live run of that hour would have written.
+    Live runs read it from ``latest.json``: the pointer only moves forward, to the newest promoted
+    version, so when it is not newer than the hour it is the answer (one read, however long the
+    history). A backfill of an hour before the pointer looks back through the committed versions
+    instead, so that its predictions equal what a live run of that hour wrote.
     """
     s = _s(settings)
+    pointer = latest(s)
+    if pointer is not None and pointer["model_version"] <= at_or_before:
+        return pointer["model_version"]
     for version in reversed(committed_versions(s)):
         if version <= at_or_before and (read_metadata(version, s) or {}).get("promoted"):
             return version

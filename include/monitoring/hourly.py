@@ -1,38 +1,31 @@
 """The hourly monitoring run, step by step (``bikeshare_monitoring``): are the hour's forecasts there,
 does the served model still beat naive on the outcomes, has the input drifted?
 
-A run works for the hour ``T`` its logical date falls in (scheduled at T:15; a manual run at any
-minute is floored). Each step alerts through include/monitoring/alerts.py and returns a small
-JSON-able summary (an XCom). Idempotent per hour: the scores are a dbt merge, the drift rows of the
-hour are replaced.
+A run works for the hour ``T`` its logical date falls in (scheduled at T:15; the DAG floors it with
+``include/hours.py``, so a manual run at any minute works; here ``T`` must be on the hour). Each step
+alerts through include/monitoring/alerts.py and returns a small JSON-able summary (an XCom).
+Idempotent per hour: the scores are a dbt merge, the drift rows of the hour are replaced.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from include.gcp.settings import Settings, get_settings
+from include.hours import Hour
 from include.monitoring import alerts, performance
 
 log = logging.getLogger(__name__)
 WEEK = timedelta(days=7)
 
 
-def run_hour(value: datetime) -> datetime:
-    """The run's hour: its logical date floored to the hour, in UTC."""
-    if value.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    value = datetime.fromtimestamp(value.timestamp(), UTC)
-    return value.replace(minute=0, second=0, microsecond=0)
-
-
 def predictions_fresh(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
     """Hour T's forecasts must be in ``station_predictions`` by T + 15 min; alert ``predictions_late`` if not."""
     from include.ml import served
 
-    s = settings or get_settings()
+    s, hour = settings or get_settings(), Hour.of(hour).start
     rows = served.rows_for_hour(hour, s)
     if not rows:
         alerts.send(
@@ -62,7 +55,7 @@ def score(
     limits: performance.Limits | None = None,
 ) -> dict[str, Any]:
     """Build model_performance up to ``hour`` (dbt, with its tests), then alert on what it says."""
-    s = settings or get_settings()
+    s, hour = settings or get_settings(), Hour.of(hour).start
     seconds = performance.build(hour, s)
     scores = performance.latest_scores(hour, s)
     found = performance.check(scores, performance.station_errors_24h(hour, s), limits or performance.Limits())
@@ -88,7 +81,7 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
     from include.gcp.tables import FEATURE_DRIFT_SPEC
     from include.ml import dataset, drift, registry
 
-    s = settings or get_settings()
+    s, hour = settings or get_settings(), Hour.of(hour).start
     version = registry.serving_version(registry.version_for(hour), s)
     profile = (registry.read_metadata(version, s) or {}).get("feature_profile") if version else None
     if not profile:

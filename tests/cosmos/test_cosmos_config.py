@@ -1,4 +1,4 @@
-"""The cosmos configuration of bikeshare_features: what it renders, how dbt is started, the Asset."""
+"""The cosmos configuration of bikeshare_features: what it renders and how dbt is started."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(dataset="ds_x", project="proj-x", dbt_project_dir=tmp_path / "dbt", dbt_executable=Path("/x/dbt"))
-
-
-def test_asset_uri_names_the_settings_table_and_needs_no_provider(settings: Settings) -> None:
-    asset = cosmos_config.station_features_asset(settings)
-    assert asset.uri == "x-bigquery://proj-x/ds_x/station_features"
-    assert cosmos_config.station_features_asset(settings) == asset  # the training DAG builds an equal one
 
 
 def test_profile_comes_from_the_project_files(settings: Settings) -> None:

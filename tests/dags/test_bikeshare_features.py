@@ -79,7 +79,7 @@ def load_events(settings: Settings, events: list[Event]) -> None:
 
 
 def parse_dag():
-    """Parse the DAG file now, so it picks up the current settings (dataset, asset URI)."""
+    """Parse the DAG file now, so it picks up the current settings (dataset)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=DAGS_FOLDER / f"{DAG_ID}.py")
@@ -133,29 +133,14 @@ def newest(settings: Settings, table: str, column: str) -> datetime:
 def feature_rows(settings: Settings) -> list[tuple]:
     sql = (
         "SELECT station_id, feature_name, window_len, value, as_of "
-        f"FROM `{settings.table_id(cosmos_config.STATION_FEATURES)}` "
+        f"FROM `{settings.table_id('station_features')}` "
         "ORDER BY as_of, station_id, feature_name, window_len"
     )
     return [tuple(r.values()) for r in clients.bigquery_client(settings).query(sql).result()]
 
 
-def asset_events(uri: str) -> int:
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        query = (
-            select(func.count())
-            .select_from(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri == uri)
-        )
-        return session.scalar(query)
-
-
 def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
-    """Freshness first, one retried task per model, one dbt test task without retries, then the Asset."""
+    """Freshness first, one retried task per model, one dbt test task without retries, then the run log."""
     dag = parse_dag()
     tasks = {t.task_id: t for t in dag.tasks}
     models = {f"dbt.{m}_run" for m in ("stg_raw_events", "station_features", "station_features_wide")}
@@ -170,9 +155,7 @@ def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
     dbt_invocations = [t for t in dag.tasks if t.task_id.startswith("dbt.") and type(t).__name__ != "EmptyOperator"]
     assert len(dbt_invocations) + 1 == 6  # + source freshness: the dbt start-ups of one 15-minute run
     assert tasks["features_ready"].upstream_task_ids == {"dbt.dbt_test"}
-    assert [a.uri for a in tasks["features_ready"].outlets] == [
-        cosmos_config.station_features_asset_uri(get_settings())
-    ]
+    assert tasks["features_ready"].outlets == []  # no Asset: training waits on feature_store_runs
     roots = {t.task_id for t in dag.tasks if not t.upstream_task_ids}
     assert roots == {"source_freshness"}
     # the run is logged as building before any dbt task writes, and as verified by the last task
@@ -196,7 +179,6 @@ def test_live_runs_catch_up_and_backfill_give_identical_rows(
         loaded_up_to = end
         run_for(dag, end)
     live_rows = feature_rows(live)
-    assert asset_events(cosmos_config.station_features_asset_uri(live)) == len(INTERVAL_ENDS)
     gate = feature_runs.read_gate(live)  # every run logged building, then verified
     assert (gate.open_runs, gate.verified_as_of) == (0, WINDOW_END)
 

@@ -47,9 +47,9 @@ def served_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings, tmp_path:
     load_feature_store(s, labels, make_features(labels, CUTOFF))
     evaluation = ml_hourly.train_and_evaluate(SERVED[0])
     published = ml_hourly.publish(SERVED[0], evaluation)
-    assert published["promoted"], evaluation["gate"]
+    assert published.promoted, evaluation.gate
     for hour in SERVED:
-        ml_hourly.write_predictions(ml_hourly.predict(hour, published["serving_version"]))
+        ml_hourly.write_predictions(hour, published.serving_version, ml_hourly.predict(hour, published.serving_version))
     yield s
     get_settings.cache_clear()
     drop_resources(s)

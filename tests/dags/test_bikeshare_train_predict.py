@@ -36,7 +36,7 @@ def feature_store_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings):
     drop_resources(settings)
 
 
-def test_train_predict_dag_writes_the_hours_avro_and_a_rerun_replaces_it(airflow_db, feature_store_env) -> None:
+def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_db, feature_store_env) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     s = feature_store_env
@@ -58,3 +58,8 @@ def test_train_predict_dag_writes_the_hours_avro_and_a_rerun_replaces_it(airflow
     assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
     assert bucket.list_paths(f"{s.env}/", s) == objects
     assert served.rows_for_hour(target, s) == len(STATIONS)  # replaced, not doubled
+
+    # a manual run at 09:17 (any minute) is the run of its hour: same version, same files, no error
+    assert dag.test(logical_date=CUTOFF + timedelta(minutes=17)).state == "success"
+    assert bucket.list_paths(f"{s.env}/", s) == objects
+    assert served.rows_for_hour(target, s) == len(STATIONS)

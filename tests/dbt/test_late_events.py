@@ -288,7 +288,8 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert rows_written(dbt_target)["station_features"] == sum(rebuilt.values()) * N_FEATURES
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
     assert_labels_match_recount(built, busiest, ts - 2 * HOUR, as_of.replace(minute=0))
-    audit = dbt("test", "--select", "unique_combination_*")  # no as_of: the whole tables
+    # no as_of: the whole tables (the feature store's three; model_performance is not built here)
+    audit = dbt("test", "--select", "unique_combination_*", "--exclude", "tag:monitoring")
     assert "PASS=3" in audit.output
     assert "ERROR=0" in audit.output
 

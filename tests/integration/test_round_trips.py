@@ -13,7 +13,7 @@ from google.cloud import bigquery
 
 from include.gcp import bucket, clients, paths, resources
 from include.gcp.settings import Settings
-from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, TABLE_SPECS
 from tests.conftest import drop_resources
 
 pytestmark = pytest.mark.integration
@@ -28,9 +28,10 @@ def test_ensure_all_is_idempotent(test_settings: Settings) -> None:
     )
     try:
         first = resources.ensure_all(fresh)
-        assert [o.created for o in first] == [True] * 7
-        assert [o.kind for o in first] == ["topic", "subscription", "dataset", "table", "table", "table", "bucket"]
-        assert [o.created for o in resources.ensure_all(fresh)] == [False] * 7
+        tables = len(TABLE_SPECS)  # raw_events, dead letters, feature_store_runs, station_predictions, feature_drift
+        assert [o.created for o in first] == [True] * (tables + 4)
+        assert [o.kind for o in first] == ["topic", "subscription", "dataset", *["table"] * tables, "bucket"]
+        assert [o.created for o in resources.ensure_all(fresh)] == [False] * (tables + 4)
     finally:
         drop_resources(fresh)
 

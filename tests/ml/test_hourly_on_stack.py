@@ -18,11 +18,11 @@ CUTOFF = START + timedelta(hours=WEEKS * 168)  # the last as_of with features; l
 CONFIG = hourly.TrainConfig(window_weeks=2, validation_days=7, params={"max_iter": 60, "random_state": 0})
 
 
-def _run(cutoff, settings, config=CONFIG) -> tuple[dict, dict, str | None]:
+def _run(cutoff, settings, config=CONFIG) -> tuple[hourly.Evaluation, hourly.Publication, str | None]:
     evaluation = hourly.train_and_evaluate(cutoff, config, settings)
     published = hourly.publish(cutoff, evaluation, config, settings)
-    rows = hourly.predict(cutoff, published["serving_version"], settings)
-    return evaluation, published, hourly.write_predictions(rows, settings)
+    rows = hourly.predict(cutoff, published.serving_version, settings)
+    return evaluation, published, hourly.write_predictions(cutoff, published.serving_version, rows, settings)
 
 
 def test_training_frame_is_point_in_time(feature_store) -> None:
@@ -61,7 +61,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     settings, _, _ = feature_store("lagged", WEEKS)
     _, published, uri = _run(CUTOFF, settings)
     version = registry.version_for(CUTOFF)
-    assert published == {"version": version, "promoted": True, "serving_version": version}
+    assert published == hourly.Publication(version=version, promoted=True, serving_version=version)
     meta = registry.read_metadata(version, settings)
     assert meta["promoted"] is True
     assert meta["metrics"]["model"]["mae"] < min(meta["metrics"][k]["mae"] for k in baselines.BASELINES)
@@ -89,7 +89,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     )
     before = bucket.list_paths(f"{settings.env}/", settings)
     again = _run(CUTOFF, settings)
-    assert again[0]["reused"] is True  # a committed version is never retrained or rewritten
+    assert again[0].reused is True  # a committed version is never retrained or rewritten
     assert bucket.list_paths(f"{settings.env}/", settings) == before  # same objects, none added
     after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
     assert after_blob.md5_hash == model_blob.md5_hash
@@ -103,12 +103,12 @@ def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(featur
     registry.commit(registry.version_for(earlier), {"promoted": True, registry.MODEL_SHA256: checksum}, settings)
     cutoff = CUTOFF + timedelta(weeks=1)
     evaluation = hourly.train_and_evaluate(cutoff, CONFIG, settings)
-    assert evaluation["metrics"]["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact
-    assert evaluation["promoted"] is False
-    assert "does not beat" in evaluation["gate"]
+    assert evaluation.metrics["mean_last_4_same_weekday_hours"]["mae"] == 0  # weekly data: the baseline is exact
+    assert evaluation.promoted is False
+    assert "does not beat" in evaluation.gate
     published = hourly.publish(cutoff, evaluation, CONFIG, settings)
-    assert published["promoted"] is False
-    assert published["serving_version"] == registry.version_for(earlier)
+    assert published.promoted is False
+    assert published.serving_version == registry.version_for(earlier)
     assert registry.read_metadata(registry.version_for(cutoff), settings)["promoted"] is False
     assert registry.latest(settings) is None  # nothing was promoted through the pointer in this dataset's bucket
 

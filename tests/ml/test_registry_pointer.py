@@ -90,3 +90,28 @@ def test_pointer_on_the_bucket_moves_forward_only(test_settings: Settings) -> No
     finally:
         with suppress(NotFound):
             clients.storage_client(s).bucket(s.bucket).delete(force=True)
+
+
+def test_serving_reads_latest_json_and_a_backfill_looks_back(test_settings: Settings) -> None:
+    """Live hours are served by what latest.json names; an hour before the pointer by what served then."""
+    s = test_settings.with_names(bucket=f"{test_settings.bucket}-serving")
+    clients.storage_client(s).create_bucket(s.bucket)
+
+    def commit(version: str, promoted: bool) -> None:
+        checksum = registry.save_model(version, "placeholder", s)
+        registry.commit(version, {"promoted": promoted, registry.MODEL_SHA256: checksum}, s)
+
+    try:
+        commit("20190901T0100Z", promoted=True)
+        commit("20190901T0200Z", promoted=False)
+        commit("20190901T0300Z", promoted=True)
+        registry.point_latest("20190901T0300Z", s)
+        # promoted and committed, but its run died before moving the pointer: not serving yet
+        commit("20190901T0500Z", promoted=True)
+        assert registry.serving_version("20190901T0600Z", s) == "20190901T0300Z"  # latest.json
+        assert registry.serving_version("20190901T0300Z", s) == "20190901T0300Z"
+        assert registry.serving_version("20190901T0200Z", s) == "20190901T0100Z"  # a backfill: what served then
+        assert registry.serving_version("20190901T0000Z", s) is None
+    finally:
+        with suppress(NotFound):
+            clients.storage_client(s).bucket(s.bucket).delete(force=True)

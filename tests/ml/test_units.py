@@ -134,3 +134,30 @@ def test_avro_round_trip_with_the_checked_in_schema() -> None:
     }
     with pytest.raises(Exception, match="predicted_net_change"):
         predictions.to_avro([{**recs[0], "predicted_net_change": None}])
+
+
+def test_step_results_cross_xcom_typed_and_strictly() -> None:
+    from include.ml.hourly import Evaluation, Publication
+
+    evaluation = Evaluation(version="v", reused=False, promoted=True, gate="ok", metrics={"model": {"mae": 1.0}})
+    assert Evaluation.from_xcom(evaluation.to_xcom()) == evaluation
+    published = Publication(version="v", promoted=True, serving_version="v")
+    assert Publication.from_xcom(published.to_xcom()) == published
+    with pytest.raises(ValueError, match="expected keys"):
+        Publication.from_xcom({"version": "v", "promoted": True})  # no default read back for a missing key
+    with pytest.raises(ValueError, match="expected keys"):
+        Publication.from_xcom({**published.to_xcom(), "extra": 1})
+
+
+def test_write_predictions_takes_the_hour_and_version_from_the_run() -> None:
+    from datetime import UTC, datetime
+
+    from include.ml import hourly
+
+    hour = datetime(2019, 9, 30, 4, tzinfo=UTC)
+    row = {"station_id": "a", "target_hour": hour.isoformat(), "model_version": "v1", "predicted_net_change": 0.0}
+    with pytest.raises(ValueError, match="not of 2019-09-30T04:00:00"):
+        hourly.write_predictions(hour, "v2", [row])  # rows of another version
+    with pytest.raises(ValueError, match="not of 2019-09-30T05:00:00"):
+        hourly.write_predictions(datetime(2019, 9, 30, 5, tzinfo=UTC), "v1", [row])  # of another hour
+    assert hourly.write_predictions(hour, "v1", []) is None  # nothing served: no file
