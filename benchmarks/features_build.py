@@ -52,9 +52,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.dbt.loading import load_raw_events  # noqa: E402
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, resources  # noqa: E402
+from include.gcp.events import format_ts  # noqa: E402
+from include.gcp.raw_events import load_raw_events  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
 from include.simulator import time_reversed  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
@@ -83,9 +84,7 @@ def late_events(history: list[dict], before: datetime, count: int, span: timedel
         {
             "event_id": f"bench-late-{i}",
             "station_id": rng.choice(stations),
-            "ts_iso": (before - span + step * i + timedelta(seconds=rng.randrange(1, 600)))
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts_iso": format_ts(before - span + step * i + timedelta(seconds=rng.randrange(1, 600))),
             "kind": "pickup" if i % 2 == 0 else "dropoff",
             "delta": 1,
         }

@@ -57,10 +57,11 @@ from google.cloud import bigquery
 
 from include.beam.options import pipeline_args
 from include.gcp import clients, resources
+from include.gcp.events import Event
 from include.gcp.settings import PROJECT_ROOT, Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, RAW_EVENTS_SPEC
 from include.simulator.publish import replay_attributes
-from include.simulator.trips import Event, events_from_files
+from include.simulator.trips import events_from_files
 
 POLL_S = 2.0
 DUPLICATE_LINE = re.compile(r"duplicate removed: event_id=(\S+)")  # include.beam.transforms.LogDuplicate

@@ -8,8 +8,8 @@ possible). Trigger it manually with params:
 - `months` (`YYYY-MM`, looked up in `data_dir`; empty = the shared Citi Bike JC extract) and/or
   `files` (paths of `.csv`/`.zip` trip files, 2019 or 2021+ layout);
 - `from` / `to`: the event-time window, ISO 8601, UTC unless an offset is given;
-- `malformed_share`, `seed`: inject bad messages (bad JSON, unknown kind, missing station, bad
-  timestamp, duplicate id) for reliability tests;
+- `malformed_share`, `seed`: inject bad messages (named by the reason codes they are dead-lettered
+  with: `bad_json`, `bad_kind`, `missing_station`, `bad_ts_iso`; and `duplicate`) for reliability tests;
 - `synthetic` with `synthetic_stations`, `synthetic_hours`, `synthetic_rate`: generated load from `from`.
 
 The topic and its subscription are created first if missing. The summary (published, rejected rows,

@@ -29,9 +29,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 from include.beam import local_acks
 from include.gcp.events import (
     DEFAULT_LIMITS,
+    Event,
     Limits,
     Rejection,
-    ValidEvent,
     classify,
     format_ts,
     simulated_now,
@@ -53,7 +53,7 @@ class Received(NamedTuple):
     """A valid event, the Pub/Sub message id it came in (None when the source has none: tests) and
     the message's bytes (under 1 KB), kept for the dead letter should it turn out a conflicting copy."""
 
-    event: ValidEvent
+    event: Event
     message_id: str | None = None
     payload: bytes = b""
 
@@ -224,7 +224,8 @@ class SkipWritten(beam.DoFn):
         out = {}
         for r in rows:
             ts = r["ts_iso"] if r["ts_iso"].tzinfo else r["ts_iso"].replace(tzinfo=UTC)
-            out[r["event_id"]] = ValidEvent(r["event_id"], r["station_id"], ts, r["kind"], r["delta"]).fingerprint()
+            event = Event(ts=ts, event_id=r["event_id"], station_id=r["station_id"], kind=r["kind"], delta=r["delta"])
+            out[r["event_id"]] = event.fingerprint()
         return out
 
 
@@ -383,7 +384,7 @@ class ToRawEventRow(beam.DoFn):
         )
 
 
-def raw_event_row(event: ValidEvent, ingested_at: datetime) -> dict[str, Any]:
+def raw_event_row(event: Event, ingested_at: datetime) -> dict[str, Any]:
     """Timestamps as RFC 3339 strings, the form streaming inserts take (see :func:`with_timestamp_objects`)."""
     return {**event.to_dict(), "ingested_at": format_ts(ingested_at)}
 

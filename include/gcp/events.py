@@ -21,6 +21,13 @@ these fields (DESIGN.md §2)::
 :func:`parse_event` never raises anything but :class:`InvalidEvent`; :func:`classify` never raises
 at all: any failure, expected or not, becomes a :class:`Rejection` with a reason code from
 :data:`REASONS` and the detail, which ingest writes to the dead-letter table. Nothing is dropped.
+
+This module is the contract in code, and the one place each part of it lives: :class:`Event` (the
+simulator produces it, the validator returns it, the Beam pipeline and the history loader write it to
+``raw_events``, :mod:`include.gcp.tables`), :data:`KINDS`, :data:`FIELDS`, :data:`REASONS` (the
+simulator's injected faults, :mod:`include.simulator.malformed`, are named by these codes) and the one
+RFC 3339 formatter, :func:`format_ts` (UTC, microseconds, ``Z``), for every timestamp this project
+writes as text. The dbt staging model's docs point here.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
-KINDS = frozenset({"pickup", "dropoff"})
+Kind = Literal["pickup", "dropoff"]
+KINDS: frozenset[str] = frozenset({"pickup", "dropoff"})
 FIELDS = ("event_id", "station_id", "ts_iso", "kind", "delta")
 MAX_MESSAGE_BYTES = 1024  # a valid event is under 300 bytes
 SIMULATED_NOW_ATTRIBUTE = "simulated_now"  # Pub/Sub attribute: the replay's clock, RFC 3339
@@ -85,18 +93,24 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
-class ValidEvent:
-    """An event that honours the contract, its time parsed to UTC."""
+@dataclass(frozen=True, order=True)
+class Event:
+    """One pickup or dropoff that honours the contract, its time in UTC.
 
+    The one event class: the simulator builds it from trips, the validator returns it, the pipeline
+    writes it. Orders by event time, then id (a stable replay order); fields in that order, so
+    ``Event(ts, event_id, station_id, kind)`` reads positionally, ``delta`` defaulting to 1.
+    """
+
+    ts: datetime  # UTC
     event_id: str
     station_id: str
-    ts: datetime  # UTC
-    kind: str
-    delta: int
+    kind: Kind
+    delta: int = 1
 
     @property
     def ts_iso(self) -> str:
+        """The event time in :func:`format_ts`'s form, e.g. ``2019-09-01T04:00:37.692000Z``."""
         return format_ts(self.ts)
 
     def fingerprint(self) -> int:
@@ -106,8 +120,12 @@ class ValidEvent:
         return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire form (the fields of the contract, ``ts_iso`` in :func:`format_ts`'s form)."""
+        """The wire form: the fields of :data:`FIELDS`, ``ts_iso`` in :func:`format_ts`'s form."""
         return {name: getattr(self, name) for name in FIELDS}
+
+    def to_json(self) -> bytes:
+        """The message body: :meth:`to_dict` as compact JSON."""
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,7 @@ def parse_ts(value: object) -> datetime:
         raise InvalidEvent("bad_ts_iso", f"{_clip(value)}: {err}") from None
 
 
-def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent:
+def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> Event:
     """Validate one message body or raise :class:`InvalidEvent` (and nothing else on bad input).
 
     ``now`` is the ingest clock; None skips the time window (the history loader's past months).
@@ -165,7 +183,7 @@ def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DE
     return validate_record(record, now, limits)
 
 
-def validate_record(record: dict[str, Any], now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent:
+def validate_record(record: dict[str, Any], now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> Event:
     """The contract's field rules on a decoded object (see :func:`parse_event`)."""
     event_id = record.get("event_id")
     known_id = event_id if isinstance(event_id, str) and EVENT_ID_PATTERN.fullmatch(event_id) else None
@@ -203,10 +221,10 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
             raise invalid("too_late", f"{format_ts(ts)} is more than {limits.max_age} before {format_ts(now)}")
         if ts - now > limits.max_lead:
             raise invalid("future_ts", f"{format_ts(ts)} is more than {limits.max_lead} after {format_ts(now)}")
-    return ValidEvent(known_id, station_id, ts, kind, delta)
+    return Event(ts=ts, event_id=known_id, station_id=station_id, kind=cast(Kind, kind), delta=delta)
 
 
-def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> ValidEvent | Rejection:
+def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> Event | Rejection:
     """A valid event or the reason it is not; never raises, whatever the bytes."""
     try:
         return parse_event(payload, now, limits)

@@ -18,14 +18,13 @@ from google.api_core import exceptions
 from google.cloud import bigquery
 
 from include.gcp import clients, resources
+from include.gcp.events import format_ts
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import TableSpec
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return value
+    return format_ts(value) if isinstance(value, datetime) else value
 
 
 def hour_param(hour: datetime) -> bigquery.QueryJobConfig:

@@ -50,12 +50,15 @@ def _field(name: str, kind: str, mode: str = "REQUIRED", doc: str = "") -> bigqu
 
 RAW_EVENTS_SPEC = TableSpec(
     name=RAW_EVENTS,
-    description="Validated pickup/dropoff events, one row per event_id (written by the Beam pipeline).",
+    description=(
+        "Validated pickup/dropoff events, one row per event_id (written by the Beam pipeline); "
+        "the event contract is include/gcp/events.py."
+    ),
     schema=(
         _field("event_id", "STRING", doc="Deterministic id derived from the trip; dedupe key."),
         _field("station_id", "STRING"),
-        _field("ts_iso", "TIMESTAMP", doc="Event time (UTC)."),
-        _field("kind", "STRING", doc="pickup or dropoff."),
+        _field("ts_iso", "TIMESTAMP", doc="Event time (UTC); RFC 3339 on the wire (include/gcp/events.py)."),
+        _field("kind", "STRING", doc="pickup or dropoff (include/gcp/events.py KINDS)."),
         _field("delta", "INT64", doc="Bikes moved by the event, 1."),
         _field("ingested_at", "TIMESTAMP", mode="NULLABLE", doc="When the pipeline wrote the row."),
     ),

@@ -31,13 +31,13 @@ from datetime import UTC, datetime, timedelta
 
 from google.cloud import bigquery
 
-from include.dbt.loading import load_raw_events
 from include.gcp import clients, resources
-from include.gcp.events import InvalidEvent, validate_record
+from include.gcp.events import Event, InvalidEvent, validate_record
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_SPEC
 from include.simulator.sources import month_files, parse_time
-from include.simulator.trips import Event, ReplayStats, events_from_files
+from include.simulator.trips import ReplayStats, events_from_files
 
 STAGING_PREFIX = "_history_staging_"
 STAGING_TTL = timedelta(days=1)  # the table's own expiry: BigQuery drops a killed load's leftover

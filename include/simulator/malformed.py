@@ -4,13 +4,15 @@ After each valid event, with probability ``share`` (seeded, so a run is reproduc
 message of a uniformly chosen type is sent. Every message is tagged with its type, so a run can
 account for all of them: ``published = valid + malformed + duplicates``.
 
+The malformed types are named by the reason code the validator dead-letters them with
+(:data:`include.gcp.events.REASONS`), so a run can check "injected by type == dead-lettered by code".
 The exact shapes (``e`` is the valid event just sent, ``n`` a running counter from 1; the ingest
 side must route the first four to the dead letters and drop the last one as a duplicate):
 
 - ``bad_json``: the first half of ``e``'s JSON bytes — not parseable JSON.
-- ``unknown_kind``: ``e``'s JSON with ``kind = "teleport"`` and ``event_id = f"{e.event_id}-m{n}"``.
+- ``bad_kind``: ``e``'s JSON with ``kind = "teleport"`` and ``event_id = f"{e.event_id}-m{n}"``.
 - ``missing_station``: ``e``'s JSON without the ``station_id`` key, ``event_id = f"{e.event_id}-m{n}"``.
-- ``bad_timestamp``: ``e``'s JSON with ``ts_iso = "not-a-timestamp"``, ``event_id = f"{e.event_id}-m{n}"``.
+- ``bad_ts_iso``: ``e``'s JSON with ``ts_iso = "not-a-timestamp"``, ``event_id = f"{e.event_id}-m{n}"``.
 - ``duplicate``: the exact bytes of a valid event sent earlier in this run (one of the last 100),
   so its ``event_id`` was already published.
 """
@@ -24,9 +26,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from include.simulator.trips import Event
+from include.gcp.events import Event
 
-MALFORMED_TYPES: tuple[str, ...] = ("bad_json", "unknown_kind", "missing_station", "bad_timestamp")
+MALFORMED_TYPES: tuple[str, ...] = ("bad_json", "bad_kind", "missing_station", "bad_ts_iso")  # reason codes
 DUPLICATE = "duplicate"
 INJECTED_TYPES: tuple[str, ...] = (*MALFORMED_TYPES, DUPLICATE)
 VALID = "valid"
@@ -45,11 +47,11 @@ class Message:
 def _variant(event: Event, n: int, kind: str) -> bytes:
     body = event.to_dict()
     body["event_id"] = f"{event.event_id}-m{n}"
-    if kind == "unknown_kind":
+    if kind == "bad_kind":
         body["kind"] = "teleport"
     elif kind == "missing_station":
         del body["station_id"]
-    elif kind == "bad_timestamp":
+    elif kind == "bad_ts_iso":
         body["ts_iso"] = "not-a-timestamp"
     return json.dumps(body, separators=(",", ":")).encode()
 

@@ -8,13 +8,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from include.gcp.events import Event
 from include.gcp.settings import Settings
 from include.simulator.malformed import with_malformed
 from include.simulator.pacing import Clock
 from include.simulator.publish import Progress, ReplaySummary, log_progress, publish_messages
 from include.simulator.sources import month_files, parse_time
 from include.simulator.synthetic import SyntheticSpec, synthetic_events, synthetic_trips
-from include.simulator.trips import Event, ReplayStats, events_from_files
+from include.simulator.trips import ReplayStats, events_from_files
 
 
 @dataclass(frozen=True)

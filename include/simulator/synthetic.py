@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from include.simulator.trips import Event, Trip, as_utc
+from include.gcp.events import Event
+from include.simulator.trips import Trip, as_utc
 
 # Relative pickup rate by hour of day (UTC hours of the stream), mean 1: night lull, commute peaks.
 _RAW_PROFILE = (

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from include.simulator.trips import Event
+from include.gcp.events import Event
 
 NEW_YORK = ZoneInfo("America/New_York")
 REAL_END = datetime(2019, 10, 1)  # wall-clock end of the real stream (exclusive)

@@ -1,4 +1,4 @@
-"""Citi Bike trip files → pickup/dropoff events (the event contract of DESIGN.md §2).
+"""Citi Bike trip files → pickup/dropoff events (:class:`include.gcp.events.Event`, the event contract).
 
 Reads zipped or plain CSV in both layouts Citi Bike has published:
 - 2019 (``tripduration, starttime, stoptime, start station id, …, bikeid, …``), local New York time;
@@ -13,42 +13,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-from include.gcp.events import FIELDS
+from include.gcp.events import Event
 
 CITIBIKE_TZ = ZoneInfo("America/New_York")  # trip files carry local wall-clock times
-Kind = Literal["pickup", "dropoff"]
-
-
-@dataclass(frozen=True, order=True)
-class Event:
-    """One pickup or dropoff; orders by event time, then id (a stable replay order)."""
-
-    ts: datetime
-    event_id: str
-    station_id: str
-    kind: Kind
-    delta: int = 1
-
-    @property
-    def ts_iso(self) -> str:
-        """RFC 3339 in UTC with millisecond precision, e.g. ``2019-09-01T04:00:37.692Z``."""
-        return self.ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def to_dict(self) -> dict[str, object]:
-        """The wire form: the contract's fields (:data:`include.gcp.events.FIELDS`), ``ts_iso`` in milliseconds."""
-        return {name: getattr(self, name) for name in FIELDS}
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)

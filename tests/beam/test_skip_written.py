@@ -13,17 +13,17 @@ from apache_beam.utils.timestamp import Timestamp
 
 from include.beam.transforms import DEAD_LETTER, DUPLICATE, Received, SkipWritten
 from include.gcp import clients
-from include.gcp.events import ValidEvent, format_ts
+from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS
 
 pytestmark = pytest.mark.integration
 
 TS = datetime(2019, 9, 9, 8, 30, tzinfo=UTC)
-WRITTEN = ValidEvent("written-1", "3186", TS, "pickup", 1)
+WRITTEN = Event(ts=TS, event_id="written-1", station_id="3186", kind="pickup")
 
 
-def outputs(fn: SkipWritten, elements: list[tuple[ValidEvent, float]]) -> dict[str, list[Any]]:
+def outputs(fn: SkipWritten, elements: list[tuple[Event, float]]) -> dict[str, list[Any]]:
     """Run one bundle through the DoFn: each event with its publish time (epoch seconds)."""
     out: dict[str, list[Any]] = {"main": [], DUPLICATE: [], DEAD_LETTER: []}
 
@@ -53,8 +53,8 @@ def skip_written(ingest_settings: Settings) -> SkipWritten:
 def test_copies_published_before_the_job_are_looked_up(skip_written: SkipWritten) -> None:
     skip_written.setup()
     before = time.time() - 60
-    conflicting = ValidEvent(WRITTEN.event_id, "3187", TS, "pickup", 1)
-    unseen = ValidEvent("unseen-1", "3186", TS, "dropoff", 1)
+    conflicting = Event(ts=TS, event_id=WRITTEN.event_id, station_id="3187", kind="pickup")
+    unseen = Event(ts=TS, event_id="unseen-1", station_id="3186", kind="dropoff")
     out = outputs(skip_written, [(WRITTEN, before), (conflicting, before), (unseen, before)])
     assert [received.event for received in out[DUPLICATE]] == [WRITTEN]  # the exact copy: acked, not written
     assert [row["reason"] for row in out[DEAD_LETTER]] == ["conflicting_duplicate"]

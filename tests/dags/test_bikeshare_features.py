@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 
 from include import cosmos_config
-from include.dbt.loading import load_raw_events
 from include.dbt.runner import run_dbt
 from include.gcp import clients, feature_runs, resources
+from include.gcp.events import Event
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS
 from include.localstack import stack
 from include.ml import dataset
-from include.simulator.trips import Event, events_from_files
+from include.simulator.trips import events_from_files
 from tests.conftest import DAGS_FOLDER
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from include.dbt.loading import load_raw_events
 from include.dbt.runner import DbtResult, dbt_vars, run_dbt
+from include.gcp.events import Event
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
-from include.simulator.trips import Event, events_from_files
+from include.simulator.trips import events_from_files
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "citibike-jc"
 EVENTS_START = datetime(2019, 9, 1, tzinfo=UTC)

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import bigquery
 
-from include.dbt.loading import load_raw_events
 from include.dbt.runner import DbtResult
 from include.gcp import clients
+from include.gcp.events import Event, format_ts
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
-from include.simulator.trips import Event
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +179,7 @@ def test_late_event_inside_the_lookback_is_picked_up(
     dbt("run", as_of=as_of)
     before = pickups_1h()
     late = {"event_id": "late-test-1", "station_id": station, "kind": "pickup", "delta": 1}
-    load_raw_events([{**late, "ts_iso": late_ts.isoformat().replace("+00:00", "Z")}], dbt_settings)
+    load_raw_events([{**late, "ts_iso": format_ts(late_ts)}], dbt_settings)
     dbt("run", as_of=as_of)
     assert pickups_1h() == (before[0] + 1, before[1] - 1)
     tests = dbt("test", "--select", "station_features", "station_features_wide", as_of=as_of)

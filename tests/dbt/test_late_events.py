@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from google.cloud import bigquery
 
-from include.dbt.loading import load_raw_events
 from include.dbt.runner import DbtResult
 from include.gcp import clients
+from include.gcp.events import Event
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
-from include.simulator.trips import Event
 
 pytestmark = pytest.mark.integration
 

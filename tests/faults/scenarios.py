@@ -33,13 +33,13 @@ from include.beam.stream_health import StreamUnhealthy, check_health, new_statio
 from include.beam.stream_local import LocalStreamingJob
 from include.beam.transforms import MAX_DEAD_LETTER_PAYLOAD
 from include.gcp import clients, resources
-from include.gcp.events import format_ts
+from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 from include.localstack import stack
 from include.simulator.history import load_history
 from include.simulator.publish import replay_attributes
-from include.simulator.trips import Event, events_from_files
+from include.simulator.trips import events_from_files
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIPS = ROOT.parent / "shared" / "data" / "citibike-jc" / "JC-201909-citibike-tripdata.csv.zip"

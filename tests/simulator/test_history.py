@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.dbt.loading import load_raw_events
 from include.gcp import clients, resources
+from include.gcp.events import Event
+from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_SPEC
 from include.simulator import history
 from include.simulator.history import load_history
 from include.simulator.sources import month_files
-from include.simulator.trips import Event, events_from_files
+from include.simulator.trips import events_from_files
 
 pytestmark = pytest.mark.integration
 

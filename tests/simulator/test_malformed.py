@@ -1,4 +1,5 @@
-"""Injected messages are reproducible, counted by type, and have the documented shapes."""
+"""Injected messages are reproducible, counted by type, have the documented shapes, and are named by the
+reason code the validator dead-letters them with."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from include.simulator.malformed import INJECTED_TYPES, MALFORMED_TYPES, VALID, with_malformed
+from include.gcp.events import REASONS, Event, Rejection, classify
+from include.simulator.malformed import DUPLICATE, INJECTED_TYPES, MALFORMED_TYPES, VALID, with_malformed
 from include.simulator.synthetic import SyntheticSpec, synthetic_events
 from tests.simulator.test_synthetic import START
 
@@ -53,12 +55,29 @@ def test_shapes_are_the_documented_ones() -> None:
         assert body["event_id"] == m.event_id
         assert body["event_id"] not in valid_ids
         assert m.kind in MALFORMED_TYPES
-        if m.kind == "unknown_kind":
+        if m.kind == "bad_kind":
             assert body["kind"] == "teleport"
         elif m.kind == "missing_station":
             assert "station_id" not in body
         else:
             assert body["ts_iso"] == "not-a-timestamp"
+
+
+def test_injected_by_type_is_dead_lettered_by_code() -> None:
+    """Every malformed type is a reason code, and the validator refuses each message with its own type."""
+    assert set(MALFORMED_TYPES) <= set(REASONS)
+    messages = list(with_malformed(EVENTS, share=1.0, seed=3))
+    injected = [m for m in messages if m.kind in MALFORMED_TYPES]
+    assert {m.kind for m in injected} == set(MALFORMED_TYPES)
+    for m in injected:
+        result = classify(m.data)  # no clock: the replay's past times are not what is tested here
+        assert isinstance(result, Rejection), m
+        assert result.code == m.kind, (m, result)
+        assert result.event_id == m.event_id
+    # the rest pass the contract: the valid events, and the duplicates (removed by id, not refused)
+    for m in messages:
+        if m.kind in (VALID, DUPLICATE):
+            assert isinstance(classify(m.data), Event)
 
 
 def test_share_must_be_a_probability() -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from include.gcp import events
 from include.gcp.settings import Settings
 from include.simulator.publish import PublishError
 from include.simulator.replay import ReplayRequest, run_replay, select_events
@@ -24,17 +25,9 @@ WINDOW = {"start": datetime(2019, 9, 1, 12, tzinfo=UTC), "end": datetime(2019, 9
 
 
 def classify(payload: bytes) -> str:
-    try:
-        body = json.loads(payload)
-    except json.JSONDecodeError:
-        return "bad_json"
-    if "station_id" not in body:
-        return "missing_station"
-    if body["kind"] not in ("pickup", "dropoff"):
-        return "unknown_kind"
-    if body["ts_iso"] == "not-a-timestamp":
-        return "bad_timestamp"
-    return "event"
+    """The reason code the contract refuses the payload with (= its injected type), or "event"."""
+    result = events.classify(payload)
+    return result.code if isinstance(result, events.Rejection) else "event"
 
 
 def test_a_real_slice_with_injected_messages_arrives_complete(test_settings: Settings) -> None:

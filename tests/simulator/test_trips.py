@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from include.gcp.events import Event
 from include.simulator.sources import month_files
-from include.simulator.trips import REJECT_REASONS, Event, RejectedRow, ReplayStats, Trip, events_from_files, read_trips
+from include.simulator.trips import REJECT_REASONS, RejectedRow, ReplayStats, Trip, events_from_files, read_trips
 from tests.simulator.conftest import FILE_2019, FILE_2021, zipped
 
 
@@ -41,7 +42,7 @@ def test_2019_layout_reads_station_ids_times_and_rejects() -> None:
     assert first.to_dict() == {
         "event_id": first.event_id,
         "station_id": "3640",
-        "ts_iso": "2019-09-01T04:00:37.692Z",  # 00:00:37.692 EDT
+        "ts_iso": "2019-09-01T04:00:37.692000Z",  # 00:00:37.692 EDT
         "kind": "pickup",
         "delta": 1,
     }
@@ -101,5 +102,5 @@ def test_window_cuts_by_event_time_and_naive_bounds_are_utc() -> None:
 def test_event_json_is_the_contract() -> None:
     event = Event(datetime(2019, 9, 1, 4, 0, 37, 692000, tzinfo=UTC), "abc-p", "3640", "pickup")
     assert event.to_json() == (
-        b'{"event_id":"abc-p","station_id":"3640","ts_iso":"2019-09-01T04:00:37.692Z","kind":"pickup","delta":1}'
+        b'{"event_id":"abc-p","station_id":"3640","ts_iso":"2019-09-01T04:00:37.692000Z","kind":"pickup","delta":1}'
     )

@@ -15,9 +15,9 @@ from include.gcp.events import (
     MAX_MESSAGE_BYTES,
     REASONS,
     SIMULATED_NOW_ATTRIBUTE,
+    Event,
     Limits,
     Rejection,
-    ValidEvent,
     classify,
     format_ts,
     parse_ts,
@@ -47,7 +47,7 @@ json_values = st.recursive(
 
 
 def check_outcome(result: object) -> None:
-    assert isinstance(result, (ValidEvent, Rejection))
+    assert isinstance(result, (Event, Rejection))
     if isinstance(result, Rejection):
         assert result.code in REASONS
         assert result.code != "unexpected_error", result.detail  # every failure is an anticipated one
@@ -71,7 +71,7 @@ def test_arbitrary_json_gives_an_event_or_a_reason(value: object) -> None:
 def test_any_value_in_any_field_gives_an_event_or_that_fields_reason(field: str, value: object) -> None:
     result = classify(encode({**GOOD, field: value}), NOW, NO_CAP)
     check_outcome(result)
-    if isinstance(result, ValidEvent):
+    if isinstance(result, Event):
         assert result.to_dict()[field] == value or field == "ts_iso"
 
 
@@ -85,7 +85,7 @@ def test_valid_events_round_trip(event_id: str, station_id: str, age_us: int, ki
     ts = NOW - timedelta(microseconds=age_us)
     record = {"event_id": event_id, "station_id": station_id, "ts_iso": format_ts(ts), "kind": kind, "delta": 1}
     event = classify(encode(record), NOW)
-    assert event == ValidEvent(event_id, station_id, ts, kind, 1)
+    assert event == Event(ts=ts, event_id=event_id, station_id=station_id, kind=kind, delta=1)
     assert classify(encode(event.to_dict()), NOW) == event
 
 
@@ -136,11 +136,11 @@ def test_the_time_window_follows_the_clock_and_the_limits() -> None:
         result = classify(encode(at), NOW, limits)
         assert (result.code if isinstance(result, Rejection) else None) == code
     at["ts_iso"] = format_ts(NOW + timedelta(minutes=4))
-    assert isinstance(classify(encode(at), NOW, limits), ValidEvent)
+    assert isinstance(classify(encode(at), NOW, limits), Event)
     at["ts_iso"] = format_ts(NOW + timedelta(minutes=6))
     assert reason(encode(at), limits=limits) == "future_ts"
     # no clock (the history loader): no window
-    assert isinstance(classify(encode({**GOOD, "ts_iso": "1900-01-01T00:00:00Z"}), None), ValidEvent)
+    assert isinstance(classify(encode({**GOOD, "ts_iso": "1900-01-01T00:00:00Z"}), None), Event)
     # a clock at the end of time does not overflow
     assert reason(encode(GOOD), now=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) == "too_late"
 
@@ -152,7 +152,7 @@ def test_a_rejection_keeps_a_well_formed_event_id_only() -> None:
 
 def test_size_cap_counts_bytes() -> None:
     padded = encode({**GOOD, "station_id": "3186"}).ljust(MAX_MESSAGE_BYTES)
-    assert isinstance(classify(padded, NOW), ValidEvent)  # trailing spaces are valid JSON
+    assert isinstance(classify(padded, NOW), Event)  # trailing spaces are valid JSON
     assert reason(padded + b" ") == "too_large"
 
 

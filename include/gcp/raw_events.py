@@ -1,7 +1,9 @@
-"""Load event rows into ``raw_events`` with a BigQuery load job (tests, benchmarks, demos).
+"""Load event rows into ``raw_events`` with a BigQuery load job (the history loader, tests, benchmarks).
 
 A load job of newline-delimited JSON, because ``load_table_from_json`` fails on the emulator
-(LOCAL_STACK.md). Rows follow the event contract of DESIGN.md §2; ``ingested_at`` is added.
+(LOCAL_STACK.md). Rows follow the event contract (:mod:`include.gcp.events`, e.g.
+:meth:`Event.to_dict <include.gcp.events.Event.to_dict>`); ``ingested_at`` is added in
+:func:`~include.gcp.events.format_ts`'s form. Beside :mod:`include.gcp.tables`, which defines the table.
 """
 
 from __future__ import annotations
@@ -14,12 +16,9 @@ from datetime import UTC, datetime
 from google.cloud import bigquery
 
 from include.gcp import clients
+from include.gcp.events import format_ts
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def load_raw_events(
@@ -30,7 +29,7 @@ def load_raw_events(
 ) -> int:
     """Append the rows to ``raw_events`` (the table must exist); returns how many were loaded."""
     s = settings or get_settings()
-    stamp = _rfc3339(ingested_at or datetime.now(UTC))
+    stamp = format_ts(ingested_at or datetime.now(UTC))
     buffer = io.BytesIO()
     count = 0
     for row in rows:
