@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -50,7 +49,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, resources  # noqa: E402

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -56,11 +55,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from include.gcp.settings import get_settings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
-CACHE = Path("/tmp/bikeshare_research_hourly.pkl")
+CACHE = get_settings().state_dir / "research" / "hourly.pkl"  # the project's own state, not a machine-wide /tmp file
 TZ = "America/New_York"
 
 
@@ -70,6 +70,7 @@ def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
     cache = CACHE.with_name(f"{CACHE.stem}_reversed.pkl") if time_reversed else CACHE
     if cache.exists():
         return pickle.loads(cache.read_bytes())
+    cache.parent.mkdir(parents=True, exist_ok=True)
     df = _events(time_reversed)
     df["hour_start"] = df["ts"].dt.floor("h")
     counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
@@ -110,6 +111,7 @@ def system_quarter_hours(labels: pd.DataFrame, time_reversed: bool = False) -> p
     cache = CACHE.with_name(f"{CACHE.stem}_quarters{'_reversed' if time_reversed else ''}.pkl")
     if cache.exists():
         return pickle.loads(cache.read_bytes())
+    cache.parent.mkdir(parents=True, exist_ok=True)
     df = _events(time_reversed)
     df = df[df["station_id"].isin(set(labels["station_id"]))]
     df["bucket"] = df["ts"].dt.floor("15min")

@@ -50,17 +50,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def load(settings, labels: pd.DataFrame, features: pd.DataFrame) -> None:
@@ -189,7 +183,7 @@ def main() -> None:
         clients.storage_client(settings).create_bucket(settings.bucket)
         print(f"setup: the dbt feature store in {args.dataset}")
     else:
-        import model_research as research
+        from benchmarks import model_research as research
 
         cutoff = cutoffs[0]
         t0 = time.perf_counter()

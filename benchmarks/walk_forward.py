@@ -33,22 +33,15 @@ both. The RMSE of the Poisson mean difference (mean_diff) instead of the squared
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import model_research as research  # noqa: E402
-
-from include.ml import baselines  # noqa: E402
-from include.ml.model import StationFlowModel  # noqa: E402
-from include.simulator.time_reversed import SCORED_START  # noqa: E402
+from benchmarks import model_research as research
+from include.ml import baselines
+from include.ml.model import StationFlowModel
+from include.simulator.time_reversed import SCORED_START
 
 LABELS = ("pickups", "dropoffs", "net_change")
 REAL_SCORED = (pd.Timestamp("2019-07-01 04:00", tz="UTC"), pd.Timestamp("2019-10-01 04:00", tz="UTC"))  # Jul-Sep

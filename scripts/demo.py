@@ -23,13 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, feature_runs  # noqa: E402
