@@ -32,7 +32,6 @@ from include.monitoring.alerts import Alert
 
 log = logging.getLogger(__name__)
 
-MONITORING_SELECTOR = "tag:monitoring"
 MODEL = "model"
 
 
@@ -47,9 +46,12 @@ class Limits:
 
 def build(as_of: datetime, settings: Settings | None = None) -> float:
     """``dbt build`` of the monitoring models and their tests for the run's hour; returns seconds."""
+    from include import cosmos_config
     from include.dbt.runner import run_dbt
 
-    result = run_dbt(["build", "--select", MONITORING_SELECTOR], settings, vars={"as_of": as_of.isoformat()})
+    result = run_dbt(
+        ["build", "--select", cosmos_config.MONITORING_SELECTOR], settings, vars={"as_of": as_of.isoformat()}
+    )
     return result.seconds
 
 

@@ -3,26 +3,23 @@ a synthetic feature store, then the run scores it against naive (dbt), measures 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from include.gcp import clients
-from include.gcp.settings import Settings, get_settings
+from include.gcp.settings import Settings
 from include.gcp.tables import FEATURE_DRIFT, MODEL_PERFORMANCE
 from include.ml import hourly as ml_hourly
 from include.monitoring import alerts
 from include.monitoring import hourly as monitoring
-from tests.conftest import DAGS_FOLDER, drop_resources
-from tests.ml.conftest import START, STATIONS, load_feature_store, make_features, make_labels
+from tests.conftest import DAGS_FOLDER
+from tests.dags.conftest import CUTOFF
+from tests.ml.conftest import STATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
-WEEKS = 3
-CUTOFF = START + timedelta(hours=WEEKS * 168)
 SERVED = [CUTOFF - timedelta(hours=h) for h in range(24, -1, -1)]  # 24 scoreable hours, then CUTOFF itself
 
 
@@ -32,27 +29,15 @@ def frame(s: Settings, table: str) -> pd.DataFrame:
 
 
 @pytest.fixture
-def served_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings, tmp_path: Path):
+def served_env(feature_store_env: Settings) -> Settings:
     """A promoted model (trained at the first served hour) and its forecasts for SERVED, as the training
-    DAG writes them; alerts go to a file of this test."""
-    tag = uuid.uuid4().hex[:8]
-    monkeypatch.setenv("BIKESHARE_BQ_DATASET", f"dagtest_mon_{tag}")
-    monkeypatch.setenv("BIKESHARE_GCS_BUCKET", f"dagtest-mon-{tag}")
-    monkeypatch.setenv("BIKESHARE_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
-    get_settings.cache_clear()
-    s = get_settings()
-    clients.bigquery_client(s).create_dataset(s.dataset, exists_ok=True)
-    clients.storage_client(s).create_bucket(s.bucket)
-    labels = make_labels(WEEKS * 168, "lagged")
-    load_feature_store(s, labels, make_features(labels, CUTOFF))
+    DAG writes them."""
     evaluation = ml_hourly.train_and_evaluate(SERVED[0])
     published = ml_hourly.publish(SERVED[0], evaluation)
     assert published.promoted, evaluation.gate
     for hour in SERVED:
         ml_hourly.write_predictions(hour, published.serving_version, ml_hourly.predict(hour, published.serving_version))
-    yield s
-    get_settings.cache_clear()
-    drop_resources(s)
+    return feature_store_env
 
 
 def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(airflow_db, served_env) -> None:

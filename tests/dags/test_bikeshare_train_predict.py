@@ -3,37 +3,17 @@ dbt contract's shape: it trains, gates, publishes and writes the hour's Avro; a 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
-from include.gcp import bucket, clients, paths
-from include.gcp.settings import Settings, get_settings
+from include.gcp import bucket, paths
 from include.ml import predictions, registry, served
-from tests.conftest import DAGS_FOLDER, drop_resources
-from tests.ml.conftest import START, STATIONS, load_feature_store, make_features, make_labels
+from tests.conftest import DAGS_FOLDER
+from tests.dags.conftest import CUTOFF
+from tests.ml.conftest import STATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
-
-WEEKS = 3
-CUTOFF = START + timedelta(hours=WEEKS * 168)
-
-
-@pytest.fixture
-def feature_store_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings):
-    tag = uuid.uuid4().hex[:8]
-    monkeypatch.setenv("BIKESHARE_BQ_DATASET", f"dagtest_ml_{tag}")
-    monkeypatch.setenv("BIKESHARE_GCS_BUCKET", f"dagtest-ml-{tag}")
-    get_settings.cache_clear()
-    settings = get_settings()
-    clients.bigquery_client(settings).create_dataset(settings.dataset, exists_ok=True)
-    clients.storage_client(settings).create_bucket(settings.bucket)
-    labels = make_labels(WEEKS * 168, "lagged")
-    load_feature_store(settings, labels, make_features(labels, START + timedelta(hours=WEEKS * 168)))
-    yield settings
-    get_settings.cache_clear()
-    drop_resources(settings)
 
 
 def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_db, feature_store_env) -> None:
