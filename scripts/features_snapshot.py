@@ -1,6 +1,6 @@
 """Row-for-row check that a change to the dbt project leaves the features of a replayed week unchanged.
 
-Builds the feature store from scratch in a dataset of its own from real Citi Bike months (default Aug–Sep
+Builds the feature store from scratch in a dataset of its own from real Citi Bike months (default Aug-Sep
 2019, so the last week has its 28-day windows and most of its 26-week profiles' data), then saves the last
 7 days of ``station_features`` and ``station_features_wide`` as Parquet, sorted by their keys:
 
@@ -84,7 +84,7 @@ def compare(before: Path, after: Path) -> int:
             x, y = both[f"{col}_before"].astype(float), both[f"{col}_after"].astype(float)
             bad = ~(((x - y).abs() <= 1e-9) | (x.isna() & y.isna()))
             if bad.any():
-                diffs.append((col, int(bad.sum()), both.loc[bad, keys + [f"{col}_before", f"{col}_after"]].head(3)))
+                diffs.append((col, int(bad.sum()), both.loc[bad, [*keys, f"{col}_before", f"{col}_after"]].head(3)))
         print(
             f"{table}: {len(a):,} rows before, {len(b):,} after, {len(only):,} keys on one side only, "
             f"{len(diffs)} columns with differing values"
@@ -92,7 +92,7 @@ def compare(before: Path, after: Path) -> int:
         for col, n, sample in diffs:
             print(f"  {col}: {n} rows differ, e.g.\n{sample.to_string(index=False)}")
         if len(only):
-            print(only[keys + ["_merge"]].head(5).to_string(index=False))
+            print(only[[*keys, "_merge"]].head(5).to_string(index=False))
         failed = failed or bool(len(only) or diffs or len(a) != len(b))
     print("row-for-row equal" if not failed else "DIFFERENT")
     return 1 if failed else 0
