@@ -15,7 +15,7 @@
     - 60 min): relative to what the mart holds, not to the run's as_of, so a features DAG that was
     down still reconciles what was accepted since its last run. Cost: events of ~49 hours and the
     stored counts of ~200 as_ofs x the fleet, between TIMESTAMP literals (partition pruning on
-    BigQuery), plus the fleet's first pickups (the models read them too).
+    BigQuery), plus the fleet (int_fleet_stations, which the models read too).
 
     The merge floor (late_event_merge_predicate) is the oldest time a run may rewrite. dbt renders
     incremental_predicates when it parses, from the vars alone, so the floor cannot follow the newest
@@ -74,9 +74,9 @@
 
         events as (
 
-            select station_id, ts_iso, kind, delta
+            select station_id, event_at, kind, delta
             from {{ ref('stg_raw_events') }}
-            where ts_iso < {{ timestamp_literal(events_until) }}
+            where event_at < {{ timestamp_literal(events_until) }}
 
         ),
 
@@ -90,7 +90,7 @@
 
             select *
             from events
-            where ts_iso >= {{ timestamp_literal(events_from) }}
+            where event_at >= {{ timestamp_literal(events_from) }}
 
         ),
 
@@ -98,10 +98,8 @@
 
             select
                 station_id,
-                min(ts_iso) as first_pickup_at
-            from events
-            where kind = 'pickup'
-            group by station_id
+                joined_at as first_pickup_at
+            from {{ ref('int_fleet_stations') }}
 
         ),
 
@@ -136,8 +134,8 @@
             left join window_events
                 on
                     expected.station_id = window_events.station_id
-                    and window_events.ts_iso >= timestamp_add(expected.at_time, interval {{ offset }} minute)
-                    and window_events.ts_iso < timestamp_add(expected.at_time, interval {{ offset + 60 }} minute)
+                    and window_events.event_at >= timestamp_add(expected.at_time, interval {{ offset }} minute)
+                    and window_events.event_at < timestamp_add(expected.at_time, interval {{ offset + 60 }} minute)
             group by expected.station_id, expected.at_time
 
         ),
@@ -167,8 +165,8 @@
             left join events
                 on
                     joined.station_id = events.station_id
-                    and events.ts_iso >= timestamp_sub(joined.at_time, interval 10080 minute)
-                    and events.ts_iso < joined.at_time
+                    and events.event_at >= timestamp_sub(joined.at_time, interval 10080 minute)
+                    and events.event_at < joined.at_time
             group by joined.station_id, joined.at_time
 
         ),

@@ -25,7 +25,7 @@
 {% macro run_window_time_columns() %}
     {{- return({
         'raw_events': 'ts_iso',
-        'stg_raw_events': 'ts_iso',
+        'stg_raw_events': 'event_at',
         'station_features': 'as_of',
         'station_features_wide': 'as_of',
         'station_hourly_labels': 'hour_start',

@@ -1,4 +1,4 @@
-{#- Windows over the dense (station x 15-minute) grid of int_station_features_windowed, where row t
+{#- Windows over the dense (station x 15-minute) grid of int_station_quarter_hours, where row t
     is the bucket [t, t + 15 min) and cum_<x> is the running total of x up to and including row t.
     Every window is a difference of two LAGs of that running total: all LAGs share one
     PARTITION/ORDER, so the engine sorts once (the framed-SUM version took one pass per frame).
@@ -14,14 +14,22 @@
     ({{ lag_cum(x, buckets - 3) }} - {{ lag_cum(x, buckets + 1) }})
 {%- endmacro %}
 
-{% macro lag_cum(x, rows) -%}
-    coalesce(lag(cum_{{ x }}, {{ rows }}) over (partition by station_id order by as_of), 0)
+{#- Sum of x over the window `window` of the catalogue (macros/feature_specs.sql) before row t. -#}
+{% macro window_count(x, window) -%}
+    {%- set spec = feature_windows()[window] -%}
+    {%- if spec.trailing_rows -%}
+        {{ trailing_sum(x, spec.trailing_rows, 1) }}
+    {%- elif spec.hour_back_rows -%}
+        {{ hour_back(x, spec.hour_back_rows) }}
+    {%- elif spec.local_days -%}
+        {{ local_hour_back(x, spec.local_days) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error('window ' ~ window ~ ' has no grid reading in feature_windows()') }}
+    {%- endif -%}
 {%- endmacro %}
 
-{#- The days back that features read at the same New York wall-clock hour (lags 1 d and 7 d, the
-    daily means over 1..7 days, the weekly means over 1..4 weeks). -#}
-{% macro local_lag_days() -%}
-    {{ return([1, 2, 3, 4, 5, 6, 7, 14, 21, 28]) }}
+{% macro lag_cum(x, rows) -%}
+    coalesce(lag(cum_{{ x }}, {{ rows }}) over (partition by station_id order by as_of), 0)
 {%- endmacro %}
 
 {#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
@@ -38,7 +46,7 @@
 
 {#- Sum of x over the hour that starts at row t's New York wall-clock time `days` days earlier:
     96 rows a day, 4 fewer (more) when a DST change in between made the day 23 (25) hours long.
-    Needs the dst_shift_<days>d column (int_station_features_windowed's grid_times). -#}
+    Needs the dst_shift_<days>d column (int_station_quarter_hours). -#}
 {% macro local_hour_back(x, days) -%}
     case dst_shift_{{ days }}d
         when 1 then {{ hour_back(x, 96 * days - 4) }}
@@ -47,8 +55,8 @@
     end
 {%- endmacro %}
 
-{#- Pickups and dropoffs of each station per time bucket (`bucket`: a SQL expression of ts_iso,
-    named `bucket_name`), for events with `since` <= ts_iso < `until` (SQL expressions). Quiet
+{#- Pickups and dropoffs of each station per time bucket (`bucket`: a SQL expression of event_at,
+    named `bucket_name`), for events with `since` <= event_at < `until` (SQL expressions). Quiet
     buckets have no row: the models join these counts onto a dense grid. -#}
 {% macro station_event_counts(bucket, bucket_name, since, until) -%}
     select
@@ -58,7 +66,7 @@
         sum(if(kind = 'dropoff', delta, 0)) as dropoffs
     from events
     where
-        ts_iso >= {{ since }}
-        and ts_iso < {{ until }}
+        event_at >= {{ since }}
+        and event_at < {{ until }}
     group by 1, 2
 {%- endmacro %}

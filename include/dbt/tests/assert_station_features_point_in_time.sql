@@ -1,9 +1,11 @@
 {#- Point in time: recount the trailing-window counts of the last day of as_ofs straight from the
-    events with ts_iso in [as_of - window, as_of) and compare. An event at or after as_of, or one
+    events with event_at in [as_of - window, as_of) and compare, for every trailing window of the
+    station counts in the catalogue (macros/feature_specs.sql). An event at or after as_of, or one
     outside the window, makes the counts differ. Events that arrived late (up to
     late_event_limit_minutes) are reconciled by the run (macros/late_events.sql), so the check is
     exact for a table built from the same events. -#}
 {{ config(severity='error') }}
+{%- set windows = station_trailing_window_minutes() %}
 
 with
 
@@ -13,7 +15,7 @@ recent_features as (
     from {{ ref('station_features') }}
     where
         feature_name in ('pickup_count', 'dropoff_count')
-        and window_len in ('1h', '2h', '24h', '7d')
+        and window_len in ('{{ windows.keys() | join("', '") }}')
         and as_of >= (select timestamp_sub(max(as_of), interval 1 day) from {{ ref('station_features') }})
 
 ),
@@ -22,7 +24,11 @@ windows as (
 
     select
         *,
-        case window_len when '1h' then 60 when '2h' then 120 when '24h' then 1440 else 10080 end as window_minutes
+        case window_len
+            {%- for window, minutes in windows.items() %}
+            when '{{ window }}' then {{ minutes }}
+            {%- endfor %}
+        end as window_minutes
     from recent_features
 
 ),
@@ -41,8 +47,8 @@ recounted as (
         on
             windows.station_id = events.station_id
             and events.kind = if(windows.feature_name = 'pickup_count', 'pickup', 'dropoff')
-            and events.ts_iso >= timestamp_sub(windows.as_of, interval windows.window_minutes minute)
-            and events.ts_iso < windows.as_of
+            and events.event_at >= timestamp_sub(windows.as_of, interval windows.window_minutes minute)
+            and events.event_at < windows.as_of
     group by 1, 2, 3, 4, 5
 
 )

@@ -8,35 +8,47 @@
         cluster_by=['station_id', 'feature_name'],
     )
 }}
-{#- The tall feature table: one row per station, feature, window and as_of. Which as_ofs a run
-    (re)builds is decided in int_station_features_windowed (missing ones, the late-event lookback, and
-    the as_ofs from the earliest one whose counts miss a late event: macros/late_events.sql); the
-    merge on the unique key makes a re-run change nothing. Its predicate reaches back as far as a run
-    can recompute, so a recomputed as_of updates its rows, never duplicates them. -#}
+{#- The tall feature table: station_features_wide unpivoted, one row per station, feature, window and
+    as_of (the catalogue: macros/feature_specs.sql). An increment unpivots the as_ofs after its own
+    newest one (a catch-up of many included), the late-event lookback, and the as_ofs from the
+    earliest one whose 1-hour counts here miss a late event (checked against the events, as the wide
+    table is: macros/late_events.sql), which covers the as_ofs the wide table recomputed for it, also
+    when an earlier run stopped between the two. The merge on the unique key makes a re-run change
+    nothing; its predicate reaches back as far as a run can recompute. -#}
+-- depends_on: {{ ref('stg_raw_events') }}
+-- depends_on: {{ ref('int_fleet_stations') }}
+{%- set lookback = var('late_event_lookback_minutes') | int %}
 
 with
 
-features as (
+wide as (
 
-    select * from {{ ref('int_station_features_windowed') }}
+    select * from {{ ref('station_features_wide') }}
+    {%- if is_incremental() %}
+    {%- set newest = timestamp_literal(newest_time(this.identifier, 'as_of')) %}
+    where
+        as_of > {{ newest }}
+        or as_of >= timestamp_sub({{ as_of_end_literal() }}, interval {{ lookback }} minute)
+        or as_of >= coalesce({{ late_event_start_as_of() }}, {{ as_of_end_literal() }})
+    {%- endif %}
 
 ),
 
 unpivoted as (
 
     select
-        features.station_id,
+        wide.station_id,
         feature.feature_name,
         feature.window_len,
         feature.value,
-        features.as_of
-    from features
+        wide.as_of
+    from wide
     cross join unnest([
         {%- for spec in station_feature_specs() %}
         struct(
             '{{ spec.feature_name }}' as feature_name,
             '{{ spec.window_len }}' as window_len,
-            features.{{ spec.column }} as value
+            wide.{{ spec.column }} as value
         ){{ ',' if not loop.last }}
         {%- endfor %}
     ]) as feature

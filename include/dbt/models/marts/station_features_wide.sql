@@ -9,42 +9,148 @@
         cluster_by=['station_id'],
     )
 }}
-{#- station_features pivoted: one row per (station_id, as_of), one FLOAT64 column per feature,
-    named <feature_name>_<window_len> (<feature_name> for static ones). An increment pivots the
-    as_ofs after its own newest one (a catch-up of many as_ofs included), re-pivots the late-event
-    lookback, and re-pivots from the earliest as_of whose 1-hour counts here miss a late event
-    (checked against the events, as station_features is: macros/late_events.sql), which covers the
-    as_ofs station_features recomputed for it, also when an earlier run stopped between the two. -#}
--- depends_on: {{ ref('stg_raw_events') }}
-{%- set lookback = var('late_event_lookback_minutes') | int %}
+{#- Every feature of every fleet station at each 15-minute as_of, one row per (station_id, as_of),
+    one FLOAT64 column per entry of the catalogue (macros/feature_specs.sql), named
+    <feature_name>_<window_len> (<feature_name> for static ones): what training and prediction read,
+    and what station_features unpivots. Which as_ofs a run (re)builds: int_feature_run_bounds (the
+    missing ones, the late-event lookback, and the as_ofs from the earliest one whose 1-hour counts
+    here miss a late event); the merge on the unique key makes a re-run change nothing.
+    A feature at as_of t reads only grid rows before t, i.e. events with event_at < t. Daily and
+    weekly lags read the same New York wall-clock hour (riders follow the local clock). A station is
+    in the fleet from its first pickup (int_fleet_stations) and has a row at every as_of after it. -#}
 
 with
 
-tall as (
+quarter_hours as (
 
-    select * from {{ ref('station_features') }}
-    {%- if is_incremental() %}
-    {%- set newest = timestamp_literal(newest_time(this.identifier, 'as_of')) %}
-    where
-        as_of > {{ newest }}
-        or as_of >= timestamp_sub({{ as_of_end_literal() }}, interval {{ lookback }} minute)
-        or as_of >= coalesce({{ late_event_start_as_of_wide() }}, {{ as_of_end_literal() }})
-    {%- endif %}
+    select * from {{ ref('int_station_quarter_hours') }}
 
 ),
 
-pivoted as (
+weekly_profiles as (
+
+    select * from {{ ref('int_station_weekly_profiles') }}
+
+),
+
+bounds as (
+
+    select * from {{ ref('int_feature_run_bounds') }}
+
+),
+
+stations as (
+
+    select * from {{ ref('stations') }}
+
+),
+
+holidays as (
+
+    select * from {{ ref('us_federal_holidays') }}
+
+),
+
+windowed as (
+
+    select
+        station_id,
+        joined_at,
+        as_of,
+        {%- for window in count_windows() %}
+        {{ window_count('pickups', window) }} as pickup_count_{{ window }},
+        {{ window_count('dropoffs', window) }} as dropoff_count_{{ window }},
+        {%- endfor %}
+        {%- for x in ['pickups', 'dropoffs'] %}
+        -- the hour starting at as_of's New York wall-clock time 1..n weeks earlier, averaged
+        (
+            {%- for week in range(1, same_weekday_hour_weeks() + 1) %}
+            {{ local_hour_back(x, 7 * week) }}{{ ' +' if not loop.last }}
+            {%- endfor %}
+        ) / {{ same_weekday_hour_weeks() }} as same_weekday_hour_mean_{{ x }}_{{ same_weekday_hour_weeks() }}w,
+        -- that hour 1..n days earlier: the station's level at this hour of day
+        (
+            {%- for day in range(1, daily_same_hour_days() + 1) %}
+            {{ local_hour_back(x, day) }}{{ ' +' if not loop.last }}
+            {%- endfor %}
+        ) / {{ daily_same_hour_days() }} as daily_same_hour_mean_{{ x }}_{{ daily_same_hour_days() }}d,
+        {%- endfor %}
+        {{ trailing_sum('activity', 2688, 1) }} as activity_28d
+    from quarter_hours
+
+),
+
+active as (
+
+    select
+        windowed.*,
+        count(*) over (partition by as_of) as active_stations,
+        rank() over (partition by as_of order by activity_28d desc) as activity_rank
+    from windowed
+    where
+        as_of >= (select start_as_of from bounds)
+        and joined_at < as_of
+
+),
+
+holiday_days as (
+
+    select distinct holiday_day
+    from holidays
+    cross join unnest([holidays.holiday_date, holidays.observed_date]) as holiday_day
+
+),
+
+features as (
+
+    select
+        active.*,
+        {%- for window in station_count_windows() %}
+        active.dropoff_count_{{ window }} - active.pickup_count_{{ window }} as net_change_{{ window }},
+        {%- endfor %}
+        {%- for prefix, weeks in [('same_weekday_hour_mean', same_weekday_hour_weeks() ~ 'w'), ('daily_same_hour_mean', daily_same_hour_days() ~ 'd')] %}
+        active.{{ prefix }}_dropoffs_{{ weeks }} - active.{{ prefix }}_pickups_{{ weeks }} as {{ prefix }}_net_change_{{ weeks }},
+        {%- endfor %}
+        -- the clock hour containing as_of (for an as_of on the hour: the hour starting at it)
+        {%- set profile_weeks = weekly_profile_weeks() ~ 'w' %}
+        coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_{{ profile_weeks }}, 0)
+        - coalesce(weekly_profiles.same_weekday_hour_mean_pickups_{{ profile_weeks }}, 0) as same_weekday_hour_mean_net_change_{{ profile_weeks }},
+        coalesce(weekly_profiles.same_weekday_hour_mean_pickups_{{ profile_weeks }}, 0) as same_weekday_hour_mean_pickups_{{ profile_weeks }},
+        coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_{{ profile_weeks }}, 0) as same_weekday_hour_mean_dropoffs_{{ profile_weeks }},
+        -- the fleet's counts: bikes on the road now that dock within the hour
+        {%- for window in system_count_windows() %}
+        sum(active.pickup_count_{{ window }}) over (partition by active.as_of) as system_pickup_count_{{ window }},
+        sum(active.dropoff_count_{{ window }}) over (partition by active.as_of) as system_dropoff_count_{{ window }},
+        {%- endfor %}
+        -- top quartile by pickups + dropoffs in the 28 days before as_of (ties share the rank)
+        if(active.activity_28d > 0 and active.activity_rank <= ceil(active.active_stations / 4), 1, 0) as is_peak_station,
+        coalesce(stations.capacity, 0) as capacity,
+        -- calendar in New York local time: riders follow the local clock
+        extract(hour from datetime(active.as_of, 'America/New_York')) as hour_of_day,
+        extract(dayofweek from date(active.as_of, 'America/New_York')) as day_of_week,
+        if(holiday_days.holiday_day is null, 0, 1) as is_holiday
+    from active
+    left join weekly_profiles
+        on
+            active.station_id = weekly_profiles.station_id
+            and timestamp_trunc(active.as_of, hour) = weekly_profiles.profile_hour
+    left join stations
+        on active.station_id = stations.station_id
+    left join holiday_days
+        on date(active.as_of, 'America/New_York') = holiday_days.holiday_day
+
+),
+
+final as (
 
     select
         station_id,
         as_of,
         {%- for spec in station_feature_specs() %}
-        max(if(feature_name = '{{ spec.feature_name }}' and window_len = '{{ spec.window_len }}', value, null))
-            as {{ spec.column }}{{ ',' if not loop.last }}
+        cast({{ spec.column }} as float64) as {{ spec.column }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from tall
-    group by station_id, as_of
+    from features
 
 )
 
-select * from pivoted
+select * from final

@@ -22,6 +22,12 @@ events as (
 
 ),
 
+fleet as (
+
+    select * from {{ ref('int_fleet_stations') }}
+
+),
+
 params as (
 
     select
@@ -34,7 +40,7 @@ params as (
         cast(null as timestamp) as existing_max_hour,
         cast(null as timestamp) as late_event_hour,
         {%- endif %}
-        (select timestamp_trunc(min(ts_iso), hour) from events) as first_hour
+        (select timestamp_trunc(min(event_at), hour) from events) as first_hour
 
 ),
 
@@ -62,23 +68,10 @@ hours as (
 
 ),
 
-first_seen as (
-
-    select
-        station_id,
-        min(ts_iso) as first_event_at  -- a station joins the fleet with its first pickup, as in the features
-    from events
-    where
-        ts_iso < (select hours_end from bounds)
-        and kind = 'pickup'
-    group by station_id
-
-),
-
 hourly_counts as (
 
     {{ station_event_counts(
-        'timestamp_trunc(ts_iso, hour)', 'hour_start', '(select start_hour from bounds)', '(select hours_end from bounds)'
+        'timestamp_trunc(event_at, hour)', 'hour_start', '(select start_hour from bounds)', '(select hours_end from bounds)'
     ) }}
 
 ),
@@ -86,18 +79,18 @@ hourly_counts as (
 labels as (
 
     select
-        first_seen.station_id,
+        fleet.station_id,
         hours.hour_start,
         coalesce(hourly_counts.pickups, 0) as pickups,
         coalesce(hourly_counts.dropoffs, 0) as dropoffs
-    from first_seen
+    from fleet
     cross join hours
     left join hourly_counts
         on
-            first_seen.station_id = hourly_counts.station_id
+            fleet.station_id = hourly_counts.station_id
             and hours.hour_start = hourly_counts.hour_start
-    -- active: the station has an event before the hour ends
-    where first_seen.first_event_at < timestamp_add(hours.hour_start, interval 1 hour)
+    -- in the fleet (int_fleet_stations) before the hour ends
+    where fleet.joined_at < timestamp_add(hours.hour_start, interval 1 hour)
 
 )
 

@@ -1,22 +1,22 @@
-{#- Every station of the fleet (one with a pickup) whose first pickup is before time_column has a
-    row at that time (zeros are data, not missing rows), and no station has a row before its first
-    pickup or without one. Checked over the times the model holds. -#}
-{% test every_active_station_present(model, time_column, events, activity_offset_minutes=0) %}
+{#- Every station of the fleet (int_fleet_stations) that joined before time_column (+ the offset) has
+    a row at that time (zeros are data, not missing rows), and no station has a row before it joined
+    or without joining. Checked over the times the model holds. -#}
+{% test every_active_station_present(model, time_column, activity_offset_minutes=0) %}
     with
 
     times as (
         select distinct {{ time_column }} as at_time from {{ model }}
     ),
 
-    first_seen as (
-        select station_id, min(ts_iso) as first_event_at from {{ events }} where kind = 'pickup' group by station_id
+    fleet as (
+        select * from {{ ref('int_fleet_stations') }}
     ),
 
     expected as (
-        select first_seen.station_id, times.at_time
+        select fleet.station_id, times.at_time
         from times
-        cross join first_seen
-        where first_seen.first_event_at < timestamp_add(times.at_time, interval {{ activity_offset_minutes }} minute)
+        cross join fleet
+        where fleet.joined_at < timestamp_add(times.at_time, interval {{ activity_offset_minutes }} minute)
     ),
 
     actual as (

@@ -5,10 +5,7 @@
     with
 
     catalogue as (
-        {%- for spec in specs %}
-        select '{{ spec.feature_name }}' as feature_name, '{{ spec.window_len }}' as window_len
-        {{- ' union all' if not loop.last }}
-        {%- endfor %}
+        {{ station_feature_catalogue_sql() }}
     ),
 
     model_rows as (

@@ -1,0 +1,78 @@
+{#- The dense (fleet station x 15-minute) grid the windows read, from 28 days and 2 hours before the
+    first as_of this run rebuilds up to the run's as_of: pickups and dropoffs of each bucket
+    [as_of, as_of + 15 min) (zeros included) and their per-station running totals, so that every
+    window is a difference of two LAGs (macros/windows.sql), plus the DST shifts the New York
+    wall-clock lags need. A bounded window of the history, never all of it. -#}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_raw_events') }}
+
+),
+
+fleet as (
+
+    select * from {{ ref('int_fleet_stations') }}
+
+),
+
+bounds as (
+
+    select * from {{ ref('int_feature_run_bounds') }}
+
+),
+
+grid_times as (
+
+    select
+        grid_time as as_of,
+        {%- for days in local_lag_days() %}
+        {{ dst_shift('grid_time', days) }} as dst_shift_{{ days }}d{{ ',' if not loop.last }}
+        {%- endfor %}
+    from bounds
+    cross join unnest(generate_timestamp_array(bounds.grid_start, bounds.as_of_end, interval 15 minute)) as grid_time
+
+),
+
+quarter_hour_counts as (
+
+    {{ station_event_counts(
+        floor_15_minutes('event_at'), 'bucket_start',
+        '(select grid_start from bounds)', '(select as_of_end from bounds)'
+    ) }}
+
+),
+
+dense as (
+
+    select
+        fleet.station_id,
+        fleet.joined_at,
+        grid_times.*,
+        coalesce(quarter_hour_counts.pickups, 0) as pickups,
+        coalesce(quarter_hour_counts.dropoffs, 0) as dropoffs
+    from fleet
+    cross join grid_times
+    left join quarter_hour_counts
+        on
+            fleet.station_id = quarter_hour_counts.station_id
+            and grid_times.as_of = quarter_hour_counts.bucket_start
+    where fleet.joined_at < (select as_of_end from bounds)
+
+),
+
+running_totals as (
+
+    select
+        *,
+        {%- for x, expression in [('pickups', 'pickups'), ('dropoffs', 'dropoffs'), ('activity', 'pickups + dropoffs')] %}
+        sum({{ expression }}) over (partition by station_id order by as_of rows between unbounded preceding and current row)
+            as cum_{{ x }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from dense
+
+)
+
+select * from running_totals
