@@ -61,6 +61,22 @@ from include.simulator.trips import events_from_files  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
 
 
+def trip_files(months: int) -> list[Path]:
+    """The last ``months`` monthly trip files in the data folder (JC-YYYYMM-citibike-tripdata.csv.zip)."""
+    files = sorted(DATA.glob("JC-[0-9][0-9][0-9][0-9][0-9][0-9]-citibike-tripdata.csv.zip"))
+    if months > len(files):
+        raise SystemExit(f"--months {months}: only {len(files)} monthly trip files in {DATA}")
+    return files[-months:]
+
+
+def last_day_20h(file: Path) -> datetime:
+    """20:00 UTC on the last day of the file's month (an evening with traffic)."""
+    yyyymm = file.name.split("-")[1]
+    first = datetime(int(yyyymm[:4]), int(yyyymm[4:]), 1, 20, 0, tzinfo=UTC)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return next_month - timedelta(days=1)
+
+
 def model_seconds(target: Path) -> dict[str, float]:
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in results}
@@ -91,7 +107,7 @@ def late_events(history: list[dict], before: datetime, count: int, span: timedel
 
 
 def timed_run(settings, target: Path, as_of: datetime) -> tuple[float, dict[str, float]]:
-    result = run_dbt(["run"], settings, vars=dbt_vars(as_of=as_of), target_path=target)
+    result = run_dbt(["run", "--exclude", "tag:monitoring"], settings, vars=dbt_vars(as_of=as_of), target_path=target)
     return result.seconds, model_seconds(target)
 
 
@@ -138,7 +154,9 @@ def timed_dag_run(settings, interval_end: datetime) -> tuple[float, dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--months", type=int, default=9, help="months of 2019 to load (1-9)")
+    parser.add_argument(
+        "--months", type=int, default=9, help="the last N months of trip files in the data folder to load (default 9)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark dataset")
     parser.add_argument("--dag", action="store_true", help="also time an increment as a bikeshare_features DAG run")
     parser.add_argument(
@@ -157,9 +175,9 @@ def main() -> None:
     args.keep = args.keep or args.time_reversed
 
     settings = get_settings().with_names(dataset=f"bench_features_{uuid.uuid4().hex[:8]}")
-    files = [DATA / f"JC-2019{m:02d}-citibike-tripdata.csv.zip" for m in range(10 - args.months, 10)]
+    files = trip_files(args.months)
     # cut at a 15-minute boundary: history before t0, the increment is [t0, t0 + 15 min)
-    t0 = datetime(2019, 9, 30, 20, 0, tzinfo=UTC)
+    t0 = last_day_20h(files[-1])
     t1 = t0 + timedelta(minutes=15)
     t2 = t1 + timedelta(minutes=15)
     if args.time_reversed:

@@ -37,6 +37,11 @@ SEEDS_SELECTOR = "resource_type:seed"
 UNIT_TESTS_SELECTOR = "resource_type:unit_test"
 # live-model monitoring (models/monitoring): built hourly by bikeshare_monitoring, not every 15 minutes
 MONITORING_SELECTOR = "tag:monitoring"
+# One `dbt build` per run (models and their tests), which cosmos' watcher sensors report per model and
+# test: one dbt start-up instead of one per model plus one for the tests (benchmarks/features_build.py
+# --dag measures both modes). The producer task does not retry; a retried model or test sensor runs its
+# own node instead.
+EXECUTION_MODE = "watcher"
 
 
 def manifest_path(settings: Settings) -> Path:
@@ -76,11 +81,11 @@ def profile_config(settings: Settings) -> ProfileConfig:
     )
 
 
-def execution_config(settings: Settings, mode: str = "local") -> ExecutionConfig:
+def execution_config(settings: Settings, mode: str = EXECUTION_MODE) -> ExecutionConfig:
     """dbt from its own venv, started as a subprocess (dbt is not importable in Airflow's venv).
 
-    ``mode`` is a cosmos ExecutionMode value: ``local`` (one dbt invocation per model) or
-    ``watcher`` (one ``dbt build`` whose progress per-model sensor tasks report).
+    ``mode`` is a cosmos ExecutionMode value: ``watcher`` (the default: one ``dbt build`` whose
+    progress per-model sensor tasks report) or ``local`` (one dbt invocation per model).
     """
     from cosmos import ExecutionConfig
     from cosmos.constants import ExecutionMode, InvocationMode
@@ -93,7 +98,7 @@ def execution_config(settings: Settings, mode: str = "local") -> ExecutionConfig
     )
 
 
-def render_config(settings: Settings) -> RenderConfig:
+def render_config(settings: Settings, mode: str = EXECUTION_MODE) -> RenderConfig:
     """Render from the manifest (no dbt at parse time), one test task after all models.
 
     ``AFTER_ALL`` costs one ``dbt test`` per run instead of one per tested model (~4 s each here)
@@ -109,7 +114,7 @@ def render_config(settings: Settings) -> RenderConfig:
 
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
-        test_behavior=TestBehavior.AFTER_ALL,
+        test_behavior=TestBehavior.AFTER_EACH if mode == "watcher" else TestBehavior.AFTER_ALL,
         source_rendering_behavior=SourceRenderingBehavior.NONE,
         exclude=[SEEDS_SELECTOR, UNIT_TESTS_SELECTOR, MONITORING_SELECTOR],
         emit_datasets=False,  # no Assets: training waits on feature_store_runs (see the module docstring)

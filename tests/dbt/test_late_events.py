@@ -107,6 +107,27 @@ def wide_snapshot(settings: Settings, station: str) -> dict[datetime, tuple]:
     return {r.as_of: tuple(r.values()) for r in rows}
 
 
+def tall_snapshot(settings: Settings, station: str) -> dict[tuple, float]:
+    rows = query(
+        settings,
+        f"select feature_name, window_len, as_of, value from {{ds}}.station_features where station_id = '{station}'",
+    )
+    return {(r.feature_name, r.window_len, r.as_of): r.value for r in rows}
+
+
+def assert_tall_equals_wide(settings: Settings, station: str) -> None:
+    """station_features holds exactly the wide table's values, unpivoted (column <feature>_<window>)."""
+    wide = query(settings, f"select * from {{ds}}.station_features_wide where station_id = '{station}'")
+    unpivoted = {
+        (column, row.as_of): value
+        for row in wide
+        for column, value in row.items()
+        if column not in ("station_id", "as_of")
+    }
+    tall = {(f"{f}_{w}" if w != "static" else f, t): v for (f, w, t), v in tall_snapshot(settings, station).items()}
+    assert tall == unpivoted
+
+
 def rows_written(target: Path) -> dict[str, int]:
     """Rows each model's merge wrote in the last dbt command (run_results.json)."""
     results = json.loads((target / "run_results.json").read_text())["results"]
@@ -294,20 +315,21 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert "ERROR=0" in audit.output
 
 
-def test_a_run_that_stopped_before_the_wide_table_is_completed_by_the_next_one(
+def test_a_run_that_stopped_before_the_tall_table_is_completed_by_the_next_one(
     built: Settings, busiest: str, dbt: Callable[..., DbtResult]
 ) -> None:
-    """station_features took a late event in, then the run stopped (the wide table's task failed):
-    the next run finds nothing missing in station_features, but the wide table checks its own
-    counts against the events and re-pivots what it missed."""
+    """station_features_wide took a late event in, then the run stopped (the tall table's task
+    failed): the next run finds nothing to rebuild in the wide table, but station_features checks
+    its own counts against the events and unpivots what it missed."""
     as_of = NEWEST + STEP
     ts = as_of - timedelta(hours=6) + timedelta(seconds=5)  # 2019-09-02 21:15:05
     load_late(built, "late-run-stopped", busiest, "pickup", ts)
-    dbt("run", "--select", "station_features", "station_hourly_labels", as_of=as_of)
-    before = wide_snapshot(built, busiest)
-    dbt("run", as_of=as_of)
-    assert wide_snapshot(built, busiest) != before
+    dbt("run", "--select", "station_features_wide", "station_hourly_labels", as_of=as_of)
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
+    before = tall_snapshot(built, busiest)
+    dbt("run", as_of=as_of)
+    assert tall_snapshot(built, busiest) != before
+    assert_tall_equals_wide(built, busiest)
 
 
 def test_a_features_outage_still_reconciles_what_arrived_meanwhile(

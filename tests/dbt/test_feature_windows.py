@@ -1,0 +1,214 @@
+"""Window arithmetic of the feature store on hand-made events, end to end on the BigQuery emulator.
+
+These were dbt unit tests of the single windowed model; the features now flow through small ephemeral
+intermediates (the fleet, the 15-minute grid, the weekly profiles), which dbt unit tests cannot feed,
+so each case builds ``station_features_wide`` with real dbt from its events in a dataset of its own
+(its own stations and holidays too) and compares the named columns with the expected values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from include.dbt.runner import dbt_vars, run_dbt
+from include.gcp import clients, resources
+from include.gcp.raw_events import load_raw_events
+from include.gcp.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+STATION_COLUMNS = "station_id string, name string, lat float64, lon float64, capacity int64"
+HOLIDAY_COLUMNS = "holiday_date date, observed_date date, holiday_name string"
+
+
+@pytest.fixture
+def build_wide(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., dict[str, dict[str, float]]]]:
+    """Load events, stations and holidays into a fresh dataset, build the wide table for ``as_of``
+    from ``features_start``, and return its rows by station."""
+    settings = test_settings.with_names(dataset=f"{test_settings.dataset}_win_{uuid.uuid4().hex[:6]}")
+    client = clients.bigquery_client(settings)
+
+    def build(
+        events: list[tuple[str, str, str, str]],
+        stations: list[tuple[str, int]],
+        holidays: list[tuple[str, str, str]],
+        as_of: str,
+        features_start: str,
+    ) -> dict[str, dict[str, float]]:
+        resources.ensure_bigquery(settings)
+        load_raw_events(
+            [
+                {"event_id": event_id, "station_id": station, "ts_iso": ts, "kind": kind, "delta": 1}
+                for event_id, station, ts, kind in events
+            ],
+            settings,
+            ingested_at=datetime(2019, 12, 1, tzinfo=UTC),
+        )
+        station_rows = ", ".join(f"('{s}', 'Station {s}', 40.7, -74.0, {capacity})" for s, capacity in stations)
+        holiday_rows = ", ".join(f"(date '{d}', date '{o}', '{n}')" for d, o, n in holidays)
+        for table, columns, rows in (
+            ("stations", STATION_COLUMNS, station_rows),
+            ("us_federal_holidays", HOLIDAY_COLUMNS, holiday_rows),
+        ):
+            client.query(f"create table `{settings.table_id(table)}` ({columns})").result()
+            client.query(f"insert into `{settings.table_id(table)}` values {rows}").result()
+        run_dbt(
+            ["run", "--select", "+station_features_wide", "--exclude", "resource_type:seed"],
+            settings,
+            vars={**dbt_vars(as_of=as_of, features_start=features_start), "late_event_lookback_minutes": 60},
+            target_path=tmp_path / "target",
+        )
+        rows = client.query(f"select * from `{settings.table_id('station_features_wide')}`").result()
+        return {row["station_id"]: dict(row.items()) for row in rows}
+
+    yield build
+    client.delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+
+
+def assert_columns(actual: dict[str, float], expected: dict[str, float]) -> None:
+    assert {c: actual[c] for c in expected} == pytest.approx(expected)
+
+
+def test_window_arithmetic_at_window_edges(build_wide) -> None:
+    """Events exactly on a window's start count, events at as_of do not; lags and the same-weekday
+    mean read the hour starting at as_of one day / 1..4 weeks earlier, lag2h the hour starting 2 h
+    before (a2 at 10:59:59.999, not a1 at 11:00), the daily mean the hours 1..7 days earlier (a4's
+    dropoff and a5's pickup cancel); stations join strictly after their first pickup (B at as_of
+    joins later; D, with only a dropoff, never does). 2019-09-02 12:00 UTC is 08:00 on Labor Day in
+    New York."""
+    rows = build_wide(
+        events=[
+            ("a1", "A", "2019-09-02T11:00:00Z", "pickup"),
+            ("a2", "A", "2019-09-02T10:59:59.999Z", "pickup"),
+            ("a3", "A", "2019-09-02T12:00:00Z", "dropoff"),
+            ("a4", "A", "2019-09-01T12:00:00Z", "dropoff"),
+            ("a5", "A", "2019-08-26T12:30:00Z", "pickup"),
+            ("a6", "A", "2019-08-19T12:10:00Z", "dropoff"),
+            ("a7", "A", "2019-08-05T11:59:59Z", "pickup"),
+            ("b1", "B", "2019-09-02T12:00:00Z", "pickup"),
+            ("c1", "C", "2019-08-20T09:00:00Z", "pickup"),
+            ("d1", "D", "2019-08-20T09:00:00Z", "dropoff"),
+        ],
+        stations=[("A", 20), ("B", 15)],
+        holidays=[("2019-09-02", "2019-09-02", "Labor Day")],
+        as_of="2019-09-02T12:07:00+00:00",
+        features_start="2019-09-02T12:00:00+00:00",
+    )
+    assert set(rows) == {"A", "C"}
+    assert {r["as_of"] for r in rows.values()} == {datetime(2019, 9, 2, 12, 0, tzinfo=UTC)}
+    assert_columns(
+        rows["A"],
+        {
+            "pickup_count_1h": 1,
+            "pickup_count_2h": 2,
+            "pickup_count_24h": 2,
+            "pickup_count_7d": 3,
+            "dropoff_count_24h": 1,
+            "dropoff_count_7d": 1,
+            "net_change_24h": -1,
+            "net_change_7d": -2,
+            "dropoff_count_lag24h": 1,
+            "pickup_count_lag24h": 0,
+            "pickup_count_lag168h": 1,
+            "same_weekday_hour_mean_pickups_4w": 0.25,
+            "same_weekday_hour_mean_dropoffs_4w": 0.25,
+            "same_weekday_hour_mean_net_change_4w": 0,
+            "system_pickup_count_1h": 1,
+            "system_pickup_count_24h": 2,
+            "is_peak_station": 1,
+            "capacity": 20,
+            "hour_of_day": 8,
+            "day_of_week": 2,
+            "is_holiday": 1,
+            "pickup_count_lag2h": 1,
+            "pickup_count_lag3h": 0,
+            "daily_same_hour_mean_net_change_7d": 0,
+        },
+    )
+    assert_columns(
+        rows["C"],
+        {
+            "pickup_count_1h": 0,
+            "pickup_count_2h": 0,
+            "pickup_count_24h": 0,
+            "pickup_count_7d": 0,
+            "dropoff_count_24h": 0,
+            "dropoff_count_7d": 0,
+            "net_change_24h": 0,
+            "net_change_7d": 0,
+            "dropoff_count_lag24h": 0,
+            "pickup_count_lag24h": 0,
+            "pickup_count_lag168h": 0,
+            "same_weekday_hour_mean_pickups_4w": 0,
+            "same_weekday_hour_mean_dropoffs_4w": 0,
+            "same_weekday_hour_mean_net_change_4w": 0,
+            "system_pickup_count_1h": 1,
+            "system_pickup_count_24h": 2,
+            "is_peak_station": 0,
+            "capacity": 0,
+            "hour_of_day": 8,
+            "day_of_week": 2,
+            "is_holiday": 1,
+            "pickup_count_lag2h": 0,
+            "pickup_count_lag3h": 0,
+            "daily_same_hour_mean_net_change_7d": 0,
+        },
+    )
+
+
+def test_daily_and_weekly_lags_follow_new_york_time_across_dst(build_wide) -> None:
+    """DST ended on 2019-11-03: as_of 2019-11-05 17:00 UTC is 12:00 EST, and the same wall-clock hour
+    1-7 days and 1-4 weeks earlier starts at 17:00 UTC on 3-4 November but 16:00 UTC before (EDT).
+    Every d* dropoff and p* pickup lies in those local hours; the x* decoys lie in the hours a plain
+    UTC lag would read (17:xx UTC before the change), so a UTC lag gives other values. The 26-week
+    profile of Tuesdays 12:00-13:00 has four weeks since A's first pickup: p1-p4, and d7 once."""
+    events = [(f"p{i}", "A", f"2019-10-{day}T16:05:00Z", "pickup") for i, day in enumerate(("29", "22", "15", "08"), 1)]
+    events += [("x1", "A", "2019-10-22T17:50:00Z", "pickup")]
+    events += [
+        (f"d{i}", "A", ts, "dropoff")
+        for i, ts in enumerate(
+            (
+                "2019-11-04T17:20:00Z",
+                "2019-11-03T17:20:00Z",
+                "2019-11-02T16:20:00Z",
+                "2019-11-01T16:20:00Z",
+                "2019-10-31T16:20:00Z",
+                "2019-10-30T16:20:00Z",
+                "2019-10-29T16:20:00Z",
+            ),
+            1,
+        )
+    ]
+    events += [
+        ("x2", "A", "2019-11-02T17:40:00Z", "dropoff"),
+        ("x3", "A", "2019-11-01T17:40:00Z", "dropoff"),
+        ("x4", "A", "2019-10-29T17:40:00Z", "dropoff"),
+    ]
+    rows = build_wide(
+        events=events,
+        stations=[("A", 20)],
+        holidays=[("2019-11-11", "2019-11-11", "Veterans Day")],
+        as_of="2019-11-05T17:07:00+00:00",
+        features_start="2019-11-05T17:00:00+00:00",
+    )
+    assert set(rows) == {"A"}
+    assert_columns(
+        rows["A"],
+        {
+            "pickup_count_lag168h": 1,
+            "same_weekday_hour_mean_pickups_4w": 1,
+            "dropoff_count_lag24h": 1,
+            "dropoff_count_lag168h": 1,
+            "daily_same_hour_mean_dropoffs_7d": 1,
+            "same_weekday_hour_mean_pickups_26w": 1,
+            "same_weekday_hour_mean_dropoffs_26w": 0.25,
+            "hour_of_day": 12,
+            "day_of_week": 3,
+            "is_holiday": 0,
+        },
+    )
