@@ -55,8 +55,8 @@ from include.gcp import clients, resources  # noqa: E402
 from include.gcp.events import format_ts  # noqa: E402
 from include.gcp.raw_events import load_raw_events  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
-from include.simulator import time_reversed  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
+from research import time_reversed  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
 

@@ -5,7 +5,7 @@ from the trip files, then compares the baselines with gradient-boosting variants
 train Jan-Jun / validate Jul-Sep, and the DAG's rolling window (8/16/26 weeks, last 7 days validated) at several
 cut-offs. Prints MAE / RMSE of net change and precision@10 of "|net change| >= 3".
 
-    .venv/bin/python benchmarks/model_research.py [--quick | --windows-only] [--weeks 8,16,26]
+    .venv/bin/python -m research.model_research [--quick | --windows-only] [--weeks 8,16,26]
 
 The production model (include/ml) is "model (median | mean)": Poisson HGB on pickups and dropoffs, whose
 Skellam median is predicted_net_change (scored on MAE), and squared-error HGB on net change, the mean
@@ -66,7 +66,7 @@ TZ = "America/New_York"
 
 def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
     """Full station x hour grid of pickups / dropoffs (zeros included); ``time_reversed``: of the stream played
-    backwards (include/simulator/time_reversed.py, a falling season)."""
+    backwards (research/time_reversed.py, a falling season)."""
     cache = CACHE.with_name(f"{CACHE.stem}_reversed.pkl") if time_reversed else CACHE
     if cache.exists():
         return pickle.loads(cache.read_bytes())
@@ -90,8 +90,8 @@ def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
 
 
 def _events(time_reversed: bool) -> pd.DataFrame:
-    from include.simulator.time_reversed import reversed_events
     from include.simulator.trips import events_from_files
+    from research.time_reversed import reversed_events
 
     events = events_from_files(sorted(DATA.glob("JC-2019*.zip")))
     if time_reversed:
@@ -128,7 +128,7 @@ def us_holidays(time_reversed: bool = False) -> set:
     days = set(USFederalHolidayCalendar().holidays("2018-12-01", "2020-01-31").date)
     if not time_reversed:
         return days
-    from include.simulator.time_reversed import FIRST_REAL_DAY, LAST_REAL_DAY, mirrored_day
+    from research.time_reversed import FIRST_REAL_DAY, LAST_REAL_DAY, mirrored_day
 
     return {mirrored_day(d) for d in days if FIRST_REAL_DAY <= d <= LAST_REAL_DAY}
 

@@ -7,11 +7,11 @@ predicts every station-hour of the week and computes the four naive baselines fo
 ``include/ml/baselines.py``, then prints MAE / RMSE of net change over the whole period and per month, against
 the best naive. Features are the research harness's pandas copy of the dbt contract (model_research.py).
 
-    .venv/bin/python benchmarks/walk_forward.py [--time-reversed] [--weeks 26]
+    .venv/bin/python -m research.walk_forward [--time-reversed] [--weeks 26]
 
 - default: real Jul-Sep 2019 (the steady summer);
 - ``--time-reversed``: synthetic Jul-Sep 2020, the Jan-Sep stream played backwards (a falling season with
-  holidays, like the issue's Oct-Dec; include/simulator/time_reversed.py).
+  holidays, like the issue's Oct-Dec; research/time_reversed.py).
 
 Retraining weekly instead of hourly makes the served model 7-14 days stale instead of 7; refitting on the whole
 window (0-7 days) changed MAE by 0.3 points on the reversed season, so the weekly walk stands for the DAG.
@@ -38,10 +38,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from benchmarks import model_research as research
 from include.ml import baselines
 from include.ml.model import StationFlowModel
-from include.simulator.time_reversed import SCORED_START
+from research import model_research as research
+from research.time_reversed import SCORED_START
 
 LABELS = ("pickups", "dropoffs", "net_change")
 REAL_SCORED = (pd.Timestamp("2019-07-01 04:00", tz="UTC"), pd.Timestamp("2019-10-01 04:00", tz="UTC"))  # Jul-Sep
