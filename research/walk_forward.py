@@ -38,7 +38,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from include.ml import baselines
+from include.ml import baselines, evaluate
 from include.ml.model import StationFlowModel
 from research import model_research as research
 from research.time_reversed import SCORED_START
@@ -80,19 +80,19 @@ def gains(frame: pd.DataFrame) -> dict[str, float]:
     """MAE of the median column and RMSE of the mean column, each against the best naive baseline."""
     y = frame["net_change"].to_numpy(float)
     names = ("median", "mean", "mean_diff", *baselines.BASELINES)
-    scores = {name: research.metrics(y, frame[name].to_numpy(float)) for name in names}
-    best_mae = min(scores[b][0] for b in baselines.BASELINES)
-    best_rmse = min(scores[b][1] for b in baselines.BASELINES)
+    scores = {name: evaluate.mae_rmse(y, frame[name].to_numpy(float)) for name in names}
+    best_mae = min(scores[b]["mae"] for b in baselines.BASELINES)
+    best_rmse = min(scores[b]["rmse"] for b in baselines.BASELINES)
     return {
-        "mae": scores["median"][0],
+        "mae": scores["median"]["mae"],
         "best_naive_mae": best_mae,
-        "mae_gain": scores["median"][0] / best_mae - 1,
-        "rmse": scores["mean"][1],
+        "mae_gain": scores["median"]["mae"] / best_mae - 1,
+        "rmse": scores["mean"]["rmse"],
         "best_naive_rmse": best_rmse,
-        "rmse_gain": scores["mean"][1] / best_rmse - 1,
-        "mean_diff_rmse_gain": scores["mean_diff"][1] / best_rmse - 1,
-        **{f"{b} mae": scores[b][0] for b in baselines.BASELINES},
-        **{f"{b} rmse": scores[b][1] for b in baselines.BASELINES},
+        "rmse_gain": scores["mean"]["rmse"] / best_rmse - 1,
+        "mean_diff_rmse_gain": scores["mean_diff"]["rmse"] / best_rmse - 1,
+        **{f"{b} mae": scores[b]["mae"] for b in baselines.BASELINES},
+        **{f"{b} rmse": scores[b]["rmse"] for b in baselines.BASELINES},
     }
 
 
