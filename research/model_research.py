@@ -75,21 +75,27 @@ def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    df = _events(time_reversed)
-    df["hour_start"] = df["ts"].dt.floor("h")
-    counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
-    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
     if time_reversed:  # real 2019-10-01 .. 2019-01-01 00:00 New York time, backwards
         hours = pd.date_range("2020-01-01 05:00", "2020-09-30 03:00", freq="h", tz="UTC")
     else:
         hours = pd.date_range("2019-01-01 05:00", "2019-10-01 04:00", freq="h", tz="UTC")
+    counts = counts_on_grid(_events(time_reversed), hours)
+    cache.write_bytes(pickle.dumps(counts))
+    return counts
+
+
+def counts_on_grid(df: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """Pickups, dropoffs and net change of every fleet station in every hour of ``hours`` (zeros included)
+    from an event frame (:func:`events_frame`)."""
+    df = df.assign(hour_start=df["ts"].dt.floor("h"))
+    counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
+    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
     # the fleet, as in dbt: stations with a pickup (the Manhattan ends of Jersey City trips only receive bikes)
     per_station = counts["pickups"].groupby(level=0).sum()
     stations = sorted(per_station[per_station > 0].index)
     grid = pd.MultiIndex.from_product([stations, hours], names=["station_id", "hour_start"])
     counts = counts.reindex(grid, fill_value=0).reset_index()
     counts["net_change"] = counts["dropoffs"] - counts["pickups"]
-    cache.write_bytes(pickle.dumps(counts))
     return counts
 
 
@@ -100,6 +106,11 @@ def _events(time_reversed: bool) -> pd.DataFrame:
     events = events_from_files(sorted(DATA.glob("JC-2019*.zip")))
     if time_reversed:
         events = reversed_events(events)
+    return events_frame(events)
+
+
+def events_frame(events: list) -> pd.DataFrame:
+    """Events (include.gcp.events.Event) as a frame of station_id, ts (UTC) and kind."""
     return pd.DataFrame(
         {
             "station_id": [e.station_id for e in events],
@@ -116,13 +127,17 @@ def system_quarter_hours(labels: pd.DataFrame, time_reversed: bool = False) -> p
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    df = _events(time_reversed)
-    df = df[df["station_id"].isin(set(labels["station_id"]))]
-    df["bucket"] = df["ts"].dt.floor("15min")
-    counts = df.pivot_table(index="bucket", columns="kind", aggfunc="size", fill_value=0)
-    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})[["pickups", "dropoffs"]]
+    counts = quarter_counts(_events(time_reversed), set(labels["station_id"]))
     cache.write_bytes(pickle.dumps(counts))
     return counts
+
+
+def quarter_counts(df: pd.DataFrame, fleet: set[str]) -> pd.DataFrame:
+    """Pickups and dropoffs of the ``fleet`` stations per 15-minute bucket of an event frame."""
+    df = df[df["station_id"].isin(fleet)]
+    df = df.assign(bucket=df["ts"].dt.floor("15min"))
+    counts = df.pivot_table(index="bucket", columns="kind", aggfunc="size", fill_value=0)
+    return counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})[["pickups", "dropoffs"]]
 
 
 def us_holidays(time_reversed: bool = False) -> set:
@@ -151,7 +166,8 @@ def features(
     holidays: set | None = None,
     quarters: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive)."""
+    """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive): the columns of
+    dbt's station_features_wide but is_peak_station, equal to them (tests/research/test_feature_copy.py)."""
     out = []
     sys_hour = labels.groupby("hour_start")[["pickups", "dropoffs"]].sum().sort_index()
     sys_feats = pd.DataFrame(index=sys_hour.index)
