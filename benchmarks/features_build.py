@@ -8,7 +8,7 @@ late, outside the 60-minute lookback) and times (c) a run of that as_of again: t
 that finds work (the marts rebuild from the earliest as_of / hour that misses one: include/dbt/README.md).
 
 ``--time-reversed`` builds (and keeps) the stream played backwards, a falling season for scoring the model
-(include/simulator/time_reversed.py; its first build 47.8 s, increment 9.6 s, idle, 2026-11-24).
+(research/time_reversed.py; its first build 47.8 s, increment 9.6 s, idle, 2026-11-24).
 
 ``--dag`` also times one more increment as the bikeshare_features DAG runs it (``dag.test()``, cosmos:
 source freshness skipped for a past interval, one dbt start-up per model task and one for the tests);
@@ -55,8 +55,8 @@ from include.gcp import clients, resources  # noqa: E402
 from include.gcp.events import format_ts  # noqa: E402
 from include.gcp.raw_events import load_raw_events  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
-from include.simulator import time_reversed  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
+from research import time_reversed  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
 

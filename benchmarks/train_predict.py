@@ -183,7 +183,7 @@ def main() -> None:
         clients.storage_client(settings).create_bucket(settings.bucket)
         print(f"setup: the dbt feature store in {args.dataset}")
     else:
-        from benchmarks import model_research as research
+        from research import model_research as research
 
         cutoff = cutoffs[0]
         t0 = time.perf_counter()

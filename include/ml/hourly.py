@@ -36,7 +36,7 @@ PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "fastavro", "google-clou
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a run trains and validates; defaults are the measured choice (benchmarks/model_research.py)."""
+    """How a run trains and validates; defaults are the measured choice (research/model_research.py)."""
 
     # 26 weeks: longer windows help (research: MAE -7.4 % / -7.7 % / -9.8 % vs the best naive for 8 / 16 / 26
     # weeks). With the window read through the Storage Read API, the hourly run on the dbt-built feature table

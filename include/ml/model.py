@@ -2,7 +2,7 @@
 
 Pickups and dropoffs are counts, so they get Poisson-loss gradient boosting (their mean). Net change
 (dropoffs - pickups) is the column crews act on; how it is forecast is a parameter chosen by
-measurement (``benchmarks/model_research.py``) and recorded in the metadata:
+measurement (``research/model_research.py``) and recorded in the metadata:
 
 - ``direct``: its own gradient boosting with squared error (a mean forecast of net change);
 - ``mean_diff``: mean dropoffs - mean pickups of the two count models (also a mean);

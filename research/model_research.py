@@ -5,7 +5,7 @@ from the trip files, then compares the baselines with gradient-boosting variants
 train Jan-Jun / validate Jul-Sep, and the DAG's rolling window (8/16/26 weeks, last 7 days validated) at several
 cut-offs. Prints MAE / RMSE of net change and precision@10 of "|net change| >= 3".
 
-    .venv/bin/python benchmarks/model_research.py [--quick | --windows-only] [--weeks 8,16,26]
+    .venv/bin/python -m research.model_research [--quick | --windows-only] [--weeks 8,16,26]
 
 The production model (include/ml) is "model (median | mean)": Poisson HGB on pickups and dropoffs, whose
 Skellam median is predicted_net_change (scored on MAE), and squared-error HGB on net change, the mean
@@ -41,6 +41,9 @@ backwards, a falling season like the issue's Oct-Dec, the model gains -20.2 % / 
   months after nine (Oct-Dec: falling ridership, the autumn DST change, Thanksgiving, Christmas), which we
   do not have.
 - threads: one HGB fit took 5.6 s with one OpenMP thread and 51 s with two on the busy 2-core machine.
+Metrics are the product's (include/ml/evaluate.py: mae_rmse, precision_at_k with k = 10). The harness's own
+precision@10 divided by the stations ranked in the hour, not by k; every hour here ranks all 53 stations, so
+the p@10 figures above are the same under either.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from include.gcp.settings import get_settings
+from include.ml.evaluate import mae_rmse, precision_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,36 +70,47 @@ TZ = "America/New_York"
 
 def hourly_counts(time_reversed: bool = False) -> pd.DataFrame:
     """Full station x hour grid of pickups / dropoffs (zeros included); ``time_reversed``: of the stream played
-    backwards (include/simulator/time_reversed.py, a falling season)."""
+    backwards (research/time_reversed.py, a falling season)."""
     cache = CACHE.with_name(f"{CACHE.stem}_reversed.pkl") if time_reversed else CACHE
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    df = _events(time_reversed)
-    df["hour_start"] = df["ts"].dt.floor("h")
-    counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
-    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
     if time_reversed:  # real 2019-10-01 .. 2019-01-01 00:00 New York time, backwards
         hours = pd.date_range("2020-01-01 05:00", "2020-09-30 03:00", freq="h", tz="UTC")
     else:
         hours = pd.date_range("2019-01-01 05:00", "2019-10-01 04:00", freq="h", tz="UTC")
+    counts = counts_on_grid(_events(time_reversed), hours)
+    cache.write_bytes(pickle.dumps(counts))
+    return counts
+
+
+def counts_on_grid(df: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """Pickups, dropoffs and net change of every fleet station in every hour of ``hours`` (zeros included)
+    from an event frame (:func:`events_frame`)."""
+    df = df.assign(hour_start=df["ts"].dt.floor("h"))
+    counts = df.pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
+    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})
     # the fleet, as in dbt: stations with a pickup (the Manhattan ends of Jersey City trips only receive bikes)
     per_station = counts["pickups"].groupby(level=0).sum()
     stations = sorted(per_station[per_station > 0].index)
     grid = pd.MultiIndex.from_product([stations, hours], names=["station_id", "hour_start"])
     counts = counts.reindex(grid, fill_value=0).reset_index()
     counts["net_change"] = counts["dropoffs"] - counts["pickups"]
-    cache.write_bytes(pickle.dumps(counts))
     return counts
 
 
 def _events(time_reversed: bool) -> pd.DataFrame:
-    from include.simulator.time_reversed import reversed_events
     from include.simulator.trips import events_from_files
+    from research.time_reversed import reversed_events
 
     events = events_from_files(sorted(DATA.glob("JC-2019*.zip")))
     if time_reversed:
         events = reversed_events(events)
+    return events_frame(events)
+
+
+def events_frame(events: list) -> pd.DataFrame:
+    """Events (include.gcp.events.Event) as a frame of station_id, ts (UTC) and kind."""
     return pd.DataFrame(
         {
             "station_id": [e.station_id for e in events],
@@ -112,13 +127,17 @@ def system_quarter_hours(labels: pd.DataFrame, time_reversed: bool = False) -> p
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    df = _events(time_reversed)
-    df = df[df["station_id"].isin(set(labels["station_id"]))]
-    df["bucket"] = df["ts"].dt.floor("15min")
-    counts = df.pivot_table(index="bucket", columns="kind", aggfunc="size", fill_value=0)
-    counts = counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})[["pickups", "dropoffs"]]
+    counts = quarter_counts(_events(time_reversed), set(labels["station_id"]))
     cache.write_bytes(pickle.dumps(counts))
     return counts
+
+
+def quarter_counts(df: pd.DataFrame, fleet: set[str]) -> pd.DataFrame:
+    """Pickups and dropoffs of the ``fleet`` stations per 15-minute bucket of an event frame."""
+    df = df[df["station_id"].isin(fleet)]
+    df = df.assign(bucket=df["ts"].dt.floor("15min"))
+    counts = df.pivot_table(index="bucket", columns="kind", aggfunc="size", fill_value=0)
+    return counts.rename(columns={"pickup": "pickups", "dropoff": "dropoffs"})[["pickups", "dropoffs"]]
 
 
 def us_holidays(time_reversed: bool = False) -> set:
@@ -128,7 +147,7 @@ def us_holidays(time_reversed: bool = False) -> set:
     days = set(USFederalHolidayCalendar().holidays("2018-12-01", "2020-01-31").date)
     if not time_reversed:
         return days
-    from include.simulator.time_reversed import FIRST_REAL_DAY, LAST_REAL_DAY, mirrored_day
+    from research.time_reversed import FIRST_REAL_DAY, LAST_REAL_DAY, mirrored_day
 
     return {mirrored_day(d) for d in days if FIRST_REAL_DAY <= d <= LAST_REAL_DAY}
 
@@ -147,7 +166,8 @@ def features(
     holidays: set | None = None,
     quarters: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive)."""
+    """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive): the columns of
+    dbt's station_features_wide but is_peak_station, equal to them (tests/research/test_feature_copy.py)."""
     out = []
     sys_hour = labels.groupby("hour_start")[["pickups", "dropoffs"]].sum().sort_index()
     sys_feats = pd.DataFrame(index=sys_hour.index)
@@ -213,17 +233,9 @@ def skellam_median(mu_d: np.ndarray, mu_p: np.ndarray, half: int = 6) -> np.ndar
     return ks[np.arange(len(ks)), np.argmax(cdf >= 0.5, axis=1)].astype(float)
 
 
-def metrics(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
-    err = pred - y
-    return float(np.mean(np.abs(err))), float(np.sqrt(np.mean(err**2)))
-
-
-def precision_at_10(frame: pd.DataFrame, score: np.ndarray, threshold: int = 3) -> float:
-    """Mean over hours (with >= 1 big mover) of the share of the top-10 scored stations with |net| >= threshold."""
-    d = pd.DataFrame({"h": frame["as_of"].to_numpy(), "s": score, "hit": (frame["net_change"].abs() >= threshold)})
-    d = d[d.groupby("h")["hit"].transform("any")]
-    top = d.sort_values(["h", "s"], ascending=[True, False]).groupby("h").head(10)
-    return float(top.groupby("h")["hit"].mean().mean())
+def precision_at_10(frame: pd.DataFrame, score: np.ndarray) -> float:
+    """The product's precision@10 (include/ml/evaluate.py) of ``score`` on a frame of as_of and net_change."""
+    return precision_at_k(frame["as_of"], frame["net_change"].to_numpy(), score, k=10)
 
 
 def hgb(loss: str, **kw):
@@ -241,9 +253,8 @@ def evaluate(train: pd.DataFrame, valid: pd.DataFrame, feature_cols: list[str], 
     rows = []
 
     def add(name: str, pred: np.ndarray, score: np.ndarray | None = None, secs: float = 0.0) -> None:
-        mae, rmse = metrics(y, pred)
         p10 = precision_at_10(valid, np.abs(pred) if score is None else score)
-        rows.append({"split": label, "model": name, "mae": mae, "rmse": rmse, "p@10": p10, "secs": secs})
+        rows.append({"split": label, "model": name, **mae_rmse(y, pred), "p@10": p10, "secs": secs})
 
     add("zero", np.zeros_like(y), score=valid["pickup_count_24h"].to_numpy() + valid["dropoff_count_24h"].to_numpy())
     add("same hour last week", valid["net_change_lag168h"].fillna(0).to_numpy())
@@ -267,8 +278,7 @@ def evaluate(train: pd.DataFrame, valid: pd.DataFrame, feature_cols: list[str], 
     add("HGB poisson p/d, mean diff", mu_d - mu_p, score=vol, secs=secs)
     median = skellam_median(mu_d, mu_p)
     add("HGB poisson p/d, Skellam median", median, score=vol, secs=secs)
-    mae, _ = metrics(y, median)
-    _, rmse = metrics(y, direct)
+    mae, rmse = mae_rmse(y, median)["mae"], mae_rmse(y, direct)["rmse"]
     p10 = precision_at_10(valid, vol)
     rows.append(
         {

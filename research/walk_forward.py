@@ -7,11 +7,11 @@ predicts every station-hour of the week and computes the four naive baselines fo
 ``include/ml/baselines.py``, then prints MAE / RMSE of net change over the whole period and per month, against
 the best naive. Features are the research harness's pandas copy of the dbt contract (model_research.py).
 
-    .venv/bin/python benchmarks/walk_forward.py [--time-reversed] [--weeks 26]
+    .venv/bin/python -m research.walk_forward [--time-reversed] [--weeks 26]
 
 - default: real Jul-Sep 2019 (the steady summer);
 - ``--time-reversed``: synthetic Jul-Sep 2020, the Jan-Sep stream played backwards (a falling season with
-  holidays, like the issue's Oct-Dec; include/simulator/time_reversed.py).
+  holidays, like the issue's Oct-Dec; research/time_reversed.py).
 
 Retraining weekly instead of hourly makes the served model 7-14 days stale instead of 7; refitting on the whole
 window (0-7 days) changed MAE by 0.3 points on the reversed season, so the weekly walk stands for the DAG.
@@ -38,10 +38,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from benchmarks import model_research as research
-from include.ml import baselines
+from include.ml import baselines, evaluate
 from include.ml.model import StationFlowModel
-from include.simulator.time_reversed import SCORED_START
+from research import model_research as research
+from research.time_reversed import SCORED_START
 
 LABELS = ("pickups", "dropoffs", "net_change")
 REAL_SCORED = (pd.Timestamp("2019-07-01 04:00", tz="UTC"), pd.Timestamp("2019-10-01 04:00", tz="UTC"))  # Jul-Sep
@@ -80,19 +80,19 @@ def gains(frame: pd.DataFrame) -> dict[str, float]:
     """MAE of the median column and RMSE of the mean column, each against the best naive baseline."""
     y = frame["net_change"].to_numpy(float)
     names = ("median", "mean", "mean_diff", *baselines.BASELINES)
-    scores = {name: research.metrics(y, frame[name].to_numpy(float)) for name in names}
-    best_mae = min(scores[b][0] for b in baselines.BASELINES)
-    best_rmse = min(scores[b][1] for b in baselines.BASELINES)
+    scores = {name: evaluate.mae_rmse(y, frame[name].to_numpy(float)) for name in names}
+    best_mae = min(scores[b]["mae"] for b in baselines.BASELINES)
+    best_rmse = min(scores[b]["rmse"] for b in baselines.BASELINES)
     return {
-        "mae": scores["median"][0],
+        "mae": scores["median"]["mae"],
         "best_naive_mae": best_mae,
-        "mae_gain": scores["median"][0] / best_mae - 1,
-        "rmse": scores["mean"][1],
+        "mae_gain": scores["median"]["mae"] / best_mae - 1,
+        "rmse": scores["mean"]["rmse"],
         "best_naive_rmse": best_rmse,
-        "rmse_gain": scores["mean"][1] / best_rmse - 1,
-        "mean_diff_rmse_gain": scores["mean_diff"][1] / best_rmse - 1,
-        **{f"{b} mae": scores[b][0] for b in baselines.BASELINES},
-        **{f"{b} rmse": scores[b][1] for b in baselines.BASELINES},
+        "rmse_gain": scores["mean"]["rmse"] / best_rmse - 1,
+        "mean_diff_rmse_gain": scores["mean_diff"]["rmse"] / best_rmse - 1,
+        **{f"{b} mae": scores[b]["mae"] for b in baselines.BASELINES},
+        **{f"{b} rmse": scores[b]["rmse"] for b in baselines.BASELINES},
     }
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from include.simulator.time_reversed import NEW_YORK, mirror, mirrored_day, mirrored_holidays, reversed_events
 from include.simulator.trips import Trip
+from research.time_reversed import NEW_YORK, mirror, mirrored_day, mirrored_holidays, reversed_events
 
 
 def _local(moment: datetime) -> datetime:

@@ -16,7 +16,7 @@ New York wall-clock time, so the local hour buckets map onto each other (hour k 
 - only the fleet's stations are kept (those with a real pickup), so the fleet is the same 53 stations.
 
 Used by ``benchmarks/features_build.py --time-reversed`` (the dbt feature store of the reversed stream, for
-``benchmarks/train_predict.py``) and ``benchmarks/walk_forward.py --time-reversed`` (the pandas harness).
+``benchmarks/train_predict.py``) and ``research/walk_forward.py --time-reversed`` (the pandas harness).
 """
 
 from __future__ import annotations
