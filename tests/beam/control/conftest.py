@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from include.beam.stream_local import LocalStreamingJob
+from include.beam.control.stream_local import LocalStreamingJob
 from include.gcp import resources
 from include.gcp.settings import Settings
 from tests.conftest import drop_resources

@@ -23,8 +23,8 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.runner import PipelineState
 from apache_beam.utils import subprocess_server
 
-from include.beam.options import pipeline_args
-from include.beam.pipeline import build
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline.pipeline import build
 from include.gcp.settings import Settings
 
 GCP = {
@@ -83,8 +83,13 @@ def test_the_streaming_job_graph_builds_for_dataflow_with_streaming_inserts() ->
     assert sdist.startswith(tempfile.gettempdir())
     with tarfile.open(sdist) as tar:
         names = {Path(n).relative_to(Path(n).parts[0]).as_posix() for n in tar.getnames() if len(Path(n).parts) > 1}
-    assert {"include/beam/pipeline.py", "include/beam/transforms.py", "include/gcp/settings.py"} <= names
-    assert not any(n.startswith(("dags/", "tests/", "include/dbt/")) for n in names)
+    assert {
+        "include/beam/pipeline/pipeline.py",
+        "include/beam/pipeline/transforms.py",
+        "include/gcp/events.py",
+    } <= names
+    assert not any(n.startswith(("dags/", "tests/", "include/dbt/", "include/beam/control/")) for n in names)
+    assert "include/gcp/settings.py" not in names  # the pipeline gets its settings as flags
 
 
 def expansion_jar_at_hand() -> bool:

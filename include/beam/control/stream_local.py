@@ -9,7 +9,7 @@ appended across restarts) and ``<job name>.lock`` (one start or drain at a time,
 - A streaming pipeline never ends by itself: a process that is gone without a drain was a failure,
   and the next :meth:`LocalStreamingJob.start` replaces it and reports the end of its log.
 - **What "drain" means locally.** The DirectRunner has no drain, so the job runs the pipeline
-  through :mod:`include.beam.stream_drain`, which makes SIGINT one: stop pulling from Pub/Sub
+  through :mod:`include.beam.pipeline.stream_drain`, which makes SIGINT one: stop pulling from Pub/Sub
   (nothing more is acknowledged; unread messages wait for the next job), let the bundles in flight
   reach BigQuery, exit. The controller sends SIGINT and waits up to the timeout; only then SIGTERM
   and SIGKILL to the process group, reported as CANCELLED, not DRAINED.
@@ -33,21 +33,16 @@ from pathlib import Path
 
 import psutil
 
-from include.beam.job_control import JobControlError, JobInfo, JobState
+from include.beam.control.job import JobControlError, JobInfo, JobState
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline import DRAINABLE_PIPELINE
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
 ArgvFactory = Callable[[Settings, str], list[str]]
-DRAINABLE_PIPELINE = "include.beam.stream_drain"  # include.beam.pipeline, with SIGINT as a drain
 FORCE_GRACE_S = 10.0  # after the drain timeout: how long SIGTERM gets before SIGKILL
 LOG_TAIL_BYTES = 2_000
-
-
-def _pipeline_args(settings: Settings, job_name: str) -> list[str]:
-    from include.beam.options import pipeline_args  # imports Beam: only when a job is launched
-
-    return pipeline_args(settings, job_name=job_name)
 
 
 @dataclass(frozen=True)
@@ -65,14 +60,14 @@ class _Record:
 
 
 class LocalStreamingJob:
-    """:class:`~include.beam.job_control.StreamingJob` as a background DirectRunner process."""
+    """:class:`~include.beam.control.job.StreamingJob` as a background DirectRunner process."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         module: str = DRAINABLE_PIPELINE,
-        argv_factory: ArgvFactory = _pipeline_args,
+        argv_factory: ArgvFactory = pipeline_args,
         python: str = sys.executable,
         startup_grace: float = 15.0,
     ) -> None:

@@ -1,19 +1,21 @@
 """Run the ingest pipeline with a drain for the DirectRunner: on SIGINT, stop pulling, finish, exit.
 
-``python -m include.beam.stream_drain <argv>`` runs ``include.beam.pipeline`` as ``__main__`` with
-the same argv, after installing a SIGINT handler. Without it, SIGINT raises KeyboardInterrupt at
-once and ends the bundles in flight half-way. With it:
+``python -m include.beam.pipeline.stream_drain <argv>`` runs the pipeline module
+(:data:`~include.beam.pipeline.PIPELINE_MODULE`) as ``__main__`` with the same argv, after installing
+a SIGINT handler. Without it, SIGINT raises KeyboardInterrupt at once and ends the bundles in flight
+half-way. With it:
 
 1. the first SIGINT makes every further Pub/Sub read return nothing *without pulling* (unread
    messages stay in the subscription for the next job);
 2. once every message already pulled is acknowledged, i.e. written to raw_events or the dead
-   letters (:mod:`include.beam.local_acks`), or after ``SETTLE_MAX_S``, the main thread gets the
+   letters (:mod:`include.beam.pipeline.local_acks`), or after ``SETTLE_MAX_S``, the main thread gets the
    KeyboardInterrupt that ends ``wait_until_finish``; what is still unacknowledged then is
    delivered again to the next job, so even a drain that gives up loses nothing;
 3. a second SIGINT stops at once.
 
-This is what :class:`~include.beam.stream_local.LocalStreamingJob` starts. Dataflow has a drain of
-its own; this module is only for the DirectRunner (it touches nothing in other runners).
+This is what :class:`~include.beam.control.stream_local.LocalStreamingJob` starts. Dataflow has a drain of
+its own; this module is only for the DirectRunner (it touches nothing in other runners). The read
+that stops pulling is one of the DirectRunner patches in :mod:`include.beam.pipeline.direct_pubsub`.
 """
 
 from __future__ import annotations
@@ -25,19 +27,18 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
 
-PIPELINE_MODULE = "include.beam.pipeline"
+from include.beam.pipeline import PIPELINE_MODULE
+
 SETTLE_MIN_S = 1.0  # bundles past the read hold no pulled message yet may still be writing
 SETTLE_MAX_S = 120.0
-IDLE_POLL_S = 0.5  # how often a drained reader wakes (instead of a pull)
 
 _draining = threading.Event()
 
 
 def settle(min_seconds: float = SETTLE_MIN_S, max_seconds: float = SETTLE_MAX_S) -> None:
     """Wait until the ledger holds no unacknowledged message (or ``max_seconds``), then stop the main thread."""
-    from include.beam import local_acks
+    from include.beam.pipeline import local_acks
 
     started = time.monotonic()
     time.sleep(min_seconds)
@@ -51,18 +52,9 @@ def settle(min_seconds: float = SETTLE_MIN_S, max_seconds: float = SETTLE_MAX_S)
 
 def install(max_seconds: float = SETTLE_MAX_S) -> None:
     """Make SIGINT a drain in this process (see the module docstring)."""
-    from apache_beam.runners.direct import transform_evaluator
+    from include.beam.pipeline import direct_pubsub  # imports Beam
 
-    evaluator = transform_evaluator._PubSubReadEvaluator
-    original = evaluator._read_from_pubsub
-
-    def _read_from_pubsub(self: Any, timestamp_attribute: Any) -> list:
-        if _draining.is_set():
-            time.sleep(IDLE_POLL_S)
-            return []
-        return original(self, timestamp_attribute)
-
-    evaluator._read_from_pubsub = _read_from_pubsub
+    direct_pubsub.stop_reading_when(_draining)
 
     def _on_sigint(signum: int, frame: FrameType | None) -> None:
         if _draining.is_set():

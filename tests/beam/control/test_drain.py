@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from include.beam.job_control import JobState
-from include.beam.stream_local import LocalStreamingJob
+from include.beam.control.job import JobState
+from include.beam.control.stream_local import LocalStreamingJob
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS
@@ -44,7 +44,7 @@ def _left_in_subscription(settings: Settings) -> set[str]:
 
 def test_drain_mid_stream_keeps_every_event(stream_settings: Settings) -> None:
     s = stream_settings
-    job = LocalStreamingJob(s)  # the real pipeline, through include.beam.stream_drain
+    job = LocalStreamingJob(s)  # the real pipeline, through include.beam.pipeline.stream_drain
     job.start()
     publisher = clients.publisher_client(s)
     publisher.publish(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, WorkerOptions
 
-from include.beam.options import DEDUPE_SHARDS, SETUP_FILE, IngestOptions, pipeline_args
+from include.beam.control.launch import SETUP_FILE, pipeline_args
+from include.beam.pipeline.options import DEDUPE_SHARDS, IngestOptions
 from include.gcp.settings import Settings
 
 

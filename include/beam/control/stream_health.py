@@ -18,7 +18,7 @@ from typing import Any
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
-from include.beam.job_control import JobInfo, JobState
+from include.beam.control.job import JobInfo, JobState
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, STATIONS

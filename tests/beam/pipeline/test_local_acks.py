@@ -6,7 +6,7 @@ from typing import Any
 
 from google.pubsub_v1.types import PubsubMessage, ReceivedMessage
 
-from include.beam.local_acks import AckLedger
+from include.beam.pipeline.local_acks import AckLedger
 
 RAW, DEAD = "p.d.raw_events", "p.d.raw_events_dead_letter"
 

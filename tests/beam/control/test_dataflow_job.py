@@ -8,10 +8,11 @@ from dataclasses import replace
 import psutil
 import pytest
 
-from include.beam.job_control import JobControlError, JobState, streaming_job
-from include.beam.stream_dataflow import DataflowStreamingJob, launch_and_wait_for_job_id
+from include.beam.control.job import JobControlError, JobState
+from include.beam.control.job_control import streaming_job
+from include.beam.control.stream_dataflow import DataflowStreamingJob, launch_and_wait_for_job_id
 from include.gcp.settings import Settings
-from tests.stream.fake_dataflow import FakeDataflowHook, FakeDataflowService
+from tests.beam.control.fake_dataflow import FakeDataflowHook, FakeDataflowService
 
 GCP = replace(
     Settings(),
@@ -70,7 +71,7 @@ def test_launches_the_pipeline_with_the_profile_argv_when_none_is_active(job, se
     assert info.state is JobState.PENDING
     assert info.replaced is None
     (cmd,) = launches
-    assert cmd[1:3] == ["-m", "include.beam.pipeline"]
+    assert cmd[1:3] == ["-m", "include.beam.pipeline.pipeline"]
     assert {"--runner=DataflowRunner", f"--job_name={NAME}", "--region=europe-west1"} <= set(cmd)
     assert job.start().job_id == info.job_id  # the second start finds the one just launched
     assert len(launches) == 1
@@ -115,17 +116,17 @@ def test_drain_refuses_a_batch_job_with_the_name(job, service) -> None:
 
 
 def test_the_launcher_returns_once_dataflow_names_the_job(tmp_path) -> None:
-    cmd = [psutil.Process().exe(), "-m", "tests.stream.fake_launcher", "--job_name=bikeshare-stream"]
+    cmd = [psutil.Process().exe(), "-m", "tests.beam.control.fake_launcher", "--job_name=bikeshare-stream"]
     t0 = time.monotonic()
     assert launch_and_wait_for_job_id(cmd) == "bikeshare-stream-id"
     assert time.monotonic() - t0 < 30  # it did not wait out the launcher's sleep
     leftovers = [
-        p for p in psutil.process_iter(["cmdline"]) if "tests.stream.fake_launcher" in (p.info["cmdline"] or [])
+        p for p in psutil.process_iter(["cmdline"]) if "tests.beam.control.fake_launcher" in (p.info["cmdline"] or [])
     ]
     assert leftovers == []
 
 
 def test_a_launcher_without_a_job_id_fails_with_its_output() -> None:
-    cmd = [psutil.Process().exe(), "-m", "tests.stream.fake_launcher", "--job_name=x", "--fail"]
+    cmd = [psutil.Process().exe(), "-m", "tests.beam.control.fake_launcher", "--job_name=x", "--fail"]
     with pytest.raises(JobControlError, match="403 caller does not have"):
         launch_and_wait_for_job_id(cmd)

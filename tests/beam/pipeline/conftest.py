@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from include.beam.options import pipeline_args
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp import resources
 from include.gcp.settings import Settings
 from tests.conftest import ROOT, drop_resources
@@ -34,11 +35,11 @@ def ingest_settings(test_settings: Settings) -> Iterator[Settings]:
 
 @contextmanager
 def running_pipeline(settings: Settings, log: Path) -> Iterator[subprocess.Popen]:
-    """``python -m include.beam.pipeline`` with the profile's args, stopped (SIGTERM, then kill) on exit."""
+    """``python -m include.beam.pipeline.pipeline`` with the profile's args, stopped (SIGTERM, then kill) on exit."""
     env = {**os.environ, **settings.emulator_env()}
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "include.beam.pipeline", *pipeline_args(settings, job_name="beam-test")],
+            [sys.executable, "-m", PIPELINE_MODULE, *pipeline_args(settings, job_name="beam-test")],
             cwd=ROOT,
             env=env,
             stdout=out,

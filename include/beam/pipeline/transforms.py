@@ -1,10 +1,10 @@
 """The pipeline's DoFns: parse and validate, deduplicate by event_id, shape rows for BigQuery.
 
-Each is small and unit-tested on its own (tests/beam). Nothing here is dropped silently: an invalid
+Each is small and unit-tested on its own (tests/beam/pipeline). Nothing here is dropped silently: an invalid
 message leaves as a dead-letter row with its payload and reason code (the event contract and its
 codes: :mod:`include.gcp.events`), a duplicate is counted and logged. Elements carry the Pub/Sub
 message id beside the event (:class:`Received`), so that the local job can acknowledge each message
-once its row or dead letter is written (:mod:`include.beam.local_acks`; a no-op on Dataflow).
+once its row or dead letter is written (:mod:`include.beam.pipeline.local_acks`; a no-op on Dataflow).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from include.beam import local_acks
+from include.beam.pipeline import local_acks
 from include.gcp.events import (
     DEFAULT_LIMITS,
     Event,
@@ -280,7 +280,7 @@ class DedupeByEventId(beam.DoFn):
     watermark, so an event-time expiry would forget every id at once. Redeliveries and publisher
     retries arrive within minutes, so a 1-day TTL covers them while the state stays bounded by the
     arrival rate. The first copy's message is registered for its acknowledgement here, before any
-    later copy can be seen (:mod:`include.beam.local_acks`).
+    later copy can be seen (:mod:`include.beam.pipeline.local_acks`).
     """
 
     def __init__(self, ttl_seconds: int = 86_400) -> None:

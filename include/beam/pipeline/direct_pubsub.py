@@ -1,14 +1,15 @@
 """The DirectRunner's Pub/Sub read and BigQuery inserts, made fit for a local job that must lose nothing.
 
-Four changes to Beam 2.77's DirectRunner, all by wrapping (no copy of Beam's code), all inert on
-Dataflow (they patch classes in the launching process only, where a Dataflow job runs no step):
+Five changes to Beam 2.77's DirectRunner, all by wrapping (no copy of Beam's code), all inert on
+Dataflow (they patch classes in the launching process only, where a Dataflow job runs no step).
+This module is the only place that patches Beam:
 
 1. **Larger pulls.** Its read pulls ``max_messages=10`` (hard-coded in
    ``_PubSubReadEvaluator._read_from_pubsub``) and every pull becomes one bundle that crosses every
    stage: ~70 events/s. After Beam's own pull (which waits for the first message) the wrap keeps
    pulling what is already there, with ``return_immediately``, up to ``max_messages`` per bundle
    (the emulator gives at most 100 per pull).
-2. **Acknowledge after the write** (:mod:`include.beam.local_acks`). The runner acknowledges every
+2. **Acknowledge after the write** (:mod:`include.beam.pipeline.local_acks`). The runner acknowledges every
    message as it pulls it; the wrap makes that acknowledge a no-op and hands the messages to the
    ledger, which acknowledges each one once its row or dead letter is in BigQuery, and holds their
    leases meanwhile. While the ledger holds ``max_outstanding`` messages the wrap pulls nothing.
@@ -20,12 +21,16 @@ Dataflow (they patch classes in the launching process only, where a Dataflow job
    walk (``BigQueryWriteFn._check_row_size``): 30 % of the local pipeline's CPU. The wrap measures
    the row as the JSON the insert request carries, which is what the 10 MB payload limit is about;
    an oversized row is still refused into the dead letters with Beam's own message.
+5. **Stop pulling on a drain** (:func:`stop_reading_when`, used by :mod:`include.beam.pipeline.stream_drain`).
+   Once the drain is asked for, every read returns nothing *without pulling*, so the unread messages
+   stay in the subscription for the next job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -33,16 +38,18 @@ from apache_beam.io.gcp import bigquery, bigquery_tools
 from apache_beam.runners.direct import transform_evaluator
 from google.pubsub_v1.types import PullResponse
 
-from include.beam import local_acks
+from include.beam.pipeline import local_acks
 
 log = logging.getLogger(__name__)
 
 _Evaluator = transform_evaluator._PubSubReadEvaluator
 _ORIGINAL = _Evaluator.__dict__["_get_subscriber_client"]
+_ORIGINAL_READ = _Evaluator.__dict__["_read_from_pubsub"]
 _ORIGINAL_INSERT = bigquery_tools.BigQueryWrapper.insert_rows
 _ORIGINAL_ROW_SIZE = bigquery.BigQueryWriteFn.__dict__["_check_row_size"]
 FULL_WAIT_S = 0.5  # how long a pull waits when the ledger is full, instead of pulling
 MAX_RETRY_DELAY_S = 30.0
+IDLE_POLL_S = 0.5  # how often a drained reader wakes (instead of a pull)
 _sleep = time.sleep  # the insert retry's wait (tests replace it)
 
 
@@ -168,9 +175,23 @@ def install(max_messages: int, ledger: local_acks.AckLedger | None = None) -> No
         ledger.start_leasing()
 
 
+def stop_reading_when(draining: threading.Event) -> None:
+    """Once ``draining`` is set, every DirectRunner Pub/Sub read in this process returns nothing
+    without pulling (it waits :data:`IDLE_POLL_S` instead): the drain of the local job."""
+
+    def _read_from_pubsub(self: Any, timestamp_attribute: Any) -> list:
+        if draining.is_set():
+            time.sleep(IDLE_POLL_S)
+            return []
+        return _ORIGINAL_READ(self, timestamp_attribute)
+
+    _Evaluator._read_from_pubsub = _read_from_pubsub
+
+
 def reset() -> None:
     """Back to Beam's own behaviour (tests)."""
     _Evaluator._get_subscriber_client = _ORIGINAL
+    _Evaluator._read_from_pubsub = _ORIGINAL_READ
     bigquery_tools.BigQueryWrapper.insert_rows = _ORIGINAL_INSERT
     bigquery.BigQueryWriteFn._check_row_size = _ORIGINAL_ROW_SIZE
     local_acks.deactivate()

@@ -11,7 +11,7 @@ from apache_beam import pvalue
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 
-from include.beam.transforms import DEAD_LETTER, DUPLICATE, Received, SkipWritten
+from include.beam.pipeline.transforms import DEAD_LETTER, DUPLICATE, Received, SkipWritten
 from include.gcp import clients
 from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings

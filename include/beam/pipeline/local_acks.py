@@ -2,7 +2,7 @@
 
 Beam 2.77's DirectRunner acknowledges every message as soon as it pulls it, so a killed local job
 lost whatever it held (500 of a 6,000-message backlog on kill -9). Dataflow acknowledges only after
-its own durable checkpoint and needs none of this. Locally, :mod:`include.beam.direct_pubsub` turns
+its own durable checkpoint and needs none of this. Locally, :mod:`include.beam.pipeline.direct_pubsub` turns
 the runner's ack into a no-op and registers each pulled message here; this ledger then acknowledges
 
 - a message that became a **row**, once BigQuery accepted the insert holding its event_id;
@@ -13,7 +13,7 @@ the runner's ack into a no-op and registers each pulled message here; this ledge
 
 Until then the ledger keeps extending the messages' ack deadline (a lease), so Pub/Sub does not
 redeliver them while the job lives, however long BigQuery is away; after a kill -9 the leases lapse
-and the next job receives them again (its BigQuery lookup, :class:`~include.beam.transforms.SkipWritten`,
+and the next job receives them again (its BigQuery lookup, :class:`~include.beam.pipeline.transforms.SkipWritten`,
 removes the copies whose rows were written before the kill). Flow control stops pulling while
 ``max_outstanding`` messages are held, so an outage cannot fill the memory.
 

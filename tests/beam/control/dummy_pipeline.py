@@ -1,4 +1,4 @@
-"""A stand-in for ``include.beam.pipeline`` with the same argv: pulls, writes rows, stops on SIGINT.
+"""A stand-in for ``include.beam.pipeline.pipeline`` with the same argv: pulls, writes rows, stops on SIGINT.
 
 It lets the job-control tests exercise a real long-running background process (and a crash) on
 the local stack without depending on Beam's start-up time. ``--crash`` makes it fail at once.

@@ -15,16 +15,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from include.beam.job_control import JobControlError, JobState, streaming_job
-from include.beam.stream_health import check_health
-from include.beam.stream_local import LocalStreamingJob, _Record
+from include.beam.control.job import JobControlError, JobState
+from include.beam.control.job_control import streaming_job
+from include.beam.control.stream_health import check_health
+from include.beam.control.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.simulator.publish import replay_attributes
 
 REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
 
-DUMMY = "tests.stream.dummy_pipeline"
+DUMMY = "tests.beam.control.dummy_pipeline"
 
 
 def _job(settings: Settings, **kw) -> LocalStreamingJob:
@@ -151,7 +152,7 @@ def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings)
     }
     code = (
         "from include.gcp.settings import get_settings\n"
-        "from include.beam.stream_local import LocalStreamingJob\n"
+        "from include.beam.control.stream_local import LocalStreamingJob\n"
         f"print(LocalStreamingJob(get_settings(), module={DUMMY!r}, startup_grace=1).start().job_id)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
@@ -166,7 +167,7 @@ def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings)
 
 @pytest.mark.integration
 def test_the_command_line_starts_reports_and_drains(stream_settings: Settings, monkeypatch, capsys) -> None:
-    from include.beam import stream_ctl
+    from include.beam.control import stream_ctl
     from include.gcp.settings import get_settings
 
     s = stream_settings

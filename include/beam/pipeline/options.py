@@ -1,7 +1,8 @@
-"""Pipeline options of the ingest pipeline and the complete argv for the active profile.
+"""Pipeline options of the ingest pipeline: the flags it reads, their defaults and their checks.
 
-:func:`pipeline_args` is the one place that turns :class:`Settings` into Beam arguments, so the DAG,
-the tests and the benchmark start exactly the same pipeline (DirectRunner locally, Dataflow on gcp).
+The argv for the active profile is built on the control side, from the settings, by
+:func:`include.beam.control.launch.pipeline_args` (the one place that turns ``Settings`` into these
+flags); the pipeline itself never reads the settings.
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from datetime import timedelta
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from include.gcp.events import Limits
-from include.gcp.settings import PROJECT_ROOT, Settings
-from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 
 WRITE_METHODS = ("STREAMING_INSERTS", "STORAGE_WRITE_API")
-SETUP_FILE = PROJECT_ROOT / "setup.py"
-LOCAL_STREAMING_KEYS = 4
 DEDUPE_SHARDS = 256
 
 
@@ -117,44 +114,3 @@ class IngestOptions(PipelineOptions):
             default=1000,
             help="messages per Pub/Sub pull in the DirectRunner (Beam hard-codes 10); ignored elsewhere",
         )
-
-
-def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
-    """The full argv for ``python -m include.beam.pipeline`` in the settings' profile."""
-    args = [
-        f"--runner={settings.beam_runner}",
-        "--streaming",
-        f"--project={settings.project}",
-        f"--job_name={job_name or settings.dataflow_job_name}",
-        f"--subscription={settings.subscription_path}",
-        f"--raw_events_table={settings.table_id(RAW_EVENTS)}",
-        f"--dead_letter_table={settings.table_id(RAW_EVENTS_DEAD_LETTER)}",
-        f"--write_method={settings.bq_write_method}",
-        f"--dedupe_ttl_seconds={settings.ingest_dedupe_ttl_seconds}",
-        f"--event_clock={settings.ingest_clock}",
-        f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
-        f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
-    ]
-    if settings.beam_runner != "DataflowRunner":
-        # The emulators come from the environment. In the DirectRunner every shard key of the
-        # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s
-        # with stalls, 4 keys ~250 (benchmarks/ingest_throughput.py).
-        # The local job acknowledges after the write (include/beam/local_acks.py), so a restarted job
-        # receives again what the killed one wrote but had not acknowledged: look those up.
-        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}", "--dedupe_against_table"]
-    if not settings.dataflow_service_account:
-        raise ValueError(
-            "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT is required in the gcp profile: the Dataflow workers run as "
-            "that service account (subscriber on one subscription, dataEditor on the dataset), never as "
-            "the Compute Engine default"
-        )
-    args += [
-        f"--region={settings.region}",
-        f"--temp_location={settings.temp_location}",
-        f"--staging_location={settings.staging_location}",
-        f"--max_num_workers={settings.dataflow_max_workers}",
-        f"--setup_file={SETUP_FILE}",
-        "--enable_streaming_engine",
-    ]
-    args.append(f"--service_account_email={settings.dataflow_service_account}")
-    return args

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.beam import stream_health
-from include.beam.job_control import JobInfo, JobState
-from include.beam.stream_health import (
+from include.beam.control import stream_health
+from include.beam.control.job import JobInfo, JobState
+from include.beam.control.stream_health import (
     HealthReport,
     StreamUnhealthy,
     check_health,

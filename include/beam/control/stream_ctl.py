@@ -1,6 +1,6 @@
 """Command line for the streaming job of the active profile (what a Makefile target would call).
 
-``python -m include.beam.stream_ctl start|state|drain [--timeout SECONDS]`` prints the result as
+``python -m include.beam.control.stream_ctl start|state|drain [--timeout SECONDS]`` prints the result as
 JSON; the same code the ``bikeshare_stream`` DAG runs, without Airflow.
 """
 
@@ -11,11 +11,11 @@ import json
 import logging
 import sys
 
-from include.beam.job_control import streaming_job
+from include.beam.control.job_control import streaming_job
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.beam.stream_ctl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m include.beam.control.stream_ctl", description=__doc__)
     parser.add_argument("action", choices=["start", "state", "drain"])
     parser.add_argument("--timeout", type=float, default=300.0, help="drain: seconds to wait for the job to stop")
     args = parser.parse_args(argv)

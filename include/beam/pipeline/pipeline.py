@@ -3,14 +3,14 @@
 Invalid messages (the contract: :mod:`include.gcp.events`), conflicting copies of an event_id and
 rows BigQuery refuses go to raw_events_dead_letter with the reason code, so
 ``messages in = raw_events rows + dead letters + duplicates`` (the ``duplicates`` counter).
-Run it with ``python -m include.beam.pipeline $(args from include.beam.options.pipeline_args)``.
+Run it with ``python -m include.beam.pipeline.pipeline $(args from include.beam.control.launch.pipeline_args)``.
 
 Local (BundleBasedDirectRunner) facts that shape the code, measured with Beam 2.77 and
 benchmarks/ingest_throughput.py:
 - its Pub/Sub read pulls 10 messages per bundle and acks on pull, and any exception ends the
-  pipeline: :mod:`include.beam.direct_pubsub` makes each bundle drain the backlog (the emulator gives
+  pipeline: :mod:`include.beam.pipeline.direct_pubsub` makes each bundle drain the backlog (the emulator gives
   100 per pull; every bundle pays a fixed cost in every stage), acknowledges each message only once
-  its row or dead letter is written (:mod:`include.beam.local_acks`, so kill -9 loses nothing), and
+  its row or dead letter is written (:mod:`include.beam.pipeline.local_acks`, so kill -9 loses nothing), and
   retries inserts through a BigQuery outage; a restarted job looks its first copies up in
   raw_events (``--dedupe_against_table``), so what the killed one wrote is not written twice;
 - keyed state is never reclaimed and every watermark tick scans every key's timers, so the dedupe
@@ -33,9 +33,9 @@ from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.io.gcp.pubsub import ReadFromPubSub
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from include.beam import direct_pubsub, local_acks
-from include.beam.options import IngestOptions
-from include.beam.transforms import (
+from include.beam.pipeline import direct_pubsub, local_acks
+from include.beam.pipeline.options import IngestOptions
+from include.beam.pipeline.transforms import (
     DEAD_LETTER,
     DUPLICATE,
     DedupeByEventId,
@@ -133,7 +133,9 @@ def build(p: beam.Pipeline, opts: PipelineOptions, source: beam.PTransform | Non
     """Read (Pub/Sub, or ``source`` in tests), process, write both tables; nothing is dropped."""
     ingest = opts.view_as(IngestOptions)
     if missing := ingest.missing(with_source=source is None):
-        raise ValueError(f"the ingest pipeline needs {', '.join(missing)} (see include.beam.options.pipeline_args)")
+        raise ValueError(
+            f"the ingest pipeline needs {', '.join(missing)} (see include.beam.control.launch.pipeline_args)"
+        )
     messages = p | "Read" >> (source or ReadFromPubSub(subscription=ingest.subscription, with_attributes=True))
     processed = process(messages, ingest)
     _ = processed.duplicates | "HandleDuplicates" >> beam.ParDo(HandleDuplicate())

@@ -1,12 +1,10 @@
-"""One interface for the streaming ingest job: start it (idempotently), ask its state, drain it.
+"""The streaming job's types, shared by every backend and by the DAG: no backend, no Beam.
 
-The ``bikeshare_stream`` DAG drives whatever :func:`streaming_job` returns and never knows which
-backend it is: :class:`~include.beam.stream_local.LocalStreamingJob` runs the pipeline on the
-DirectRunner as a background process (``local`` profile), and
-:class:`~include.beam.stream_dataflow.DataflowStreamingJob` runs it on Dataflow (``gcp`` profile).
-
-Both identify the job by one fixed name (``settings.dataflow_job_name``), so a retry or a second
-trigger finds the running job instead of launching a duplicate.
+:class:`StreamingJob` is the interface; :class:`JobState` its life cycle in the same words for both
+backends; :class:`JobInfo` what a start found or did; :class:`JobControlError` what a start or drain
+raises. The backends (:mod:`~include.beam.control.stream_local`, :mod:`~include.beam.control.stream_dataflow`)
+import this module only; the factory (:func:`include.beam.control.job_control.streaming_job`) imports
+them, so the import graph has no cycle.
 """
 
 from __future__ import annotations
@@ -14,10 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
-
-from include.gcp.settings import Settings, get_settings
-
-PIPELINE_MODULE = "include.beam.pipeline"  # started as ``python -m include.beam.pipeline <argv>``
 
 
 class JobState(StrEnum):
@@ -100,15 +94,3 @@ class StreamingJob(Protocol):
     def drain(self, timeout: float = 300.0) -> JobState:
         """Stop reading new messages, finish the in-flight ones, and wait up to ``timeout`` s."""
         ...
-
-
-def streaming_job(settings: Settings | None = None) -> StreamingJob:
-    """The streaming job of the active profile: local background process or Dataflow."""
-    s = settings or get_settings()
-    if s.is_local:
-        from include.beam.stream_local import LocalStreamingJob
-
-        return LocalStreamingJob(s)
-    from include.beam.stream_dataflow import DataflowStreamingJob
-
-    return DataflowStreamingJob(s)

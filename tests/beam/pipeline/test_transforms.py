@@ -11,8 +11,8 @@ from apache_beam import pvalue
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.utils.timestamp import Timestamp
 
-from include.beam import local_acks
-from include.beam.transforms import (
+from include.beam.pipeline import local_acks
+from include.beam.pipeline.transforms import (
     DEAD_LETTER,
     DUPLICATE,
     MAX_DEAD_LETTER_PAYLOAD,

@@ -20,14 +20,15 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import TimestampedValue
 
-from include.beam.options import IngestOptions, pipeline_args
-from include.beam.pipeline import write
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline.options import IngestOptions
+from include.beam.pipeline.pipeline import write
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 from include.simulator.publish import replay_attributes
 from include.simulator.trips import events_from_files
-from tests.beam.conftest import running_pipeline
+from tests.beam.pipeline.conftest import running_pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 from apache_beam.io.gcp import bigquery_tools
 from google.pubsub_v1.types import PubsubMessage, PullResponse, ReceivedMessage
 
-from include.beam import direct_pubsub, local_acks
-from include.beam.direct_pubsub import _LargerPulls
+from include.beam.pipeline import direct_pubsub, local_acks
+from include.beam.pipeline.direct_pubsub import _LargerPulls
 
 
 class FakeSubscriber:

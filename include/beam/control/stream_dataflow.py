@@ -4,7 +4,7 @@
   :meth:`DataflowStreamingJob.start` lists the project's *active* jobs and looks for this exact
   name first; only if there is none does it launch. (Dataflow itself also refuses a second active
   job with the same name, which covers the race of two launches at the same instant.)
-- **Launch** as ``BeamRunPythonPipelineOperator`` does: run ``python -m include.beam.pipeline``
+- **Launch** as ``BeamRunPythonPipelineOperator`` does: run ``python -m include.beam.pipeline.pipeline``
   with the profile's argv (``py_interpreter=sys.executable``, so the venv's Beam is used), read
   its output until Dataflow's "Created job with id: [...]" line, and return. The launcher process
   is then stopped: the submitted job runs on Dataflow, independent of it.
@@ -22,7 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from include.beam.job_control import PIPELINE_MODULE, JobControlError, JobInfo, JobState
+from include.beam.control.job import JobControlError, JobInfo, JobState
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,6 @@ _STATES = {
 
 def job_state(dataflow_state: str | None) -> JobState:
     return _STATES.get(dataflow_state or "", JobState.UNKNOWN)
-
-
-def _pipeline_args(settings: Settings, job_name: str) -> list[str]:
-    from include.beam.options import pipeline_args  # imports Beam: only when a job is launched
-
-    return pipeline_args(settings, job_name=job_name)
 
 
 def launch_and_wait_for_job_id(cmd: list[str], timeout: float = LAUNCH_TIMEOUT_S) -> str:
@@ -91,7 +87,7 @@ def launch_and_wait_for_job_id(cmd: list[str], timeout: float = LAUNCH_TIMEOUT_S
 
 
 class DataflowStreamingJob:
-    """:class:`~include.beam.job_control.StreamingJob` on Dataflow (``gcp`` profile)."""
+    """:class:`~include.beam.control.job.StreamingJob` on Dataflow (``gcp`` profile)."""
 
     def __init__(
         self,
@@ -100,7 +96,7 @@ class DataflowStreamingJob:
         hook: Any | None = None,
         launcher: Launcher = launch_and_wait_for_job_id,
         module: str = PIPELINE_MODULE,
-        argv_factory: Callable[[Settings, str], list[str]] = _pipeline_args,
+        argv_factory: Callable[[Settings, str], list[str]] = pipeline_args,
         python: str = sys.executable,
         poll_seconds: float = 10.0,
     ) -> None:

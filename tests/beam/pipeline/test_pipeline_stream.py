@@ -19,9 +19,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from include.beam.options import DEDUPE_SHARDS, IngestOptions
-from include.beam.pipeline import process
-from include.beam.transforms import NAMESPACE
+from include.beam.pipeline.options import DEDUPE_SHARDS, IngestOptions
+from include.beam.pipeline.pipeline import process
+from include.beam.pipeline.transforms import NAMESPACE
 from include.simulator.publish import replay_attributes
 
 ARRIVAL = 1_700_000_000  # seconds; the stream's arrival (publish) times
