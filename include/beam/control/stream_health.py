@@ -7,12 +7,17 @@ time in the window that the stations seed does not know (``new_stations``: accep
 flagged here so that someone decides whether they belong to the fleet), and the dead letters of the
 window by reason. BigQuery itself unreachable is a problem of its own: the monitor's queries give up
 after ``QUERY_DEADLINE_S`` instead of the client's 600 s, and say so.
+
+Each problem is a :class:`Problem`: a :class:`ProblemKind` to decide on (the start step's verdict
+filters by kind) and the message an on-call engineer reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from google.api_core import exceptions as api_exceptions
@@ -29,8 +34,36 @@ WINDOW = timedelta(minutes=15)
 QUERY_DEADLINE_S = 60.0
 
 
+class ProblemKind(StrEnum):
+    """What is wrong with the streaming ingest, one word per check."""
+
+    JOB_NOT_RUNNING = "job_not_running"  # the job is not RUNNING (pending, failed, drained, ...)
+    NO_ROWS = "no_rows"  # raw_events is empty: nothing ingested yet
+    STALE = "stale"  # the newest row was ingested longer ago than the limit
+    DEAD_LETTER_SHARE = "dead_letter_share"  # too many of the window's messages were dead-lettered
+    BIGQUERY_UNREACHABLE = "bigquery_unreachable"  # the check itself could not read BigQuery
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found: its kind, and the message an on-call engineer can act on."""
+
+    kind: ProblemKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class StreamUnhealthy(RuntimeError):
-    """The streaming ingest needs attention; the message lists every problem found."""
+    """The streaming ingest needs attention; the message lists every problem found, ``problems`` holds them."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+    def __reduce__(self) -> tuple:  # pickled or copied with its problems
+        return (type(self), (*self.args, self.problems))
 
 
 @dataclass(frozen=True)
@@ -42,7 +75,7 @@ class HealthReport:
     window: timedelta
     rows_in_window: int
     dead_letters_in_window: int
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     new_stations: list[str] = field(default_factory=list)
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
@@ -60,6 +93,10 @@ class HealthReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def problem_kinds(self) -> list[ProblemKind]:
+        return [p.kind for p in self.problems]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (an XCom)."""
 
@@ -76,7 +113,8 @@ class HealthReport:
             "rows_in_window": self.rows_in_window,
             "dead_letters_in_window": self.dead_letters_in_window,
             "dead_letter_share": self.dead_letter_share,
-            "problems": list(self.problems),
+            "problems": [p.message for p in self.problems],
+            "problem_kinds": [str(p.kind) for p in self.problems],
             "notes": list(self.notes),
             "new_station": len(self.new_stations),
             "new_stations": list(self.new_stations),
@@ -187,24 +225,30 @@ def judge(
     *,
     max_staleness: timedelta = MAX_STALENESS,
     max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
-) -> list[str]:
+) -> list[Problem]:
     """Every problem in a report, in words an on-call engineer can act on."""
     problems = []
     if report.job_state is not JobState.RUNNING:
-        problems.append(f"streaming job is {report.job_state}, not RUNNING")
+        problems.append(Problem(ProblemKind.JOB_NOT_RUNNING, f"streaming job is {report.job_state}, not RUNNING"))
     if report.newest_ingested_at is None:
-        problems.append("raw_events has no rows: nothing has been ingested yet")
+        problems.append(Problem(ProblemKind.NO_ROWS, "raw_events has no rows: nothing has been ingested yet"))
     elif report.staleness is not None and report.staleness > max_staleness:
         problems.append(
-            f"data is stale: newest row ingested {_minutes(report.staleness)} ago "
-            f"(at {report.newest_ingested_at.isoformat()}), limit {_minutes(max_staleness)}"
+            Problem(
+                ProblemKind.STALE,
+                f"data is stale: newest row ingested {_minutes(report.staleness)} ago "
+                f"(at {report.newest_ingested_at.isoformat()}), limit {_minutes(max_staleness)}",
+            )
         )
     share = report.dead_letter_share
     if share is not None and share > max_dead_letter_share:
         problems.append(
-            f"dead-letter share {share:.1%} over the last {_minutes(report.window)} "
-            f"({report.dead_letters_in_window} of {report.rows_in_window + report.dead_letters_in_window} messages), "
-            f"limit {max_dead_letter_share:.1%}: see raw_events_dead_letter.error"
+            Problem(
+                ProblemKind.DEAD_LETTER_SHARE,
+                f"dead-letter share {share:.1%} over the last {_minutes(report.window)} "
+                f"({report.dead_letters_in_window} of {report.rows_in_window + report.dead_letters_in_window} "
+                f"messages), limit {max_dead_letter_share:.1%}: see raw_events_dead_letter.error",
+            )
         )
     return problems
 
@@ -237,11 +281,13 @@ def check_health(
         report.new_stations.extend(new_stations(settings, window, checked_at))
         report.dead_letters_by_reason.update(dead_letters_by_reason(settings, window, checked_at))
     except WarehouseUnreachable as err:
-        report = HealthReport(checked_at, job_state, None, None, window, 0, 0, problems=[str(err)])
+        unreachable = Problem(ProblemKind.BIGQUERY_UNREACHABLE, str(err))
+        report = HealthReport(checked_at, job_state, None, None, window, 0, 0, problems=[unreachable])
         if raise_on_problem:
             raise StreamUnhealthy(
                 f"streaming ingest into {settings.table_id(RAW_EVENTS)} cannot be checked: {err} "
-                f"(the local job holds its messages unacknowledged and retries; Dataflow retries too)"
+                f"(the local job holds its messages unacknowledged and retries; Dataflow retries too)",
+                [unreachable],
             ) from err
         return report
     if report.new_stations:
@@ -250,19 +296,25 @@ def check_health(
         )
     found = judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share)
     if started and not started.created and started.state.stopped_on_purpose:
-        report.notes.append(f"job {started.name} was {started.state} on purpose; not judged ({'; '.join(found)})")
+        report.notes.append(
+            f"job {started.name} was {started.state} on purpose; not judged ({'; '.join(p.message for p in found)})"
+        )
         return report
     if started and started.created and not (started.replaced and started.replaced.is_failure):
-        report.notes.extend(f"new job, not judged yet: {p}" for p in found if not p.startswith("streaming job is"))
-        found = [p for p in found if p.startswith("streaming job is") and job_state is not JobState.PENDING]
+        report.notes.extend(
+            f"new job, not judged yet: {p.message}" for p in found if p.kind is not ProblemKind.JOB_NOT_RUNNING
+        )
+        found = [p for p in found if p.kind is ProblemKind.JOB_NOT_RUNNING and job_state is not JobState.PENDING]
     if started and started.created and started.replaced and started.replaced.is_failure:
         report.notes.append(f"restarted in this run after the job ended {started.replaced}: {started.message}")
     if job_error and job_state.is_failure:
         report.notes.append(f"the job ended {job_state}: {job_error}")
     report.problems.extend(found)
     if report.problems and raise_on_problem:
-        message = f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(found)
-        raise StreamUnhealthy("\n".join([message, *report.notes]))
+        message = f"streaming ingest into {settings.table_id(RAW_EVENTS)} is unhealthy:\n- " + "\n- ".join(
+            p.message for p in found
+        )
+        raise StreamUnhealthy("\n".join([message, *report.notes]), found)
     return report
 
 

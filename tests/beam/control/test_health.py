@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +13,8 @@ from include.beam.control import stream_health
 from include.beam.control.job import JobInfo, JobState
 from include.beam.control.stream_health import (
     HealthReport,
+    Problem,
+    ProblemKind,
     StreamUnhealthy,
     check_health,
     dead_letter_share,
@@ -46,17 +50,38 @@ def test_every_problem_is_named() -> None:
         job_state=JobState.FAILED, newest_ingested_at=NOW - timedelta(minutes=45), dead_letters_in_window=25
     )
     problems = judge(report, max_staleness=timedelta(minutes=30), max_dead_letter_share=0.05)
-    assert len(problems) == 3
-    assert "FAILED" in problems[0]
-    assert "stale" in problems[1]
-    assert "45.0 min" in problems[1]
-    assert "20.0%" in problems[2]
-    assert "25 of 125" in problems[2]
+    assert [p.kind for p in problems] == [ProblemKind.JOB_NOT_RUNNING, ProblemKind.STALE, ProblemKind.DEAD_LETTER_SHARE]
+    assert "FAILED" in problems[0].message
+    assert "stale" in problems[1].message
+    assert "45.0 min" in problems[1].message
+    assert "20.0%" in problems[2].message
+    assert "25 of 125" in problems[2].message
 
 
 def test_an_empty_table_is_a_problem_and_an_idle_window_is_not() -> None:
     problems = judge(_report(newest_ingested_at=None, rows_in_window=0, dead_letters_in_window=0))
-    assert problems == ["raw_events has no rows: nothing has been ingested yet"]
+    assert problems == [Problem(ProblemKind.NO_ROWS, "raw_events has no rows: nothing has been ingested yet")]
+
+
+def test_the_report_carries_kinds_and_stays_json_friendly() -> None:
+    report = _report(job_state=JobState.PENDING, newest_ingested_at=None, rows_in_window=0, dead_letters_in_window=0)
+    report.problems.extend(judge(report))
+    assert report.problem_kinds == [ProblemKind.JOB_NOT_RUNNING, ProblemKind.NO_ROWS]
+    out = json.loads(json.dumps(report.to_dict()))
+    assert out["problems"] == [  # the same words as before problems had kinds
+        "streaming job is PENDING, not RUNNING",
+        "raw_events has no rows: nothing has been ingested yet",
+    ]
+    assert out["problem_kinds"] == ["job_not_running", "no_rows"]
+    assert str(report.problems[0]) == report.problems[0].message
+
+
+def test_stream_unhealthy_keeps_its_message_and_problems_through_pickle() -> None:
+    problem = Problem(ProblemKind.STALE, "data is stale")
+    err = pickle.loads(pickle.dumps(StreamUnhealthy("unhealthy:\n- data is stale", [problem])))
+    assert str(err) == "unhealthy:\n- data is stale"
+    assert err.problems == (problem,)
+    assert pickle.loads(pickle.dumps(StreamUnhealthy("no problems given"))).problems == ()
 
 
 @pytest.mark.integration
@@ -104,12 +129,15 @@ def test_the_verdict_depends_on_what_the_start_step_did(stream_settings: Setting
     fresh = check_health(s, JobState.PENDING, started=info(state=JobState.PENDING))
     assert fresh.ok
     assert fresh.notes == ["new job, not judged yet: raw_events has no rows: nothing has been ingested yet"]
+    running = check_health(s, JobState.FAILED, started=info(), raise_on_problem=False)  # new, already failed
+    assert running.problem_kinds == [ProblemKind.JOB_NOT_RUNNING]  # only the job's state is judged yet
 
     drained = check_health(s, JobState.DRAINED, started=info(state=JobState.DRAINED, created=False))
     assert drained.ok
 
-    with pytest.raises(StreamUnhealthy, match=r"(?s)no rows.*ended FAILED: OOM in ParseEvents"):
+    with pytest.raises(StreamUnhealthy, match=r"(?s)no rows.*ended FAILED: OOM in ParseEvents") as raised:
         check_health(s, JobState.RUNNING, started=info(replaced=JobState.FAILED, message="OOM in ParseEvents"))
+    assert [p.kind for p in raised.value.problems] == [ProblemKind.NO_ROWS]
     with pytest.raises(StreamUnhealthy, match=r"(?s)streaming job is FAILED.*ended FAILED: Traceback"):
         check_health(s, JobState.FAILED, started=info(created=False), job_error="Traceback …")
 
@@ -121,7 +149,8 @@ def test_bigquery_unreachable_is_reported_not_waited_for(
     monkeypatch.setattr(stream_health, "QUERY_DEADLINE_S", 2.0)
     away = replace(stream_settings, bigquery=Endpoint("127.0.0.1", 9))  # nothing listens there
     report = check_health(away, JobState.RUNNING, raise_on_problem=False)
-    assert len(report.problems) == 1
-    assert "BigQuery did not answer within 2 s" in report.problems[0]
-    with pytest.raises(StreamUnhealthy, match="cannot be checked"):
+    assert report.problem_kinds == [ProblemKind.BIGQUERY_UNREACHABLE]
+    assert "BigQuery did not answer within 2 s" in report.problems[0].message
+    with pytest.raises(StreamUnhealthy, match="cannot be checked") as raised:
         check_health(away, JobState.RUNNING)
+    assert [p.kind for p in raised.value.problems] == [ProblemKind.BIGQUERY_UNREACHABLE]
