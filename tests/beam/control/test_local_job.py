@@ -10,7 +10,6 @@ import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psutil
 import pytest
@@ -22,6 +21,7 @@ from include.beam.control.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.simulator.publish import replay_attributes
+from tests.conftest import ROOT
 
 REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
 
@@ -143,7 +143,7 @@ def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings)
     s = stream_settings
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PYTHONPATH": str(ROOT),
         "BIKESHARE_BQ_DATASET": s.dataset,
         "BIKESHARE_PUBSUB_TOPIC": s.topic,
         "BIKESHARE_PUBSUB_SUBSCRIPTION": s.subscription,
