@@ -45,13 +45,13 @@ replay: resources  ## replay one day of Sep 2019 trips to the topic at 3600x (py
 	@$(ENV) python -m include.simulator --month 2019-09 --from 2019-09-03T04:00Z --to 2019-09-04T04:00Z --speed-up 3600
 
 stream-start: resources  ## start the streaming pipeline (local: DirectRunner in the background; idempotent)
-	@$(ENV) python -m include.beam.stream_ctl start
+	@$(ENV) python -m include.beam.control.stream_ctl start
 
 stream-state:  ## state of the streaming job
-	@$(ENV) python -m include.beam.stream_ctl state
+	@$(ENV) python -m include.beam.control.stream_ctl state
 
 stream-drain:  ## drain (never cancel) the streaming job
-	@$(ENV) python -m include.beam.stream_ctl drain
+	@$(ENV) python -m include.beam.control.stream_ctl drain
 
 dbt-parse:  ## rebuild include/dbt/target/manifest.json (also done by make install)
 	@$(ENV) python -m include.dbt parse

@@ -1,6 +1,6 @@
 """Ingest throughput: a month of real trips through Pub/Sub → the local Beam pipeline → raw_events.
 
-Starts ``python -m include.beam.pipeline`` (DirectRunner, args from ``pipeline_args``, so dedupe on)
+Starts ``python -m include.beam.pipeline.pipeline`` (DirectRunner, args from ``pipeline_args``, so dedupe on)
 on a throw-away topic, subscription and dataset, waits until a probe event lands, publishes the
 month's events plus a share of them a second time (``--duplicates``, 2 % by default, each
 ``--duplicate-lag`` messages after its original), as fast as possible or at ``--rate`` messages/s,
@@ -55,7 +55,8 @@ from pathlib import Path
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from include.beam.options import pipeline_args
+from include.beam.control.launch import pipeline_args
+from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp import clients, resources
 from include.gcp.events import Event
 from include.gcp.settings import PROJECT_ROOT, Settings, get_settings
@@ -64,7 +65,7 @@ from include.simulator.publish import replay_attributes
 from include.simulator.trips import events_from_files
 
 POLL_S = 2.0
-DUPLICATE_LINE = re.compile(r"duplicate removed: event_id=(\S+)")  # include.beam.transforms.LogDuplicate
+DUPLICATE_LINE = re.compile(r"duplicate removed: event_id=(\S+)")  # include.beam.pipeline.transforms.LogDuplicate
 
 
 def count(settings: Settings, table: str) -> int:
@@ -166,7 +167,7 @@ def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = [*pipeline_args(settings, job_name=f"bench-{tag}"), *args.pipeline_arg]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "include.beam.pipeline", *argv],
+        [sys.executable, "-m", PIPELINE_MODULE, *argv],
         cwd=PROJECT_ROOT,
         env={**os.environ, **settings.emulator_env()},
         stdout=log.open("w"),

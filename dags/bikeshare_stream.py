@@ -12,7 +12,7 @@ dead-letter share of the last window. The run fails with a message listing every
   finishes what it holds). A drained (or cancelled) job stays stopped on scheduled runs; trigger with
   `action = start` to start it again (e.g. after a deployment).
 - **Backend:** Dataflow in the `gcp` profile, a background DirectRunner process locally (state
-  under `.local/stream/`). The DAG does not know which: `include/beam/job_control.py`.
+  under `.local/stream/`). The DAG does not know which: `include/beam/control/job_control.py`.
 
 No teardown task: in the provider's Dataflow example DAGs the teardown stops a test job, but here
 the job must outlive every run; stopping it is the explicit `drain` action.
@@ -67,7 +67,7 @@ def bikeshare_stream() -> None:
 
     @task
     def start_job(params: dict[str, Any]) -> dict[str, Any]:
-        from include.beam.job_control import streaming_job
+        from include.beam.control.job_control import streaming_job
 
         info = streaming_job().start(resume_drained=params["action"] == "start")
         log.info(
@@ -82,8 +82,9 @@ def bikeshare_stream() -> None:
 
     @task
     def monitor(started: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        from include.beam.job_control import JobInfo, streaming_job
-        from include.beam.stream_health import check_health
+        from include.beam.control.job import JobInfo
+        from include.beam.control.job_control import streaming_job
+        from include.beam.control.stream_health import check_health
         from include.gcp.settings import get_settings
 
         job = streaming_job()
@@ -103,7 +104,8 @@ def bikeshare_stream() -> None:
 
     @task
     def drain_job(params: dict[str, Any]) -> str:
-        from include.beam.job_control import JobState, streaming_job
+        from include.beam.control.job import JobState
+        from include.beam.control.job_control import streaming_job
 
         state = streaming_job().drain(timeout=params["drain_timeout_seconds"])
         if state.is_active:  # Dataflow still draining: a retry waits again

@@ -139,7 +139,7 @@ def send(alert: Alert, context: Any = None, settings: Settings | None = None) ->
 
 def kind_of_failure(exception: BaseException | None) -> str:
     """The alert kind of a failed task: the stream monitor's verdict has its own."""
-    from include.beam.stream_health import StreamUnhealthy
+    from include.beam.control.stream_health import StreamUnhealthy
 
     return "stream_unhealthy" if isinstance(exception, StreamUnhealthy) else "task_failed"
 

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 import psutil
 import pytest
 
-from include.beam.job_control import JobState, streaming_job
-from include.beam.stream_health import check_health
+from include.beam.control.job import JobState
+from include.beam.control.job_control import streaming_job
+from include.beam.control.stream_health import check_health
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.simulator.publish import replay_attributes
@@ -44,7 +45,7 @@ def _pipelines(name: str) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmd = p.info["cmdline"] or []
-        if "include.beam.stream_drain" in cmd and f"--job_name={name}" in cmd and p.info["status"] != "zombie":
+        if "include.beam.pipeline.stream_drain" in cmd and f"--job_name={name}" in cmd and p.info["status"] != "zombie":
             found.append(p)
     return found
 

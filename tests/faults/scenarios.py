@@ -1,7 +1,7 @@
 """Fault scenarios on the real local stack, shared by the fault tests and ``benchmarks/faults_report.py``.
 
 Each scenario works in resource names of its own, drives the real parts (the simulator's events,
-Pub/Sub, the local streaming job through :class:`~include.beam.stream_local.LocalStreamingJob`, the
+Pub/Sub, the local streaming job through :class:`~include.beam.control.stream_local.LocalStreamingJob`, the
 BigQuery emulator, the history loader, the features DAG), provokes one fault and returns an
 :class:`Outcome`: what was published against what raw_events and the dead-letter table hold. The
 promise is the same everywhere: every valid event once in raw_events (``lost == 0``,
@@ -28,10 +28,10 @@ from typing import Any
 from google.api_core.exceptions import NotFound
 
 from include import cosmos_config
-from include.beam.job_control import JobState
-from include.beam.stream_health import StreamUnhealthy, check_health, new_stations
-from include.beam.stream_local import LocalStreamingJob
-from include.beam.transforms import MAX_DEAD_LETTER_PAYLOAD
+from include.beam.control.job import JobState
+from include.beam.control.stream_health import StreamUnhealthy, check_health, new_stations
+from include.beam.control.stream_local import LocalStreamingJob
+from include.beam.pipeline.transforms import MAX_DEAD_LETTER_PAYLOAD
 from include.gcp import clients, resources
 from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings, get_settings

@@ -119,7 +119,7 @@ def test_a_broken_channel_does_not_silence_the_others(alert_settings: Settings, 
 
 
 def test_a_failed_stream_monitor_has_its_own_kind() -> None:
-    from include.beam.stream_health import StreamUnhealthy
+    from include.beam.control.stream_health import StreamUnhealthy
 
     assert alerts.kind_of_failure(StreamUnhealthy("data is stale")) == "stream_unhealthy"
     assert alerts.kind_of_failure(ValueError("x")) == "task_failed"

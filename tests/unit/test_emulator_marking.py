@@ -100,7 +100,7 @@ def test_astro_dev_pytest_context_end_to_end() -> None:
     that use local_stack only through stream_settings and carry no marker of their own); the rest passes."""
     env = {**os.environ, IMAGE_ENV: "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/stream/test_local_job.py"],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "tests/beam/control/test_local_job.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,
