@@ -50,5 +50,5 @@ RUN jar=/usr/local/airflow/.apache_beam/cache/jars/beam-sdks-java-io-google-clou
 # missing emulator fails them. Read by nothing but the tests.
 ENV IN_BIKESHARE_IMAGE=1
 
-# The dbt manifest that bikeshare_features renders from (cosmos LoadMode.DBT_MANIFEST).
+# The dbt manifest and partial-parse state the features build (cosmos, one `dbt build`) starts from.
 RUN cd /usr/local/airflow && python -m include.dbt parse

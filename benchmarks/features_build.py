@@ -45,6 +45,7 @@ import random
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, resources  # noqa: E402
-from include.gcp.events import format_ts  # noqa: E402
+from include.gcp.events import Event, format_ts  # noqa: E402
 from include.gcp.raw_events import load_raw_events  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
@@ -67,6 +68,15 @@ def trip_files(months: int) -> list[Path]:
     if months > len(files):
         raise SystemExit(f"--months {months}: only {len(files)} monthly trip files in {DATA}")
     return files[-months:]
+
+
+SYNTHETIC_SHIFT = timedelta(weeks=39)  # 1 Jan 2019 + 39 weeks = 1 Oct 2019, weekdays kept
+
+
+def synthetic_quarter(events: list[Event], since: datetime, until: datetime) -> list[Event]:
+    """Events of [since, until) shifted 39 weeks later under new ids: Jan-Mar 2019 become Oct-Dec 2019,
+    so the history runs through December where the data folder stops in September."""
+    return [replace(e, ts=e.ts + SYNTHETIC_SHIFT, event_id=f"q4-{e.event_id}") for e in events if since <= e.ts < until]
 
 
 def last_day_20h(file: Path) -> datetime:
@@ -157,6 +167,12 @@ def main() -> None:
     parser.add_argument(
         "--months", type=int, default=9, help="the last N months of trip files in the data folder to load (default 9)"
     )
+    parser.add_argument(
+        "--synthetic-q4",
+        action="store_true",
+        help="also load Jan-Mar 2019 shifted 39 weeks as Oct-Dec 2019 (history through December; "
+        "with --months 9: 12 months) and cut the increment on 29 December (31 March + 39 weeks)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark dataset")
     parser.add_argument("--dag", action="store_true", help="also time an increment as a bikeshare_features DAG run")
     parser.add_argument(
@@ -185,6 +201,15 @@ def main() -> None:
         t1 = t0 + timedelta(minutes=15)
         t2 = t1 + timedelta(minutes=15)
         events = [e for e in time_reversed.reversed_events(events_from_files(files)) if e.ts < t2]
+    elif args.synthetic_q4:
+        first_quarter = [DATA / f"JC-20190{m}-citibike-tripdata.csv.zip" for m in (1, 2, 3)]
+        q4 = synthetic_quarter(
+            events_from_files(first_quarter), datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 4, 1, tzinfo=UTC)
+        )
+        t0 = datetime(2019, 12, 29, 20, 0, tzinfo=UTC)  # 31 March 2019 20:00 + 39 weeks: the last shifted evening
+        t1 = t0 + timedelta(minutes=15)
+        t2 = t1 + timedelta(minutes=15)
+        events = [e for e in sorted([*events_from_files(files), *q4]) if e.ts < t2]
     else:
         events = events_from_files(files, end=t2)
     history = [e.to_dict() for e in events if e.ts < t0]

@@ -4,13 +4,12 @@ Each sample is a fresh Python process that first imports Airflow and the DagBag 
 them loaded), then times ``DagBag(dag_folder=<file>)`` twice: *cold* (first parse: cosmos and the
 project modules get imported) and *warm* (second parse, modules cached; the file re-executes). Two
 bytecode settings: none (this machine sets PYTHONDONTWRITEBYTECODE=1, so every import compiles) and
-a warm bytecode cache (PYTHONPYCACHEPREFIX, as in the Docker image, where .pyc files exist). The
-``naive`` rows undo the parse-time fix in include/cosmos_config.py (the manifest as an
-ObjectStoragePath) to show what it saves. (A second fix, an ``x-bigquery://`` Asset URI, went with the
-Asset itself: nothing scheduled on it.)
+a warm bytecode cache (PYTHONPYCACHEPREFIX, as in the Docker image, where .pyc files exist). The DAG
+holds one cosmos operator (``dbt build``), so no manifest is rendered at parse time (the cosmos
+parse-time traps of a rendered task group, an ObjectStoragePath manifest among them, no longer apply).
 
-Needs the manifest (``python -m include.dbt parse``). Usage:
-    .venv/bin/python benchmarks/features_dag_parse.py [--repeat 3]
+Usage:
+    .venv/bin/python -m benchmarks.features_dag_parse [--repeat 3]
 """
 
 from __future__ import annotations
@@ -29,18 +28,12 @@ DAG_FILE = ROOT / "dags" / "bikeshare_features.py"
 
 CHILD = r"""
 import json, sys, time
-naive = sys.argv[1] == "naive"
 from airflow.dag_processing.dagbag import DagBag
 import airflow.sdk  # noqa: F401  (loaded in the DAG processor before any file is parsed)
-if naive:
-    from include import cosmos_config
-    from cosmos import ProjectConfig
-    cosmos_config.project_config = lambda s: ProjectConfig(
-        dbt_project_path=s.dbt_project_dir, manifest_path=cosmos_config.manifest_path(s), install_dbt_deps=False)
 times = []
 for _ in range(2):
     t = time.perf_counter()
-    bag = DagBag(dag_folder=sys.argv[2])
+    bag = DagBag(dag_folder=sys.argv[1])
     times.append(time.perf_counter() - t)
     assert not bag.import_errors, bag.import_errors
 tasks = len(bag.dags["bikeshare_features"].tasks)
@@ -49,9 +42,9 @@ print("RESULT " + json.dumps({"cold": times[0], "warm": times[1], "tasks": tasks
 """
 
 
-def sample(variant: str, env: dict[str, str]) -> dict:
+def sample(env: dict[str, str]) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, variant, str(DAG_FILE)],
+        [sys.executable, "-c", CHILD, str(DAG_FILE)],
         env=env,
         capture_output=True,
         text=True,
@@ -73,17 +66,15 @@ def main() -> None:
             "bytecode cache": {**{k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}},
         }
         setups["bytecode cache"]["PYTHONPYCACHEPREFIX"] = pycache
-        sample("fixed", setups["bytecode cache"])  # fill the bytecode cache
-        sample("naive", setups["bytecode cache"])
+        sample(setups["bytecode cache"])  # fill the bytecode cache
         print(f"{DAG_FILE.relative_to(ROOT)}: median of {args.repeat} fresh processes, seconds")
-        print(f"{'variant':<8} {'bytecode':<15} {'cold':>6} {'warm':>6}  tasks  heavy imports at parse")
-        for variant in ("fixed", "naive"):
-            for label, env in setups.items():
-                runs = [sample(variant, env) for _ in range(args.repeat)]
-                cold = statistics.median(r["cold"] for r in runs)
-                warm = statistics.median(r["warm"] for r in runs)
-                heavy = ",".join(runs[0]["heavy"]) or "-"
-                print(f"{variant:<8} {label:<15} {cold:6.3f} {warm:6.3f}  {runs[0]['tasks']:>5}  {heavy}")
+        print(f"{'bytecode':<15} {'cold':>6} {'warm':>6}  tasks  heavy imports at parse")
+        for label, env in setups.items():
+            runs = [sample(env) for _ in range(args.repeat)]
+            cold = statistics.median(r["cold"] for r in runs)
+            warm = statistics.median(r["warm"] for r in runs)
+            heavy = ",".join(runs[0]["heavy"]) or "-"
+            print(f"{label:<15} {cold:6.3f} {warm:6.3f}  {runs[0]['tasks']:>5}  {heavy}")
 
 
 if __name__ == "__main__":

@@ -54,10 +54,10 @@ def bikeshare_setup() -> None:
 
     @task
     def load_dbt_seeds() -> str:
-        from include import cosmos_config
+        from include.dbt import cosmos_tasks
         from include.gcp.settings import get_settings
 
-        return cosmos_config.load_seeds(get_settings())[-2000:]
+        return cosmos_tasks.load_seeds(get_settings())[-2000:]
 
     ensure_pubsub()
     ensure_bigquery() >> load_dbt_seeds()

@@ -40,7 +40,7 @@ sync_venv .venv requirements.lock
 sync_venv .venv-dbt requirements-dbt.lock
 sync_venv .venv-emulators requirements-emulators.lock
 
-# The manifest bikeshare_features renders from (cosmos LoadMode.DBT_MANIFEST); dbt parse needs no
+# The manifest and partial-parse state the features build (cosmos, one `dbt build`) starts from; dbt parse needs no
 # warehouse. Rebuilt on every install: ~5 s, and the dbt project may have changed.
 PYTHONPATH="$PWD" .venv/bin/python -m include.dbt parse >/dev/null
 echo "dbt manifest: include/dbt/target/manifest.json"

@@ -36,8 +36,8 @@ IMAGE_SKIP_REASON = (
 # Tests that read what the image does not hold: .git and airflow_settings.yaml stay out of the build
 # context (.dockerignore), the trip data lives outside the project. Skipped in the image only.
 OUTSIDE_THE_IMAGE = {
-    "tests/unit/test_secret_files_ignored.py::test_git_ignores_planted_secret_files_but_not_the_env_example": ".git",
-    "tests/unit/test_airflow_settings.py::test_google_connection_is_local_and_keyless": "airflow_settings.yaml",
+    "tests/project/test_secret_files_ignored.py::test_git_ignores_planted_secret_files_but_not_the_env_example": ".git",
+    "tests/project/test_airflow_settings.py::test_google_connection_is_local_and_keyless": "airflow_settings.yaml",
     "tests/simulator/test_sources.py::test_month_resolves_in_the_shared_data_dir": "the trip data (../shared/data)",
     "tests/simulator/test_trips.py::test_ids_of_a_real_month_are_stable_and_unique": "the trip data (../shared/data)",
 }

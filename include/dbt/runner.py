@@ -1,8 +1,9 @@
-"""Run the dbt project the same way from tests, benchmarks and the feature DAG.
+"""Run the dbt project the same way from tests, benchmarks and the Airflow tasks.
 
 Builds the dbt command line (``--project-dir``/``--profiles-dir`` = this folder, ``--target`` from the
-settings) and the process environment (``Settings.dbt_env()``, which the profile reads), so no caller
-repeats that wiring. dbt lives in its own venv (``settings.dbt_executable``), hence a subprocess.
+profile) and the process environment (:func:`profile_env`, which profiles.yml reads), so no caller
+repeats that wiring; cosmos' tasks (include/dbt/cosmos_tasks.py) use the same two. dbt lives in its
+own venv (``settings.dbt_executable``), hence a subprocess.
 """
 
 from __future__ import annotations
@@ -73,12 +74,29 @@ def settings_vars(settings: Settings | None = None) -> dict[str, object]:
     return dbt_vars(late_event_limit_minutes=s.late_event_limit_minutes)
 
 
+def dbt_target(settings: Settings) -> str:
+    """The target in include/dbt/profiles.yml: ``local`` (the emulator) or ``prod``."""
+    return "local" if settings.is_local else "prod"
+
+
+def profile_env(settings: Settings) -> dict[str, str]:
+    """Variables include/dbt/profiles.yml reads (``env_var``), and no usage statistics (offline)."""
+    env = {
+        "DBT_BQ_PROJECT": settings.project,
+        "DBT_BQ_DATASET": settings.dataset,
+        "DBT_BQ_LOCATION": settings.bq_location,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    if settings.is_local:
+        env["DBT_BQ_API_ENDPOINT"] = settings.bigquery.url
+    return env
+
+
 def dbt_env(settings: Settings | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a dbt process: the caller's (PATH, HOME…) plus the profile variables."""
+    """The environment of a dbt process: the caller's (PATH, HOME…) plus :func:`profile_env`."""
     s = settings or get_settings()
     env = dict(os.environ if base is None else base)
-    env.update(s.dbt_env())
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+    env.update(profile_env(s))
     return env
 
 
@@ -93,7 +111,7 @@ def dbt_command(
     project = Path(s.dbt_project_dir)
     cmd = [str(s.dbt_executable), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if args and args[0] not in ("deps", "clean"):
-        cmd += ["--target", s.dbt_target]
+        cmd += ["--target", dbt_target(s)]
     if vars:
         cmd += ["--vars", json.dumps(dict(vars))]
     if target_path is not None:

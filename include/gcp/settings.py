@@ -113,22 +113,6 @@ class Settings:
         return "STREAMING_INSERTS" if self.is_local else "STORAGE_WRITE_API"
 
     @property
-    def dbt_target(self) -> str:
-        """The target in include/dbt/profiles.yml: ``local`` (the emulator) or ``prod``."""
-        return "local" if self.is_local else "prod"
-
-    def dbt_env(self) -> dict[str, str]:
-        """Variables include/dbt/profiles.yml reads (``env_var``); passed to every dbt process."""
-        env = {
-            "DBT_BQ_PROJECT": self.project,
-            "DBT_BQ_DATASET": self.dataset,
-            "DBT_BQ_LOCATION": self.bq_location,
-        }
-        if self.is_local:
-            env["DBT_BQ_API_ENDPOINT"] = self.bigquery.url
-        return env
-
-    @property
     def stream_state_dir(self) -> Path:
         """Where the local streaming job keeps its PID, log and state (local profile)."""
         return self.state_dir / "stream"

@@ -46,11 +46,11 @@ class Limits:
 
 def build(as_of: datetime, settings: Settings | None = None) -> float:
     """``dbt build`` of the monitoring models and their tests for the run's hour; returns seconds."""
-    from include import cosmos_config
+    from include.dbt import cosmos_tasks
     from include.dbt.runner import run_dbt
 
     result = run_dbt(
-        ["build", "--select", cosmos_config.MONITORING_SELECTOR], settings, vars={"as_of": as_of.isoformat()}
+        ["build", "--select", cosmos_tasks.MONITORING_SELECTOR], settings, vars={"as_of": as_of.isoformat()}
     )
     return result.seconds
 

@@ -2,9 +2,9 @@
 and a run whose dbt test fails keeps the training sensor waiting until a later run passes.
 
 Real parts only: the DAG parsed by a DagBag, run with ``dag.test()``, cosmos starting dbt from its own
-venv against the BigQuery emulator, Citi Bike events from the trip files. Each run costs a few dbt
-invocations (~4 s each when the machine is idle), so the window is three 15-minute runs on top of a few
-hours of history (7 DAG runs in all, and 2 for the training gate).
+venv against the BigQuery emulator, Citi Bike events from the trip files. Each run is one dbt build
+(~10 s here), so the window is three 15-minute runs on top of a few hours of history (7 DAG runs in all,
+and 3 for the training gate).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from include import cosmos_config
-from include.dbt.runner import run_dbt
+from include.dbt import cosmos_tasks
 from include.gcp import clients, feature_runs, resources
 from include.gcp.events import Event
 from include.gcp.raw_events import load_raw_events
@@ -39,19 +38,11 @@ STEP = timedelta(minutes=15)
 INTERVAL_ENDS = [WINDOW_START + STEP * (i + 1) for i in range((WINDOW_END - WINDOW_START) // STEP)]
 DAG_ID = "bikeshare_features"
 GATE_HOUR = datetime(2019, 9, 4, 9, 0, tzinfo=UTC)  # a training hour: features as of it, labels of 08:00
-MODEL_TASKS = {f"dbt.{m}_run" for m in ("stg_raw_events", "station_features", "station_features_wide")}
 
 
 @pytest.fixture(scope="module")
 def events() -> list[Event]:
     return events_from_files([TRIPS], start=HISTORY_START, end=WINDOW_END)
-
-
-@pytest.fixture(scope="module")
-def manifest(local_stack: Settings) -> Path:
-    """``python -m include.dbt parse``, as the install step does; the DAG renders from this manifest."""
-    run_dbt(["parse"], local_stack)
-    return cosmos_config.manifest_path(local_stack)
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def dataset_factory(monkeypatch: pytest.MonkeyPatch, local_stack: Settings) -> I
         get_settings.cache_clear()
         s = get_settings()
         resources.ensure_bigquery(s)
-        cosmos_config.load_seeds(s)  # as bikeshare_setup does; the 15-minute DAG does not reseed
+        cosmos_tasks.load_seeds(s)  # as bikeshare_setup does; the 15-minute DAG does not reseed
         made.append(s)
         return s
 
@@ -107,7 +98,7 @@ def run_for(dag, interval_end: datetime, attempts: int = 3) -> None:
 
 
 def run_failing_its_tests(dag, interval_end: datetime, attempts: int = 3):
-    """The DAG's run at ``interval_end``, expected to fail in its dbt test task after every model passed.
+    """The DAG's run at ``interval_end``, expected to fail in its dbt build on a failing test.
 
     Re-run whole if it failed anywhere else (the shared emulator restarted under it, see :func:`run_for`).
     """
@@ -115,7 +106,7 @@ def run_failing_its_tests(dag, interval_end: datetime, attempts: int = 3):
         stack.up(get_settings())
         run = dag.test(logical_date=interval_end)
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-        if states.get("dbt.dbt_test") == "failed" and all(states.get(t) == "success" for t in MODEL_TASKS):
+        if states.get(cosmos_tasks.BUILD_TASK_ID) == "failed":
             break
         assert attempt < attempts, f"run for {interval_end} ended {run.state} with tasks {states}"
         time.sleep(10)
@@ -140,37 +131,26 @@ def feature_rows(settings: Settings) -> list[tuple]:
     return [tuple(r.values()) for r in clients.bigquery_client(settings).query(sql).result()]
 
 
-def test_dag_renders_the_dbt_project_from_the_manifest(manifest: Path) -> None:
-    """Freshness first, one retried task per model, one dbt test task without retries, then the run log."""
+def test_dag_is_freshness_then_one_dbt_build_then_the_run_log() -> None:
+    """Freshness first, the run logged as building, one dbt build (no retries), then verified."""
     dag = parse_dag()
     tasks = {t.task_id: t for t in dag.tasks}
-    models = {f"dbt.{m}_run" for m in ("stg_raw_events", "station_features", "station_features_wide")}
-    assert models <= set(tasks)
+    assert set(tasks) == {"source_freshness", "mark_building", cosmos_tasks.BUILD_TASK_ID, "features_ready"}
     assert dag.schedule == "*/15 * * * *"
     assert dag.catchup is False
-    dbt_vars = cosmos_config.dbt_vars(get_settings())  # as_of and the late-event limit
-    assert all(tasks[m].retries == 2 and tasks[m].vars == dbt_vars for m in models)
-    assert tasks["dbt.dbt_test"].retries == 0
-    assert "resource_type:unit_test" in tasks["dbt.dbt_test"].exclude.split()  # unit tests run in CI, not here
-    assert not [t for t in tasks if t.endswith("_seed")], "seeds are loaded by bikeshare_setup, not every 15 min"
-    dbt_invocations = [t for t in dag.tasks if t.task_id.startswith("dbt.") and type(t).__name__ != "EmptyOperator"]
-    assert len(dbt_invocations) + 1 == 6  # + source freshness: the dbt start-ups of one 15-minute run
-    assert tasks["features_ready"].upstream_task_ids == {"dbt.dbt_test"}
-    assert tasks["features_ready"].outlets == []  # no Asset: training waits on feature_store_runs
-    roots = {t.task_id for t in dag.tasks if not t.upstream_task_ids}
-    assert roots == {"source_freshness"}
-    # the run is logged as building before any dbt task writes, and as verified by the last task
+    build = tasks[cosmos_tasks.BUILD_TASK_ID]
+    assert build.base_cmd == ["build"]
+    assert build.vars == cosmos_tasks.dbt_vars(get_settings())  # as_of and the late-event limit
+    assert build.retries == 0
+    assert "resource_type:unit_test" in build.exclude.split()  # unit tests run in CI, not here
+    assert "resource_type:seed" in build.exclude.split()  # seeds are loaded by bikeshare_setup
+    assert build.upstream_task_ids == {"mark_building"}
     assert tasks["mark_building"].upstream_task_ids == {"source_freshness"}
-    dbt_roots = {t for t in tasks if t.startswith("dbt.") and not tasks[t].upstream_task_ids - {"mark_building"}}
-    assert dbt_roots == {"dbt.stg_raw_events_run"}
-    assert tasks["mark_building"].downstream_task_ids == dbt_roots
+    assert tasks["features_ready"].upstream_task_ids == {cosmos_tasks.BUILD_TASK_ID}
+    assert tasks["features_ready"].outlets == []  # no Asset: training waits on feature_store_runs
 
 
-def test_live_runs_catch_up_and_backfill_give_identical_rows(
-    airflow_db, manifest: Path, dataset_factory, events: list[Event]
-) -> None:
-    assert manifest.exists()
-
+def test_live_runs_catch_up_and_backfill_give_identical_rows(airflow_db, dataset_factory, events: list[Event]) -> None:
     # live: before each run only the events of the past have arrived
     live = dataset_factory("live")
     dag = parse_dag()
@@ -209,26 +189,28 @@ def test_live_runs_catch_up_and_backfill_give_identical_rows(
 
 
 def test_a_run_whose_dbt_test_fails_holds_training_until_a_later_run_passes(
-    airflow_db, manifest: Path, dataset_factory, events: list[Event]
+    airflow_db, dataset_factory, events: list[Event]
 ) -> None:
-    """The failing run writes its rows (features as of the hour, the hour before's labels) before its test
-    fails; the training sensor must still wait, and the next run that passes releases it."""
+    """A bad event makes the source's accepted_values test fail: the run's build stops there (dbt
+    build skips what depends on a failing test, so no feature of the hour is written), the training
+    sensor keeps waiting, and the next run after the fix builds every missing as_of and releases it."""
     s = dataset_factory("gate")
     load_events(s, events)
-    bad = {"event_id": "planted-bad-kind", "station_id": "3186", "ts_iso": "2019-09-04T08:50:00Z", "kind": "teleport"}
-    load_raw_events([{**bad, "delta": 1}], s)  # stg_raw_events drops it; the source's accepted_values test fails
     dag = parse_dag()
+    run_for(dag, GATE_HOUR - STEP)
+    assert newest(s, "station_features_wide", "as_of") == GATE_HOUR - STEP
+    bad = {"event_id": "planted-bad-kind", "station_id": "3186", "ts_iso": "2019-09-04T08:50:00Z", "kind": "teleport"}
+    load_raw_events([{**bad, "delta": 1}], s)  # stg_raw_events would drop it; the source's accepted_values test fails
 
     failed = run_failing_its_tests(dag, GATE_HOUR)
-    assert newest(s, "station_features_wide", "as_of") >= GATE_HOUR, "the failed run wrote no features"
-    assert newest(s, "station_hourly_labels", "hour_start") >= GATE_HOUR - timedelta(hours=1)
+    assert newest(s, "station_features_wide", "as_of") == GATE_HOUR - STEP, "features were built past a failed test"
     gate = feature_runs.read_gate(s)
     assert gate.open_run_id == failed.run_id
     assert not dataset.features_ready(GATE_HOUR, s), "training would read rows whose dbt test failed"
-    assert not dataset.features_ready(GATE_HOUR - timedelta(hours=1), s)
 
     delete = f"DELETE FROM `{s.table_id(RAW_EVENTS)}` WHERE event_id = '{bad['event_id']}'"
     clients.bigquery_client(s).query(delete).result()  # the data is fixed; the next 15-minute run passes
     run_for(dag, GATE_HOUR + STEP)
+    assert newest(s, "station_features_wide", "as_of") == GATE_HOUR + STEP
     assert feature_runs.read_gate(s).open_runs == 0
     assert dataset.features_ready(GATE_HOUR, s)

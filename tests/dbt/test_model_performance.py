@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include import cosmos_config
+from include.dbt import cosmos_tasks
 from include.dbt.runner import DbtResult
 from include.gcp import clients
 from include.gcp.settings import Settings
@@ -42,7 +42,7 @@ def forecast(actual: pd.Series, station: pd.Series) -> np.ndarray:
 def scored(dbt: Callable[..., DbtResult], dbt_settings: Settings) -> pd.DataFrame:
     """Features and labels up to AS_OF, 48 served hours, then the monitoring build."""
     s = dbt_settings
-    dbt("run", "--exclude", cosmos_config.MONITORING_SELECTOR, as_of=AS_OF)
+    dbt("run", "--exclude", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     labels = frame(s, "select * from {ds}.station_hourly_labels")
     labels["hour_start"] = pd.to_datetime(labels["hour_start"], utc=True)
     for hour in SERVED_HOURS:
@@ -52,7 +52,7 @@ def scored(dbt: Callable[..., DbtResult], dbt_settings: Settings) -> pd.DataFram
             rows["station_id"].tolist(), net.tolist(), [1.0] * len(rows), [1.0] * len(rows), hour, "v1", net_mean=net
         )
         served.load_hour(recs, hour, s)
-    dbt("build", "--select", cosmos_config.MONITORING_SELECTOR, as_of=AS_OF)
+    dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     return labels
 
 
@@ -103,7 +103,7 @@ def test_a_rerun_of_an_hour_is_rescored_and_nothing_doubles(
     far_off = [50.0] * len(rows)
     recs = predictions.records(rows["station_id"].tolist(), far_off, [1.0] * len(rows), [1.0] * len(rows), hour, "v2")
     served.load_hour(recs, hour, s)
-    dbt("build", "--select", cosmos_config.MONITORING_SELECTOR, as_of=AS_OF)
+    dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     perf = frame(s, "select * from {ds}.model_performance")
     assert not perf.duplicated(["window_end", "window_name", "predictor"]).any()
     scores = performance.latest_scores(AS_OF, s)

@@ -27,11 +27,11 @@ from typing import Any
 
 from google.api_core.exceptions import NotFound
 
-from include import cosmos_config
 from include.beam.control.job import JobState
 from include.beam.control.stream_health import StreamUnhealthy, check_health, new_stations
 from include.beam.control.stream_local import LocalStreamingJob
 from include.beam.pipeline.transforms import MAX_DEAD_LETTER_PAYLOAD
+from include.dbt import cosmos_tasks
 from include.gcp import clients, resources
 from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings, get_settings
@@ -234,7 +234,7 @@ def poison_burst(base: Settings, per_side: int = 300) -> Outcome:
     stranger = Event(clock, "new-station-pickup", NEW_STATION, "pickup")  # valid, unknown to the seed
     with own_resources(base, "poison") as s:
         started = time.monotonic()
-        cosmos_config.load_seeds(s)  # as bikeshare_setup does: the fleet new_stations compares with
+        cosmos_tasks.load_seeds(s)  # as bikeshare_setup does: the fleet new_stations compares with
         job = start_job(s)
         pid = job_pid(job)
         publish(s, [e.to_json() for e in first], clock)
@@ -412,7 +412,7 @@ def late_events_through_features(base: Settings) -> Outcome:
     clock = t + timedelta(minutes=5)
     with own_resources(base, "late") as s, dag_settings(s) as ds:
         started = time.monotonic()
-        cosmos_config.load_seeds(ds)  # as bikeshare_setup does
+        cosmos_tasks.load_seeds(ds)  # as bikeshare_setup does
         load_history(files=[str(TRIPS)], start=history[0].ts, end=t, settings=ds)
         first = features_dag_run(t)
         before = station_counts(ds, station, late_ts)
