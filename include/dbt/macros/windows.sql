@@ -1,20 +1,24 @@
 {#- Windows over the dense (station x 15-minute) grid of int_station_quarter_hours, where row t
-    is the bucket [t, t + 15 min) and cum_<x> is the running total of x up to and including row t.
-    Every window is a difference of two LAGs of that running total: all LAGs share one
-    PARTITION/ORDER, so the engine sorts once (the framed-SUM version took one pass per frame).
-    LAG and ROWS frames run alike on BigQuery and the emulator. -#}
+    is the bucket [t, t + 15 min), cum_<x> is the running total of x up to and including row t and
+    hour_<x> the sum of x over the hour ending with row t (rows t-3..t). Every window is a LAG of
+    one of them (a trailing window: the difference of two), all in the named window `station_time`
+    (partition by station_id order by as_of), which the selecting query must define: the engine
+    sorts once, and the SQL stays short (the emulator's cost grows with the query's length).
+    LAG runs alike on BigQuery and the emulator. -#}
 
 {#- Sum of x over the rows `first`..`last` before row t (first >= last >= 1): a trailing window. -#}
 {% macro trailing_sum(x, first, last) -%}
-    ({{ lag_cum(x, last) }} - {{ lag_cum(x, first + 1) }})
+    ({{ lag_of('cum_' ~ x, last) }} - {{ lag_of('cum_' ~ x, first + 1) }})
 {%- endmacro %}
 
-{#- Sum of x over the hour (4 rows) that starts `buckets` rows before row t. -#}
+{#- Sum of x over the hour (4 rows) that starts `buckets` rows before row t (buckets >= 4): the
+    hour ending with row t - buckets + 3. -#}
 {% macro hour_back(x, buckets) -%}
-    ({{ lag_cum(x, buckets - 3) }} - {{ lag_cum(x, buckets + 1) }})
+    {{ lag_of('hour_' ~ x, buckets - 3) }}
 {%- endmacro %}
 
-{#- Sum of x over the window `window` of the catalogue (macros/feature_specs.sql) before row t. -#}
+{#- Sum of x over the window `window` of the catalogue (macros/feature_specs.sql) before row t; the
+    local (New York wall-clock) windows read the local_hour_<x>_<d>d columns of the wide model. -#}
 {% macro window_count(x, window) -%}
     {%- set spec = feature_windows()[window] -%}
     {%- if spec.trailing_rows -%}
@@ -22,14 +26,19 @@
     {%- elif spec.hour_back_rows -%}
         {{ hour_back(x, spec.hour_back_rows) }}
     {%- elif spec.local_days -%}
-        {{ local_hour_back(x, spec.local_days) }}
+        local_hour_{{ x }}_{{ spec.local_days }}d
     {%- else -%}
         {{ exceptions.raise_compiler_error('window ' ~ window ~ ' has no grid reading in feature_windows()') }}
     {%- endif -%}
 {%- endmacro %}
 
-{% macro lag_cum(x, rows) -%}
-    coalesce(lag(cum_{{ x }}, {{ rows }}) over (partition by station_id order by as_of), 0)
+{% macro lag_of(column, rows) -%}
+    coalesce(lag({{ column }}, {{ rows }}) over station_time, 0)
+{%- endmacro %}
+
+{#- The named window every LAG above uses. -#}
+{% macro station_time_window() -%}
+    window station_time as (partition by station_id order by as_of)
 {%- endmacro %}
 
 {#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
@@ -46,7 +55,8 @@
 
 {#- Sum of x over the hour that starts at row t's New York wall-clock time `days` days earlier:
     96 rows a day, 4 fewer (more) when a DST change in between made the day 23 (25) hours long.
-    Needs the dst_shift_<days>d column (int_station_quarter_hours). -#}
+    Needs the dst_shift_<days>d column (int_station_quarter_hours). The wide model computes it once
+    per day back, as local_hour_<x>_<days>d. -#}
 {% macro local_hour_back(x, days) -%}
     case dst_shift_{{ days }}d
         when 1 then {{ hour_back(x, 96 * days - 4) }}

@@ -1,8 +1,9 @@
 {#- The dense (fleet station x 15-minute) grid the windows read, from 28 days and 2 hours before the
     first as_of this run rebuilds up to the run's as_of: pickups and dropoffs of each bucket
-    [as_of, as_of + 15 min) (zeros included) and their per-station running totals, so that every
-    window is a difference of two LAGs (macros/windows.sql), plus the DST shifts the New York
-    wall-clock lags need. A bounded window of the history, never all of it. -#}
+    [as_of, as_of + 15 min) (zeros included), their per-station running totals (cum_*) and sums over
+    the hour ending with the bucket (hour_*), so that every window is a LAG or the difference of two
+    (macros/windows.sql), plus the DST shifts the New York wall-clock lags need. A bounded window of
+    the history, never all of it. -#}
 
 with
 
@@ -69,7 +70,11 @@ running_totals as (
         *,
         {%- for x, expression in [('pickups', 'pickups'), ('dropoffs', 'dropoffs'), ('activity', 'pickups + dropoffs')] %}
         sum({{ expression }}) over (partition by station_id order by as_of rows between unbounded preceding and current row)
-            as cum_{{ x }}{{ ',' if not loop.last }}
+            as cum_{{ x }},
+        {%- endfor %}
+        {%- for x in ['pickups', 'dropoffs'] %}
+        sum({{ x }}) over (partition by station_id order by as_of rows between 3 preceding and current row)
+            as hour_{{ x }}{{ ',' if not loop.last }}
         {%- endfor %}
     from dense
 

@@ -51,6 +51,22 @@ holidays as (
 
 ),
 
+local_hours as (
+
+    -- the hour starting at as_of's New York wall-clock time d days earlier, once per d
+    select
+        *,
+        {%- for x in ['pickups', 'dropoffs'] %}
+        {%- set outer = loop %}
+        {%- for days in local_lag_days() %}
+        {{ local_hour_back(x, days) }} as local_hour_{{ x }}_{{ days }}d{{ ',' if not (outer.last and loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from quarter_hours
+    {{ station_time_window() }}
+
+),
+
 windowed as (
 
     select
@@ -65,18 +81,19 @@ windowed as (
         -- the hour starting at as_of's New York wall-clock time 1..n weeks earlier, averaged
         (
             {%- for week in range(1, same_weekday_hour_weeks() + 1) %}
-            {{ local_hour_back(x, 7 * week) }}{{ ' +' if not loop.last }}
+            local_hour_{{ x }}_{{ 7 * week }}d{{ ' +' if not loop.last }}
             {%- endfor %}
         ) / {{ same_weekday_hour_weeks() }} as same_weekday_hour_mean_{{ x }}_{{ same_weekday_hour_weeks() }}w,
         -- that hour 1..n days earlier: the station's level at this hour of day
         (
             {%- for day in range(1, daily_same_hour_days() + 1) %}
-            {{ local_hour_back(x, day) }}{{ ' +' if not loop.last }}
+            local_hour_{{ x }}_{{ day }}d{{ ' +' if not loop.last }}
             {%- endfor %}
         ) / {{ daily_same_hour_days() }} as daily_same_hour_mean_{{ x }}_{{ daily_same_hour_days() }}d,
         {%- endfor %}
         {{ trailing_sum('activity', 2688, 1) }} as activity_28d
-    from quarter_hours
+    from local_hours
+    {{ station_time_window() }}
 
 ),
 
