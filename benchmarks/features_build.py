@@ -70,6 +70,7 @@ def trip_files(months: int) -> list[Path]:
     return files[-months:]
 
 
+STEP = timedelta(minutes=15)
 SYNTHETIC_SHIFT = timedelta(weeks=39)  # 1 Jan 2019 + 39 weeks = 1 Oct 2019, weekdays kept
 
 
@@ -200,7 +201,7 @@ def main() -> None:
         t0 = datetime(2020, 9, 30, 0, 0, tzinfo=UTC)  # real 2019-01-01 04:00 New York time, backwards
         t1 = t0 + timedelta(minutes=15)
         t2 = t1 + timedelta(minutes=15)
-        events = [e for e in time_reversed.reversed_events(events_from_files(files)) if e.ts < t2]
+        events = [e for e in time_reversed.reversed_events(events_from_files(files)) if e.ts < t2 + STEP]
     elif args.synthetic_q4:
         first_quarter = [DATA / f"JC-20190{m}-citibike-tripdata.csv.zip" for m in (1, 2, 3)]
         q4 = synthetic_quarter(
@@ -209,12 +210,13 @@ def main() -> None:
         t0 = datetime(2019, 12, 29, 20, 0, tzinfo=UTC)  # 31 March 2019 20:00 + 39 weeks: the last shifted evening
         t1 = t0 + timedelta(minutes=15)
         t2 = t1 + timedelta(minutes=15)
-        events = [e for e in sorted([*events_from_files(files), *q4]) if e.ts < t2]
+        events = [e for e in sorted([*events_from_files(files), *q4]) if e.ts < t2 + STEP]
     else:
-        events = events_from_files(files, end=t2)
+        events = events_from_files(files, end=t2 + STEP)
     history = [e.to_dict() for e in events if e.ts < t0]
     increment = [e.to_dict() for e in events if t0 <= e.ts < t1]
-    dag_increment = [e.to_dict() for e in events if e.ts >= t1]
+    dag_increment = [e.to_dict() for e in events if t1 <= e.ts < t2]
+    dag_increment_2 = [e.to_dict() for e in events if e.ts >= t2]
     target = Path(tempfile.mkdtemp(prefix="dbt-bench-")) / "target"
     try:
         resources.ensure_bigquery(settings)
@@ -265,11 +267,16 @@ def main() -> None:
             print(f"{label}: {late_s:.1f} s wall; models {late_models}")
             print(f"    rows written: {rows_written(target)}")
         if args.dag:
-            load_raw_events(dag_increment, settings)
-            dag_s, tasks = timed_dag_run(settings, t2)
-            label = f"(b') increment as a DAG run, +{len(dag_increment)} events, as_of {t2.isoformat()}"
-            print(f"{label}: {dag_s:.1f} s wall")
-            print(f"    tasks (s): {tasks}")
+            # the first DAG run parses the dbt project in full (the profile's dataset differs from
+            # the install's parse); cosmos then keeps the partial-parse state, as between live runs
+            for increment, interval_end, label in (
+                (dag_increment, t2, "(b') increment as a DAG run, first (full dbt parse)"),
+                (dag_increment_2, t2 + STEP, "(b'') the next increment as a DAG run (partial parse)"),
+            ):
+                load_raw_events(increment, settings)
+                dag_s, tasks = timed_dag_run(settings, interval_end)
+                print(f"{label}, +{len(increment)} events, as_of {interval_end.isoformat()}: {dag_s:.1f} s wall")
+                print(f"    tasks (s): {tasks}")
     finally:
         if args.keep:
             print(f"kept dataset {settings.dataset} (train_predict.py --dataset {settings.dataset})")

@@ -74,6 +74,7 @@ def build_operator(settings: Settings, **task_args: Any) -> DbtBuildLocalOperato
     next run, 15 minutes later, repairs (each run builds every missing as_of); either way the
     training gate stays closed until a run passes.
     """
+    from cosmos import settings as cosmos_settings
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
 
@@ -89,6 +90,8 @@ def build_operator(settings: Settings, **task_args: Any) -> DbtBuildLocalOperato
         env=profile_env(settings),
         append_env=True,
         emit_datasets=False,  # no Assets: training waits on feature_store_runs (see the module docstring)
+        # where cosmos keeps dbt's partial-parse state between runs (else every run parses in full)
+        cache_dir=Path(cosmos_settings.cache_dir) / "bikeshare_features",
         retries=0,
         **task_args,
     )
