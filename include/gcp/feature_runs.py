@@ -25,10 +25,10 @@ Hence:
 
 - a run in progress closes the gate until it verifies: training waits rather than read rows whose tests
   have not run;
-- a run whose model or test task failed, or that was killed, leaves its ``building`` row open: training
+- a run whose dbt build failed (a model or a test), or that was killed, leaves its ``building`` row open: training
   waits, and the training sensor's timeout eventually fails its run (the alert), until a run of that
   interval or a newer one passes: a rerun of the failed run, or the next 15-minute run once the data is
-  fixed. Marking the failed test task successful in the UI lets ``features_ready`` run and record
+  fixed. Marking the failed ``dbt_build`` task successful in the UI lets ``features_ready`` run and record
   ``verified``: an operator's explicit override, in the log like any other row;
 - a backfill of an old interval closes the gate while it runs; once it verified, the gate is open again
   for the current hour although the newest row is a ``verified`` with an old ``as_of``: the newer rows

@@ -27,10 +27,18 @@ HOLIDAY_COLUMNS = "holiday_date date, observed_date date, holiday_name string"
 
 
 @pytest.fixture
-def build_wide(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., dict[str, dict[str, float]]]]:
-    """Load events, stations and holidays into a fresh dataset, build the wide table for ``as_of``
-    from ``features_start``, and return its rows by station."""
+def window_settings(test_settings: Settings) -> Iterator[Settings]:
+    """A fresh dataset of this test's own, dropped afterwards."""
     settings = test_settings.with_names(dataset=f"{test_settings.dataset}_win_{uuid.uuid4().hex[:6]}")
+    yield settings
+    clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+
+
+@pytest.fixture
+def build_wide(window_settings: Settings, tmp_path: Path) -> Callable[..., dict[str, dict[str, float]]]:
+    """Load events, stations and holidays into the test's dataset, build the wide table (and what
+    ``models`` selects) for ``as_of`` from ``features_start``, and return the wide rows by station."""
+    settings = window_settings
     client = clients.bigquery_client(settings)
 
     def build(
@@ -39,6 +47,7 @@ def build_wide(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[...
         holidays: list[tuple[str, str, str]],
         as_of: str,
         features_start: str,
+        models: str = "+station_features_wide",
     ) -> dict[str, dict[str, float]]:
         resources.ensure_bigquery(settings)
         load_raw_events(
@@ -58,7 +67,7 @@ def build_wide(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[...
             client.query(f"create table `{settings.table_id(table)}` ({columns})").result()
             client.query(f"insert into `{settings.table_id(table)}` values {rows}").result()
         run_dbt(
-            ["run", "--select", "+station_features_wide", "--exclude", "resource_type:seed"],
+            ["run", "--select", models, "--exclude", "resource_type:seed"],
             settings,
             vars={**dbt_vars(as_of=as_of, features_start=features_start), "late_event_lookback_minutes": 60},
             target_path=tmp_path / "target",
@@ -66,8 +75,7 @@ def build_wide(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[...
         rows = client.query(f"select * from `{settings.table_id('station_features_wide')}`").result()
         return {row["station_id"]: dict(row.items()) for row in rows}
 
-    yield build
-    client.delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+    return build
 
 
 def assert_columns(actual: dict[str, float], expected: dict[str, float]) -> None:
@@ -212,3 +220,46 @@ def test_daily_and_weekly_lags_follow_new_york_time_across_dst(build_wide) -> No
             "is_holiday": 0,
         },
     )
+
+
+def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
+    build_wide, window_settings: Settings, tmp_path: Path
+) -> None:
+    """station_features is the wide table unpivoted along the catalogue; a row whose (feature_name,
+    window_len) pair is not in the catalogue (each value alone is) fails in_feature_catalogue, and a
+    deleted feature fails every_feature_present."""
+    build_wide(
+        events=[("a1", "A", "2019-09-02T11:00:00Z", "pickup"), ("a2", "A", "2019-09-02T11:20:00Z", "dropoff")],
+        stations=[("A", 20)],
+        holidays=[("2019-09-02", "2019-09-02", "Labor Day")],
+        as_of="2019-09-02T12:07:00+00:00",
+        features_start="2019-09-02T12:00:00+00:00",
+        models="+station_features",
+    )
+    client = clients.bigquery_client(window_settings)
+    tall = window_settings.table_id("station_features")
+    (count,) = next(iter(client.query(f"select count(*) from `{tall}`").result()))
+    assert count == 46  # one station, one as_of, every feature of the catalogue
+    vars_ = {**dbt_vars(as_of="2019-09-02T12:07:00+00:00"), "test_window_minutes": None}
+
+    def catalogue_tests() -> str:
+        return run_dbt(
+            ["test", "--select", "in_feature_catalogue_station_features_", "every_feature_present_station_features_"],
+            window_settings,
+            vars=vars_,
+            target_path=tmp_path / "target",
+            check=False,
+        ).output
+
+    assert "PASS=2" in catalogue_tests()
+    client.query(
+        f"insert into `{tall}` values ('A', 'pickup_count', '26w', 1.0, timestamp '2019-09-02 12:00:00+00')"
+    ).result()
+    output = catalogue_tests()
+    assert "FAIL 1 in_feature_catalogue_station_features_" in output
+    assert "FAIL 1 every_feature_present_station_features_" in output  # an unknown feature at that key too
+    client.query(f"delete from `{tall}` where window_len = '26w' and feature_name = 'pickup_count'").result()
+    client.query(f"delete from `{tall}` where feature_name = 'capacity'").result()
+    output = catalogue_tests()
+    assert "PASS in_feature_catalogue_station_features_" in output
+    assert "FAIL 1 every_feature_present_station_features_" in output

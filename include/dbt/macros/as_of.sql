@@ -71,9 +71,3 @@
     {%- set newest = run_query('select max(' ~ column ~ ') as newest from ' ~ relation).columns[0].values()[0] -%}
     {{- return(none if newest is none else parse_utc(newest)) -}}
 {% endmacro %}
-
-{#- The newest as_of already in station_features as a TIMESTAMP literal, or a NULL timestamp on a
-    first build or a full refresh. -#}
-{% macro existing_station_features_max_as_of() %}
-    {{- return(timestamp_literal(newest_time('station_features', 'as_of'))) -}}
-{% endmacro %}

@@ -4,7 +4,7 @@
     Self-reconciliation by counts. While a mart compiles, one query recounts each fleet station's
     pickups and dropoffs of every hour in the reconcile window straight from stg_raw_events and
     compares them with what the mart holds: pickup_count_1h / dropoff_count_1h at every as_of of
-    station_features and station_features_wide (and the 7-day counts at the first as_of of a station
+    station_features_wide (and the 7-day counts at the first as_of of a station
     that joined the fleet in the window), pickups / dropoffs of every hour of
     station_hourly_labels. A fleet station without a row counts as a mismatch too. The run then
     rebuilds from the earliest mismatch on (the models' `bounds`), so late events reach every
@@ -208,21 +208,13 @@
     {{- return(none if first_mismatch is none else parse_utc(first_mismatch)) -}}
 {% endmacro %}
 
-{#- The earliest as_of station_features must rebuild for late events (a TIMESTAMP literal), or a
-    NULL timestamp. An event in [t - 1h, t) first shows at as_of floor(ts) + 15 min >= t - 45 min,
-    so a mismatch at t rebuilds from t - 45 min (a 7-day mismatch at a station's first as_of t
-    concerns as_ofs from t on). -#}
-{% macro late_event_start_as_of() %}
-    {{- return(late_event_features_start('station_features', tall=true)) -}}
-{% endmacro %}
-
-{#- The same for station_features_wide, checked against its own columns: it is stale when
-    station_features was rebuilt and the pivot has not followed yet (or failed). -#}
+{#- The earliest as_of station_features_wide must rebuild for late events (a TIMESTAMP literal), or
+    a NULL timestamp; checked against its own columns. An event in [t - 1h, t) first shows at as_of
+    floor(ts) + 15 min >= t - 45 min, so a mismatch at t rebuilds from t - 45 min (a 7-day mismatch
+    at a station's first as_of t concerns as_ofs from t on). station_features, its unpivot (a view),
+    follows by itself. -#}
 {% macro late_event_start_as_of_wide() %}
-    {{- return(late_event_features_start('station_features_wide', tall=false)) -}}
-{% endmacro %}
-
-{% macro late_event_features_start(identifier, tall) %}
+    {%- set identifier = 'station_features_wide' -%}
     {%- set newest = newest_time(identifier, 'as_of') -%}
     {%- if newest is none -%}
         {{- return(timestamp_literal(none)) -}}
@@ -234,33 +226,15 @@
     {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=identifier) -%}
     {%- set time_filter = 'as_of >= ' ~ timestamp_literal(window.first) ~ ' and as_of <= ' ~ timestamp_literal(window.last) -%}
     {%- set built -%}
-        {%- if tall %}
-            select
-                station_id,
-                as_of as at_time,
-                {%- for name, feature in [('pickups', 'pickup_count'), ('dropoffs', 'dropoff_count')] %}
-                {%- for window_len, suffix in [('1h', ''), ('7d', '_7d')] %}
-                sum(if(feature_name = '{{ feature }}' and window_len = '{{ window_len }}', value, 0))
-                    as {{ name }}{{ suffix }}{{ ',' if not (loop.last and name == 'dropoffs') }}
-                {%- endfor %}
-                {%- endfor %}
-            from {{ relation }}
-            where
-                {{ time_filter }}
-                and window_len in ('1h', '7d')
-                and feature_name in ('pickup_count', 'dropoff_count')
-            group by station_id, as_of
-        {%- else %}
-            select
-                station_id,
-                as_of as at_time,
-                pickup_count_1h as pickups,
-                dropoff_count_1h as dropoffs,
-                pickup_count_7d as pickups_7d,
-                dropoff_count_7d as dropoffs_7d
-            from {{ relation }}
-            where {{ time_filter }}
-        {%- endif %}
+        select
+            station_id,
+            as_of as at_time,
+            pickup_count_1h as pickups,
+            dropoff_count_1h as dropoffs,
+            pickup_count_7d as pickups_7d,
+            dropoff_count_7d as dropoffs_7d
+        from {{ relation }}
+        where {{ time_filter }}
     {%- endset -%}
     {%- set first_mismatch = first_late_event_mismatch(built, window, 15, -60, check_week=true) -%}
     {%- if first_mismatch is none -%}

@@ -6,8 +6,23 @@
     exact for a table built from the same events. -#}
 {{ config(severity='error') }}
 {%- set windows = station_trailing_window_minutes() %}
+{#- A run (var as_of) checks the day before its as_of, reading events of that day and the longest
+    window before it, between TIMESTAMP literals; without as_of (the full audit), the last day held. -#}
+{%- set as_of_given = var('as_of', none) not in (none, '') %}
 
 with
+
+events as (
+
+    select *
+    from {{ ref('stg_raw_events') }}
+    {%- if as_of_given %}
+    where
+        event_at >= timestamp_sub({{ as_of_end_literal() }}, interval {{ 1440 + windows.values() | max }} minute)
+        and event_at < {{ as_of_end_literal() }}
+    {%- endif %}
+
+),
 
 recent_features as (
 
@@ -16,7 +31,12 @@ recent_features as (
     where
         feature_name in ('pickup_count', 'dropoff_count')
         and window_len in ('{{ windows.keys() | join("', '") }}')
+        {%- if as_of_given %}
+        and as_of >= timestamp_sub({{ as_of_end_literal() }}, interval 1 day)
+        and as_of <= {{ as_of_end_literal() }}
+        {%- else %}
         and as_of >= (select timestamp_sub(max(as_of), interval 1 day) from {{ ref('station_features') }})
+        {%- endif %}
 
 ),
 
@@ -43,7 +63,7 @@ recounted as (
         windows.value,
         coalesce(sum(events.delta), 0) as events_in_window
     from windows
-    left join {{ ref('stg_raw_events') }} as events
+    left join events
         on
             windows.station_id = events.station_id
             and events.kind = if(windows.feature_name = 'pickup_count', 'pickup', 'dropoff')

@@ -9,6 +9,7 @@
 /* depends_on: {{ ref('int_fleet_stations') }} (queried by the late-event check) */
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 {%- set start_var = var('features_start', none) -%}
+{%- set existing_max = newest_time('station_features_wide', 'as_of') -%}
 
 with
 
@@ -22,9 +23,11 @@ params as (
 
     select
         {{ as_of_end_literal() }} as as_of_end,
-        {{ timestamp_literal(newest_time('station_features_wide', 'as_of')) }} as existing_max_as_of,
+        {{ timestamp_literal(existing_max) }} as existing_max_as_of,
         {{ late_event_start_as_of_wide() }} as late_event_as_of,
-        {%- if start_var %}
+        {%- if existing_max is not none %}
+        cast(null as timestamp) as first_as_of  -- an increment: only a first build reads the whole history
+        {%- elif start_var %}
         {{ floor_15_minutes_literal(start_var) }} as first_as_of
         {%- else %}
         (

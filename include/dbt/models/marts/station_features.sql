@@ -1,36 +1,15 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='merge',
-        incremental_predicates=[late_event_merge_predicate('as_of')],
-        unique_key=['station_id', 'feature_name', 'window_len', 'as_of'],
-        partition_by={'field': 'as_of', 'data_type': 'timestamp', 'granularity': 'day'},
-        cluster_by=['station_id', 'feature_name'],
-    )
-}}
+{{ config(materialized='view') }}
 {#- The tall feature table: station_features_wide unpivoted, one row per station, feature, window and
-    as_of (the catalogue: macros/feature_specs.sql). An increment unpivots the as_ofs after its own
-    newest one (a catch-up of many included), the late-event lookback, and the as_ofs from the
-    earliest one whose 1-hour counts here miss a late event (checked against the events, as the wide
-    table is: macros/late_events.sql), which covers the as_ofs the wide table recomputed for it, also
-    when an earlier run stopped between the two. The merge on the unique key makes a re-run change
-    nothing; its predicate reaches back as far as a run can recompute. -#}
--- depends_on: {{ ref('stg_raw_events') }}
--- depends_on: {{ ref('int_fleet_stations') }}
-{%- set lookback = var('late_event_lookback_minutes') | int %}
+    as_of (the catalogue: macros/feature_specs.sql). A view, so it cannot fall behind the wide table
+    (late events, a run that stopped half-way) and costs no write: a 12-month first build would
+    otherwise copy 84 M rows, more than the emulator's 10-minute job limit allows. A filter on
+    as_of or station_id reaches the wide table's partitions and clusters on BigQuery. -#}
 
 with
 
 wide as (
 
     select * from {{ ref('station_features_wide') }}
-    {%- if is_incremental() %}
-    {%- set newest = timestamp_literal(newest_time(this.identifier, 'as_of')) %}
-    where
-        as_of > {{ newest }}
-        or as_of >= timestamp_sub({{ as_of_end_literal() }}, interval {{ lookback }} minute)
-        or as_of >= coalesce({{ late_event_start_as_of() }}, {{ as_of_end_literal() }})
-    {%- endif %}
 
 ),
 

@@ -33,14 +33,15 @@ params as (
     select
         -- the last complete hour ends at or before the run's as_of
         timestamp_trunc({{ as_of_end_literal() }}, hour) as hours_end,
-        {%- if is_incremental() %}
-        {{ timestamp_literal(newest_time(this.identifier, 'hour_start')) }} as existing_max_hour,
+        {%- set existing_max = newest_time(this.identifier, 'hour_start') if is_incremental() else none %}
+        {{ timestamp_literal(existing_max) }} as existing_max_hour,
+        {%- if existing_max is not none %}
         {{ late_event_start_hour() }} as late_event_hour,
+        cast(null as timestamp) as first_hour  -- an increment: only a first build reads the whole history
         {%- else %}
-        cast(null as timestamp) as existing_max_hour,
         cast(null as timestamp) as late_event_hour,
-        {%- endif %}
         (select timestamp_trunc(min(event_at), hour) from events) as first_hour
+        {%- endif %}
 
 ),
 
