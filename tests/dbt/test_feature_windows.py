@@ -225,9 +225,10 @@ def test_daily_and_weekly_lags_follow_new_york_time_across_dst(build_wide) -> No
 def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
     build_wide, window_settings: Settings, tmp_path: Path
 ) -> None:
-    """station_features is the wide table unpivoted along the catalogue; a row whose (feature_name,
-    window_len) pair is not in the catalogue (each value alone is) fails in_feature_catalogue, and a
-    deleted feature fails every_feature_present."""
+    """station_features unpivots the wide table along the catalogue. Should it hold a row whose
+    (feature_name, window_len) pair is not in the catalogue (each value alone is), in_feature_catalogue
+    fails; should a feature be missing at a key, every_feature_present fails. The view is swapped for
+    a table of its rows here so that rows can be planted."""
     build_wide(
         events=[("a1", "A", "2019-09-02T11:00:00Z", "pickup"), ("a2", "A", "2019-09-02T11:20:00Z", "dropoff")],
         stations=[("A", 20)],
@@ -238,8 +239,15 @@ def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
     )
     client = clients.bigquery_client(window_settings)
     tall = window_settings.table_id("station_features")
-    (count,) = next(iter(client.query(f"select count(*) from `{tall}`").result()))
-    assert count == 46  # one station, one as_of, every feature of the catalogue
+    rows = [tuple(r.values()) for r in client.query(f"select * from `{tall}`").result()]
+    assert len(rows) == 46  # one station, one as_of, every feature of the catalogue
+    client.query(f"drop view `{tall}`").result()
+    client.query(
+        f"create table `{tall}` (station_id string, feature_name string, window_len string, value float64, "
+        "as_of timestamp)"
+    ).result()
+    values = ", ".join(f"('{a}', '{f}', '{w}', {v}, timestamp '{t.isoformat()}')" for a, f, w, v, t in rows)
+    client.query(f"insert into `{tall}` values {values}").result()
     vars_ = {**dbt_vars(as_of="2019-09-02T12:07:00+00:00"), "test_window_minutes": None}
 
     def catalogue_tests() -> str:

@@ -199,8 +199,8 @@ def test_a_late_event_outside_the_lookback_is_counted_in_every_as_of_after_it(
 
     rebuilt = fleet_sizes(built, first_as_of - 3 * STEP, NEWEST)  # 22:45 .. 03:00
     written = rows_written(dbt_target)
-    assert written["station_features"] == sum(rebuilt.values()) * N_FEATURES
     assert written["station_features_wide"] == sum(rebuilt.values())
+    assert_tall_equals_wide(built, busiest)  # station_features, a view, follows by itself
     assert_tests_pass(dbt, NEWEST)
 
 
@@ -306,7 +306,7 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert tuple(counts_after.values()) == tuple(counts_before.values())
     rebuilt = fleet_sizes(built, datetime(2019, 9, 1, 10, 45, tzinfo=UTC), as_of)  # 45 min before 11:30
     assert len(rebuilt) == 163  # 2019-09-01 10:45 .. 2019-09-03 03:15
-    assert rows_written(dbt_target)["station_features"] == sum(rebuilt.values()) * N_FEATURES
+    assert rows_written(dbt_target)["station_features_wide"] == sum(rebuilt.values())
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
     assert_labels_match_recount(built, busiest, ts - 2 * HOUR, as_of.replace(minute=0))
     # no as_of: the whole tables (the feature store's three; model_performance is not built here)
@@ -315,21 +315,20 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert "ERROR=0" in audit.output
 
 
-def test_a_run_that_stopped_before_the_tall_table_is_completed_by_the_next_one(
+def test_a_run_that_stopped_after_the_wide_table_leaves_nothing_behind(
     built: Settings, busiest: str, dbt: Callable[..., DbtResult]
 ) -> None:
-    """station_features_wide took a late event in, then the run stopped (the tall table's task
-    failed): the next run finds nothing to rebuild in the wide table, but station_features checks
-    its own counts against the events and unpivots what it missed."""
+    """station_features_wide took a late event in, then the run stopped before anything else: the
+    tall station_features (a view of the wide table) already shows it, and the labels catch up on
+    the next run."""
     as_of = NEWEST + STEP
     ts = as_of - timedelta(hours=6) + timedelta(seconds=5)  # 2019-09-02 21:15:05
     load_late(built, "late-run-stopped", busiest, "pickup", ts)
-    dbt("run", "--select", "station_features_wide", "station_hourly_labels", as_of=as_of)
+    dbt("run", "--select", "station_features_wide", as_of=as_of)
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
-    before = tall_snapshot(built, busiest)
-    dbt("run", as_of=as_of)
-    assert tall_snapshot(built, busiest) != before
     assert_tall_equals_wide(built, busiest)
+    dbt("run", as_of=as_of)
+    assert_labels_match_recount(built, busiest, ts - HOUR, as_of.replace(minute=0))
 
 
 def test_a_features_outage_still_reconciles_what_arrived_meanwhile(
@@ -364,7 +363,6 @@ def test_a_run_without_late_data_does_not_widen_the_rebuilt_range(
         f"where hour_start = '{(as_of.replace(minute=0) - HOUR).isoformat()}'",
     )
     expected = {
-        "station_features": sum(fleet.values()) * N_FEATURES,
         "station_features_wide": sum(fleet.values()),
         "station_hourly_labels": labels.n,
     }

@@ -25,16 +25,16 @@ MARKER = -999.0  # the value of the planted duplicates, so they can be removed a
 @pytest.fixture
 def features(dbt: Callable[..., DbtResult], dbt_settings: Settings) -> Iterator[str]:
     dbt("run", as_of=AS_OF)
-    table = f"`{dbt_settings.table_id('station_features')}`"
+    table = f"`{dbt_settings.table_id('station_features_wide')}`"
     yield table
-    clients.bigquery_client(dbt_settings).query(f"delete from {table} where value = {MARKER}").result()
+    clients.bigquery_client(dbt_settings).query(f"delete from {table} where capacity = {MARKER}").result()
 
 
 def plant_duplicate(settings: Settings, table: str, as_of: datetime) -> None:
+    """A second row for one (station_id, as_of) of the wide table (and so 46 in the tall view)."""
     sql = (
-        f"insert into {table} (station_id, feature_name, window_len, value, as_of) "
-        f"select station_id, feature_name, window_len, {MARKER}, as_of from {table} "
-        f"where as_of = timestamp '{as_of.isoformat()}' and feature_name = 'capacity' limit 1"
+        f"insert into {table} select * replace ({MARKER} as capacity) from {table} "
+        f"where as_of = timestamp '{as_of.isoformat()}' limit 1"
     )
     job = clients.bigquery_client(settings).query(sql)
     job.result()
@@ -42,7 +42,7 @@ def plant_duplicate(settings: Settings, table: str, as_of: datetime) -> None:
 
 
 def unique_test(dbt: Callable[..., DbtResult], as_of: datetime | None) -> DbtResult:
-    return dbt("test", "--select", "unique_combination_station_features*", as_of=as_of, check=False)
+    return dbt("test", "--select", "unique_combination_station_features_wide*", as_of=as_of, check=False)
 
 
 def test_old_rows_are_left_to_the_full_audit(dbt, dbt_settings: Settings, features: str) -> None:
