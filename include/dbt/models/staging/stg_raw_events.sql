@@ -1,8 +1,26 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        partition_by={'field': 'event_at', 'data_type': 'timestamp', 'granularity': 'day'},
+        cluster_by=['station_id'],
+    )
+}}
+{#- One row per event_id, the earliest ingested copy, typed, with the signed delta. A table kept
+    incrementally, so that no run deduplicates the whole history (each of a run's ~7 reads of a view
+    would): an increment takes the raw rows ingested since the newest one here (less a margin for
+    rows that become visible late) and appends the event_ids not here yet. A merge without a
+    unique key appends. -#}
+{%- set margin_minutes = 60 %}
+
 with
 
 source as (
 
     select * from {{ source('bikeshare', 'raw_events') }}
+    {%- if is_incremental() %}
+    where ingested_at >= (select timestamp_sub(max(ingested_at), interval {{ margin_minutes }} minute) from {{ this }})
+    {%- endif %}
 
 ),
 
@@ -27,14 +45,32 @@ deduplicated as (
     where true  -- older BigQuery releases accept QUALIFY only beside WHERE / GROUP BY / HAVING
     qualify row_number() over (partition by event_id order by ingested_at, event_at) = 1
 
+),
+
+new_events as (
+
+    select deduplicated.*
+    from deduplicated
+    {%- if is_incremental() %}
+    left join (select event_id from {{ this }}) as seen
+        on deduplicated.event_id = seen.event_id
+    where seen.event_id is null
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        event_id,
+        station_id,
+        event_at,
+        kind,
+        delta,
+        case kind when 'dropoff' then delta else -delta end as signed_delta,
+        ingested_at
+    from new_events
+
 )
 
-select
-    event_id,
-    station_id,
-    event_at,
-    kind,
-    delta,
-    case kind when 'dropoff' then delta else -delta end as signed_delta,
-    ingested_at
-from deduplicated
+select * from final
