@@ -42,7 +42,13 @@ DAY_START = datetime(2019, 9, 29, 4, tzinfo=UTC)  # a local day (America/New_Yor
 DAY_END = DAY_START + timedelta(days=1)
 MALFORMED_SHARE = 0.01
 STREAM_TIMEOUT_S = 600
-FEATURE_TABLES = ("stg_raw_events", "int_fleet_stations", "station_hourly_labels", "station_features_wide", "station_features")
+FEATURE_TABLES = (
+    "stg_raw_events",
+    "int_fleet_stations",
+    "station_hourly_labels",
+    "station_features_wide",
+    "station_features",
+)
 FEATURE_CODE_STAMP = ROOT / ".local" / "demo-feature-code.sha256"
 
 

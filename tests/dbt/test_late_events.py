@@ -324,7 +324,7 @@ def test_a_run_that_stopped_after_the_wide_table_leaves_nothing_behind(
     as_of = NEWEST + STEP
     ts = as_of - timedelta(hours=6) + timedelta(seconds=5)  # 2019-09-02 21:15:05
     load_late(built, "late-run-stopped", busiest, "pickup", ts)
-    dbt("run", "--select", "station_features_wide", as_of=as_of)
+    dbt("run", "--select", "+station_features_wide", as_of=as_of)  # staging, the fleet, the wide table
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
     assert_tall_equals_wide(built, busiest)
     dbt("run", as_of=as_of)
