@@ -5,7 +5,7 @@ FROM astrocrpublic.azurecr.io/astronomer/astro-runtime:3.3-2
 
 # dbt in its own virtualenv, as the astronomer-cosmos docs recommend: dbt-bigquery and the Google
 # provider pin conflicting google-cloud-storage versions. Installed from the same lock as locally;
-# cosmos runs it by path (BIKESHARE_DBT_EXECUTABLE, read by include/gcp/settings.py).
+# cosmos runs it by path (BIKESHARE_DBT_EXECUTABLE, read by include/dbt/settings.py).
 RUN python -m venv /usr/local/airflow/dbt_venv \
     && /usr/local/airflow/dbt_venv/bin/pip install --no-cache-dir -r /usr/local/airflow/requirements-dbt.lock
 

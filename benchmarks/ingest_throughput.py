@@ -49,6 +49,7 @@ import sys
 import time
 import uuid
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from include.beam.control.launch import pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp import clients, resources
 from include.gcp.events import Event
@@ -165,7 +167,8 @@ def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
     resources.ensure_bigquery(settings)
     log = Path(args.log or PROJECT_ROOT / ".local" / f"bench-ingest-{tag}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [*pipeline_args(settings, job_name=f"bench-{tag}"), *args.pipeline_arg]
+    ingest = replace(IngestSettings.from_env(settings.profile), job_name=f"bench-{tag}")
+    argv = [*pipeline_args(settings, ingest), *args.pipeline_arg]
     proc = subprocess.Popen(
         [sys.executable, "-m", PIPELINE_MODULE, *argv],
         cwd=PROJECT_ROOT,

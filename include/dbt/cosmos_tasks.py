@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.dbt.runner import dbt_target, profile_env, run_dbt, settings_vars
+from include.dbt.settings import DbtSettings
 from include.gcp.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +49,14 @@ MONITORING_SELECTOR = "tag:monitoring"
 BUILD_EXCLUDE = (SEEDS_SELECTOR, UNIT_TESTS_SELECTOR, MONITORING_SELECTOR)
 
 
-def profile_config(settings: Settings) -> ProfileConfig:
+def profile_config(settings: Settings, dbt_settings: DbtSettings | None = None) -> ProfileConfig:
     """The project's own profiles.yml; the target (``local``/``prod``) follows the profile setting."""
     from cosmos import ProfileConfig
 
     return ProfileConfig(
         profile_name=DBT_PROFILE,
         target_name=dbt_target(settings),
-        profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        profiles_yml_filepath=(dbt_settings or DbtSettings.from_env()).profiles_yml,
     )
 
 
@@ -65,7 +66,9 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     return {**DBT_VARS, **settings_vars(settings)}
 
 
-def build_operator(settings: Settings, **task_args: Any) -> DbtBuildLocalOperator:
+def build_operator(
+    settings: Settings, dbt_settings: DbtSettings | None = None, **task_args: Any
+) -> DbtBuildLocalOperator:
     """The features run's one cosmos task: ``dbt build`` of everything but :data:`BUILD_EXCLUDE`.
 
     dbt from its own venv as a subprocess (dbt is not importable in Airflow's venv), with the
@@ -78,11 +81,12 @@ def build_operator(settings: Settings, **task_args: Any) -> DbtBuildLocalOperato
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
 
+    dbt = dbt_settings or DbtSettings.from_env()
     return DbtBuildLocalOperator(
         task_id=BUILD_TASK_ID,
-        project_dir=str(settings.dbt_project_dir),
-        profile_config=profile_config(settings),
-        dbt_executable_path=str(settings.dbt_executable),
+        project_dir=str(dbt.project_dir),
+        profile_config=profile_config(settings, dbt),
+        dbt_executable_path=str(dbt.executable),
         invocation_mode=InvocationMode.SUBPROCESS,
         install_deps=False,
         exclude=" ".join(BUILD_EXCLUDE),

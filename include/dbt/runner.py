@@ -3,7 +3,7 @@
 Builds the dbt command line (``--project-dir``/``--profiles-dir`` = this folder, ``--target`` from the
 profile) and the process environment (:func:`profile_env`, which profiles.yml reads), so no caller
 repeats that wiring; cosmos' tasks (include/dbt/cosmos_tasks.py) use the same two. dbt lives in its
-own venv (``settings.dbt_executable``), hence a subprocess.
+own venv (:class:`~include.dbt.settings.DbtSettings`), hence a subprocess.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from include.dbt.settings import DbtSettings
 from include.gcp.settings import Settings, get_settings
-
-PROJECT_DIR = Path(__file__).resolve().parent
 
 
 class DbtError(RuntimeError):
@@ -105,11 +104,13 @@ def dbt_command(
     settings: Settings | None = None,
     vars: Mapping[str, object] | None = None,
     target_path: Path | None = None,
+    dbt_settings: DbtSettings | None = None,
 ) -> list[str]:
     """``dbt <args> --project-dir … --profiles-dir … --target …`` (+ ``--vars`` as JSON, valid YAML)."""
     s = settings or get_settings()
-    project = Path(s.dbt_project_dir)
-    cmd = [str(s.dbt_executable), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    dbt = dbt_settings or DbtSettings.from_env()
+    project = dbt.project_dir
+    cmd = [str(dbt.executable), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if args and args[0] not in ("deps", "clean"):
         cmd += ["--target", dbt_target(s)]
     if vars:
@@ -126,6 +127,7 @@ def run_dbt(
     target_path: Path | None = None,
     check: bool = True,
     timeout: float | None = 1800,
+    dbt_settings: DbtSettings | None = None,
 ) -> DbtResult:
     """Run one dbt command; raise :class:`DbtError` with the output tail if it fails and ``check``.
 
@@ -134,13 +136,14 @@ def run_dbt(
     cosmos reads.
     """
     s = settings or get_settings()
-    cmd = dbt_command(args, s, {**settings_vars(s), **(vars or {})}, target_path)
-    log_dir = target_path.parent / "logs" if target_path else PROJECT_DIR / "logs"
+    dbt = dbt_settings or DbtSettings.from_env()
+    cmd = dbt_command(args, s, {**settings_vars(s), **(vars or {})}, target_path, dbt)
+    log_dir = target_path.parent / "logs" if target_path else dbt.project_dir / "logs"
     env = dbt_env(s)
     env["DBT_LOG_PATH"] = str(log_dir)
     started = time.monotonic()
     proc = subprocess.run(
-        cmd, cwd=s.dbt_project_dir, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        cmd, cwd=dbt.project_dir, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     result = DbtResult(cmd, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
     if check and not result.ok:

@@ -11,6 +11,16 @@ from datetime import datetime
 from include.hours import Hour
 
 
+def dataflow_temp(env: str) -> str:
+    """Dataflow's temp files (the streaming job's launch argv)."""
+    return f"{env}/dataflow/tmp"
+
+
+def dataflow_staging(env: str) -> str:
+    """Where Dataflow stages the workers' package."""
+    return f"{env}/dataflow/staging"
+
+
 def models_prefix(env: str) -> str:
     return f"{env}/models"
 

@@ -1,6 +1,11 @@
 """Settings: the profile, every resource name and the endpoints, read from the environment.
 
-This is the only module that reads environment variables or knows which profile is active.
+:class:`Settings` holds what every part shares: the profile, the Google Cloud names and endpoints,
+the event contract's time limits and the local folders. What only one part needs lives with that
+part and is read the same way (:class:`EnvReader`): the streaming job's
+(:class:`~include.beam.control.settings.IngestSettings`) and dbt's paths
+(:class:`~include.dbt.settings.DbtSettings`).
+
 Each variable is prefixed ``BIKESHARE_``; every one has a default that works for the ``local``
 profile, so a fresh checkout runs with no configuration at all.
 """
@@ -16,8 +21,6 @@ from typing import Literal
 
 Profile = Literal["local", "gcp"]
 PROFILES: tuple[str, ...] = ("local", "gcp")
-IngestClock = Literal["wall", "simulated"]
-INGEST_CLOCKS: tuple[str, ...] = ("wall", "simulated")
 ENV_PREFIXES: tuple[str, ...] = ("dev", "prod")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +28,41 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 class SettingsError(ValueError):
     """A setting has a value the project cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class EnvReader:
+    """Reads ``BIKESHARE_<name>`` variables: unset or empty gives the fallback, a bad value a
+    :class:`SettingsError` that names the variable. The one way every settings class reads them."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def text(self, name: str, fallback: str) -> str:
+        return self.environ.get(f"BIKESHARE_{name}", "") or fallback
+
+    def integer(self, name: str, fallback: int) -> int:
+        raw = self.text(name, str(fallback))
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected an integer") from None
+
+    def port(self, name: str, fallback: int) -> int:
+        raw = self.text(name, str(fallback))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number") from None
+        if not 0 < value < 65536:
+            raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number")
+        return value
+
+    def path(self, name: str, fallback: Path) -> Path:
+        return Path(self.text(name, str(fallback)))
+
+    def profile(self) -> str:
+        """``BIKESHARE_PROFILE``, unchecked (:class:`Settings` validates it)."""
+        return self.text("PROFILE", "local")
 
 
 @dataclass(frozen=True)
@@ -61,20 +99,11 @@ class Settings:
     bigquery_grpc: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9060))
     storage: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9023))
     metadata: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8095))
-    dataflow_job_name: str = "bikeshare-stream"
-    dataflow_max_workers: int = 3
-    dataflow_service_account: str = ""  # the Dataflow workers' service account: required in the gcp profile
-    ingest_dedupe_ttl_seconds: int = 86_400  # how long the pipeline remembers an event_id; 0: dedupe left to the sink
     # Late events: the ingest dead-letters events older than this (``too_late``), and every features
     # run recounts this far back so that the accepted ones reach their label hour and feature as_ofs.
     late_event_limit_minutes: int = 2_880
     future_event_limit_minutes: int = 5  # ingest dead-letters events further ahead of its clock (``future_ts``)
-    # What "now" is for the two limits: the wall clock, or (local replays of past months) the replay's
-    # simulated time that the simulator sends with each message. Default: simulated locally, wall on gcp.
-    ingest_clock: IngestClock = "simulated"
     state_dir: Path = PROJECT_ROOT / ".local"
-    dbt_executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
-    dbt_project_dir: Path = PROJECT_ROOT / "include" / "dbt"
     gcloud_sdk_root: Path | None = None  # where to look first for the Pub/Sub emulator
     trips_data_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "citibike-jc"  # replay input
     # Every alert is appended here as a JSON line (include/monitoring/alerts.py); locally the channel that
@@ -86,8 +115,6 @@ class Settings:
             raise SettingsError(f"BIKESHARE_PROFILE={self.profile!r}: expected one of {PROFILES}")
         if self.env not in ENV_PREFIXES:
             raise SettingsError(f"BIKESHARE_ENV={self.env!r}: expected one of {ENV_PREFIXES}")
-        if self.ingest_clock not in INGEST_CLOCKS:
-            raise SettingsError(f"BIKESHARE_INGEST_CLOCK={self.ingest_clock!r}: expected one of {INGEST_CLOCKS}")
         for name in ("late_event_limit_minutes", "future_event_limit_minutes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"BIKESHARE_{name.upper()}={getattr(self, name)}: expected a positive number")
@@ -96,35 +123,6 @@ class Settings:
     def is_local(self) -> bool:
         """True when the clients talk to the local emulators instead of Google Cloud."""
         return self.profile == "local"
-
-    @property
-    def beam_runner(self) -> str:
-        """Dataflow in the gcp profile; locally the bundle-based DirectRunner.
-
-        Beam 2.77's plain ``DirectRunner`` first tries to download the Prism runner binary, which
-        fails offline before it falls back; ``BundleBasedDirectRunner`` never tries.
-        """
-        return "BundleBasedDirectRunner" if self.is_local else "DataflowRunner"
-
-    @property
-    def bq_write_method(self) -> str:
-        """Beam's WriteToBigQuery method: exactly-once Storage Write API on Dataflow; the
-        emulator accepts only streaming inserts (Beam's other paths are hard-wired to Google)."""
-        return "STREAMING_INSERTS" if self.is_local else "STORAGE_WRITE_API"
-
-    @property
-    def stream_state_dir(self) -> Path:
-        """Where the local streaming job keeps its PID, log and state (local profile)."""
-        return self.state_dir / "stream"
-
-    @property
-    def temp_location(self) -> str:
-        """Dataflow's temp files, under the env prefix of the project bucket."""
-        return f"gs://{self.bucket}/{self.env}/dataflow/tmp"
-
-    @property
-    def staging_location(self) -> str:
-        return f"gs://{self.bucket}/{self.env}/dataflow/staging"
 
     @property
     def topic_path(self) -> str:
@@ -158,33 +156,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``BIKESHARE_*`` variables; anything unset keeps its local default."""
-        env = os.environ if environ is None else environ
-        default = cls()
-
-        def get(name: str, fallback: str) -> str:
-            return env.get(f"BIKESHARE_{name}", "") or fallback
-
-        def port(name: str, fallback: int) -> int:
-            raw = get(name, str(fallback))
-            try:
-                value = int(raw)
-            except ValueError:
-                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number") from None
-            if not 0 < value < 65536:
-                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a port number")
-            return value
-
-        def integer(name: str, fallback: int) -> int:
-            raw = get(name, str(fallback))
-            try:
-                return int(raw)
-            except ValueError:
-                raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected an integer") from None
+        read = EnvReader(os.environ if environ is None else environ)
+        get, integer = read.text, read.integer
 
         def endpoint(name: str, fallback: Endpoint) -> Endpoint:
-            return Endpoint(get(f"{name}_HOST", fallback.host), port(f"{name}_PORT", fallback.port))
+            return Endpoint(get(f"{name}_HOST", fallback.host), read.port(f"{name}_PORT", fallback.port))
 
-        profile = get("PROFILE", default.profile)
+        default = cls()
+        profile = read.profile()
         if profile == "gcp":
             missing = [f"BIKESHARE_{n}" for n in ("GCP_PROJECT", "GCS_BUCKET") if not get(n, "")]
             if missing:
@@ -204,18 +183,11 @@ class Settings:
             bigquery_grpc=endpoint("BIGQUERY_GRPC", default.bigquery_grpc),
             storage=endpoint("STORAGE", default.storage),
             metadata=endpoint("METADATA", default.metadata),
-            dataflow_job_name=get("DATAFLOW_JOB_NAME", default.dataflow_job_name),
-            dataflow_max_workers=int(get("DATAFLOW_MAX_WORKERS", str(default.dataflow_max_workers))),
-            dataflow_service_account=get("DATAFLOW_SERVICE_ACCOUNT", default.dataflow_service_account),
-            ingest_dedupe_ttl_seconds=integer("INGEST_DEDUPE_TTL_SECONDS", default.ingest_dedupe_ttl_seconds),
             late_event_limit_minutes=integer("LATE_EVENT_LIMIT_MINUTES", default.late_event_limit_minutes),
             future_event_limit_minutes=integer("FUTURE_EVENT_LIMIT_MINUTES", default.future_event_limit_minutes),
-            ingest_clock=get("INGEST_CLOCK", "wall" if profile == "gcp" else default.ingest_clock),  # type: ignore[arg-type]
-            state_dir=Path(get("STATE_DIR", str(default.state_dir))),
-            dbt_executable=Path(get("DBT_EXECUTABLE", str(default.dbt_executable))),
-            dbt_project_dir=Path(get("DBT_PROJECT_DIR", str(default.dbt_project_dir))),
+            state_dir=read.path("STATE_DIR", default.state_dir),
             gcloud_sdk_root=Path(sdk) if (sdk := get("GCLOUD_SDK_ROOT", "")) else None,
-            trips_data_dir=Path(get("TRIPS_DATA_DIR", str(default.trips_data_dir))),
+            trips_data_dir=read.path("TRIPS_DATA_DIR", default.trips_data_dir),
             alert_log=Path(log) if (log := get("ALERT_LOG", _default_alert_log(profile, default))) else None,
         )
 

@@ -20,6 +20,7 @@ import pytest
 
 from include.beam.control.job import JobState
 from include.beam.control.job_control import streaming_job
+from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_health import check_health
 from include.gcp import clients
 from include.gcp.settings import Settings
@@ -58,6 +59,8 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     s = stream_env
+    name = IngestSettings.from_env(s.profile).job_name  # BIKESHARE_DATAFLOW_JOB_NAME, which the tasks read
+    assert name.startswith("dagstream-")
     dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_stream")
 
     first = dag.test()
@@ -65,7 +68,7 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     started = _xcom(first, "start_job")
     assert started["created"]
     assert started["state"] == "RUNNING"
-    assert [str(p.pid) for p in _pipelines(s.dataflow_job_name)] == [started["job_id"]]
+    assert [str(p.pid) for p in _pipelines(name)] == [started["job_id"]]
 
     publisher = clients.publisher_client(s)
     for i in range(5):
@@ -88,7 +91,7 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     found = _xcom(second, "start_job")
     assert not found["created"]
     assert found["job_id"] == started["job_id"]  # the same process, no second one
-    assert len(_pipelines(s.dataflow_job_name)) == 1
+    assert len(_pipelines(name)) == 1
     report = _xcom(second, "monitor")
     assert report["problems"] == []
     assert report["job_state"] == "RUNNING"
@@ -105,14 +108,14 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     assert replaced["job_id"] != started["job_id"]
     assert "start (restart 0)" in replaced["message"]  # the crashed job's log tail
     assert any("restarted in this run after the job ended FAILED" in n for n in _xcom(restarted, "monitor")["notes"])
-    assert [str(p.pid) for p in _pipelines(s.dataflow_job_name)] == [replaced["job_id"]]
+    assert [str(p.pid) for p in _pipelines(name)] == [replaced["job_id"]]
 
     drained = dag.test(run_conf={"action": "drain", "drain_timeout_seconds": 60})
     assert drained.state == "success"
     assert _xcom(drained, "drain_job") == "DRAINED"
-    assert _pipelines(s.dataflow_job_name) == []
+    assert _pipelines(name) == []
 
     scheduled = dag.test(run_conf={"action": "run"})  # as scheduled: a drained job stays stopped
     assert scheduled.state == "success"
     assert _xcom(scheduled, "start_job")["state"] == "DRAINED"
-    assert _pipelines(s.dataflow_job_name) == []
+    assert _pipelines(name) == []

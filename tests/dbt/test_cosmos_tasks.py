@@ -9,23 +9,29 @@ import pytest
 
 from include.dbt import cosmos_tasks
 from include.dbt.runner import profile_env
+from include.dbt.settings import DbtSettings
 from include.gcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(dataset="ds_x", project="proj-x", dbt_project_dir=tmp_path / "dbt", dbt_executable=Path("/x/dbt"))
+def settings() -> Settings:
+    return Settings(dataset="ds_x", project="proj-x")
 
 
-def test_profile_comes_from_the_project_files(settings: Settings) -> None:
-    profile = cosmos_tasks.profile_config(settings)
+@pytest.fixture
+def dbt(tmp_path: Path) -> DbtSettings:
+    return DbtSettings(executable=Path("/x/dbt"), project_dir=tmp_path / "dbt")
+
+
+def test_profile_comes_from_the_project_files(settings: Settings, dbt: DbtSettings) -> None:
+    profile = cosmos_tasks.profile_config(settings, dbt)
     assert profile.profile_name == cosmos_tasks.DBT_PROFILE
     assert profile.target_name == "local"
-    assert Path(profile.profiles_yml_filepath) == settings.dbt_project_dir / "profiles.yml"
-    gcp = Settings(profile="gcp", project="p", bucket="b", dbt_project_dir=settings.dbt_project_dir)
-    assert cosmos_tasks.profile_config(gcp).target_name == "prod"
+    assert Path(profile.profiles_yml_filepath) == dbt.project_dir / "profiles.yml"
+    gcp = Settings(profile="gcp", project="p", bucket="b")
+    assert cosmos_tasks.profile_config(gcp, dbt).target_name == "prod"
 
 
 def test_profile_name_matches_the_dbt_project() -> None:
@@ -33,14 +39,14 @@ def test_profile_name_matches_the_dbt_project() -> None:
     assert f"\nprofile: {cosmos_tasks.DBT_PROFILE}\n" in text
 
 
-def test_the_build_is_one_dbt_build_of_the_marts_and_their_tests(settings: Settings) -> None:
+def test_the_build_is_one_dbt_build_of_the_marts_and_their_tests(settings: Settings, dbt: DbtSettings) -> None:
     """One dbt start-up per run: seeds (bikeshare_setup), unit tests (CI) and the monitoring models
     (bikeshare_monitoring) are left out; dbt from its venv with the runner's profile variables."""
     from airflow.sdk import DAG
     from cosmos.constants import InvocationMode
 
     with DAG("t", schedule=None, default_args={"owner": "o", "retries": 2}):
-        build = cosmos_tasks.build_operator(settings)
+        build = cosmos_tasks.build_operator(settings, dbt)
     assert build.task_id == cosmos_tasks.BUILD_TASK_ID
     assert build.base_cmd == ["build"]
     assert build.exclude.split() == ["resource_type:seed", "resource_type:unit_test", "tag:monitoring"]
@@ -48,15 +54,16 @@ def test_the_build_is_one_dbt_build_of_the_marts_and_their_tests(settings: Setti
     assert build.retries == 0  # a failed test is a data problem; the next run repairs the rest
     assert build.invocation_mode is InvocationMode.SUBPROCESS
     assert str(build.dbt_executable_path) == "/x/dbt"
+    assert build.project_dir == str(dbt.project_dir)
     assert build.env == profile_env(settings)
     assert build.append_env is True
     assert build.install_deps is False
     assert build.vars == {"as_of": "{{ data_interval_end | ts }}", "late_event_limit_minutes": 2880}
 
 
-def test_the_late_event_limit_comes_from_the_settings(tmp_path: Path) -> None:
+def test_the_late_event_limit_comes_from_the_settings() -> None:
     """The marts reconcile late events as far back as the ingest accepts them (one setting)."""
-    settings = Settings(late_event_limit_minutes=600, dbt_project_dir=tmp_path / "dbt")
+    settings = Settings(late_event_limit_minutes=600)
     assert cosmos_tasks.dbt_vars(settings) == {**cosmos_tasks.DBT_VARS, "late_event_limit_minutes": 600}
 
 

@@ -8,17 +8,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from include.dbt import runner, seed_data
-from include.dbt.runner import PROJECT_DIR, dbt_command, dbt_env, dbt_vars, settings_vars
-from include.gcp.settings import Settings
+from include.dbt.runner import dbt_command, dbt_env, dbt_vars, settings_vars
+from include.dbt.settings import PROJECT_DIR, DbtSettings
+from include.gcp.settings import PROJECT_ROOT, Settings
 
 
 def test_command_points_at_the_project_profile_and_target() -> None:
     settings = Settings(dataset="ds_x")
-    cmd = dbt_command(["run", "--select", "station_features"], settings, vars={"as_of": "2019-09-01T08:00:00+00:00"})
-    assert cmd[0] == str(settings.dbt_executable)
+    dbt = DbtSettings(executable=Path("/opt/dbt_venv/bin/dbt"), project_dir=Path("/srv/dbt"))
+    args = ["run", "--select", "station_features"]
+    cmd = dbt_command(args, settings, vars={"as_of": "2019-09-01T08:00:00+00:00"}, dbt_settings=dbt)
+    assert cmd[0] == "/opt/dbt_venv/bin/dbt"
     assert cmd[1:4] == ["run", "--select", "station_features"]
-    assert cmd[cmd.index("--project-dir") + 1] == str(settings.dbt_project_dir)
-    assert cmd[cmd.index("--profiles-dir") + 1] == str(settings.dbt_project_dir)
+    assert cmd[cmd.index("--project-dir") + 1] == "/srv/dbt"
+    assert cmd[cmd.index("--profiles-dir") + 1] == "/srv/dbt"
     assert cmd[cmd.index("--target") + 1] == "local"
     assert json.loads(cmd[cmd.index("--vars") + 1]) == {"as_of": "2019-09-01T08:00:00+00:00"}
 
@@ -67,7 +70,10 @@ def test_every_command_gets_the_late_event_limit_of_the_settings(monkeypatch) ->
 
 def test_project_files_are_where_the_settings_say() -> None:
     assert (PROJECT_DIR / "dbt_project.yml").is_file()
-    assert Settings().dbt_project_dir == PROJECT_DIR
+    assert DbtSettings.from_env({}) == DbtSettings(PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt", PROJECT_DIR)
+    image = DbtSettings.from_env({"BIKESHARE_DBT_EXECUTABLE": "/usr/local/airflow/dbt_venv/bin/dbt"})
+    assert image.executable == Path("/usr/local/airflow/dbt_venv/bin/dbt")  # what the Dockerfile sets
+    assert image.project_dir == PROJECT_DIR
 
 
 def test_federal_holidays_use_observed_days() -> None:

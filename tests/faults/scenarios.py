@@ -28,6 +28,7 @@ from typing import Any
 from google.api_core.exceptions import NotFound
 
 from include.beam.control.job import JobState
+from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_health import StreamUnhealthy, check_health, new_stations
 from include.beam.control.stream_local import LocalStreamingJob
 from include.beam.pipeline.transforms import MAX_DEAD_LETTER_PAYLOAD
@@ -79,21 +80,20 @@ class Outcome:
 
 @contextmanager
 def own_resources(base: Settings, label: str) -> Iterator[Settings]:
-    """A topic, subscription, dataset and streaming-job name of this scenario; dropped afterwards."""
+    """A topic, subscription and dataset of this scenario (the job's name: :func:`job_of`); dropped afterwards."""
     tag = f"{label}-{uuid.uuid4().hex[:6]}"
     s = base.with_names(
         topic=f"faults-{tag}",
         subscription=f"faults-{tag}-sub",
         dataset=f"faults_{tag.replace('-', '_')}",
         bucket=f"faults-{tag}",
-        dataflow_job_name=f"faults-{tag}",
     )
     resources.ensure_pubsub(s)
     resources.ensure_bigquery(s)
     try:
         yield s
     finally:
-        job = LocalStreamingJob(s)
+        job = job_of(s)
         if job.state().is_active:
             with suppress(Exception):
                 os.killpg(int(job._load().pid), signal.SIGKILL)  # type: ignore[union-attr]
@@ -175,8 +175,14 @@ def all_written(s: Settings, valid_ids: set[str], bad: int = 0) -> Callable[[], 
     return done
 
 
+def job_of(s: Settings) -> LocalStreamingJob:
+    """The scenario's streaming job, named after its topic (``faults-<scenario>-<tag>``): the name
+    the kill -9 finds the process group by."""
+    return LocalStreamingJob(s, IngestSettings(job_name=s.topic))
+
+
 def start_job(s: Settings) -> LocalStreamingJob:
-    job = LocalStreamingJob(s)
+    job = job_of(s)
     job.start()
     return job
 

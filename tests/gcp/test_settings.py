@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -90,25 +91,18 @@ def test_with_names_changes_only_names() -> None:
     assert s.dataset == "bikeshare"
 
 
-def test_ingest_dedupe_ttl_defaults_to_a_day_and_comes_from_the_environment() -> None:
-    assert Settings.from_env({}).ingest_dedupe_ttl_seconds == 86_400
-    assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "0"}).ingest_dedupe_ttl_seconds == 0
-    assert Settings.from_env({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"}).ingest_dedupe_ttl_seconds == 600
-
-
-def test_late_event_limits_and_the_ingest_clock() -> None:
+def test_late_event_limits() -> None:
     local = Settings.from_env({})
-    assert (local.late_event_limit_minutes, local.future_event_limit_minutes, local.ingest_clock) == (
-        2880,
-        5,
-        "simulated",
-    )
-    gcp = Settings.from_env({"BIKESHARE_PROFILE": "gcp", "BIKESHARE_GCP_PROJECT": "p", "BIKESHARE_GCS_BUCKET": "b"})
-    assert gcp.ingest_clock == "wall"
+    assert (local.late_event_limit_minutes, local.future_event_limit_minutes) == (2880, 5)
     assert Settings.from_env({"BIKESHARE_LATE_EVENT_LIMIT_MINUTES": "60"}).late_event_limit_minutes == 60
-    with pytest.raises(SettingsError, match="BIKESHARE_INGEST_CLOCK"):
-        Settings.from_env({"BIKESHARE_INGEST_CLOCK": "sundial"})
     with pytest.raises(SettingsError, match="BIKESHARE_LATE_EVENT_LIMIT_MINUTES"):
         Settings.from_env({"BIKESHARE_LATE_EVENT_LIMIT_MINUTES": "soon"})
     with pytest.raises(SettingsError, match="BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES"):
         Settings.from_env({"BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES": "0"})
+
+
+def test_settings_hold_what_every_part_shares_and_no_beam_or_dbt_specifics() -> None:
+    """The streaming job's and dbt's own settings live with them (IngestSettings, DbtSettings)."""
+    names = {f.name for f in fields(Settings)}
+    assert not {n for n in names if n.startswith(("dataflow", "ingest", "dbt"))}
+    assert not {n for n in dir(Settings) if n in ("beam_runner", "bq_write_method", "temp_location")}

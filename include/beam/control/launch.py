@@ -1,6 +1,7 @@
 """The complete argv of the ingest pipeline for the active profile, built from the settings.
 
-:func:`pipeline_args` is the one place that turns :class:`Settings` into the pipeline's flags
+:func:`pipeline_args` is the one place that turns :class:`Settings` (names, endpoints, event limits)
+and :class:`IngestSettings` (the job's own) into the pipeline's flags
 (:class:`~include.beam.pipeline.options.IngestOptions` and Beam's own), so the DAG, the tests and the
 benchmark start exactly the same pipeline (DirectRunner locally, Dataflow on gcp). It runs where the
 job is controlled and imports no Beam: both backends call it directly.
@@ -8,37 +9,58 @@ job is controlled and imports no Beam: both backends call it directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from include.beam.control.settings import IngestSettings
+from include.gcp import paths
 from include.gcp.settings import PROJECT_ROOT, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 
 SETUP_FILE = PROJECT_ROOT / "setup.py"
 LOCAL_STREAMING_KEYS = 4
+ArgvFactory = Callable[[Settings, IngestSettings], list[str]]  # how the backends get the argv (tests swap it)
 
 
-def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
+def beam_runner(settings: Settings) -> str:
+    """Dataflow in the gcp profile; locally the bundle-based DirectRunner.
+
+    Beam 2.77's plain ``DirectRunner`` first tries to download the Prism runner binary, which
+    fails offline before it falls back; ``BundleBasedDirectRunner`` never tries.
+    """
+    return "BundleBasedDirectRunner" if settings.is_local else "DataflowRunner"
+
+
+def bq_write_method(settings: Settings) -> str:
+    """Beam's WriteToBigQuery method: exactly-once Storage Write API on Dataflow; the
+    emulator accepts only streaming inserts (Beam's other paths are hard-wired to Google)."""
+    return "STREAMING_INSERTS" if settings.is_local else "STORAGE_WRITE_API"
+
+
+def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
     """The full argv for ``python -m`` :data:`~include.beam.pipeline.PIPELINE_MODULE` in the settings' profile."""
+    runner = beam_runner(settings)
     args = [
-        f"--runner={settings.beam_runner}",
+        f"--runner={runner}",
         "--streaming",
         f"--project={settings.project}",
-        f"--job_name={job_name or settings.dataflow_job_name}",
+        f"--job_name={ingest.job_name}",
         f"--subscription={settings.subscription_path}",
         f"--raw_events_table={settings.table_id(RAW_EVENTS)}",
         f"--dead_letter_table={settings.table_id(RAW_EVENTS_DEAD_LETTER)}",
-        f"--write_method={settings.bq_write_method}",
-        f"--dedupe_ttl_seconds={settings.ingest_dedupe_ttl_seconds}",
-        f"--event_clock={settings.ingest_clock}",
+        f"--write_method={bq_write_method(settings)}",
+        f"--dedupe_ttl_seconds={ingest.dedupe_ttl_seconds}",
+        f"--event_clock={ingest.clock}",
         f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
         f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
     ]
-    if settings.beam_runner != "DataflowRunner":
+    if runner != "DataflowRunner":
         # The emulators come from the environment. In the DirectRunner every shard key of the
         # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s
         # with stalls, 4 keys ~250 (benchmarks/ingest_throughput.py).
         # The local job acknowledges after the write (include/beam/pipeline/local_acks.py), so a restarted job
         # receives again what the killed one wrote but had not acknowledged: look those up.
         return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}", "--dedupe_against_table"]
-    if not settings.dataflow_service_account:
+    if not ingest.service_account:
         raise ValueError(
             "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT is required in the gcp profile: the Dataflow workers run as "
             "that service account (subscriber on one subscription, dataEditor on the dataset), never as "
@@ -46,11 +68,11 @@ def pipeline_args(settings: Settings, job_name: str | None = None) -> list[str]:
         )
     args += [
         f"--region={settings.region}",
-        f"--temp_location={settings.temp_location}",
-        f"--staging_location={settings.staging_location}",
-        f"--max_num_workers={settings.dataflow_max_workers}",
+        f"--temp_location=gs://{settings.bucket}/{paths.dataflow_temp(settings.env)}",
+        f"--staging_location=gs://{settings.bucket}/{paths.dataflow_staging(settings.env)}",
+        f"--max_num_workers={ingest.max_workers}",
         f"--setup_file={SETUP_FILE}",
         "--enable_streaming_engine",
     ]
-    args.append(f"--service_account_email={settings.dataflow_service_account}")
+    args.append(f"--service_account_email={ingest.service_account}")
     return args

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from include.beam.control.job import JobControlError, JobInfo, JobState
-from include.beam.control.launch import pipeline_args
+from include.beam.control.launch import ArgvFactory, pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp.settings import PROJECT_ROOT, Settings
 
@@ -92,16 +93,18 @@ class DataflowStreamingJob:
     def __init__(
         self,
         settings: Settings,
+        ingest: IngestSettings | None = None,
         *,
         hook: Any | None = None,
         launcher: Launcher = launch_and_wait_for_job_id,
         module: str = PIPELINE_MODULE,
-        argv_factory: Callable[[Settings, str], list[str]] = pipeline_args,
+        argv_factory: ArgvFactory = pipeline_args,
         python: str = sys.executable,
         poll_seconds: float = 10.0,
     ) -> None:
         self.settings = settings
-        self.name = settings.dataflow_job_name
+        self.ingest = ingest or IngestSettings.from_env(settings.profile)
+        self.name = self.ingest.job_name
         self._hook = hook
         self.launcher = launcher
         self.module = module
@@ -135,7 +138,7 @@ class DataflowStreamingJob:
         reason = self._failure_reason(latest) if previous and previous.is_failure else ""
         if reason:
             log.warning("Dataflow job %s (%s) had ended %s: %s", self.name, latest["id"], previous, reason)
-        cmd = [self.python, "-m", self.module, *self.argv_factory(self.settings, self.name)]
+        cmd = [self.python, "-m", self.module, *self.argv_factory(self.settings, self.ingest)]
         job_id = self.launcher(cmd)
         log.info("launched Dataflow job %s: %s", self.name, job_id)
         job = self.hook.get_job(job_id=job_id, **self._where)

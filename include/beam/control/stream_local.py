@@ -1,6 +1,6 @@
 """The streaming job on this machine: the pipeline on the DirectRunner as a background process.
 
-State lives in ``settings.stream_state_dir``: ``<job name>.json`` (pid, process start time, argv,
+State lives in ``<state_dir>/stream``: ``<job name>.json`` (pid, process start time, argv,
 log file, restarts, whether a drain was asked for), ``<job name>.log`` (the pipeline's output,
 appended across restarts) and ``<job name>.lock`` (one start or drain at a time, across processes).
 
@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +34,13 @@ from pathlib import Path
 import psutil
 
 from include.beam.control.job import JobControlError, JobInfo, JobState
-from include.beam.control.launch import pipeline_args
+from include.beam.control.launch import ArgvFactory, pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline import DRAINABLE_PIPELINE
 from include.gcp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-ArgvFactory = Callable[[Settings, str], list[str]]
 FORCE_GRACE_S = 10.0  # after the drain timeout: how long SIGTERM gets before SIGKILL
 LOG_TAIL_BYTES = 2_000
 
@@ -65,6 +65,7 @@ class LocalStreamingJob:
     def __init__(
         self,
         settings: Settings,
+        ingest: IngestSettings | None = None,
         *,
         module: str = DRAINABLE_PIPELINE,
         argv_factory: ArgvFactory = pipeline_args,
@@ -72,12 +73,13 @@ class LocalStreamingJob:
         startup_grace: float = 15.0,
     ) -> None:
         self.settings = settings
-        self.name = settings.dataflow_job_name
+        self.ingest = ingest or IngestSettings.from_env(settings.profile)
+        self.name = self.ingest.job_name
         self.module = module
         self.argv_factory = argv_factory
         self.python = python
         self.startup_grace = startup_grace
-        self.dir = settings.stream_state_dir
+        self.dir = settings.state_dir / "stream"
         self._children: dict[int, subprocess.Popen[bytes]] = {}  # reaped here, so none stays a zombie
 
     @property
@@ -146,7 +148,7 @@ class LocalStreamingJob:
             return ""
 
     def _launch(self, restarts: int) -> _Record:
-        argv = self.argv_factory(self.settings, self.name)
+        argv = self.argv_factory(self.settings, self.ingest)
         cmd = [self.python, "-m", self.module, *argv]
         self.dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:

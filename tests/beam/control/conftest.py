@@ -9,15 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_local import LocalStreamingJob
 from include.gcp import resources
 from include.gcp.settings import Settings
 from tests.conftest import drop_resources
 
 
+def ingest_of(settings: Settings) -> IngestSettings:
+    """The test's own streaming-job name, made from its topic's (unique per test)."""
+    return IngestSettings(job_name=f"test-{settings.topic}")
+
+
 @pytest.fixture
 def stream_settings(local_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """Own topic, subscription, dataset and tables, job name and state dir (no bucket: none needed)."""
+    """Own topic, subscription, dataset and tables and state dir (no bucket: none needed); the job
+    name is :func:`ingest_of`'s."""
     tag = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(
         local_stack,
@@ -25,13 +32,12 @@ def stream_settings(local_stack: Settings, tmp_path: Path) -> Iterator[Settings]
         topic=f"stream-{tag}",
         subscription=f"stream-{tag}-sub",
         bucket=f"stream-{tag}",
-        dataflow_job_name=f"test-stream-{tag}",
         state_dir=tmp_path / "state",
     )
     resources.ensure_pubsub(settings)
     resources.ensure_bigquery(settings)
     yield settings
     try:
-        LocalStreamingJob(settings).drain(timeout=10)  # whatever failed, leave no pipeline behind
+        LocalStreamingJob(settings, ingest_of(settings)).drain(timeout=10)  # whatever failed, leave no pipeline behind
     finally:
         drop_resources(settings)

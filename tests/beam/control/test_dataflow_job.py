@@ -10,6 +10,7 @@ import pytest
 
 from include.beam.control.job import JobControlError, JobState
 from include.beam.control.job_control import streaming_job
+from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_dataflow import DataflowStreamingJob, launch_and_wait_for_job_id
 from include.gcp.settings import Settings
 from tests.beam.control.fake_dataflow import FakeDataflowHook, FakeDataflowService
@@ -20,9 +21,9 @@ GCP = replace(
     project="my-project",
     region="europe-west1",
     bucket="my-bucket",
-    dataflow_service_account="bikeshare-dataflow@my-project.iam.gserviceaccount.com",
 )
-NAME = GCP.dataflow_job_name
+INGEST = IngestSettings(service_account="bikeshare-dataflow@my-project.iam.gserviceaccount.com", clock="wall")
+NAME = INGEST.job_name
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +48,7 @@ def job(service: FakeDataflowService, launches: list[list[str]]) -> DataflowStre
         launches.append(cmd)
         return service.add(NAME, "JOB_STATE_PENDING")["id"]
 
-    return DataflowStreamingJob(GCP, hook=FakeDataflowHook(service), launcher=launcher, poll_seconds=0)
+    return DataflowStreamingJob(GCP, INGEST, hook=FakeDataflowHook(service), launcher=launcher, poll_seconds=0)
 
 
 def test_the_factory_picks_dataflow_in_the_gcp_profile() -> None:

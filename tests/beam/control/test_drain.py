@@ -14,6 +14,7 @@ from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS
 from include.simulator.publish import replay_attributes
+from tests.beam.control.conftest import ingest_of
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def _left_in_subscription(settings: Settings) -> set[str]:
 
 def test_drain_mid_stream_keeps_every_event(stream_settings: Settings) -> None:
     s = stream_settings
-    job = LocalStreamingJob(s)  # the real pipeline, through include.beam.pipeline.stream_drain
+    job = LocalStreamingJob(s, ingest_of(s))  # the real pipeline, through include.beam.pipeline.stream_drain
     job.start()
     publisher = clients.publisher_client(s)
     publisher.publish(

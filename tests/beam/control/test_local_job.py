@@ -16,11 +16,13 @@ import pytest
 
 from include.beam.control.job import JobControlError, JobState
 from include.beam.control.job_control import streaming_job
+from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_health import check_health
 from include.beam.control.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.simulator.publish import replay_attributes
+from tests.beam.control.conftest import ingest_of
 from tests.conftest import ROOT
 
 REPLAY_CLOCK = replay_attributes(datetime(2019, 9, 1, 4, 5, tzinfo=UTC))  # the events are of 2019-09-01 04:00
@@ -29,7 +31,8 @@ DUMMY = "tests.beam.control.dummy_pipeline"
 
 
 def _job(settings: Settings, **kw) -> LocalStreamingJob:
-    return LocalStreamingJob(settings, module=DUMMY, **{"startup_grace": 3, **kw})  # the stand-in starts fast
+    kw = {"startup_grace": 3, **kw}  # the stand-in starts fast
+    return LocalStreamingJob(settings, ingest_of(settings), module=DUMMY, **kw)
 
 
 def _processes_of(job: LocalStreamingJob) -> list[psutil.Process]:
@@ -113,8 +116,8 @@ def test_a_job_that_dies_at_once_fails_the_start_with_its_log(stream_settings: S
     job = _job(
         stream_settings,
         startup_grace=60,
-        argv_factory=lambda s, name: [
-            f"--job_name={name}",
+        argv_factory=lambda s, ingest: [
+            f"--job_name={ingest.job_name}",
             "--subscription=x",
             "--raw_events_table=x",
             "--dead_letter_table=x",
@@ -127,8 +130,7 @@ def test_a_job_that_dies_at_once_fails_the_start_with_its_log(stream_settings: S
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_job(tmp_path) -> None:
-    s = replace(Settings(), state_dir=tmp_path, dataflow_job_name="pid-reuse")
-    job = LocalStreamingJob(s)
+    job = LocalStreamingJob(replace(Settings(), state_dir=tmp_path), IngestSettings(job_name="pid-reuse"))
     me = psutil.Process()
     record = _Record(name=job.name, pid=me.pid, create_time=me.create_time(), argv=[], started_at="")
     job._save(record)
@@ -147,7 +149,7 @@ def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings)
         "BIKESHARE_BQ_DATASET": s.dataset,
         "BIKESHARE_PUBSUB_TOPIC": s.topic,
         "BIKESHARE_PUBSUB_SUBSCRIPTION": s.subscription,
-        "BIKESHARE_DATAFLOW_JOB_NAME": s.dataflow_job_name,
+        "BIKESHARE_DATAFLOW_JOB_NAME": ingest_of(s).job_name,
         "BIKESHARE_STATE_DIR": str(s.state_dir),
     }
     code = (
@@ -175,11 +177,14 @@ def test_the_command_line_starts_reports_and_drains(stream_settings: Settings, m
         "BIKESHARE_BQ_DATASET": s.dataset,
         "BIKESHARE_PUBSUB_TOPIC": s.topic,
         "BIKESHARE_PUBSUB_SUBSCRIPTION": s.subscription,
-        "BIKESHARE_DATAFLOW_JOB_NAME": s.dataflow_job_name,
+        "BIKESHARE_DATAFLOW_JOB_NAME": ingest_of(s).job_name,
         "BIKESHARE_STATE_DIR": str(s.state_dir),
     }.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(stream_ctl, "streaming_job", lambda: _job(get_settings(), startup_grace=1))
+    # the job name from the environment, as in the command a user types
+    monkeypatch.setattr(
+        stream_ctl, "streaming_job", lambda: LocalStreamingJob(get_settings(), module=DUMMY, startup_grace=1)
+    )
     get_settings.cache_clear()
     try:
         assert stream_ctl.main(["start"]) == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from include.beam.control.launch import pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline import PIPELINE_MODULE
 from include.gcp import resources
 from include.gcp.settings import Settings
@@ -39,7 +40,7 @@ def running_pipeline(settings: Settings, log: Path) -> Iterator[subprocess.Popen
     env = {**os.environ, **settings.emulator_env()}
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", PIPELINE_MODULE, *pipeline_args(settings, job_name="beam-test")],
+            [sys.executable, "-m", PIPELINE_MODULE, *pipeline_args(settings, IngestSettings(job_name="beam-test"))],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -24,6 +24,7 @@ from apache_beam.runners.runner import PipelineState
 from apache_beam.utils import subprocess_server
 
 from include.beam.control.launch import pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline.pipeline import build
 from include.gcp.settings import Settings
 
@@ -43,7 +44,9 @@ def _beam_temp_files_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def dry_run(write_method: str) -> beam.runners.runner.PipelineResult:
-    opts = PipelineOptions([*pipeline_args(Settings.from_env(GCP)), f"--write_method={write_method}", "--dry_run=True"])
+    settings = Settings.from_env(GCP)
+    argv = pipeline_args(settings, IngestSettings.from_env(settings.profile, GCP))
+    opts = PipelineOptions([*argv, f"--write_method={write_method}", "--dry_run=True"])
     p = beam.Pipeline(options=opts)
     build(p, opts)
     return p.run()

@@ -21,6 +21,7 @@ from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import TimestampedValue
 
 from include.beam.control.launch import pipeline_args
+from include.beam.control.settings import IngestSettings
 from include.beam.pipeline.options import IngestOptions
 from include.beam.pipeline.pipeline import write
 from include.gcp import clients
@@ -125,7 +126,7 @@ def test_rows_bigquery_refuses_reach_the_dead_letter_table(
     good = {"event_id": "ok-1", "station_id": "3183", "ts_iso": ts, "kind": "pickup", "delta": 1, "ingested_at": ts}
     huge = {**good, "event_id": "huge-1", "station_id": "S" * 10_000_000}
     dead = {"payload": "nope", "error": "bad_json: x", "received_at": ts, "reason": "bad_json"}
-    opts = PipelineOptions(pipeline_args(ingest_settings))
+    opts = PipelineOptions(pipeline_args(ingest_settings, IngestSettings()))
     p = BeamTestPipeline(options=opts, blocking=False)
     # one EventStream (the DirectRunner mixes the outputs of two), split into the two inputs
     tagged = [("row", good), ("row", huge), ("dead", dead)]
