@@ -83,7 +83,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every name and endpoint the project uses; build with :func:`get_settings` or ``from_env``."""
+    """The names, endpoints, event limits and folders every part shares; build with :func:`get_settings`
+    or ``from_env``. The streaming job's and dbt's own settings live with them (module docstring)."""
 
     profile: Profile = "local"
     project: str = "local-project"
