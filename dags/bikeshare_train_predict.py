@@ -22,7 +22,9 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `|net change| >= 3`, and a PNG beside the model. One task, so the window is read once.
 3. **publish** - commits `models/{version}/metadata.json`; promoted (and `latest.json` moved forward) only
    if the model's MAE beats every baseline. Otherwise the previous promoted model keeps serving and the
-   run's log and metadata say why.
+   run's log and metadata say why. The serving model is the newest *verified* promoted one (its
+   `model.skops` matches its commit's sha256 and loads from reviewed types only, so no code comes from the
+   bucket); a version that fails is skipped and alerts `model_unverifiable` with what to do.
 4. **predict** / **write_predictions** - the serving model predicts the hour `[T, T+1h)` for every active
    station; Avro (`include/ml/schemas/prediction.avsc`) to `predictions/{version}/{YYYY-MM-DD}/{HH}.avro`.
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 from include.hours import Hour
 from include.monitoring.alerts import default_args
@@ -71,9 +73,12 @@ def bikeshare_train_predict() -> None:
     @task
     def publish(evaluation: dict, data_interval_end=None) -> dict:
         from include.ml import hourly
+        from include.monitoring import alerts
 
         hour = Hour.floor(data_interval_end).start
-        return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
+        published = hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
+        alerts.unverifiable_models(published, get_current_context())  # a skipped version: say why, what to do
+        return published
 
     @task
     def predict(published: dict, data_interval_end=None) -> list[dict]:

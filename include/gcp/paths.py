@@ -36,7 +36,13 @@ def model_dir(env: str, model_version: str) -> str:
 
 
 def model_pickle(env: str, model_version: str) -> str:
+    """Where models were pickled before the skops format: only looked for, to say why a version is refused."""
     return f"{model_dir(env, model_version)}/model.pkl"
+
+
+def model_skops(env: str, model_version: str) -> str:
+    """The model file (skops: state, never code)."""
+    return f"{model_dir(env, model_version)}/model.skops"
 
 
 def model_metadata(env: str, model_version: str) -> str:

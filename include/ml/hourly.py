@@ -109,11 +109,14 @@ class Evaluation(_XCom):
 
 @dataclass(frozen=True)
 class Publication(_XCom):
-    """What publish decided: the run's version, whether it was promoted, and the model that serves the hour."""
+    """What publish decided: the run's version, whether it was promoted, and the model that serves the hour
+    (verified: :func:`registry.serving`). ``unverifiable``: the versions skipped on the way (what failed, the
+    object, what to do), for the DAG's ``model_unverifiable`` alert (include/ml does not import monitoring)."""
 
     version: str
     promoted: bool
     serving_version: str | None
+    unverifiable: list[dict[str, str]] = field(default_factory=list)
 
 
 def _split(frame: pd.DataFrame, run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -164,7 +167,7 @@ def train_and_evaluate(
     cutoff: datetime, config: TrainConfig | None = None, settings: Settings | None = None
 ) -> Evaluation:
     """Fit the candidate on the training part of the window, score it and every baseline on the validation
-    days, decide the gate and draw the picture; stores model.pkl and the PNG (uncommitted).
+    days, decide the gate and draw the picture; stores model.skops and the PNG (uncommitted).
 
     One step, because both halves need the same window: fetching it from the BigQuery emulator costs
     ~20 s per 70k wide rows, and reading it twice doubled the run time.
@@ -226,7 +229,8 @@ def train_and_evaluate(
 def publish(
     cutoff: datetime, evaluation: Evaluation, config: TrainConfig | None = None, settings: Settings | None = None
 ) -> Publication:
-    """Commit the version's metadata (once), move ``latest.json`` if promoted, and name the serving model."""
+    """Commit the version's metadata (once), move ``latest.json`` if promoted, and name the serving model: the
+    newest verified promoted version up to the hour, never one that fails verification (those are listed)."""
     s, run = settings or get_settings(), Run(cutoff, config or TrainConfig())
     if evaluation.version != run.version:
         raise ValueError(f"the evaluation is of {evaluation.version}, the run's version is {run.version}")
@@ -257,14 +261,22 @@ def publish(
         registry.commit(run.version, metadata, s)
     if evaluation.promoted:
         registry.point_latest(run.version, s)
-    serving = run.version if evaluation.promoted else registry.serving_version(run.version, s)
+    serving = registry.serving(run.version, s)
     if not evaluation.promoted:
-        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, serving)
-    return Publication(version=run.version, promoted=evaluation.promoted, serving_version=serving)
+        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, serving.version)
+    return Publication(
+        version=run.version,
+        promoted=evaluation.promoted,
+        serving_version=serving.version,
+        unverifiable=[bad.to_xcom() for bad in serving.unverifiable],
+    )
 
 
 def predict(cutoff: datetime, serving_version: str | None, settings: Settings | None = None) -> list[dict]:
-    """Predictions of the serving model for every active station for the hour after the cut-off."""
+    """Predictions of the serving model for every active station for the hour after the cut-off.
+
+    The model is verified again as it is loaded: if its file changed since publish chose it, this raises
+    :class:`registry.UntrustedModel` (the task fails and alerts) rather than predict with it."""
     s = settings or get_settings()
     run = Run(cutoff, TrainConfig())
     if serving_version is None:

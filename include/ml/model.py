@@ -70,7 +70,7 @@ THREADS = 1
 
 @dataclass
 class StationFlowModel:
-    """Three fitted pipelines and what their outputs mean (pickled as the registry's model.pkl)."""
+    """Three fitted pipelines and what their outputs mean (the registry's model.skops: include/ml/model_file.py)."""
 
     features: list[str]
     net_forecast: NetForecast = "direct"

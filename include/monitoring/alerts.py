@@ -11,13 +11,15 @@ Every alert goes to the task log and, where configured, to
 
 The connections are looked up when an alert is sent, never when a DAG file is parsed. A channel that
 fails is logged and the others still get the alert. ``AlertNotifier`` is the failure callback of every
-task (``DEFAULT_ARGS``); the monitoring checks call :func:`send` with their own kinds (``KINDS``).
+task (``DEFAULT_ARGS``); the monitoring checks call :func:`send` with their own kinds (``KINDS``), and
+``bikeshare_train_predict``'s publish step :func:`unverifiable_models`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +40,7 @@ KINDS: dict[str, str] = {
     "model_worse_than_naive": "the served model's 7-day live MAE is not below the best naive baseline's",
     "station_error": "a station's live error over the last 24 h exploded",
     "feature_drift": "a feature's distribution this week moved away from the serving model's training window",
+    "model_unverifiable": "a model version on the bucket failed verification: skipped, an older verified one predicts",
 }
 
 
@@ -180,3 +183,27 @@ def read_log(settings: Settings | None = None) -> list[dict[str, Any]]:
     if s.alert_log is None or not s.alert_log.exists():
         return []
     return [json.loads(line) for line in s.alert_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def unverifiable_models(
+    published: Mapping[str, Any], context: Any = None, settings: Settings | None = None
+) -> list[Alert]:
+    """A ``model_unverifiable`` alert for each version the publish step skipped (its XCom's ``unverifiable``,
+    from include/ml/registry.py): what failed, where, which version predicts instead, and what to do."""
+    serving = published["serving_version"]
+    instead = (
+        f"predictions for {published['version']} use {serving}, the newest verified promoted model"
+        if serving
+        else f"no verified promoted model is left: no predictions for {published['version']}"
+    )
+    sent = []
+    for bad in published["unverifiable"]:
+        alert = Alert(
+            "model_unverifiable",
+            f"model {bad['version']} failed verification and was skipped: {bad['reason']} ({bad['object']}); "
+            f"{instead}. To do: {bad['todo']}; until then every run skips it and alerts again.",
+            details={**bad, "serving_version": serving, "hour": published["version"]},
+        )
+        send(alert, context, settings)
+        sent.append(alert)
+    return sent

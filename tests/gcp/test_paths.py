@@ -10,7 +10,8 @@ from include.gcp import paths
 
 
 def test_model_layout() -> None:
-    assert paths.model_pickle("prod", "20190901T0800") == "prod/models/20190901T0800/model.pkl"
+    assert paths.model_skops("prod", "20190901T0800") == "prod/models/20190901T0800/model.skops"
+    assert paths.model_pickle("prod", "20190901T0800") == "prod/models/20190901T0800/model.pkl"  # legacy: refused
     assert paths.model_metadata("dev", "v1") == "dev/models/v1/metadata.json"
     assert paths.latest_model_pointer("prod") == "prod/models/latest.json"
 

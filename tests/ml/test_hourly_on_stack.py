@@ -9,6 +9,7 @@ import pytest
 
 from include.gcp import bucket, clients, feature_runs, paths
 from include.ml import baselines, dataset, hourly, predictions, registry
+from include.ml.model import StationFlowModel
 from tests.ml.conftest import START, STATIONS
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert uri.endswith(paths.predictions(settings.env, version, target))
 
     model_blob = (
-        clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_pickle(settings.env, version))
+        clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_skops(settings.env, version))
     )
     before = bucket.list_paths(f"{settings.env}/", settings)
     again = _run(CUTOFF, settings)
@@ -99,7 +100,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
 def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(feature_store) -> None:
     settings, _, _ = feature_store("weekly", WEEKS + 1)
     earlier = CUTOFF  # seed a promoted model by committing one by hand, as an earlier good run would have
-    checksum = registry.save_model(registry.version_for(earlier), "placeholder", settings)
+    checksum = registry.save_model(registry.version_for(earlier), StationFlowModel(["x"]), settings)
     registry.commit(registry.version_for(earlier), {"promoted": True, registry.MODEL_SHA256: checksum}, settings)
     cutoff = CUTOFF + timedelta(weeks=1)
     evaluation = hourly.train_and_evaluate(cutoff, CONFIG, settings)

@@ -11,6 +11,7 @@ from google.api_core.exceptions import NotFound, PreconditionFailed
 from include.gcp import bucket, clients, paths
 from include.gcp.settings import Settings
 from include.ml import registry
+from include.ml.model import StationFlowModel
 
 
 class GenerationStore:
@@ -98,7 +99,7 @@ def test_serving_reads_latest_json_and_a_backfill_looks_back(test_settings: Sett
     clients.storage_client(s).create_bucket(s.bucket)
 
     def commit(version: str, promoted: bool) -> None:
-        checksum = registry.save_model(version, "placeholder", s)
+        checksum = registry.save_model(version, StationFlowModel(["x"]), s)  # unfitted: verifies, never predicts
         registry.commit(version, {"promoted": promoted, registry.MODEL_SHA256: checksum}, s)
 
     try:

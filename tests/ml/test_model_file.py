@@ -1,0 +1,102 @@
+"""The model file format (no emulator): the reviewed type list stays in step with the models, a trained model
+round-trips exactly, and files that would run code are refused by both gates before anything is built."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from skops.io.exceptions import UntrustedTypesFoundException
+
+from include.ml import model_file
+from include.ml.model import StationFlowModel
+from tests.ml import planting
+
+CONFIGS = [("direct", "mean_diff"), ("mean_diff", "mean_diff"), ("skellam_median", "direct")]
+
+
+def _frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
+    frame.loc[::7, "c"] = np.nan  # missing features, as new stations have
+    frame["pickups"] = rng.poisson(np.exp(0.4 * frame["a"]))
+    frame["dropoffs"] = rng.poisson(np.exp(0.4 * frame["b"]))
+    frame["net_change"] = frame["dropoffs"] - frame["pickups"]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict[tuple[str, str, int], tuple[StationFlowModel, pd.DataFrame]]:
+    """Every configuration, below and above HistGradientBoosting's early-stopping threshold (10,000 rows)."""
+    out = {}
+    for net, mean in CONFIGS:
+        for rows in (600, 12_000):
+            frame = _frame(rows)
+            params = {"max_iter": 15, "random_state": 0}
+            out[(net, mean, rows)] = (
+                StationFlowModel(["a", "b", "c", "d"], net, params, mean_forecast=mean).fit(frame),
+                frame,
+            )
+    return out
+
+
+def test_the_trusted_list_is_exactly_what_trained_models_hold(trained) -> None:
+    """A model needing a type outside TRUSTED_TYPES fails here (and at training); so does a stale entry."""
+    held = set()
+    for model, _ in trained.values():
+        data = skops.io.dumps(model)
+        assert model_file.types_in(data) <= set(model_file.TRUSTED_TYPES)
+        assert set(skops.io.get_untrusted_types(data=data)) <= set(model_file.TRUSTED_TYPES)
+        held |= model_file.types_in(data)
+    assert held == set(model_file.TRUSTED_TYPES)
+    assert not [
+        t for t in model_file.TRUSTED_TYPES if t.startswith(("os.", "posix.", "builtins.exec", "builtins.eval"))
+    ]
+
+
+def test_a_trained_model_round_trips_and_predicts_identically(trained) -> None:
+    for model, frame in trained.values():
+        loaded = model_file.loads(model_file.dumps(model))
+        assert isinstance(loaded, StationFlowModel)
+        assert (loaded.features, loaded.net_forecast, loaded.mean_forecast) == (
+            model.features,
+            model.net_forecast,
+            model.mean_forecast,
+        )
+        pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), check_exact=True)
+
+
+@pytest.mark.parametrize("payload", ["skops calling builtins.exec", "skops calling os.system"])
+def test_a_skops_file_that_would_run_code_is_refused_by_both_gates(payload: str, tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    _, data = planting.payloads(marker)[payload]
+    callable_ = "builtins.exec" if "exec" in payload else "os.system"
+    with pytest.raises(model_file.UntrustedModelFile, match=re.escape(f"outside TRUSTED_TYPES: {callable_}")):
+        model_file.loads(data)
+    with pytest.raises(UntrustedTypesFoundException, match=re.escape(callable_)):  # skops' own audit, on its own
+        skops.io.loads(data, trusted=list(model_file.TRUSTED_TYPES))
+    assert not marker.exists()
+    # the payload is real: a loader that trusted the callable would have run it
+    skops.io.loads(data, trusted=[*model_file.TRUSTED_TYPES, callable_])
+    assert marker.exists()
+
+
+def test_a_pickle_or_another_root_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    _, pickled = planting.payloads(marker)["pickle as model.skops"]
+    with pytest.raises(model_file.UntrustedModelFile, match="not a skops file"):
+        model_file.loads(pickled)
+    with pytest.raises(model_file.UntrustedModelFile, match=re.escape("holds a builtins.dict, not a include.ml.model")):
+        model_file.loads(skops.io.dumps({"weights": "1 2 3"}))
+    assert not marker.exists()
+
+
+def test_training_refuses_a_model_the_loader_would_refuse() -> None:
+    """An unreviewed type fails the training run with what to do, never the serving run later."""
+    model = StationFlowModel(["a"], params={"learning_rate": np.float64(0.1)})
+    with pytest.raises(model_file.UntrustedModelFile, match=r"numpy.float64.*add it to include/ml/model_file.py"):
+        model_file.dumps(model)
