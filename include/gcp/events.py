@@ -53,7 +53,8 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]
 REASONS: dict[str, str] = {
     "too_large": f"the message is over {MAX_MESSAGE_BYTES} bytes",
     "not_utf8": "the bytes are not UTF-8",
-    "bad_json": "not parseable JSON (including nesting or numbers beyond the parser's limits)",
+    "bad_json": "not strict JSON (RFC 8259: no NaN or Infinity; nesting and numbers within the parser's limits)",
+    "duplicate_key": "a JSON object names the same key twice (parsers disagree on which value wins)",
     "not_object": "JSON, but not an object",
     "missing_field": "a required field is absent or null",
     "unknown_field": "a field outside the contract",
@@ -149,7 +150,7 @@ def format_ts(ts: datetime) -> str:
 def parse_ts(value: object) -> datetime:
     """An RFC 3339 date-time with an explicit offset, in UTC; anything else is ``bad_ts_iso``."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise InvalidEvent("bad_ts_iso", f"not an RFC 3339 date-time with an offset: {_clip(value)}")
+        raise InvalidEvent("bad_ts_iso", f"not an RFC 3339 date-time with an offset: {quote(value)}")
     text = value.upper().replace(" ", "T")
     if "." in text:  # Python reads at most 6 fractional digits; RFC 3339 allows more
         head, _, tail = text.partition(".")
@@ -158,7 +159,7 @@ def parse_ts(value: object) -> datetime:
     try:
         return datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError) as err:  # month 13; year 1 shifted before datetime.min
-        raise InvalidEvent("bad_ts_iso", f"{_clip(value)}: {err}") from None
+        raise InvalidEvent("bad_ts_iso", f"{quote(value)}: {err}") from None
 
 
 def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> Event:
@@ -173,10 +174,12 @@ def parse_event(payload: bytes, now: datetime | None = None, limits: Limits = DE
     except UnicodeDecodeError as err:
         raise InvalidEvent("not_utf8", str(err)) from None
     try:
-        record = json.loads(text)
+        record = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except RecursionError:
         raise InvalidEvent("bad_json", "nested too deeply") from None
-    except ValueError as err:  # JSONDecodeError, and integers beyond the int conversion limit
+    except _DuplicateKey as err:
+        raise InvalidEvent("duplicate_key", f"the key {quote(err.key)} appears more than once") from None
+    except ValueError as err:  # JSONDecodeError, NaN/Infinity, integers beyond the int conversion limit
         raise InvalidEvent("bad_json", str(err)) from None
     if not isinstance(record, dict):
         raise InvalidEvent("not_object", f"expected a JSON object, got {type(record).__name__}")
@@ -193,24 +196,24 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
 
     unknown = sorted(str(k) for k in record if k not in FIELDS)
     if unknown:
-        raise invalid("unknown_field", f"fields outside the contract: {_clip(', '.join(unknown))}")
+        raise invalid("unknown_field", f"fields outside the contract: {quote(', '.join(unknown))}")
     missing = [name for name in FIELDS if record.get(name) is None]
     if missing:
         code = "missing_station" if missing == ["station_id"] else "missing_field"
         raise invalid(code, f"missing {', '.join(missing)}")
     if known_id is None:
-        raise invalid("bad_event_id", f"event_id must match {EVENT_ID_PATTERN.pattern}, got {_clip(event_id)}")
+        raise invalid("bad_event_id", f"event_id must match {EVENT_ID_PATTERN.pattern}, got {quote(event_id)}")
     station_id = record["station_id"]
     if station_id == "":
         raise invalid("missing_station", "station_id is empty")
     if not isinstance(station_id, str) or not STATION_ID_PATTERN.fullmatch(station_id):
-        raise invalid("bad_station_id", f"station_id must match {STATION_ID_PATTERN.pattern}, got {_clip(station_id)}")
+        raise invalid("bad_station_id", f"station_id must match {STATION_ID_PATTERN.pattern}, got {quote(station_id)}")
     kind = record["kind"]
     if not isinstance(kind, str) or kind not in KINDS:
-        raise invalid("bad_kind", f"kind must be pickup or dropoff, got {_clip(kind)}")
+        raise invalid("bad_kind", f"kind must be pickup or dropoff, got {quote(kind)}")
     delta = record["delta"]
     if type(delta) is not int or delta != 1:  # a bool is not an int here
-        raise invalid("bad_delta", f"delta must be the integer 1, got {_clip(delta)}")
+        raise invalid("bad_delta", f"delta must be the integer 1, got {quote(delta)}")
     try:
         ts = parse_ts(record["ts_iso"])
     except InvalidEvent as err:
@@ -231,7 +234,7 @@ def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAU
     except InvalidEvent as err:
         return Rejection(err.code, err.detail, err.event_id)
     except Exception as err:  # a bug in the validator must not stop ingest either
-        return Rejection("unexpected_error", f"{type(err).__name__}: {_clip(str(err))}")
+        return Rejection("unexpected_error", f"{type(err).__name__}: {quote(str(err))}")
 
 
 def simulated_now(attributes: dict[str, str] | None) -> datetime | None:
@@ -243,10 +246,42 @@ def simulated_now(attributes: dict[str, str] | None) -> datetime | None:
         return None
 
 
-def _clip(value: object, limit: int = 200) -> str:
-    """A value for an error message, cut so that a huge field cannot bloat the dead letter's detail."""
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s object hook: a repeated key is refused, not silently last-wins."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def writable(text: str) -> str:
+    """``text`` with every lone surrogate written as its ``\\udxxx`` escape: valid UTF-8 for any encoder.
+
+    JSON may escape a lone surrogate (``"\\ud800"``) that no UTF-8 encoder can write; a dead letter
+    quoting it would be refused by the sink's encoder (orjson, then BigQuery) and stop the stream.
+    Every other character, NUL included, is kept as it is.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def quote(value: object, limit: int = 200) -> str:
+    """A value for an error message: escaped (``repr``: control characters, lone surrogates and
+    quotes as escapes) and cut, so that input quoted in a dead letter's detail is always writable
+    and a huge field cannot bloat it."""
     try:
-        text = value if isinstance(value, str) else repr(value)
+        text = repr(value)
     except Exception:  # repr of a deeply nested or huge value can fail
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

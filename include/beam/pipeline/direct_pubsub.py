@@ -13,10 +13,12 @@ This module is the only place that patches Beam:
    message as it pulls it; the wrap makes that acknowledge a no-op and hands the messages to the
    ledger, which acknowledges each one once its row or dead letter is in BigQuery, and holds their
    leases meanwhile. While the ledger holds ``max_outstanding`` messages the wrap pulls nothing.
-3. **Outlive a BigQuery outage.** A failed insert raises in Beam's sink once the client's retry
-   deadline (600 s) has passed, and any exception ends a DirectRunner pipeline. The wrap retries the
-   insert for as long as it takes (backoff up to 30 s, a warning each time), then reports the written
-   rows to the ledger. Rows BigQuery *refuses* still come back as Beam's failed rows (dead letters).
+3. **Outlive a BigQuery outage, never retry a refusal.** A failed insert raises in Beam's sink once
+   the client's retry deadline (600 s) has passed, and any exception ends a DirectRunner pipeline.
+   The wrap retries transport and server errors for as long as it takes (backoff up to 30 s, a
+   warning each time), then reports the written rows to the ledger. A client error (a row the
+   encoder cannot write, HTTP 400) is the rows' fault, not an outage: the rows at fault come back as
+   Beam's failed rows (``write_failed`` dead letters) and the others are written.
 4. **A cheaper row-size check.** Beam's streaming-insert sink measures every row with objsize's deep
    walk (``BigQueryWriteFn._check_row_size``): 30 % of the local pipeline's CPU. The wrap measures
    the row as the JSON the insert request carries, which is what the 10 MB payload limit is about;
@@ -36,9 +38,13 @@ from typing import Any
 
 from apache_beam.io.gcp import bigquery, bigquery_tools
 from apache_beam.runners.direct import transform_evaluator
+from apitools.base.py.exceptions import HttpError
+from google.api_core import exceptions as api_exceptions
+from google.auth.exceptions import GoogleAuthError
 from google.pubsub_v1.types import PullResponse
 
 from include.beam.pipeline import local_acks
+from include.gcp.events import writable
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +116,31 @@ def set_pull_max_messages(max_messages: int, ledger: local_acks.AckLedger | None
     _Evaluator._get_subscriber_client = classmethod(_get_subscriber_client)
 
 
-def _insert_rows(
-    self: Any,
-    project_id: str,
-    dataset_id: str,
-    table_id: str,
-    rows: list[dict[str, Any]],
-    insert_ids: list[str] | None = None,
-    skip_invalid_rows: bool = False,
-    ignore_unknown_values: bool = False,
-) -> tuple[bool, list[dict[str, Any]]]:
-    """Beam's insert, retried until BigQuery answers; the accepted rows are reported to the ledger."""
-    table = f"{project_id}.{dataset_id}.{table_id}"
+def is_transient(err: BaseException) -> bool:
+    """An error of the transport, the credentials or the server (BigQuery away: retry until it
+    answers), as opposed to an error of the rows themselves (a client error: retrying cannot help)."""
+    if isinstance(err, api_exceptions.GoogleAPICallError):
+        return err.code is None or int(err.code) >= 500 or int(err.code) in (408, 429)
+    if isinstance(err, HttpError):  # Beam's apitools client
+        return int(err.status_code) >= 500 or int(err.status_code) in (408, 429)
+    return isinstance(err, (OSError, api_exceptions.RetryError, GoogleAuthError))  # OSError: requests', sockets'
+
+
+class _Refused(Exception):
+    """A deterministic failure of an insert request (see :func:`is_transient`)."""
+
+
+def _insert_until_answered(self: Any, table: str, rows: list[dict[str, Any]], insert_ids: list[str] | None, *args: Any):
+    """Beam's insert, retried through transport and server errors; a client error raises :class:`_Refused`."""
+    project_id, dataset_id, table_id = table.split(".")
     delay, failing_since = 1.0, None
     while True:
         try:
-            passed, errors = _ORIGINAL_INSERT(
-                self, project_id, dataset_id, table_id, rows, insert_ids, skip_invalid_rows, ignore_unknown_values
-            )
+            result = _ORIGINAL_INSERT(self, project_id, dataset_id, table_id, rows, insert_ids, *args)
             break
-        except Exception as err:  # unreachable, or the client's own retries gave up: try again
+        except Exception as err:
+            if not is_transient(err):
+                raise _Refused(f"{type(err).__name__}: {writable(str(err))[:1000]}") from err
             failing_since = failing_since or time.monotonic()
             log.warning(
                 "BigQuery insert of %d rows into %s failing for %.0f s; retrying in %.0f s: %s",
@@ -145,11 +156,48 @@ def _insert_rows(
         log.warning(
             "BigQuery insert into %s succeeded after %.0f s of failures", table, time.monotonic() - failing_since
         )
+    return result
+
+
+def _insert_rows(
+    self: Any,
+    project_id: str,
+    dataset_id: str,
+    table_id: str,
+    rows: list[dict[str, Any]],
+    insert_ids: list[str] | None = None,
+    skip_invalid_rows: bool = False,
+    ignore_unknown_values: bool = False,
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Beam's insert, retried until BigQuery answers; the accepted rows are reported to the ledger.
+
+    A request that fails for a reason of its own (the client cannot encode a row, HTTP 400) is not
+    retried: it is split in halves until the rows at fault are alone, and each of those comes back
+    as a failed row with the reason ``invalid``, which Beam passes on as refused (a ``write_failed``
+    dead letter) instead of retrying it. The other rows are written.
+    """
+    table = f"{project_id}.{dataset_id}.{table_id}"
+    extra = (skip_invalid_rows, ignore_unknown_values)
+
+    def insert(indices: list[int]) -> list[dict[str, Any]]:
+        part = [rows[i] for i in indices]
+        ids = [insert_ids[i] for i in indices] if insert_ids else None
+        try:
+            _, errors = _insert_until_answered(self, table, part, ids, *extra)
+        except _Refused as refused:
+            if len(indices) > 1:
+                half = len(indices) // 2
+                return insert(indices[:half]) + insert(indices[half:])
+            log.warning("BigQuery refused a row of %s (not retried; it becomes a dead letter): %s", table, refused)
+            return [{"index": indices[0], "errors": [{"reason": "invalid", "message": str(refused)}]}]
+        return [{**entry, "index": indices[entry["index"]]} for entry in errors]
+
+    errors = insert(list(range(len(rows))))
     ledger = local_acks.active()
     if ledger is not None:
         failed = {entry["index"] for entry in errors}
         ledger.inserted(table, (row for i, row in enumerate(rows) if i not in failed))
-    return passed, errors
+    return not errors, errors
 
 
 def _check_row_size(self: Any, row_and_insert_id: Any) -> tuple[int, str | None]:

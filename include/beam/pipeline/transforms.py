@@ -35,6 +35,7 @@ from include.gcp.events import (
     classify,
     format_ts,
     simulated_now,
+    writable,
 )
 
 LOG = logging.getLogger(__name__)
@@ -64,17 +65,20 @@ def dead_letter_row(
     received_at: datetime | None = None,
     message_id: str | None = None,
 ) -> dict[str, str | None]:
-    """A row of raw_events_dead_letter; undecodable bytes are kept as backslash escapes.
+    """A row of raw_events_dead_letter that every encoder on the way to BigQuery can write.
 
-    Payloads beyond :data:`MAX_DEAD_LETTER_PAYLOAD` characters are cut (and the error says so), so
-    an oversized message cannot make its own dead-letter row too big for BigQuery as well.
+    Undecodable bytes are kept as backslash escapes, and so is any lone surrogate in any field
+    (:func:`~include.gcp.events.writable`): a row the sink's encoder refuses would otherwise be
+    retried forever and stop the stream. Payloads beyond :data:`MAX_DEAD_LETTER_PAYLOAD` characters
+    are cut (and the error says so), so an oversized message cannot make its own dead-letter row too
+    big for BigQuery as well.
     """
     text = payload if isinstance(payload, str) else payload.decode("utf-8", errors="backslashreplace")
     error = rejection.error
     if len(text) > MAX_DEAD_LETTER_PAYLOAD:
         error = f"{error} [payload truncated from {len(text)} characters]"
         text = text[:MAX_DEAD_LETTER_PAYLOAD]
-    return {
+    row = {
         "payload": text,
         "error": error,
         "received_at": format_ts(received_at or datetime.now(UTC)),
@@ -82,6 +86,7 @@ def dead_letter_row(
         "event_id": rejection.event_id,
         "message_id": message_id,
     }
+    return {k: None if v is None else writable(v) for k, v in row.items()}
 
 
 def unpack(message: Any) -> tuple[bytes, dict[str, str], str | None]:

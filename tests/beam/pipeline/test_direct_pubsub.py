@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from apache_beam.io.gcp import bigquery_tools
+from google.api_core import exceptions as api_exceptions
 from google.pubsub_v1.types import PubsubMessage, PullResponse, ReceivedMessage
 
 from include.beam.pipeline import direct_pubsub, local_acks
@@ -109,6 +110,49 @@ def test_an_insert_is_retried_through_an_outage_and_its_rows_reported(monkeypatc
     assert (passed, [e["index"] for e in errors]) == (False, [1])  # Beam still sees the refused row
     assert client.calls == [{"acknowledge": ["a0"]}]  # only the written row's message
     assert local_acks.active() is None
+
+
+def test_a_row_the_encoder_refuses_is_failed_alone_and_never_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pill of issue 21: Beam's own encoder (orjson) raises on a lone surrogate before any request.
+    The wrap must not take that for an outage: the row comes back refused, the others are written."""
+    sent: list[list[str]] = []
+
+    def insert_all(self: Any, project: str, dataset: str, table: str, rows: list, *a: Any, **k: Any) -> Any:
+        sent.append([r["event_id"] for r in rows])
+        return True, []
+
+    monkeypatch.setattr(bigquery_tools.BigQueryWrapper, "_insert_all_rows", insert_all)
+    monkeypatch.setattr(direct_pubsub, "_sleep", lambda s: pytest.fail("a client error was retried"))
+    rows = [{"event_id": f"e{i}"} for i in range(5)]
+    rows[3] = {"event_id": "e3", "payload": "e\ud800"}
+    try:
+        direct_pubsub.install(100)
+        wrapper = bigquery_tools.BigQueryWrapper.__new__(bigquery_tools.BigQueryWrapper)
+        passed, errors = wrapper.insert_rows("p", "d", "dead", rows, insert_ids=[f"i{i}" for i in range(5)])
+    finally:
+        direct_pubsub.reset()
+    assert not passed
+    assert [(e["index"], e["errors"][0]["reason"]) for e in errors] == [(3, "invalid")]
+    assert "surrogates not allowed" in errors[0]["errors"][0]["message"]
+    assert sorted(i for batch in sent for i in batch) == ["e0", "e1", "e2", "e4"]  # each good row once
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionError("reset"), True),
+        (TimeoutError(), True),
+        (api_exceptions.RetryError("deadline", None), True),
+        (api_exceptions.InternalServerError("500"), True),
+        (api_exceptions.TooManyRequests("429"), True),
+        (api_exceptions.BadRequest("400"), False),
+        (api_exceptions.Forbidden("403"), False),
+        (TypeError("str is not valid UTF-8: surrogates not allowed"), False),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), False),
+    ],
+)
+def test_only_transport_and_server_errors_are_transient(error: Exception, transient: bool) -> None:
+    assert direct_pubsub.is_transient(error) is transient
 
 
 def test_the_row_size_check_measures_the_rows_json_and_still_refuses_an_oversized_row() -> None:
