@@ -116,6 +116,11 @@ def test_valid_events_round_trip(event_id: str, station_id: str, age_us: int, ki
         (encode([GOOD]), "not_object"),
         (b"\xc3\x28", "not_utf8"),
         (b'{"event_id": ', "bad_json"),
+        # strict JSON: a repeated key (any depth) is refused, not last-wins; no NaN or Infinity
+        (encode(GOOD)[:-1] + b', "kind": "dropoff"}', "duplicate_key"),
+        (encode(GOOD)[:-1] + b', "extra": {"a": 1, "a": 2}}', "duplicate_key"),
+        (encode(GOOD).replace(b'"delta": 1', b'"delta": NaN'), "bad_json"),
+        (encode(GOOD).replace(b'"delta": 1', b'"delta": -Infinity'), "bad_json"),
     ],
 )
 def test_each_rule_has_its_reason(payload: bytes, code: str) -> None:
