@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from include.gcp import trip_files
 from include.gcp.settings import get_settings
 
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
@@ -19,7 +20,8 @@ _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
 def month_files(month: str, data_dir: str | Path | None = None) -> list[Path]:
     """The trip file(s) of ``month`` (``2019-09`` or ``201909``) in ``data_dir``.
 
-    Citi Bike names monthly files ``[JC-]YYYYMM-citibike-tripdata.csv[.zip]``. When both the zip
+    Citi Bike names monthly files ``[JC-]YYYYMM-citibike-tripdata.csv[.zip]``
+    (:mod:`include.gcp.trip_files`). When both the zip
     and the extracted CSV are present the CSV is used (same rows, faster to read), so a month is
     never replayed twice.
     """
@@ -28,9 +30,8 @@ def month_files(month: str, data_dir: str | Path | None = None) -> list[Path]:
         raise ValueError(f"month {month!r}: expected YYYY-MM")
     stamp = match.group(1) + match.group(2)
     directory = Path(data_dir) if data_dir else get_settings().trips_data_dir
-    found = sorted(p for p in directory.glob(f"*{stamp}*citibike-tripdata*") if p.suffix in (".csv", ".zip"))
     by_stem: dict[str, Path] = {}
-    for path in found:
+    for path in trip_files.files_by_month(directory).get(stamp, []):
         stem = path.name.removesuffix(".zip").removesuffix(".csv")
         if stem not in by_stem or path.suffix == ".csv":
             by_stem[stem] = path

@@ -9,12 +9,16 @@ job is controlled and imports no Beam: both backends call it directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from include.beam.control.settings import IngestSettings
-from include.gcp import paths
+from include.gcp import paths, trip_files
 from include.gcp.settings import PROJECT_ROOT, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+
+log = logging.getLogger(__name__)
 
 SETUP_FILE = PROJECT_ROOT / "setup.py"
 LOCAL_STREAMING_KEYS = 4
@@ -36,6 +40,31 @@ def bq_write_method(settings: Settings) -> str:
     return "STREAMING_INSERTS" if settings.is_local else "STORAGE_WRITE_API"
 
 
+def dedupe_ttl_seconds(settings: Settings, ingest: IngestSettings) -> int:
+    """How long the pipeline remembers an id: by default as long as a copy of it can be accepted."""
+    if ingest.dedupe_ttl_seconds is not None:
+        return ingest.dedupe_ttl_seconds
+    return 60 * (settings.late_event_limit_minutes + settings.future_event_limit_minutes)
+
+
+def replay_window(settings: Settings, ingest: IngestSettings) -> tuple[datetime, datetime] | None:
+    """Where the replay's clock is honoured: the configured bounds, else the span of the trip files
+    the replay reads (``trips_data_dir``); None (the wall clock judges) with the wall clock or no data."""
+    if ingest.clock != "simulated":
+        return None
+    covered = trip_files.covered_range(settings.trips_data_dir)
+    start = ingest.replay_from or (covered[0] if covered else None)
+    end = ingest.replay_to or (covered[1] if covered else None)
+    if start is None or end is None:
+        log.warning(
+            "the simulated clock has no bounds (no trip files in %s, BIKESHARE_INGEST_REPLAY_FROM/TO unset): "
+            "event times are judged against the wall clock",
+            settings.trips_data_dir,
+        )
+        return None
+    return start, end
+
+
 def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
     """The full argv for ``python -m`` :data:`~include.beam.pipeline.PIPELINE_MODULE` in the settings' profile."""
     runner = beam_runner(settings)
@@ -48,11 +77,15 @@ def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
         f"--raw_events_table={settings.table_id(RAW_EVENTS)}",
         f"--dead_letter_table={settings.table_id(RAW_EVENTS_DEAD_LETTER)}",
         f"--write_method={bq_write_method(settings)}",
-        f"--dedupe_ttl_seconds={ingest.dedupe_ttl_seconds}",
-        f"--event_clock={ingest.clock}",
+        f"--dedupe_ttl_seconds={dedupe_ttl_seconds(settings, ingest)}",
         f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
         f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
     ]
+    if window := replay_window(settings, ingest):
+        args += ["--event_clock=simulated", f"--replay_clock_from={window[0].isoformat()}"]
+        args.append(f"--replay_clock_to={window[1].isoformat()}")
+    else:
+        args.append("--event_clock=wall")
     if runner != "DataflowRunner":
         # The emulators come from the environment. In the DirectRunner every shard key of the
         # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s

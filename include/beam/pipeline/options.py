@@ -7,7 +7,7 @@ flags); the pipeline itself never reads the settings.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -26,6 +26,14 @@ class IngestOptions(PipelineOptions):
             max_age=timedelta(minutes=self.late_event_limit_minutes),
             max_lead=timedelta(minutes=self.future_event_limit_minutes),
         )
+
+    def replay_window(self) -> tuple[datetime, datetime] | None:
+        """Where a message's ``simulated_now`` is honoured (``--event_clock=simulated``); None: never."""
+        if self.event_clock != "simulated":
+            return None
+        if not (self.replay_clock_from and self.replay_clock_to):
+            raise ValueError("--event_clock=simulated needs --replay_clock_from and --replay_clock_to")
+        return _utc(self.replay_clock_from), _utc(self.replay_clock_to)
 
     def missing(self, with_source: bool = True) -> list[str]:
         """The flags the pipeline cannot run without that are unset."""
@@ -49,8 +57,11 @@ class IngestOptions(PipelineOptions):
             "--event_clock",
             default="wall",
             choices=("wall", "simulated"),
-            help="what 'now' is for the late and future limits: the wall clock, or a replay's simulated_now attribute",
+            help="what 'now' is for the late and future limits: the wall clock, or a replay's simulated_now "
+            "attribute within --replay_clock_from/--replay_clock_to (the wall clock outside them)",
         )
+        parser.add_argument("--replay_clock_from", help="ISO 8601: the earliest simulated_now honoured")
+        parser.add_argument("--replay_clock_to", help="ISO 8601: simulated_now from here on is not honoured")
         parser.add_argument(
             "--late_event_limit_minutes",
             type=int,
@@ -114,3 +125,8 @@ class IngestOptions(PipelineOptions):
             default=1000,
             help="messages per Pub/Sub pull in the DirectRunner (Beam hard-codes 10); ignored elsewhere",
         )
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -76,7 +76,7 @@ def _schema(spec: TableSpec) -> dict[str, list[dict[str, str]]]:
 def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     """Messages → raw_events rows and dead-letter rows (no I/O but the optional raw_events lookup;
     unit-tested with TestStream)."""
-    parse = ParseEvents(opts.limits(), opts.event_clock)
+    parse = ParseEvents(opts.limits(), opts.replay_window())
     parsed = messages | "Parse" >> beam.ParDo(parse).with_outputs(DEAD_LETTER, main="events")
     dead_letters, duplicates = [parsed[DEAD_LETTER]], []
     events = parsed.events

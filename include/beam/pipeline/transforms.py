@@ -43,7 +43,6 @@ NAMESPACE = "bikeshare_ingest"
 DEAD_LETTER = "dead_letter"
 DUPLICATE = "duplicate"
 MAX_DEAD_LETTER_PAYLOAD = 1_000_000  # characters; BigQuery's streaming-insert row limit is 10 MB
-CLOCKS = ("wall", "simulated")
 
 
 def counter(name: str) -> Any:
@@ -100,24 +99,35 @@ class ParseEvents(beam.DoFn):
     """Message → ``(event_id, Received)`` on the main output, dead-letter rows on ``dead_letter``.
 
     Never raises on its input (:func:`include.gcp.events.classify`). The clock the event time is
-    judged against is the wall clock, or with ``clock="simulated"`` the replay's time sent in the
-    message's ``simulated_now`` attribute (the wall clock when absent). Keeps the element timestamp
-    (the publish time): deduplication expires state on it; the event time becomes the timestamp
-    only afterwards (:class:`ToRawEventRow`).
+    judged against is the wall clock, unless ``replay_window`` is given: then a message's
+    ``simulated_now`` attribute (a replay's clock) is honoured when it lies inside that window (the
+    span of the data being replayed). Whoever publishes cannot move the clock outside it, to 1900 or
+    9999: such a message, like one without the attribute, is judged by the wall clock. Keeps the
+    element timestamp (the publish time): deduplication expires state on it; the event time becomes
+    the timestamp only afterwards (:class:`ToRawEventRow`).
     """
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS, clock: str = "wall") -> None:
-        if clock not in CLOCKS:
-            raise ValueError(f"clock {clock!r}: expected one of {CLOCKS}")
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, replay_window: tuple[datetime, datetime] | None = None) -> None:
+        if replay_window is not None and not replay_window[0] < replay_window[1]:
+            raise ValueError(f"the replay window {replay_window} is empty")
         self.limits = limits
-        self.clock = clock
+        self.replay_window = replay_window
         self.messages_in = counter("messages_in")
         self.valid = counter("valid")
         self.invalid = counter("invalid")
+        self.clock_refused = counter("simulated_now_outside_window")
 
     def now(self, attributes: dict[str, str]) -> datetime:
-        simulated = simulated_now(attributes) if self.clock == "simulated" else None
-        return simulated or datetime.now(UTC)
+        wall = datetime.now(UTC)
+        if self.replay_window is None:
+            return wall
+        simulated = simulated_now(attributes)
+        if simulated is None:
+            return wall
+        if not self.replay_window[0] <= simulated < self.replay_window[1]:
+            self.clock_refused.inc()
+            return wall
+        return simulated
 
     def process(self, message: Any) -> Iterator[Any]:
         self.messages_in.inc()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, WorkerOptions
 
@@ -66,12 +69,32 @@ def args_from(environ: dict[str, str]) -> list[str]:
     return pipeline_args(settings, IngestSettings.from_env(settings.profile, environ))
 
 
-def test_dedupe_ttl_and_clock_come_from_the_settings_on_both_profiles() -> None:
-    local = PipelineOptions(args_from({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"})).view_as(IngestOptions)
+def test_dedupe_ttl_and_clock_come_from_the_settings_on_both_profiles(tmp_path: Path) -> None:
+    for month in ("201903", "201909"):
+        (tmp_path / f"JC-{month}-citibike-tripdata.csv.zip").write_bytes(b"")
+    data = {"BIKESHARE_TRIPS_DATA_DIR": str(tmp_path)}
+    local = PipelineOptions(args_from({**data, "BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "600"})).view_as(IngestOptions)
     assert (local.dedupe_ttl_seconds, local.event_clock) == (600, "simulated")
+    # the replay clock is honoured over the span of the trip files only, a day either side
+    assert local.replay_window() == (datetime(2019, 2, 28, tzinfo=UTC), datetime(2019, 10, 2, tzinfo=UTC))
+    bounded = {**data, "BIKESHARE_INGEST_REPLAY_FROM": "2019-09-01", "BIKESHARE_INGEST_REPLAY_TO": "2019-09-08"}
+    assert PipelineOptions(args_from(bounded)).view_as(IngestOptions).replay_window() == (
+        datetime(2019, 9, 1, tzinfo=UTC),
+        datetime(2019, 9, 8, tzinfo=UTC),
+    )
+    # no trip files and no bounds: the wall clock, whatever the setting
+    no_data = PipelineOptions(args_from({"BIKESHARE_TRIPS_DATA_DIR": str(tmp_path / "none")})).view_as(IngestOptions)
+    assert (no_data.event_clock, no_data.replay_window()) == ("wall", None)
     gcp_env = {**GCP_MINIMAL, "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT": "df@p.iam.gserviceaccount.com"}
     ingest = PipelineOptions(args_from(gcp_env)).view_as(IngestOptions)
-    assert (ingest.dedupe_ttl_seconds, ingest.dedupe_shards, ingest.event_clock) == (86_400, DEDUPE_SHARDS, "wall")
+    # remembered as long as a copy can be accepted: the late limit (48 h) plus the future limit (5 min)
+    assert (ingest.dedupe_ttl_seconds, ingest.dedupe_shards, ingest.event_clock) == (173_100, DEDUPE_SHARDS, "wall")
+
+
+def test_a_simulated_clock_without_bounds_is_refused_by_the_pipeline() -> None:
+    opts = PipelineOptions(["--event_clock=simulated"]).view_as(IngestOptions)
+    with pytest.raises(ValueError, match="--replay_clock_from"):
+        opts.replay_window()
 
 
 def test_the_gcp_profile_names_the_dataflow_worker_service_account() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from include.beam.control.settings import IngestSettings
@@ -14,7 +16,7 @@ def test_defaults_per_profile() -> None:
     assert (local.job_name, local.max_workers, local.dedupe_ttl_seconds, local.clock) == (
         "bikeshare-stream",
         3,
-        86_400,
+        None,  # as long as a copy can be accepted: the late plus the future limit (launch.dedupe_ttl_seconds)
         "simulated",  # local replays of 2019 judge event times against the replay's clock
     )
     assert IngestSettings.from_env("gcp", {}).clock == "wall"
@@ -29,9 +31,19 @@ def test_every_field_comes_from_the_environment() -> None:
             "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT": "df@p.iam.gserviceaccount.com",
             "BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "0",
             "BIKESHARE_INGEST_CLOCK": "simulated",
+            "BIKESHARE_INGEST_REPLAY_FROM": "2019-09-01",
+            "BIKESHARE_INGEST_REPLAY_TO": "2019-09-08T00:00:00+02:00",
         },
     )
-    assert ingest == IngestSettings("stream-2", 10, "df@p.iam.gserviceaccount.com", 0, "simulated")
+    assert ingest == IngestSettings(
+        "stream-2",
+        10,
+        "df@p.iam.gserviceaccount.com",
+        0,
+        "simulated",
+        datetime(2019, 9, 1, tzinfo=UTC),
+        datetime(2019, 9, 7, 22, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,6 +53,11 @@ def test_every_field_comes_from_the_environment() -> None:
         ({"BIKESHARE_DATAFLOW_MAX_WORKERS": "many"}, "BIKESHARE_DATAFLOW_MAX_WORKERS='many'"),
         ({"BIKESHARE_DATAFLOW_MAX_WORKERS": "0"}, "BIKESHARE_DATAFLOW_MAX_WORKERS=0"),
         ({"BIKESHARE_INGEST_DEDUPE_TTL_SECONDS": "-1"}, "BIKESHARE_INGEST_DEDUPE_TTL_SECONDS=-1"),
+        ({"BIKESHARE_INGEST_REPLAY_FROM": "last tuesday"}, "BIKESHARE_INGEST_REPLAY_FROM='last tuesday'"),
+        (
+            {"BIKESHARE_INGEST_REPLAY_FROM": "2019-09-08", "BIKESHARE_INGEST_REPLAY_TO": "2019-09-01"},
+            "is not before BIKESHARE_INGEST_REPLAY_TO",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], message: str) -> None:

@@ -46,7 +46,7 @@ def assert_writable(row: dict[str, Any]) -> None:
 
 
 def dead_letters_of(data: bytes) -> list[dict[str, Any]]:
-    out = list(ParseEvents(clock="wall").process(PubsubMessage(data, {}, message_id="m1")))
+    out = list(ParseEvents().process(PubsubMessage(data, {}, message_id="m1")))
     return [o.value for o in out if getattr(o, "tag", None) == DEAD_LETTER]
 
 

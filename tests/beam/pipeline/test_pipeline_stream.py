@@ -26,6 +26,7 @@ from include.simulator.publish import replay_attributes
 
 ARRIVAL = 1_700_000_000  # seconds; the stream's arrival (publish) times
 REPLAY_NOW = datetime(2019, 9, 1, 5, 0, tzinfo=UTC)  # the replay's clock in every message
+WINDOW_FLAGS = ["--replay_clock_from=2019-01-01T00:00:00+00:00", "--replay_clock_to=2019-10-02T00:00:00+00:00"]
 TTL = 3600
 
 
@@ -43,7 +44,7 @@ def at(offset: float, *payloads: bytes) -> list[TimestampedValue]:
 
 
 def options(shards: int = DEDUPE_SHARDS) -> PipelineOptions:
-    flags = [f"--dedupe_ttl_seconds={TTL}", f"--dedupe_shards={shards}", "--event_clock=simulated"]
+    flags = [f"--dedupe_ttl_seconds={TTL}", f"--dedupe_shards={shards}", "--event_clock=simulated", *WINDOW_FLAGS]
     return PipelineOptions(["--runner=BundleBasedDirectRunner", "--streaming", *flags])
 
 
@@ -146,7 +147,13 @@ def test_counters_of_one_bundle() -> None:
 def test_dedupe_can_be_left_to_the_sink() -> None:
     """``--dedupe_ttl_seconds=0``: no keyed state (the DirectRunner's cost, see the benchmark)."""
     opts = PipelineOptions(
-        ["--runner=BundleBasedDirectRunner", "--streaming", "--dedupe_ttl_seconds=0", "--event_clock=simulated"]
+        [
+            "--runner=BundleBasedDirectRunner",
+            "--streaming",
+            "--dedupe_ttl_seconds=0",
+            "--event_clock=simulated",
+            *WINDOW_FLAGS,
+        ]
     )
     p = BeamTestPipeline(options=opts, blocking=False)
     stream = EventStream().add_elements(at(0, event("a"), event("a"))).advance_watermark_to_infinity()

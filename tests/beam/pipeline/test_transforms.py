@@ -26,7 +26,7 @@ from include.beam.pipeline.transforms import (
     raw_event_row,
     with_timestamp_objects,
 )
-from include.gcp.events import Rejection, parse_event
+from include.gcp.events import Rejection, format_ts, parse_event
 from include.simulator.publish import replay_attributes
 
 GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
@@ -42,21 +42,38 @@ def message(data: bytes, message_id: str = "m1", now: datetime | None = REPLAY_N
     return PubsubMessage(data, replay_attributes(now) if now else {}, message_id=message_id)
 
 
+REPLAY_WINDOW = (datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 10, 2, tzinfo=UTC))  # the data's span
+
+
 def test_parse_events_judges_time_by_the_chosen_clock() -> None:
-    simulated = ParseEvents(clock="simulated")
+    simulated = ParseEvents(replay_window=REPLAY_WINDOW)
     (good,) = simulated.process(message(payload()))
     assert good == ("abc-p", Received(parse_event(payload()), "m1", payload()))
-    (late,) = ParseEvents(clock="wall").process(message(payload()))  # 2019 is years behind the wall clock
+    (late,) = ParseEvents().process(message(payload()))  # the wall clock: 2019 is years behind it
     assert late.tag == DEAD_LETTER
     assert late.value["reason"] == "too_late"
     (no_clock,) = simulated.process(message(payload(), now=None))  # no attribute: the wall clock
     assert no_clock.value["reason"] == "too_late"
-    with pytest.raises(ValueError, match="clock"):
-        ParseEvents(clock="sundial")
+    with pytest.raises(ValueError, match="empty"):
+        ParseEvents(replay_window=(REPLAY_WINDOW[1], REPLAY_WINDOW[0]))
+
+
+@pytest.mark.parametrize("year", [1900, 2999, 9999])
+def test_a_publisher_cannot_move_the_clock_outside_the_datas_span(year: int) -> None:
+    """Issue 21 §4: with ``simulated_now`` of 1900, 2999 or 9999 and an event of that time, the
+    clock is the wall clock, so the event is too late or in the future, never a row."""
+    moment = datetime(year, 6, 1, 12, tzinfo=UTC)
+    event = payload(ts_iso=format_ts(moment))
+    (out,) = ParseEvents(replay_window=REPLAY_WINDOW).process(message(event, now=moment))
+    assert out.tag == DEAD_LETTER
+    assert out.value["reason"] == ("too_late" if year < 2026 else "future_ts")
+    # inside the span the replay's clock is honoured, and judges the event by it
+    (inside,) = ParseEvents(replay_window=REPLAY_WINDOW).process(message(event, now=REPLAY_NOW))
+    assert inside.value["reason"] == ("too_late" if year < 2019 else "future_ts")
 
 
 def test_parse_events_tags_invalid_messages_with_payload_reason_and_ids() -> None:
-    (bad,) = ParseEvents(clock="simulated").process(message(payload(kind="teleport"), "m7"))
+    (bad,) = ParseEvents(replay_window=REPLAY_WINDOW).process(message(payload(kind="teleport"), "m7"))
     assert isinstance(bad, pvalue.TaggedOutput)
     assert bad.tag == DEAD_LETTER
     assert bad.value["payload"] == payload(kind="teleport").decode()
