@@ -3,14 +3,17 @@ dbt contract's shape: it trains, gates, publishes and writes the hour's Avro; a 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
 from include.gcp import bucket, paths
 from include.ml import predictions, registry, served
+from include.monitoring import alerts
 from tests.conftest import DAGS_FOLDER
 from tests.dags.conftest import CUTOFF
+from tests.ml import planting
 from tests.ml.conftest import STATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
@@ -43,3 +46,37 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert dag.test(logical_date=CUTOFF + timedelta(minutes=17)).state == "success"
     assert bucket.list_paths(f"{s.env}/", s) == objects
     assert served.rows_for_hour(target, s) == len(STATIONS)
+
+
+def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
+    airflow_db, feature_store_env, tmp_path
+) -> None:
+    """After the hour's model served, its file is replaced by one that runs code, with a matching checksum in
+    the metadata: the rerun runs nothing from it, predicts with the verified model before it, and the
+    publish task alerts ``model_unverifiable`` (with the DAG, the task and what to do)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = feature_store_env
+    earlier = registry.version_for(CUTOFF - timedelta(hours=1))
+    planting.commit_model(s, earlier, planting.fitted_model())  # a verified promoted model before the hour
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_train_predict")
+    assert dag.test(logical_date=CUTOFF).state == "success"
+    version = registry.version_for(CUTOFF)
+    assert {r["model_version"] for r in predictions.read(version, CUTOFF, s)} == {version}
+
+    marker = tmp_path / "code-ran"
+    _, data = planting.payloads(marker)["skops calling os.system"]
+    bucket.write_bytes(paths.model_skops(s.env, version), data, "application/octet-stream", s)
+    metadata = {**registry.read_metadata(version, s), registry.MODEL_SHA256: registry.sha256(data)}
+    bucket.write_bytes(paths.model_metadata(s.env, version), json.dumps(metadata).encode(), "application/json", s)
+
+    assert dag.test(logical_date=CUTOFF).state == "success"
+    assert not marker.exists()
+    assert sorted(r["station_id"] for r in predictions.read(earlier, CUTOFF, s)) == sorted(STATIONS)
+    assert served.rows_for_hour(CUTOFF, s) == len(STATIONS)  # the hour's rows replaced by the fallback's
+    [alert] = [a for a in alerts.read_log(s) if a["kind"] == "model_unverifiable"]
+    assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "publish")
+    assert alert["details"]["version"] == version
+    assert alert["details"]["serving_version"] == earlier
+    assert f"use {earlier}" in alert["summary"]
+    assert "To do: delete gs://" in alert["summary"]

@@ -100,3 +100,11 @@ def test_training_refuses_a_model_the_loader_would_refuse() -> None:
     model = StationFlowModel(["a"], params={"learning_rate": np.float64(0.1)})
     with pytest.raises(model_file.UntrustedModelFile, match=r"numpy.float64.*add it to include/ml/model_file.py"):
         model_file.dumps(model)
+
+
+def test_a_file_that_unpacks_past_the_limit_is_refused_before_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted zip bomb cannot exhaust the worker's memory: the declared sizes are checked first."""
+    data = model_file.dumps(StationFlowModel(["a"]))
+    monkeypatch.setattr(model_file, "MAX_UNPACKED_BYTES", 1_000)
+    with pytest.raises(model_file.UntrustedModelFile, match="unpacks to"):
+        model_file.loads(data)
