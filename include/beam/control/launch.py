@@ -80,6 +80,10 @@ def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
         f"--dedupe_ttl_seconds={dedupe_ttl_seconds(settings, ingest)}",
         f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
         f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
+        # Copies of events an earlier job wrote (after a drain, a kill -9, under another job name) are
+        # looked up in raw_events, on both runners: neither a new job's dedupe state nor Dataflow's
+        # exactly-once delivery knows a message published again (include/beam/pipeline/written_ids.py).
+        "--dedupe_against_table",
     ]
     if window := replay_window(settings, ingest):
         args += ["--event_clock=simulated", f"--replay_clock_from={window[0].isoformat()}"]
@@ -90,9 +94,7 @@ def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
         # The emulators come from the environment. In the DirectRunner every shard key of the
         # streaming-insert reshuffle is its own bundle and insert: Beam's 500 keys gave ~60 events/s
         # with stalls, 4 keys ~250 (benchmarks/ingest_throughput.py).
-        # The local job acknowledges after the write (include/beam/pipeline/local_acks.py), so a restarted job
-        # receives again what the killed one wrote but had not acknowledged: look those up.
-        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}", "--dedupe_against_table"]
+        return [*args, f"--num_streaming_keys={LOCAL_STREAMING_KEYS}"]
     if not ingest.service_account:
         raise ValueError(
             "BIKESHARE_DATAFLOW_SERVICE_ACCOUNT is required in the gcp profile: the Dataflow workers run as "

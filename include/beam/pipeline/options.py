@@ -78,8 +78,8 @@ class IngestOptions(PipelineOptions):
             "--dedupe_against_table",
             action="store_true",
             default=False,
-            help="also drop events raw_events already holds (one lookup per bundle): the local job's "
-            "defence against redeliveries after a restart; Dataflow is exactly-once without it",
+            help="also drop copies of events raw_events already holds within the late-event window (one "
+            "query per day of event time): exactly once across drains, kills and new job names",
         )
         parser.add_argument(
             "--direct_ack_after_write",

@@ -24,7 +24,6 @@ On Dataflow the same graph runs: state per shard with its expiry timer, metrics 
 from __future__ import annotations
 
 import logging
-import time
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -51,7 +50,6 @@ from include.beam.pipeline.transforms import (
 from include.gcp.tables import RAW_EVENTS_DEAD_LETTER_SPEC, RAW_EVENTS_SPEC, TableSpec
 
 LOG = logging.getLogger(__name__)
-LOOKUP_MARGIN_S = 5.0  # SkipWritten looks up messages published before the job's start plus this
 
 
 class Processed(NamedTuple):
@@ -80,8 +78,8 @@ def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
     parsed = messages | "Parse" >> beam.ParDo(parse).with_outputs(DEAD_LETTER, main="events")
     dead_letters, duplicates = [parsed[DEAD_LETTER]], []
     events = parsed.events
-    if opts.dedupe_against_table:  # before the shard key: bundles are still whole pulls here
-        skip = SkipWritten(opts.raw_events_table, published_before=time.time() + LOOKUP_MARGIN_S)
+    if opts.dedupe_against_table:  # copies of what an earlier job wrote, and of what this one passed
+        skip = SkipWritten(opts.raw_events_table, opts.limits())
         looked_up = events | "SkipWritten" >> beam.ParDo(skip).with_outputs(DUPLICATE, DEAD_LETTER, main="events")
         events = looked_up.events
         dead_letters.append(looked_up[DEAD_LETTER])

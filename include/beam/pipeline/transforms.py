@@ -14,7 +14,7 @@ import logging
 import time
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -24,9 +24,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
-from apache_beam.utils.windowed_value import WindowedValue
 
-from include.beam.pipeline import local_acks
+from include.beam.pipeline import local_acks, written_ids
 from include.gcp.events import (
     DEFAULT_LIMITS,
     Event,
@@ -50,12 +49,14 @@ def counter(name: str) -> Any:
 
 
 class Received(NamedTuple):
-    """A valid event, the Pub/Sub message id it came in (None when the source has none: tests) and
-    the message's bytes (under 1 KB), kept for the dead letter should it turn out a conflicting copy."""
+    """A valid event, the Pub/Sub message id it came in (None when the source has none: tests), the
+    message's bytes (under 1 KB), kept for the dead letter should it turn out a conflicting copy, and
+    the clock it was judged against (where a copy of it may still be accepted)."""
 
     event: Event
     message_id: str | None = None
     payload: bytes = b""
+    clock: datetime | None = None
 
 
 def dead_letter_row(
@@ -132,14 +133,15 @@ class ParseEvents(beam.DoFn):
     def process(self, message: Any) -> Iterator[Any]:
         self.messages_in.inc()
         payload, attributes, message_id = unpack(message)
-        result = classify(payload, self.now(attributes), self.limits)
+        now = self.now(attributes)
+        result = classify(payload, now, self.limits)
         if isinstance(result, Rejection):
             self.invalid.inc()
             counter(f"invalid_{result.code}").inc()
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row(payload, result, message_id=message_id))
             return
         self.valid.inc()
-        yield result.event_id, Received(result, message_id, payload)
+        yield result.event_id, Received(result, message_id, payload, now)
 
 
 def conflicting_duplicate(received: Received, detail: str) -> dict[str, str | None]:
@@ -151,76 +153,67 @@ def conflicting_duplicate(received: Received, detail: str) -> dict[str, str | No
 
 
 class SkipWritten(beam.DoFn):
-    """Drop events whose row raw_events already holds: the copies a restarted local job receives again.
+    """Drop copies of events raw_events already holds, whatever job wrote them; pass the rest once.
 
-    The local job acknowledges a message only after its row is written, so a kill between the write
-    and the acknowledgement brings the message back to the next job, whose in-memory dedupe state is
-    empty. This step asks BigQuery, once per bundle, which of the bundle's event_ids it already has:
-    an identical row makes the copy a duplicate, a different one a ``conflicting_duplicate`` dead
-    letter. Used locally (``--dedupe_against_table``); on Dataflow the runner's exactly-once
-    processing and the Storage Write API keep redeliveries out. A lookup that fails is retried,
-    never skipped.
+    A job's in-memory dedupe starts empty, so after a drain, a kill -9 or under a new job name, a
+    copy of an event an earlier job wrote would otherwise become a second row. Each event is claimed
+    in the process's :class:`~include.beam.pipeline.written_ids.WrittenIds` over the days of its
+    late-event window (the ingest clock minus the late limit to the clock plus the future limit):
+    an identical earlier copy makes it a duplicate, a different one a ``conflicting_duplicate`` dead
+    letter, no copy passes it on (and registers its message for the acknowledgement, before a later
+    copy can be seen). A day's ids are read from raw_events the first time the day is needed, a
+    failing read is retried, never skipped.
 
-    Only messages published before ``published_before`` (epoch seconds; the job's start plus a
-    margin) are looked up: a message published after this job started cannot have been written by
-    an earlier one, and its copies within this job meet the in-memory dedupe. That keeps the lookup
-    (a query per bundle) to the backlog a restart finds; on a month's flood the difference was within
-    run-to-run noise (benchmarks/ingest_throughput.py). The element timestamp is the publish time
-    here (:class:`ParseEvents` keeps it).
+    Locally (one process) this alone keeps raw_events exactly once per id within the window; on
+    Dataflow each worker holds its own cache and the keyed dedupe downstream catches copies that
+    meet on different workers within its TTL. The element timestamp is the publish time here.
     """
 
-    def __init__(self, table: str, published_before: float | None = None) -> None:
+    def __init__(self, table: str, limits: Limits = DEFAULT_LIMITS, max_days: int = 8) -> None:
         self.table = table
-        self.published_before = None if published_before is None else Timestamp.of(published_before)
+        self.limits = limits
+        self.max_days = max_days
         self.found = counter("found_in_raw_events")
-        self.looked_up = counter("looked_up_in_raw_events")
         self._client: Any = None
-        self._buffer: list[tuple[tuple[str, Received], Timestamp, Any]] = []
+        self._ids: written_ids.WrittenIds | None = None
 
     def setup(self) -> None:
         from google.cloud import bigquery  # the client honours BIGQUERY_EMULATOR_HOST locally
 
         self._client = bigquery.Client(project=self.table.split(".")[0])
+        self._ids = written_ids.shared(self.table, self.written_on, self.max_days)
 
-    def start_bundle(self) -> None:
-        self._buffer = []
-
-    def process(
-        self,
-        element: tuple[str, Received],
-        timestamp: Timestamp = beam.DoFn.TimestampParam,
-        window: Any = beam.DoFn.WindowParam,
-    ) -> Iterator[Any]:
-        if self.published_before is not None and timestamp >= self.published_before:
-            yield element  # published since this job started: no earlier job wrote it
+    def process(self, element: tuple[str, Received]) -> Iterator[Any]:
+        event_id, received = element
+        clock = received.clock or datetime.now(UTC)
+        window = written_ids.days_between(clock - self.limits.max_age, clock + self.limits.max_lead)
+        assert self._ids is not None, "setup() first"
+        fingerprint = self._ids.claim(received.event, window)
+        if fingerprint is None:
+            local_acks.expect_row(event_id, received.message_id)
+            yield element
             return
-        self._buffer.append((element, timestamp, window))
+        self.found.inc()
+        if fingerprint == received.event.fingerprint():
+            yield pvalue.TaggedOutput(DUPLICATE, received)
+        else:
+            detail = "an earlier copy (in raw_events or on its way) had another station, time, kind or delta"
+            yield pvalue.TaggedOutput(DEAD_LETTER, conflicting_duplicate(received, detail))
 
-    def finish_bundle(self) -> Iterator[Any]:
-        if not self._buffer:
-            return
-        self.looked_up.inc(len(self._buffer))
-        written = self.written({event_id for (event_id, _), _, _ in self._buffer})
-        for element, timestamp, window in self._buffer:
-            event_id, received = element
-            fingerprint = written.get(event_id)
-            if fingerprint is None:
-                yield WindowedValue(element, timestamp, [window])
-                continue
-            self.found.inc()
-            if fingerprint == received.event.fingerprint():
-                yield pvalue.TaggedOutput(DUPLICATE, WindowedValue(received, timestamp, [window]))
-            else:
-                row = conflicting_duplicate(received, "raw_events already holds this event_id with another content")
-                yield pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(row, timestamp, [window]))
-        self._buffer = []
-
-    def written(self, event_ids: set[str]) -> dict[str, int]:
-        """event_id → fingerprint of the rows raw_events holds for these ids (retried until it answers)."""
+    def written_on(self, day: date) -> dict[str, int]:
+        """event_id → fingerprint of raw_events' rows of ``day`` (retried until BigQuery answers)."""
         from google.cloud import bigquery
 
-        sql = f"SELECT event_id, station_id, ts_iso, kind, delta FROM `{self.table}` WHERE event_id IN UNNEST(@ids)"
-        config = bigquery.QueryJobConfig(query_parameters=[bigquery.ArrayQueryParameter("ids", "STRING", event_ids)])
+        start, end = written_ids.day_bounds(day)
+        sql = (
+            f"SELECT event_id, station_id, ts_iso, kind, delta FROM `{self.table}` "
+            "WHERE ts_iso >= @start AND ts_iso < @end"
+        )
+        params = [
+            bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
+            bigquery.ScalarQueryParameter("end", "TIMESTAMP", end),
+        ]
+        config = bigquery.QueryJobConfig(query_parameters=params)
         delay = 1.0
         while True:
             try:
@@ -228,11 +221,7 @@ class SkipWritten(beam.DoFn):
                 break
             except Exception as err:
                 LOG.warning(
-                    "looking up %d event_ids in %s failed; retrying in %.0f s: %s",
-                    len(event_ids),
-                    self.table,
-                    delay,
-                    err,
+                    "reading the event_ids of %s in %s failed; retrying in %.0f s: %s", day, self.table, delay, err
                 )
                 time.sleep(delay)
                 delay = min(2 * delay, 30.0)
@@ -240,7 +229,8 @@ class SkipWritten(beam.DoFn):
         for r in rows:
             ts = r["ts_iso"] if r["ts_iso"].tzinfo else r["ts_iso"].replace(tzinfo=UTC)
             event = Event(ts=ts, event_id=r["event_id"], station_id=r["station_id"], kind=r["kind"], delta=r["delta"])
-            out[r["event_id"]] = event.fingerprint()
+            out.setdefault(r["event_id"], event.fingerprint())
+        LOG.info("read %d event_ids of %s from %s", len(out), day, self.table)
         return out
 
 

@@ -48,7 +48,7 @@ REPLAY_WINDOW = (datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 10, 2, tzinfo=
 def test_parse_events_judges_time_by_the_chosen_clock() -> None:
     simulated = ParseEvents(replay_window=REPLAY_WINDOW)
     (good,) = simulated.process(message(payload()))
-    assert good == ("abc-p", Received(parse_event(payload()), "m1", payload()))
+    assert good == ("abc-p", Received(parse_event(payload()), "m1", payload(), REPLAY_NOW))
     (late,) = ParseEvents().process(message(payload()))  # the wall clock: 2019 is years behind it
     assert late.tag == DEAD_LETTER
     assert late.value["reason"] == "too_late"

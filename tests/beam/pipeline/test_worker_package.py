@@ -25,6 +25,7 @@ SHIPPED = {
     "include/beam/pipeline/pipeline.py",
     "include/beam/pipeline/stream_drain.py",
     "include/beam/pipeline/transforms.py",
+    "include/beam/pipeline/written_ids.py",
     "include/gcp/__init__.py",
     "include/gcp/events.py",
     "include/gcp/tables.py",
