@@ -54,7 +54,8 @@ def test_copies_of_what_an_earlier_job_wrote_are_found_whenever_published(skip_w
     assert [received.event for received in out[DUPLICATE]] == [WRITTEN, unseen]  # exact copies: acked, not written
     assert [row["reason"] for row in out[DEAD_LETTER]] == ["conflicting_duplicate"]
     assert [event_id for event_id, _ in out["main"]] == ["unseen-1"]  # once
-    assert skip_written._ids is not None and skip_written._ids.loads == 3  # one query per day of the window
+    assert skip_written._ids is not None
+    assert skip_written._ids.loads == 3  # one query per day of the window
 
 
 def test_every_instance_in_the_process_shares_what_was_passed(skip_written: SkipWritten) -> None:
