@@ -108,3 +108,22 @@ def test_a_file_that_unpacks_past_the_limit_is_refused_before_it_is_read(monkeyp
     monkeypatch.setattr(model_file, "MAX_UNPACKED_BYTES", 1_000)
     with pytest.raises(model_file.UntrustedModelFile, match="unpacks to"):
         model_file.loads(data)
+
+
+def test_no_product_code_can_unpickle() -> None:
+    """The rule behind the format, kept by a scan: nothing in dags/, include/ or plugins/ imports a pickle
+    loader (pickle, joblib, dill, cloudpickle), so no path can unpickle bucket bytes."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    loaders = {"pickle", "_pickle", "cPickle", "joblib", "dill", "cloudpickle"}
+    found = []
+    for folder in ("dags", "include", "plugins"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in loaders]
+    assert found == []
