@@ -9,10 +9,12 @@ appended across restarts) and ``<job name>.lock`` (one start or drain at a time,
 - A streaming pipeline never ends by itself: a process that is gone without a drain was a failure,
   and the next :meth:`LocalStreamingJob.start` replaces it and reports the end of its log.
 - **What "drain" means locally.** The DirectRunner has no drain, so the job runs the pipeline
-  through :mod:`include.beam.pipeline.stream_drain`, which makes SIGINT one: stop pulling from Pub/Sub
-  (nothing more is acknowledged; unread messages wait for the next job), let the bundles in flight
-  reach BigQuery, exit. The controller sends SIGINT and waits up to the timeout; only then SIGTERM
-  and SIGKILL to the process group, reported as CANCELLED, not DRAINED.
+  through :mod:`include.beam.pipeline.stream_drain`, which makes SIGINT and SIGTERM one: stop pulling
+  from Pub/Sub (nothing more is acknowledged; unread messages wait for the next job), let the bundles
+  in flight reach BigQuery, exit. The controller sends SIGINT and waits up to the timeout; only then
+  SIGTERM (a second signal: stop now) and SIGKILL to the process group, reported as CANCELLED, not
+  DRAINED. A SIGTERM from elsewhere (a container stop, ``kill``) drains the same way; the pipeline
+  then leaves ``<job name>.drained`` (its pid and signal), so the job reads DRAINED, not FAILED.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class LocalStreamingJob:
     def log_file(self) -> Path:
         return self.dir / f"{self.name}.log"
 
+    @property
+    def drain_marker(self) -> Path:
+        """Written by the pipeline when a drain settled (:mod:`include.beam.pipeline.stream_drain`)."""
+        return self.dir / f"{self.name}.drained"
+
     # --- the interface -------------------------------------------------------------------------
 
     def start(self, *, resume_drained: bool = True) -> JobInfo:
@@ -149,8 +156,10 @@ class LocalStreamingJob:
 
     def _launch(self, restarts: int) -> _Record:
         argv = self.argv_factory(self.settings, self.ingest)
-        cmd = [self.python, "-m", self.module, *argv]
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.drain_marker.unlink(missing_ok=True)
+        marker = [f"--drain_marker={self.drain_marker}"] if self.module == DRAINABLE_PIPELINE else []
+        cmd = [self.python, "-m", self.module, *marker, *argv]
         with self.log_file.open("ab") as out:
             out.write(f"\n=== {_now()} start (restart {restarts}): {' '.join(cmd)}\n".encode())
             out.flush()
@@ -189,7 +198,17 @@ class LocalStreamingJob:
             return JobState.DRAINING if record.drain_requested_at else JobState.RUNNING
         if record.drain_requested_at:
             return JobState.DRAINED if record.stopped_by in (None, "SIGINT") else JobState.CANCELLED
+        if self._drained_on_signal(record):
+            return JobState.DRAINED
         return JobState.FAILED
+
+    def _drained_on_signal(self, record: _Record) -> str | None:
+        """The signal this very process drained on, sent by someone else (a container stop), if any."""
+        try:
+            marker = json.loads(self.drain_marker.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return marker.get("signal") if marker.get("pid") == record.pid else None
 
     def _alive(self, record: _Record) -> bool:
         child = self._children.get(record.pid)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -43,49 +46,49 @@ def _left_in_subscription(settings: Settings) -> set[str]:
             )
 
 
-def test_drain_mid_stream_keeps_every_event(stream_settings: Settings) -> None:
+def _event(event_id: str, station: str) -> bytes:
+    record = {"event_id": event_id, "station_id": station, "ts_iso": "2019-09-01T04:00:00.000Z", "kind": "dropoff"}
+    return json.dumps({**record, "delta": 1}).encode()
+
+
+def _sigterm_from_outside(job: LocalStreamingJob) -> JobState:
+    """What a container stop does: SIGTERM to the pipeline's process, not through the job control."""
+    pid = int(job.start().job_id)  # already running: start() only reports it
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while job.state() is JobState.RUNNING:
+        assert time.monotonic() < deadline, "the pipeline did not stop on SIGTERM"
+        time.sleep(0.5)
+    return job.state()
+
+
+@pytest.mark.parametrize(
+    ("stop", "logged"),
+    [
+        (lambda job: job.drain(timeout=60), "drain: SIGINT received"),  # stream_ctl drain
+        (_sigterm_from_outside, "drain: SIGTERM received"),
+    ],
+    ids=["stream_ctl-drain", "sigterm"],
+)
+def test_drain_mid_stream_keeps_every_event(
+    stream_settings: Settings, stop: Callable[[LocalStreamingJob], JobState], logged: str
+) -> None:
     s = stream_settings
     job = LocalStreamingJob(s, ingest_of(s))  # the real pipeline, through include.beam.pipeline.stream_drain
     job.start()
     publisher = clients.publisher_client(s)
-    publisher.publish(
-        s.topic_path,
-        json.dumps(
-            {
-                "event_id": "warm-up",
-                "station_id": "1",
-                "ts_iso": "2019-09-01T04:00:00.000Z",
-                "kind": "pickup",
-                "delta": 1,
-            }
-        ).encode(),
-        **REPLAY_CLOCK,
-    ).result()
+    publisher.publish(s.topic_path, _event("warm-up", "1"), **REPLAY_CLOCK).result()
     deadline = time.monotonic() + 60
     while "warm-up" not in _written(s):  # the pipeline is pulling
         assert time.monotonic() < deadline
         time.sleep(0.5)
 
-    futures = [
-        publisher.publish(
-            s.topic_path,
-            json.dumps(
-                {
-                    "event_id": f"d{i}",
-                    "station_id": str(i % 50),
-                    "ts_iso": "2019-09-01T04:00:00.000Z",
-                    "kind": "dropoff",
-                    "delta": 1,
-                }
-            ).encode(),
-            **REPLAY_CLOCK,
-        )
-        for i in range(N)
-    ]
+    futures = [publisher.publish(s.topic_path, _event(f"d{i}", str(i % 50)), **REPLAY_CLOCK) for i in range(N)]
     for f in futures:
         f.result()
-    assert job.drain(timeout=60) is JobState.DRAINED
-    assert "drain: stopped pulling" in job.log_tail()
+    assert stop(job) is JobState.DRAINED
+    assert logged in job.log_tail()
+    assert "drain: pipeline stopped (drained)" in job.log_tail()
 
     written = _written(s) - {"warm-up"}
     left = _left_in_subscription(s)
