@@ -464,3 +464,165 @@ def station_counts(s: Settings, station: str, late_ts: datetime) -> dict[str, An
         "as_ofs_counting": sum(1 for r in rows if r.built == r.recount),
         "as_ofs_expected": len(rows),
     }
+
+
+# --- issue 21: no message, restart or publisher can break "exactly once" ----------------------
+
+
+def pills(real: Event) -> list[tuple[bytes, str]]:
+    """Valid JSON with a lone surrogate escape in each string field and in a key, and a NUL: the
+    dead letters that the sink's encoder refused (issue 21 §1). The first is the issue's pill."""
+    body = real.to_dict()
+
+    def json_with(**changes: object) -> bytes:
+        return json.dumps({**body, **changes}).encode()  # ensure_ascii: the surrogate travels as \udxxx
+
+    return [
+        (json_with(event_id="e\ud800"), "bad_event_id"),
+        (json_with(event_id="pill-station", station_id="s\udc00"), "bad_station_id"),
+        (json_with(event_id="pill-kind", kind="pick\ud83d"), "bad_kind"),
+        (json_with(event_id="pill-ts", ts_iso="2019\udfff"), "bad_ts_iso"),
+        (json.dumps({**body, "event_id": "pill-key", "k\ud800": 1}).encode(), "unknown_field"),
+        (json_with(event_id="pill-nul", station_id="a\x00b"), "bad_station_id"),
+    ]
+
+
+def surrogate_pill(base: Settings, per_side: int = 100, all_variants: bool = False) -> Outcome:
+    """``per_side`` valid events, the pill (or every variant of :func:`pills`), ``per_side`` more,
+    published at once to a running job: every valid event written, each pill a dead letter, the job
+    running in its first process."""
+    events = trip_events(datetime(2019, 9, 7, 8, tzinfo=UTC), datetime(2019, 9, 7, 20, tzinfo=UTC))[: 2 * per_side]
+    clock = events[-1].ts
+    bad = pills(events[0]) if all_variants else pills(events[0])[:1]
+    with own_resources(base, "pill") as s:
+        started = time.monotonic()
+        job = start_job(s)
+        pid = job_pid(job)
+        sent = time.monotonic()
+        payloads = [e.to_json() for e in events[:per_side]] + [p for p, _ in bad]
+        publish(s, payloads + [e.to_json() for e in events[per_side:]], clock)
+        valid = {e.event_id for e in events}
+        waited = wait_until(all_written(s, valid, len(bad)), 180, "every valid event and the pill's dead letter", 0.5)
+        time.sleep(3)
+        out = account(s, "valid + pill + valid", valid, bad, started)
+        out.facts = {
+            "job_state": str(job.state()),
+            "same_process": job_pid(job) == pid,
+            "all_written_s": round(waited, 1),
+            "publish_to_done_s": round(time.monotonic() - sent - 3, 1),
+        }
+        job.drain(timeout=60)
+    return out
+
+
+def copies_after_restarts(base: Settings, n: int = 400, conflicting: int = 10) -> Outcome:
+    """``n`` events written; then after each of drain + start, kill -9 + start and a job under a new
+    name, every one published again and ``conflicting`` of them with another station (issue 21 §2):
+    no second row, each conflicting copy a dead letter."""
+    events = trip_events(datetime(2019, 9, 7, 8, tzinfo=UTC), datetime(2019, 9, 7, 20, tzinfo=UTC))[:n]
+    assert len(events) == n
+    clock = events[-1].ts
+    copies = [e.to_json() for e in events]
+    changed = [json.dumps({**e.to_dict(), "station_id": "9999"}).encode() for e in events[:conflicting]]
+    with own_resources(base, "copies") as s:
+        started = time.monotonic()
+        renamed = LocalStreamingJob(s, IngestSettings(job_name=f"{s.topic}-renamed"))
+        try:
+            job = start_job(s)
+            publish(s, copies, clock)
+            valid = {e.event_id for e in events}
+            wait_until(all_written(s, valid), 120, "the first copies")
+
+            def drain_and_start() -> None:
+                assert job.drain(timeout=60) is JobState.DRAINED
+                job.start()
+
+            def kill_and_start() -> None:
+                kill_9(job)
+                job.start()
+
+            def new_name() -> None:
+                assert job.drain(timeout=60) is JobState.DRAINED
+                renamed.start()
+
+            bad: list[tuple[bytes, str]] = []
+            rows: dict[str, int] = {}
+            restarts = (("drain+start", drain_and_start), ("kill-9+start", kill_and_start), ("new name", new_name))
+            for label, restart in restarts:
+                restart()
+                sentinel = Event(clock, f"sentinel-{len(rows)}", events[0].station_id, "dropoff")
+                publish(s, [*copies, *changed, sentinel.to_json()], clock)
+                valid.add(sentinel.event_id)
+                bad += [(p, "conflicting_duplicate") for p in changed]
+                wait_until(all_written(s, valid, len(bad)), 180, f"the copies after {label}")
+                time.sleep(3)  # an extra row would arrive by now
+                rows[label] = sum(raw_counts(s).values())
+            out = account(s, "copies after drain, kill -9 and a new job name", valid, bad, started)
+            out.facts = {"rows_after": rows, "ids": len(valid), "conflicting_per_restart": conflicting}
+            renamed.drain(timeout=60)
+        finally:
+            if renamed.state().is_active:
+                with suppress(Exception):
+                    os.killpg(job_pid(renamed), signal.SIGKILL)
+    return out
+
+
+def publisher_input(base: Settings, n: int = 50) -> Outcome:
+    """A publisher that sets ``simulated_now`` to 1900, 2999 or 9999 with events of those times
+    (issue 21 §4), and JSON with a repeated key or a NaN (§5), among ``n`` valid events."""
+    events = trip_events(datetime(2019, 9, 7, 8, tzinfo=UTC), datetime(2019, 9, 7, 20, tzinfo=UTC))[:n]
+    clock = events[-1].ts
+    station = events[0].station_id
+    chosen = {year: datetime(year, 6, 1, 12, tzinfo=UTC) for year in (1900, 2999, 9999)}
+    faked = [(Event(t, f"clock-{year}", station, "pickup").to_json(), t) for year, t in chosen.items()]
+    body = events[0].to_json()
+    strict = [
+        (body[:-1] + b',"station_id":"3186"}', "duplicate_key"),
+        (body.replace(b'"delta":1', b'"delta":NaN'), "bad_json"),
+    ]
+    with own_resources(base, "publisher") as s:
+        started = time.monotonic()
+        job = start_job(s)
+        publish(s, [e.to_json() for e in events] + [p for p, _ in strict], clock)
+        for payload, t in faked:
+            publish(s, [payload], t)  # the publisher's chosen clock
+        bad = [*strict, *((p, "too_late" if t.year < 2026 else "future_ts") for p, t in faked)]
+        wait_until(all_written(s, {e.event_id for e in events}, len(bad)), 120, "the events and dead letters")
+        time.sleep(3)
+        out = account(
+            s, "publisher's clock 1900/2999/9999, repeated key, NaN", {e.event_id for e in events}, bad, started
+        )
+        out.facts = {"faked_clock_rows": sum(n for i, n in raw_counts(s).items() if i.startswith("clock-"))}
+        job.drain(timeout=60)
+    return out
+
+
+def sigterm_mid_backlog(base: Settings, n: int = 3000) -> Outcome:
+    """SIGTERM to the local job's process mid-backlog, as a container stop sends it; then started
+    again (issue 21 §5): the job drains and says so, the next one writes the rest, nothing lost."""
+    events = backlog_events(n)
+    clock = max(e.ts for e in events)
+    with own_resources(base, "sigterm") as s:
+        started = time.monotonic()
+        job = start_job(s)
+        publish(s, [e.to_json() for e in events], clock)
+        wait_until(lambda: sum(raw_counts(s).values()) > 0, 120, "a first row", 0.1)
+        rows_at_signal = sum(raw_counts(s).values())
+        signalled = time.monotonic()
+        os.kill(job_pid(job), signal.SIGTERM)
+        wait_until(lambda: not job.state().is_active, 150, "the stop after SIGTERM", 0.2)
+        stopped_s = time.monotonic() - signalled
+        state = job.state()
+        logged = "drain: SIGTERM received" in job.log_tail()
+        job.start()
+        wait_until(all_written(s, {e.event_id for e in events}), 600, "every event after the restart")
+        time.sleep(3)
+        out = account(s, "SIGTERM mid-backlog, then start", {e.event_id for e in events}, [], started)
+        out.facts = {
+            "state_after_sigterm": str(state),
+            "drain_logged": logged,
+            "stopped_after_s": round(stopped_s, 1),
+            "rows_at_signal": rows_at_signal,
+        }
+        job.drain(timeout=60)
+    return out

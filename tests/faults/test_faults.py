@@ -65,3 +65,32 @@ def test_late_events_are_counted_by_the_next_features_run(local_stack: Settings,
     assert after == before + 1
     assert outcome.facts["as_ofs_counting_it"] == outcome.facts["as_ofs_expected"] > 0
     assert outcome.dead_letters == {"too_late": 1}
+
+
+def test_a_surrogate_pill_is_a_dead_letter_and_ingest_goes_on(local_stack: Settings) -> None:
+    """Issue 21 §1: 100 valid + the 105-byte pill + 100 valid: 200 rows, 1 dead letter, the job
+    running (in its first process) within 60 s."""
+    outcome = scenarios.surrogate_pill(local_stack, per_side=100)
+    check(outcome)
+    assert outcome.published_valid == 200
+    assert outcome.dead_letters == {"bad_event_id": 1}
+    assert outcome.facts["job_state"] == "RUNNING"
+    assert outcome.facts["same_process"]
+    assert outcome.facts["publish_to_done_s"] < 60
+
+
+def test_copies_after_a_drain_a_kill_or_a_new_job_name_never_become_rows(local_stack: Settings) -> None:
+    """Issue 21 §2: 400 ids, each published again after each restart, 10 of them with another station."""
+    outcome = scenarios.copies_after_restarts(local_stack, n=400, conflicting=10)
+    check(outcome)
+    assert outcome.dead_letters == {"conflicting_duplicate": 30}
+    assert list(outcome.facts["rows_after"].values()) == [401, 402, 403]  # the 400 and one sentinel each
+
+
+def test_the_publisher_cannot_choose_the_clock_nor_send_loose_json(local_stack: Settings) -> None:
+    """Issue 21 §4 and §5: simulated_now of 1900, 2999 and 9999 is ignored (the wall clock judges),
+    a repeated key and a NaN are dead letters with their own reasons."""
+    outcome = scenarios.publisher_input(local_stack)
+    check(outcome)
+    assert outcome.facts["faked_clock_rows"] == 0
+    assert outcome.dead_letters == {"too_late": 1, "future_ts": 2, "duplicate_key": 1, "bad_json": 1}
