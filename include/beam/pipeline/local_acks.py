@@ -13,8 +13,8 @@ the runner's ack into a no-op and registers each pulled message here; this ledge
 
 Until then the ledger keeps extending the messages' ack deadline (a lease), so Pub/Sub does not
 redeliver them while the job lives, however long BigQuery is away; after a kill -9 the leases lapse
-and the next job receives them again (its BigQuery lookup, :class:`~include.beam.pipeline.transforms.SkipWritten`,
-removes the copies whose rows were written before the kill). Flow control stops pulling while
+and the next job receives them again (:class:`~include.beam.pipeline.transforms.SkipWritten` removes the
+copies whose rows were written before the kill). Flow control stops pulling while
 ``max_outstanding`` messages are held, so an outage cannot fill the memory.
 
 The DoFns call the module functions (:func:`expect_row`, :func:`duplicate`), which do nothing when no

@@ -11,14 +11,16 @@ benchmarks/ingest_throughput.py:
   pipeline: :mod:`include.beam.pipeline.direct_pubsub` makes each bundle drain the backlog (the emulator gives
   100 per pull; every bundle pays a fixed cost in every stage), acknowledges each message only once
   its row or dead letter is written (:mod:`include.beam.pipeline.local_acks`, so kill -9 loses nothing), and
-  retries inserts through a BigQuery outage; a restarted job looks its first copies up in
-  raw_events (``--dedupe_against_table``), so what the killed one wrote is not written twice;
+  retries inserts through a BigQuery outage (never a refusal);
 - keyed state is never reclaimed and every watermark tick scans every key's timers, so the dedupe
   step is keyed by a bounded shard of the event_id (``--dedupe_shards``), not by the id itself
   (keyed by id: 52 events/s at 20k events, falling as the replay grows); Beam's 500
   streaming-insert shards likewise become tiny inserts (4 locally, see ``pipeline_args``);
 - its streaming counters keep only the first bundle per worker thread, hence the duplicate log.
 On Dataflow the same graph runs: state per shard with its expiry timer, metrics are exact.
+On both, ``--dedupe_against_table`` checks every event against the ids raw_events holds within its
+late window (:mod:`include.beam.pipeline.written_ids`), so a copy published after a drain, a kill -9
+or under a new job name is not written twice.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _schema(spec: TableSpec) -> dict[str, list[dict[str, str]]]:
 
 
 def process(messages: beam.PCollection, opts: IngestOptions) -> Processed:
-    """Messages → raw_events rows and dead-letter rows (no I/O but the optional raw_events lookup;
+    """Messages → raw_events rows and dead-letter rows (no I/O but the optional raw_events reads;
     unit-tested with TestStream)."""
     parse = ParseEvents(opts.limits(), opts.replay_window())
     parsed = messages | "Parse" >> beam.ParDo(parse).with_outputs(DEAD_LETTER, main="events")

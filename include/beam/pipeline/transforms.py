@@ -188,9 +188,10 @@ class SkipWritten(beam.DoFn):
         clock = received.clock or datetime.now(UTC)
         window = written_ids.days_between(clock - self.limits.max_age, clock + self.limits.max_lead)
         assert self._ids is not None, "setup() first"
-        fingerprint = self._ids.claim(received.event, window)
+        fingerprint = self._ids.claim(
+            received.event, window, on_first=lambda: local_acks.expect_row(event_id, received.message_id)
+        )
         if fingerprint is None:
-            local_acks.expect_row(event_id, received.message_id)
             yield element
             return
         self.found.inc()

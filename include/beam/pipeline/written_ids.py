@@ -49,9 +49,11 @@ class WrittenIds:
         self._lock = threading.Lock()
         self.loads = 0  # day loads so far (queries)
 
-    def claim(self, event: Event, window: Iterable[date]) -> int | None:
+    def claim(self, event: Event, window: Iterable[date], on_first: Callable[[], None] | None = None) -> int | None:
         """The fingerprint of an earlier copy of ``event``'s id on the days of ``window``, or None:
-        then ``event`` is recorded as the first copy (on its own day), and later copies find it."""
+        then ``event`` is recorded as the first copy (on its own day), and later copies find it.
+        ``on_first`` runs under the same lock when it is the first (registering its acknowledgement
+        before any copy can be seen)."""
         own = event.ts.astimezone(UTC).date()
         days = list(dict.fromkeys([*window, own]))
         with self._lock:
@@ -62,6 +64,8 @@ class WrittenIds:
                 if fingerprint is not None:
                     return fingerprint
             self._days[own][event.event_id] = event.fingerprint()
+            if on_first is not None:
+                on_first()
             self._evict(keep=set(days))
         return None
 
