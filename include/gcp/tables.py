@@ -20,6 +20,8 @@ FEATURE_STORE_RUNS = "feature_store_runs"
 STATION_PREDICTIONS = "station_predictions"  # the served forecasts, loaded as each hour's Avro file is written
 MODEL_PERFORMANCE = "model_performance"  # dbt mart: served model vs naive baselines on the outcomes (live)
 FEATURE_DRIFT = "feature_drift"  # hourly PSI of each feature: last 7 days vs the serving model's training rows
+STATION_RISK = "station_risk"  # each hour's inventory, risk of empty/full and target interval per station
+REBALANCING_PLAN = "rebalancing_plan"  # each hour's moves for the crews (include/rebalancing)
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,66 @@ FEATURE_STORE_RUNS_SPEC = TableSpec(
     ),
 )
 
+STATION_RISK_SPEC = TableSpec(
+    name=STATION_RISK,
+    description=(
+        "Each plan hour's view of every station: bikes on the dock at the hour, the risk of running empty or "
+        "full within 1 h and 3 h (birth-death chain on the forecast rates) and the target interval at the "
+        "service level (include/rebalancing/risk.py); a rerun replaces the hour's rows."
+    ),
+    schema=(
+        _field("plan_hour", "TIMESTAMP", doc="The hourly run's cut-off T: inventory as of T, rates for [T, T+3h)."),
+        _field("station_id", "STRING"),
+        _field("name", "STRING", mode="NULLABLE"),
+        _field("lat", "FLOAT64", mode="NULLABLE"),
+        _field("lon", "FLOAT64", mode="NULLABLE"),
+        _field("capacity", "INT64", mode="NULLABLE", doc="Docks (station_information); null when unknown."),
+        _field("bikes", "INT64", mode="NULLABLE", doc="Bikes available at T (station_status); null: no status."),
+        _field("status_reported_at", "TIMESTAMP", mode="NULLABLE", doc="last_reported of the status used."),
+        _field("expected_pickups_3h", "FLOAT64", mode="NULLABLE", doc="Sum of the forecast pickups, hours +1..+3."),
+        _field("expected_dropoffs_3h", "FLOAT64", mode="NULLABLE", doc="Sum of the forecast dropoffs, +1..+3."),
+        _field("p_empty_1h", "FLOAT64", mode="NULLABLE", doc="P(no bike at some moment within 1 h)."),
+        _field("p_empty_3h", "FLOAT64", mode="NULLABLE"),
+        _field("p_full_1h", "FLOAT64", mode="NULLABLE", doc="P(no free dock at some moment within 1 h)."),
+        _field("p_full_3h", "FLOAT64", mode="NULLABLE"),
+        _field("target_low", "INT64", mode="NULLABLE", doc="Fewest bikes keeping both 3 h risks <= service level."),
+        _field("target_high", "INT64", mode="NULLABLE", doc="Most bikes keeping both 3 h risks <= service level."),
+        _field("reachable", "BOOL", mode="NULLABLE", doc="False: no count meets the service level (best one used)."),
+        _field("bikes_after_plan", "INT64", mode="NULLABLE", doc="Bikes once the hour's moves are done."),
+        _field("problem", "STRING", mode="NULLABLE", doc="Why the station is not judged (no capacity, status...)."),
+        _field("service_level", "FLOAT64", doc="The configured service level (default 0.10)."),
+        _field("model_version", "STRING", mode="NULLABLE", doc="The model whose rates were used."),
+        _field("generated_at", "TIMESTAMP"),
+    ),
+    partition_field="plan_hour",
+    clustering_fields=("station_id",),
+)
+
+REBALANCING_PLAN_SPEC = TableSpec(
+    name=REBALANCING_PLAN,
+    description=(
+        "Each hour's move plan for the crews: truck, order of the move in its route, from and to station, "
+        "bikes (include/rebalancing/plan.py); the same moves as the hour's JSON object on the bucket. A rerun "
+        "replaces the hour's rows."
+    ),
+    schema=(
+        _field("plan_hour", "TIMESTAMP", doc="The hourly run's cut-off T; the moves are for [T, T+1h)."),
+        _field("truck", "INT64", doc="1..trucks."),
+        _field("move_order", "INT64", doc="Position of the move in the truck's route, 1, 2, ..."),
+        _field("from_station", "STRING", doc="Where the truck loads the bikes."),
+        _field("to_station", "STRING", doc="Where it unloads them."),
+        _field("bikes", "INT64"),
+        _field("generated_at", "TIMESTAMP"),
+    ),
+    partition_field="plan_hour",
+)
+
 TABLE_SPECS: tuple[TableSpec, ...] = (
     RAW_EVENTS_SPEC,
     RAW_EVENTS_DEAD_LETTER_SPEC,
     FEATURE_STORE_RUNS_SPEC,
     STATION_PREDICTIONS_SPEC,
     FEATURE_DRIFT_SPEC,
+    STATION_RISK_SPEC,
+    REBALANCING_PLAN_SPEC,
 )
