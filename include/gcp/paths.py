@@ -62,3 +62,10 @@ def predictions(env: str, model_version: str, target_hour: datetime) -> str:
     """``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` for the hour being predicted."""
     hour = Hour.of(target_hour).start  # strict: bucket paths are in whole UTC hours
     return f"{env}/predictions/{_version(model_version)}/{hour:%Y-%m-%d}/{hour:%H}.avro"
+
+
+def rebalancing_plan(env: str, plan_hour: datetime) -> str:
+    """``{env}/rebalancing/{YYYY-MM-DD}/{HH}.json``: the hour's moves and station risks (one object per hour,
+    replaced by a rerun). Not under a model version: the plan is of the hour, whichever model's rates fed it."""
+    hour = Hour.of(plan_hour).start
+    return f"{env}/rebalancing/{hour:%Y-%m-%d}/{hour:%H}.json"
