@@ -47,6 +47,16 @@ class EnvReader:
         except ValueError:
             raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected an integer") from None
 
+    def number(self, name: str, fallback: float) -> float:
+        raw = self.text(name, str(fallback))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise SettingsError(f"BIKESHARE_{name}={raw!r}: expected a finite number")
+        return value
+
     def port(self, name: str, fallback: int) -> int:
         raw = self.text(name, str(fallback))
         try:
