@@ -110,6 +110,8 @@ class Settings:
     bigquery_grpc: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9060))
     storage: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 9023))
     metadata: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8095))
+    # the local GBFS feed (include/gbfs/server.py), started with the emulators; gcp reads the operator's
+    gbfs: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8097))
     # Late events: the ingest dead-letters events older than this (``too_late``), and every features
     # run recounts this far back so that the accepted ones reach their label hour and feature as_ofs.
     late_event_limit_minutes: int = 2_880
@@ -194,6 +196,7 @@ class Settings:
             bigquery_grpc=endpoint("BIGQUERY_GRPC", default.bigquery_grpc),
             storage=endpoint("STORAGE", default.storage),
             metadata=endpoint("METADATA", default.metadata),
+            gbfs=endpoint("GBFS", default.gbfs),
             late_event_limit_minutes=integer("LATE_EVENT_LIMIT_MINUTES", default.late_event_limit_minutes),
             future_event_limit_minutes=integer("FUTURE_EVENT_LIMIT_MINUTES", default.future_event_limit_minutes),
             state_dir=read.path("STATE_DIR", default.state_dir),
