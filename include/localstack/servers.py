@@ -1,8 +1,9 @@
-"""The three local servers of the ``local`` profile: how to find, start and probe each.
+"""The local servers of the ``local`` profile: how to find, start and probe each.
 
 Each server is a real emulator speaking the Google API its client expects: Google's own Pub/Sub
 emulator (Java, shipped with the gcloud CLI), ``bqemulator`` (BigQuery over DuckDB) and
-``gcp-storage-emulator``. The last two live in their own venv, ``.venv-emulators``.
+``gcp-storage-emulator``. The last two live in their own venv, ``.venv-emulators``. Beside them: a
+loopback metadata server (dummy credentials for Beam) and the local GBFS feed (:mod:`include.gbfs.server`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def servers(settings: Settings) -> list[Server]:
         ),
         Server("storage", settings.storage, "/storage/v1/b?project=" + settings.project, "gcp-storage-emulator"),
         Server("metadata", settings.metadata, "/computeMetadata/v1/project/project-id", "metadata_server"),
+        # not an emulator: the operator's GBFS feed, its stock rebuilt from the published events
+        Server("gbfs", settings.gbfs, "/gbfs.json", "include.gbfs.server"),
     ]
 
 
@@ -130,6 +133,21 @@ def launch(server: Server, settings: Settings) -> Launch:
             f"--port={server.endpoint.port}",
             f"--project={settings.project}",
         ]
+        return Launch(argv, PROJECT_ROOT, env)
+    if server.name == "gbfs":
+        env.update(  # the stack's own names, also when they came from a Settings object, not the environment
+            {
+                "BIKESHARE_GCP_PROJECT": settings.project,
+                "BIKESHARE_PUBSUB_TOPIC": settings.topic,
+                "BIKESHARE_PUBSUB_HOST": settings.pubsub.host,
+                "BIKESHARE_PUBSUB_PORT": str(settings.pubsub.port),
+                "BIKESHARE_STATE_DIR": str(settings.state_dir),
+                "BIKESHARE_TRIPS_DATA_DIR": str(settings.trips_data_dir),
+                "BIKESHARE_LATE_EVENT_LIMIT_MINUTES": str(settings.late_event_limit_minutes),
+                "BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES": str(settings.future_event_limit_minutes),
+            }
+        )
+        argv = [sys.executable, "-m", "include.gbfs.server", f"--host={bind}", f"--port={server.endpoint.port}"]
         return Launch(argv, PROJECT_ROOT, env)
     raise ValueError(f"unknown server {server.name!r}")
 

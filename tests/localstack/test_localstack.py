@@ -44,7 +44,8 @@ def test_status_of_a_stack_that_is_not_running(tmp_path: Path) -> None:
             "BIKESHARE_BIGQUERY_PORT": "2",
             "BIKESHARE_STORAGE_PORT": "3",
             "BIKESHARE_METADATA_PORT": "4",
+            "BIKESHARE_GBFS_PORT": "5",
         }
     )
-    assert [s.state for s in stack.status(settings)] == ["down"] * 4
-    assert [s.state for s in stack.down(settings)] == ["down"] * 4
+    assert [s.state for s in stack.status(settings)] == ["down"] * 5
+    assert [s.state for s in stack.down(settings)] == ["down"] * 5

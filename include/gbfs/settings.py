@@ -1,0 +1,74 @@
+"""Where the GBFS feed is and how it is read: ``BIKESHARE_GBFS_*``, read like every setting (:class:`EnvReader`).
+
+The gcp profile reads the operator's auto-discovery URL (``BIKESHARE_GBFS_URL``, required there; Citi Bike:
+``https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json``), on the wall clock. The local profile reads the local
+server (:mod:`include.gbfs.server`, ``Settings.gbfs``), whose feed lives in the replay's time, so its rows
+are judged against the feed's own ``last_updated`` (``clock = feed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from include.gcp.settings import EnvReader, Settings, SettingsError, get_settings
+
+FeedClock = Literal["wall", "feed"]
+CITI_BIKE_GBFS_URL = "https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json"
+POLL_INTERVAL = timedelta(minutes=1)  # the inventory DAG's schedule: a ttl under it counts as it
+MAX_TTL = timedelta(hours=1)  # a feed cannot make the poller wait longer than this
+
+
+@dataclass(frozen=True)
+class GbfsSettings:
+    """The feed and how it is read; build with :meth:`from_env`."""
+
+    url: str  # the auto-discovery gbfs.json
+    language: str = "en"
+    timeout_seconds: float = 10.0  # per file: connect + read, a slow feed is a `timeout` dead letter
+    clock: FeedClock = "wall"  # what a last_reported "in the future" is measured against
+    lookback_hours: int = 48  # status older than this is stale (not stored); the dedupe reads this far back
+    # the local server
+    subscription: str = "bike-events-gbfs"  # its own subscription on the events topic
+    ttl_seconds: int = 60  # the ttl it advertises
+    station_information: Path = Path("station_information.json")  # the snapshot it serves
+    state_file: Path | None = None  # where it keeps its stock across restarts (None: memory only)
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("wall", "feed"):
+            raise SettingsError(f"BIKESHARE_GBFS_CLOCK={self.clock!r}: expected wall or feed")
+        if not self.url.startswith(("http://", "https://")):
+            raise SettingsError(f"BIKESHARE_GBFS_URL={self.url!r}: expected an http(s) URL of gbfs.json")
+        if self.timeout_seconds <= 0 or self.lookback_hours < 1 or self.ttl_seconds < 0:
+            raise SettingsError("BIKESHARE_GBFS_TIMEOUT_SECONDS, _LOOKBACK_HOURS must be positive, _TTL_SECONDS >= 0")
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(hours=self.lookback_hours)
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> GbfsSettings:
+        s = settings or get_settings()
+        read = EnvReader() if environ is None else EnvReader(environ)
+        url = read.text("GBFS_URL", "" if not s.is_local else f"{s.gbfs.url}/gbfs.json")
+        if not url:
+            raise SettingsError(f"the gcp profile needs BIKESHARE_GBFS_URL (Citi Bike: {CITI_BIKE_GBFS_URL})")
+        timeout = read.text("GBFS_TIMEOUT_SECONDS", "10")
+        try:
+            timeout_seconds = float(timeout)
+        except ValueError:
+            raise SettingsError(f"BIKESHARE_GBFS_TIMEOUT_SECONDS={timeout!r}: expected seconds") from None
+        return cls(
+            url=url,
+            language=read.text("GBFS_LANGUAGE", "en"),
+            timeout_seconds=timeout_seconds,
+            clock=read.text("GBFS_CLOCK", "feed" if s.is_local else "wall"),  # type: ignore[arg-type]
+            lookback_hours=read.integer("GBFS_LOOKBACK_HOURS", 48),
+            subscription=read.text("GBFS_SUBSCRIPTION", f"{s.topic}-gbfs"),
+            ttl_seconds=read.integer("GBFS_TTL_SECONDS", 60),
+            station_information=read.path("GBFS_STATION_INFORMATION", s.trips_data_dir / "station_information.json"),
+            state_file=s.state_dir / "gbfs" / "state.json",
+        )
