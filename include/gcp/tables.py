@@ -188,6 +188,86 @@ REBALANCING_PLAN_SPEC = TableSpec(
     partition_field="plan_hour",
 )
 
+# --- the GBFS feed (include/gbfs): polled every minute by bikeshare_inventory, read by the hourly plan ---
+STATION_STATUS = "station_status"
+STATION_INFORMATION = "station_information"
+GBFS_DEAD_LETTERS = "gbfs_dead_letters"
+GBFS_FETCHES = "gbfs_fetches"
+
+STATION_STATUS_SPEC = TableSpec(
+    name=STATION_STATUS,
+    description=(
+        "Each station's status as the GBFS feed reported it, one row per (station_id, last_reported): a poll "
+        "stores only what is newer than the stored row (include/gbfs/poll.py); the contract is include/gbfs/feed.py."
+    ),
+    schema=(
+        _field("station_id", "STRING"),
+        _field("last_reported", "TIMESTAMP", doc="When the station last reported (the feed's clock); the key's time."),
+        _field("num_bikes_available", "INT64"),
+        _field("num_docks_available", "INT64", mode="NULLABLE", doc="NULL: unlimited docking, or capacity unknown."),
+        _field("is_installed", "BOOLEAN"),
+        _field("is_renting", "BOOLEAN"),
+        _field("is_returning", "BOOLEAN"),
+        _field("fetched_at", "TIMESTAMP", doc="When the poll read it (wall clock)."),
+    ),
+    partition_field="last_reported",
+    clustering_fields=("station_id",),
+)
+
+STATION_INFORMATION_SPEC = TableSpec(
+    name=STATION_INFORMATION,
+    description=(
+        "Stations as the GBFS feed describes them, one row per station and version: a poll appends a station "
+        "whose name, coordinates or capacity changed; readers take each station's newest row."
+    ),
+    schema=(
+        _field("station_id", "STRING"),
+        _field("name", "STRING"),
+        _field("lat", "FLOAT64"),
+        _field("lon", "FLOAT64"),
+        _field("capacity", "INT64", mode="NULLABLE", doc="Docks; NULL when the feed does not publish it."),
+        _field("fetched_at", "TIMESTAMP", doc="When the poll read this version (wall clock)."),
+    ),
+)
+
+GBFS_DEAD_LETTERS_SPEC = TableSpec(
+    name=GBFS_DEAD_LETTERS,
+    description="GBFS files and stations that failed to fetch or validate, with the reason (include/gbfs/feed.py).",
+    schema=(
+        _field("feed", "STRING", doc="gbfs, station_information or station_status."),
+        _field("url", "STRING"),
+        _field("reason", "STRING", doc="The reason code (include/gbfs/feed.py REASONS)."),
+        _field("detail", "STRING"),
+        _field("payload", "STRING", doc="What was refused: the file or the station's JSON (cut at 100k characters)."),
+        _field("station_id", "STRING", mode="NULLABLE", doc="The refused station's id, when it had one."),
+        _field("received_at", "TIMESTAMP"),
+    ),
+    partition_field="received_at",
+)
+
+GBFS_FETCHES_SPEC = TableSpec(
+    name=GBFS_FETCHES,
+    description=(
+        "One row per GBFS file fetched: whether it could be read, its last_updated and ttl, and what it gave. "
+        "The poller honours ttl from it; the stream health check judges the status' age from it."
+    ),
+    schema=(
+        _field("fetched_at", "TIMESTAMP", doc="Wall clock."),
+        _field("feed", "STRING", doc="gbfs, station_information or station_status."),
+        _field("url", "STRING"),
+        _field("ok", "BOOLEAN", doc="The file was read (its stations may still have dead letters)."),
+        _field("last_updated", "TIMESTAMP", mode="NULLABLE", doc="The file's last_updated (the feed's clock)."),
+        _field("ttl", "INT64", mode="NULLABLE", doc="The file's ttl, seconds."),
+        _field("stations", "INT64", doc="Stations in the file."),
+        _field("rows_written", "INT64", doc="New rows stored."),
+        _field("unchanged", "INT64", doc="Stations whose stored row is current."),
+        _field("stale", "INT64", doc="Status rows older than the lookback, not stored."),
+        _field("dead_letters", "INT64"),
+        _field("unknown_stations", "INT64", doc="Status rows of stations without a known capacity (a warning)."),
+    ),
+    partition_field="fetched_at",
+)
+
 TABLE_SPECS: tuple[TableSpec, ...] = (
     RAW_EVENTS_SPEC,
     RAW_EVENTS_DEAD_LETTER_SPEC,
@@ -196,4 +276,8 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     FEATURE_DRIFT_SPEC,
     STATION_RISK_SPEC,
     REBALANCING_PLAN_SPEC,
+    STATION_STATUS_SPEC,
+    STATION_INFORMATION_SPEC,
+    GBFS_DEAD_LETTERS_SPEC,
+    GBFS_FETCHES_SPEC,
 )
