@@ -1,0 +1,389 @@
+"""One poll of the GBFS feed: fetch, validate, keep what is new, dead-letter the rest (:mod:`include.gbfs.feed`'s I/O).
+
+1. ``gbfs.json`` (``BIKESHARE_GBFS_URL``) gives the URLs of ``station_information`` and ``station_status``.
+2. ``station_information`` when its ``ttl`` has passed since the last good fetch: a station whose name,
+   coordinates or capacity changed gets a new row in ``station_information``.
+3. ``station_status`` when its ``ttl`` has passed (:func:`due`): each station's row is stored when its
+   ``last_reported`` is newer than the newest stored for it (read from the lookback's partitions), so a rerun or
+   an unchanged station stores nothing: one row per (station_id, last_reported).
+
+Each file fetched leaves a row in ``gbfs_fetches`` (ok or not, ``last_updated``, ``ttl``, counts): the next
+poll honours the ``ttl`` from it and the stream health check judges the status' age from it. A file that
+cannot be fetched (``http_error``, ``timeout``) or read, and every refused station, is a row of
+``gbfs_dead_letters``; a bad feed never fails the poll. BigQuery being unreachable does (the task retries).
+
+Rows are written with streaming inserts (``insertAll``, an insert id per row), not load jobs: a load job a
+minute per table would exhaust BigQuery's 1,500 load jobs per table and day. Nothing here updates or
+deletes, so the streaming buffer's DML restriction does not matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions
+from google.cloud import bigquery
+
+from include.gbfs.feed import (
+    GBFS,
+    MAX_FEED_BYTES,
+    STATION_INFORMATION,
+    STATION_STATUS,
+    DeadLetter,
+    FeedError,
+    StationInformation,
+    load_json,
+    read_discovery,
+    read_information,
+    read_meta,
+    read_status,
+)
+from include.gbfs.settings import MAX_TTL, GbfsSettings
+from include.gcp import clients, resources
+from include.gcp.events import format_ts
+from include.gcp.settings import Settings, get_settings
+from include.gcp.tables import (
+    GBFS_DEAD_LETTERS,
+    GBFS_DEAD_LETTERS_SPEC,
+    GBFS_FETCHES,
+    GBFS_FETCHES_SPEC,
+    STATION_INFORMATION_SPEC,
+    STATION_STATUS_SPEC,
+    STATIONS,
+)
+from include.gcp.tables import STATION_INFORMATION as INFORMATION_TABLE
+from include.gcp.tables import STATION_STATUS as STATUS_TABLE
+
+log = logging.getLogger(__name__)
+USER_AGENT = "bikeshare-mlops-gbfs-poller/1"
+
+
+class FetchError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+@dataclass
+class FeedFetch:
+    """What one file gave; its ``gbfs_fetches`` row."""
+
+    feed: str
+    url: str
+    fetched_at: datetime
+    ok: bool = False
+    last_updated: datetime | None = None
+    ttl: int | None = None
+    stations: int = 0
+    rows_written: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    dead_letters: int = 0
+    unknown_stations: int = 0
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["fetched_at"] = format_ts(self.fetched_at)
+        row["last_updated"] = format_ts(self.last_updated) if self.last_updated else None
+        return row
+
+
+@dataclass
+class PollResult:
+    polled_at: datetime
+    skipped: str | None = None  # why nothing was fetched (the status is younger than its ttl)
+    fetches: list[FeedFetch] = field(default_factory=list)
+    dead_letters: dict[str, int] = field(default_factory=dict)  # by reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (an XCom, the task log)."""
+        return {
+            "polled_at": self.polled_at.isoformat(),
+            "skipped": self.skipped,
+            "fetches": [{k: v for k, v in f.row().items() if k != "url"} for f in self.fetches],
+            "dead_letters": dict(self.dead_letters),
+        }
+
+
+# --- HTTP ------------------------------------------------------------------------------------------------
+
+
+def fetch(url: str, timeout: float) -> bytes:
+    """The body of ``url`` within ``timeout`` seconds in all (a slow trickle is a timeout too); :class:`FetchError`."""
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            chunks, size = [], 0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FetchError("timeout", f"no complete answer within {timeout:g} s")
+                _set_timeout(response, left)
+                chunk = response.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_FEED_BYTES:
+                    raise FetchError("too_large", f"over {MAX_FEED_BYTES} bytes")
+                chunks.append(chunk)
+    except urllib.error.HTTPError as err:
+        raise FetchError("http_error", f"HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError):
+            raise FetchError("timeout", f"no answer within {timeout:g} s") from None
+        raise FetchError("http_error", f"{type(err.reason).__name__}: {err.reason}") from None
+    except TimeoutError:
+        raise FetchError("timeout", f"no complete answer within {timeout:g} s") from None
+    except (OSError, ValueError) as err:  # connection reset, a malformed URL or response
+        raise FetchError("http_error", f"{type(err).__name__}: {err}") from None
+
+
+def _set_timeout(response: Any, seconds: float) -> None:
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+# --- BigQuery --------------------------------------------------------------------------------------------
+
+
+def last_fetches(client: bigquery.Client, s: Settings, now: datetime) -> dict[str, dict[str, Any]]:
+    """The newest good fetch of each file in the last day: {feed: {fetched_at, ttl, last_updated}}."""
+    sql = f"""
+        SELECT feed, fetched_at, ttl, last_updated FROM `{s.table_id(GBFS_FETCHES)}`
+        WHERE ok AND fetched_at >= @since
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY feed ORDER BY fetched_at DESC) = 1
+    """
+    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", now - timedelta(days=1))]
+    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+    return {r["feed"]: dict(r.items()) for r in job.result()}
+
+
+def due(last: dict[str, Any] | None, now: datetime) -> bool:
+    """Due when the ttl of its last good fetch (at most :data:`MAX_TTL`) has passed; never fetched: due."""
+    if last is None or last.get("ttl") is None:
+        return True
+    wait = min(max(timedelta(seconds=int(last["ttl"])), timedelta(0)), MAX_TTL)
+    return now >= last["fetched_at"] + wait - timedelta(seconds=1)  # a scheduler's second of jitter
+
+
+def newest_stored(client: bigquery.Client, s: Settings, since: datetime) -> dict[str, datetime]:
+    """station_id -> newest stored last_reported at or after ``since`` (only those partitions are read)."""
+    sql = f"""
+        SELECT station_id, MAX(last_reported) AS newest FROM `{s.table_id(STATUS_TABLE)}`
+        WHERE last_reported >= @since GROUP BY station_id
+    """
+    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)]
+    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+    return {r["station_id"]: r["newest"] for r in job.result()}
+
+
+def stored_information(client: bigquery.Client, s: Settings, seed: bool = True) -> dict[str, StationInformation]:
+    """Each station's newest ``station_information`` row; the ``stations`` seed when that table is empty (``seed``)."""
+    sql = f"""
+        SELECT station_id, name, lat, lon, capacity FROM `{s.table_id(INFORMATION_TABLE)}`
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY fetched_at DESC) = 1
+    """
+    rows = list(client.query(sql).result())
+    if not rows and seed:
+        try:
+            rows = list(
+                client.query(f"SELECT station_id, name, lat, lon, capacity FROM `{s.table_id(STATIONS)}`").result()
+            )
+        except exceptions.NotFound:  # seeds not loaded (bikeshare_setup): no capacity known
+            rows = []
+    return {
+        str(r["station_id"]): StationInformation(str(r["station_id"]), r["name"], r["lat"], r["lon"], r["capacity"])
+        for r in rows
+    }
+
+
+def insert(client: bigquery.Client, table_id: str, rows: list[dict[str, Any]], ids: list[str]) -> list[int]:
+    """Streaming insert in chunks; returns the indices of the rows BigQuery refused."""
+    refused: list[int] = []
+    for start in range(0, len(rows), 500):
+        errors = client.insert_rows_json(table_id, rows[start : start + 500], row_ids=ids[start : start + 500])
+        refused.extend(start + e["index"] for e in errors)
+    return refused
+
+
+def _row_id(*parts: object) -> str:
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+# --- the poll --------------------------------------------------------------------------------------------
+
+
+class _Poll:
+    def __init__(self, s: Settings, g: GbfsSettings, now: datetime) -> None:
+        self.s, self.g, self.now = s, g, now
+        self.client = clients.bigquery_client(s)
+        self.result = PollResult(now)
+        self.letters: list[dict[str, Any]] = []
+        self.letter_ids: list[str] = []
+
+    def dead_letter(self, letter: DeadLetter, url: str, fetch_: FeedFetch | None = None) -> None:
+        self.letters.append(letter.row(url, self.now))
+        self.letter_ids.append(_row_id(letter.feed, url, letter.reason, letter.station_id, self.now, len(self.letters)))
+        self.result.dead_letters[letter.reason] = self.result.dead_letters.get(letter.reason, 0) + 1
+        if fetch_ is not None:
+            fetch_.dead_letters += 1
+
+    def get(self, feed: str, url: str) -> tuple[bytes | None, FeedFetch]:
+        record = FeedFetch(feed, url, self.now)
+        self.result.fetches.append(record)
+        try:
+            return fetch(url, self.g.timeout_seconds), record
+        except FetchError as err:
+            self.dead_letter(DeadLetter(feed, err.code, err.detail), url, record)
+            return None, record
+
+    def information(self, url: str) -> dict[str, StationInformation] | None:
+        body, record = self.get(STATION_INFORMATION, url)
+        if body is None:
+            return None
+        result = read_information(body)
+        for letter in result.dead_letters:
+            self.dead_letter(letter, url, record)
+        if result.meta is None:
+            return None
+        record.ok, record.last_updated, record.ttl = True, result.meta.last_updated, result.meta.ttl
+        record.stations = len(result.stations) + len(result.dead_letters)
+        known = stored_information(self.client, self.s, seed=False)
+        changed = [st for st in result.stations if known.get(st.station_id) != st]
+        record.unchanged = len(result.stations) - len(changed)
+        rows = [st.row(self.now) for st in changed]
+        refused = insert(
+            self.client,
+            self.s.table_id(INFORMATION_TABLE),
+            rows,
+            [_row_id(r["station_id"], r["fetched_at"]) for r in rows],
+        )
+        for i in refused:
+            self.dead_letter(
+                DeadLetter(
+                    STATION_INFORMATION, "write_failed", "BigQuery refused the row", str(rows[i]), rows[i]["station_id"]
+                ),
+                url,
+                record,
+            )
+        record.rows_written = len(rows) - len(refused)
+        return {st.station_id: st for st in result.stations}
+
+    def status(self, url: str, capacity: dict[str, int | None]) -> None:
+        body, record = self.get(STATION_STATUS, url)
+        if body is None:
+            return
+        try:  # the lookback is counted on the feed's clock when that is the clock; a bad file fails in read_status
+            feed_now = read_meta(load_json(body)).last_updated
+        except FeedError:
+            feed_now = self.now
+        reference = self.now if self.g.clock == "wall" else feed_now
+        stored = newest_stored(self.client, self.s, reference - self.g.lookback)
+        result = read_status(
+            body,
+            capacity=capacity,
+            stored=stored,
+            clock=self.now if self.g.clock == "wall" else None,
+            max_lead=timedelta(minutes=self.s.future_event_limit_minutes),
+            lookback=self.g.lookback,
+        )
+        for letter in result.dead_letters:
+            self.dead_letter(letter, url, record)
+        if result.meta is None:
+            return
+        record.ok, record.last_updated, record.ttl = True, result.meta.last_updated, result.meta.ttl
+        record.stations = len(result.rows) + len(result.dead_letters) + result.unchanged + result.stale
+        record.unchanged, record.stale, record.unknown_stations = (
+            result.unchanged,
+            result.stale,
+            len(result.unknown_stations),
+        )
+        rows = [r.row(self.now) for r in result.rows]
+        refused = insert(
+            self.client,
+            self.s.table_id(STATUS_TABLE),
+            rows,
+            [_row_id(r["station_id"], r["last_reported"]) for r in rows],
+        )
+        for i in refused:
+            self.dead_letter(
+                DeadLetter(
+                    STATION_STATUS, "write_failed", "BigQuery refused the row", str(rows[i]), rows[i]["station_id"]
+                ),
+                url,
+                record,
+            )
+        record.rows_written = len(rows) - len(refused)
+        if result.unknown_stations:
+            log.warning(
+                "%d station(s) in station_status without a known capacity (not in station_information): %s",
+                len(result.unknown_stations),
+                ", ".join(result.unknown_stations[:20]),
+            )
+
+    def finish(self) -> PollResult:
+        if self.result.dead_letters:
+            log.warning("GBFS dead letters by reason: %s (table gbfs_dead_letters)", self.result.dead_letters)
+        if self.letters:
+            refused = insert(self.client, self.s.table_id(GBFS_DEAD_LETTERS), self.letters, self.letter_ids)
+            if refused:  # cannot happen for rows feed.py made writable; say so loudly if it does
+                log.error(
+                    "BigQuery refused %d GBFS dead letters: %s", len(refused), [self.letters[i] for i in refused][:3]
+                )
+        fetches = [f.row() for f in self.result.fetches]
+        if fetches:
+            insert(
+                self.client,
+                self.s.table_id(GBFS_FETCHES),
+                fetches,
+                [_row_id(f["feed"], f["fetched_at"]) for f in fetches],
+            )
+        return self.result
+
+
+def poll(
+    settings: Settings | None = None,
+    gbfs: GbfsSettings | None = None,
+    now: datetime | None = None,
+    force: bool = False,
+) -> PollResult:
+    """Fetch what is due and store what is new (module docstring); ``force`` ignores the ttl."""
+    s = settings or get_settings()
+    g = gbfs or GbfsSettings.from_env(s)
+    run = _Poll(s, g, (now or datetime.now(UTC)).astimezone(UTC))
+    try:
+        last = last_fetches(run.client, s, run.now)
+    except exceptions.NotFound:  # a deployment older than the tables: the first poll creates them
+        for spec in (STATION_STATUS_SPEC, STATION_INFORMATION_SPEC, GBFS_DEAD_LETTERS_SPEC, GBFS_FETCHES_SPEC):
+            resources.ensure_table(spec, s)
+        last = {}
+    if not force and not due(last.get(STATION_STATUS), run.now):
+        prev = last[STATION_STATUS]
+        run.result.skipped = f"station_status fetched at {prev['fetched_at'].isoformat()} with ttl {prev['ttl']} s"
+        return run.result
+    body, record = run.get(GBFS, g.url)
+    if body is None:
+        return run.finish()
+    discovery = read_discovery(body, g.language)
+    if isinstance(discovery, DeadLetter):
+        run.dead_letter(discovery, g.url, record)
+        return run.finish()
+    record.ok, record.last_updated, record.ttl = True, discovery.meta.last_updated, discovery.meta.ttl
+    record.stations = len(discovery.urls)
+    info = (
+        run.information(discovery.urls[STATION_INFORMATION])
+        if force or due(last.get(STATION_INFORMATION), run.now)
+        else None
+    )
+    known = info if info else stored_information(run.client, s)
+    run.status(discovery.urls[STATION_STATUS], {k: v.capacity for k, v in known.items()})
+    return run.finish()
