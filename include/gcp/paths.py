@@ -54,6 +54,16 @@ def model_plot(env: str, model_version: str) -> str:
     return f"{model_dir(env, model_version)}/evaluation.png"
 
 
+def model_risk_reliability(env: str, model_version: str) -> str:
+    """The risk's reliability plot on replayed days (include/rebalancing/calibration.py) beside the model."""
+    return f"{model_dir(env, model_version)}/risk_reliability.png"
+
+
+def model_risk_calibration(env: str, model_version: str) -> str:
+    """The JSON summary of the same calibration (Brier scores, counts, bins), beside its plot."""
+    return f"{model_dir(env, model_version)}/risk_calibration.json"
+
+
 def latest_model_pointer(env: str) -> str:
     return f"{models_prefix(env)}/latest.json"
 
