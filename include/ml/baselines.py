@@ -1,4 +1,4 @@
-"""Naive forecasts of next-hour net change, computed from label history on the validation hours.
+"""Naive forecasts of an hour's net change (or pickups, dropoffs), computed from label history.
 
 They use only labels of hours before the hour they predict (and, for the historical mean, only the
 training part of the window), so they are what a model must beat to be worth serving.
@@ -28,10 +28,10 @@ def same_local_hour_before(hours: pd.Series, days: int) -> pd.Series:
     return wall.dt.tz_localize(LOCAL_TZ, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
 
 
-def _lagged(history: pd.DataFrame, keys: pd.DataFrame, weeks: int) -> np.ndarray:
-    """Net change of the same station and local hour ``weeks`` weeks before each key hour (NaN if not in
+def _lagged(history: pd.DataFrame, keys: pd.DataFrame, weeks: int, column: str) -> np.ndarray:
+    """``column`` of the same station and local hour ``weeks`` weeks before each key hour (NaN if not in
     history)."""
-    lookup = history.set_index(["station_id", "hour_start"])["net_change"]
+    lookup = history.set_index(["station_id", "hour_start"])[column]
     index = pd.MultiIndex.from_arrays([keys["station_id"], same_local_hour_before(keys["hour_start"], 7 * weeks)])
     return lookup.reindex(index).to_numpy(dtype="float64")
 
@@ -41,17 +41,19 @@ def _weekday_hour(hours: pd.Series) -> tuple[pd.Series, pd.Series]:
     return local.dt.day_of_week, local.dt.hour
 
 
-def baseline_predictions(history: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each baseline's forecast for the rows of ``valid``.
+def baseline_predictions(
+    history: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, column: str = "net_change"
+) -> dict[str, np.ndarray]:
+    """Each baseline's forecast of ``column`` for the rows (station_id, hour_start) of ``valid``.
 
-    ``history`` holds labels (station_id, hour_start, net_change) of every hour before the validation
+    ``history`` holds labels (station_id, hour_start, ``column``) of every hour before the validation
     hours that is available; ``train`` is the training part, for the historical mean. A forecast with
     no history falls back to zero.
     """
     keys = valid[["station_id", "hour_start"]].reset_index(drop=True)
-    lags = np.column_stack([_lagged(history, keys, k) for k in range(1, 5)])
+    lags = np.column_stack([_lagged(history, keys, k, column) for k in range(1, 5)])
     dow, hod = _weekday_hour(train["hour_start"])
-    means = train.assign(dow=dow.to_numpy(), hod=hod.to_numpy()).groupby(["station_id", "dow", "hod"])["net_change"]
+    means = train.assign(dow=dow.to_numpy(), hod=hod.to_numpy()).groupby(["station_id", "dow", "hod"])[column]
     vdow, vhod = _weekday_hour(keys["hour_start"])
     hist = means.mean().reindex(pd.MultiIndex.from_arrays([keys["station_id"], vdow, vhod])).to_numpy()
     seen = (~np.isnan(lags)).sum(axis=1)

@@ -1,4 +1,4 @@
-"""The station-flow model: scikit-learn pipelines for next-hour pickups, dropoffs and net change.
+"""The station-flow model: scikit-learn pipelines for pickups, dropoffs and net change in the next hours.
 
 Pickups and dropoffs are counts, so they get Poisson-loss gradient boosting (their mean). Net change
 (dropoffs - pickups) is the column crews act on; how it is forecast is a parameter chosen by
@@ -17,6 +17,18 @@ the squared-error model): MAE is scored on ``net_change``, RMSE on ``net_change_
 Each pipeline takes every feature column it was fitted with, in that order (missing ones are NaN, which
 gradient boosting treats as missing). The station id is not an input: encoding it as a category gained
 < 0.5 % MAE in the research and made the Poisson fits 20 times slower; new stations need no retraining.
+
+Horizons (issue 22 §2): from the features as of ``T`` the model forecasts the hours ``[T, T+1h)`` (horizon 1),
+``[T+1h, T+2h)`` (2) and ``[T+2h, T+3h)`` (3). Horizon 1 is the three models above, fitted exactly as before
+(so the next hour cannot regress). Each later horizon ``k`` gets its own two Poisson count models, fitted on
+the same rows with the labels of hour ``T+k-1`` (the frame's own label of that station and hour; rows whose
+hour ``T+k-1`` is not in the frame are left out, so a training/validation split never leaks) and more
+inputs: the New York hour of day and weekday of the target hour (:func:`target_calendar`) and what that hour
+saw before, a day and a week earlier and the mean of the last 4 weeks (:func:`target_history`, read from
+the labels: all before ``T``). The features describe ``T``'s own hour only. Their net-change columns are the
+difference of the two means (no median, no direct model: the rates are what the rebalancing plan reads).
+Models saved before horizons existed have no ``horizons`` in their state: they forecast horizon 1 only, and
+:meth:`StationFlowModel.predict_horizons` returns just that.
 """
 
 from __future__ import annotations
@@ -31,9 +43,16 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from include.ml.baselines import LOCAL_TZ, same_local_hour_before  # the feature store's calendar: New York's
+
 NetForecast = Literal["direct", "mean_diff", "skellam_median"]
 MeanForecast = Literal["direct", "mean_diff"]
 SCORED_COLUMNS = {"mae": "predicted_net_change", "rmse": "predicted_net_change_mean"}
+HORIZONS = 3  # hours forecast per run: [T, T+1h), [T+1h, T+2h), [T+2h, T+3h)
+Ahead = Literal["per_horizon", "stacked"]
+TARGET_CALENDAR = ("target_hour_of_day", "target_day_of_week")
+TARGET_HISTORY = tuple(f"target_{c}_{w}" for c in ("pickups", "dropoffs") for w in ("lag24h", "lag168h", "4w"))
+HISTORY_REACH = pd.Timedelta(days=29)  # labels predict_horizons reads before T: 4 weeks back, +1 day for DST
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -63,6 +82,78 @@ def skellam_median(mu_dropoffs: np.ndarray, mu_pickups: np.ndarray, half_width: 
     return ks[np.arange(len(ks)), np.argmax(cdf >= 0.5, axis=1)]
 
 
+def _hours(frame: pd.DataFrame) -> pd.Series:
+    """Each row's hour ``T``: the label hour of a training row (= its features' as_of), the as_of of a
+    prediction row."""
+    column = "hour_start" if "hour_start" in frame else "as_of"
+    if column not in frame:
+        raise ValueError("forecasting beyond the next hour needs the rows' hour_start or as_of")
+    return pd.to_datetime(frame[column], utc=True)
+
+
+def target_calendar(frame: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """New York hour of day and weekday (1 = Sunday, the feature store's convention) of each row's hour
+    ``T + horizon - 1``: the features describe ``T``'s calendar, a later horizon needs its own."""
+    local = (_hours(frame) + pd.Timedelta(hours=horizon - 1)).dt.tz_convert(LOCAL_TZ)
+    return pd.DataFrame(
+        {
+            "target_hour_of_day": local.dt.hour.astype("float64"),
+            "target_day_of_week": ((local.dt.day_of_week + 1) % 7 + 1).astype("float64"),
+        },
+        index=frame.index,
+    )
+
+
+def counts_by_hour(labels: pd.DataFrame) -> pd.DataFrame:
+    """Pickups and dropoffs indexed by (station_id, hour_start UTC): the lookup of the later horizons' labels
+    and of their target hours' history."""
+    out = pd.DataFrame(
+        {"pickups": labels["pickups"].to_numpy("float64"), "dropoffs": labels["dropoffs"].to_numpy("float64")}
+    )
+    out.index = pd.MultiIndex.from_arrays(
+        [labels["station_id"].astype(str).to_numpy(), _hours(labels).to_numpy()], names=["station_id", "hour_start"]
+    )
+    return out
+
+
+def horizon_labels(frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pickups and dropoffs of the same station in the hour ``T + horizon - 1`` (NaN where ``counts``, by
+    default the frame's own labels, lack it)."""
+    if "station_id" not in frame:
+        raise ValueError("forecasting beyond the next hour needs the rows' station_id")
+    counts = counts_by_hour(frame) if counts is None else counts
+    keys = pd.MultiIndex.from_arrays(
+        [frame["station_id"].astype(str).to_numpy(), (_hours(frame) + pd.Timedelta(hours=horizon - 1)).to_numpy()]
+    )
+    return counts.reindex(keys).set_axis(frame.index)
+
+
+def target_history(frame: pd.DataFrame, counts: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """What the target hour ``T + horizon - 1`` saw at the station before: the same New York hour a day and a
+    week earlier and the mean of the last 4 same-weekday hours (NaN where ``counts`` lack them), for pickups
+    and dropoffs. All are hours before ``T`` (a day back from ``T + 2h`` is ``T - 22h``), so they are known
+    at ``T``; the features as of ``T`` describe ``T``'s own hour only."""
+    stations = frame["station_id"].astype(str).to_numpy()
+    target = _hours(frame).reset_index(drop=True) + pd.Timedelta(hours=horizon - 1)
+    seen = {
+        days: counts.reindex(pd.MultiIndex.from_arrays([stations, same_local_hour_before(target, days).to_numpy()]))
+        for days in (1, 7, 14, 21, 28)
+    }
+    out = {}
+    for label in ("pickups", "dropoffs"):
+        weeks = np.column_stack([seen[d][label].to_numpy() for d in (7, 14, 21, 28)])
+        known = (~np.isnan(weeks)).sum(axis=1)
+        out[f"target_{label}_lag24h"] = seen[1][label].to_numpy()
+        out[f"target_{label}_lag168h"] = seen[7][label].to_numpy()
+        out[f"target_{label}_4w"] = np.where(known > 0, np.nansum(weeks, axis=1) / np.maximum(known, 1), np.nan)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _ahead_key(label: str, horizon: int) -> str:
+    """The pipeline of a later horizon: ``pickups_h2``, ...; ``pickups_ahead`` for the stacked model (0)."""
+    return f"{label}_ahead" if horizon == 0 else f"{label}_h{horizon}"
+
+
 # OpenMP threads of the boosting. One: on the shared 2-core machine a fit took 5.6 s with one thread and
 # 51 s with two (load ~5; OpenMP threads spin-wait for a busy core). Raise it on a dedicated worker.
 THREADS = 1
@@ -70,7 +161,11 @@ THREADS = 1
 
 @dataclass
 class StationFlowModel:
-    """Three fitted pipelines and what their outputs mean (the registry's model.skops: include/ml/model_file.py)."""
+    """The fitted pipelines and what their outputs mean (the registry's model.skops: include/ml/model_file.py).
+
+    ``horizons``: how many hours it forecasts (1 = the next hour only); ``ahead``: how the later horizons are
+    modelled, ``per_horizon`` (two count models per horizon, the measured choice) or ``stacked`` (two count
+    models over the later horizons' rows stacked, with the horizon as an input; kept for the research)."""
 
     features: list[str]
     net_forecast: NetForecast = "direct"
@@ -78,10 +173,28 @@ class StationFlowModel:
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     threads: int = THREADS
     mean_forecast: MeanForecast = "mean_diff"
+    horizons: int = HORIZONS
+    ahead: Ahead = "per_horizon"
+    ahead_history: bool = True
 
     @property
     def _mean_forecast(self) -> MeanForecast:
         return getattr(self, "mean_forecast", "mean_diff")  # models pickled before the field: mean_diff
+
+    @property
+    def _horizons(self) -> int:
+        # models saved before the field lack it in their state (the class attribute is the new default, 3)
+        return int(vars(self).get("horizons", 1))
+
+    @property
+    def _ahead_inputs(self) -> list[str]:
+        history = list(TARGET_HISTORY) if self.ahead_history else []
+        return [*self.features, *TARGET_CALENDAR, *history, *(["horizon"] if self.ahead == "stacked" else [])]
+
+    @property
+    def needs_history(self) -> bool:
+        """True if :meth:`predict_horizons` needs the labels of the ``HISTORY_REACH`` before ``T``."""
+        return self._horizons > 1 and self.ahead_history
 
     @property
     def point_forecasts(self) -> dict[str, str]:
@@ -109,7 +222,36 @@ class StationFlowModel:
             self.pipelines["net_change"] = _pipeline(self.features, "squared_error", self.params).fit(
                 x, frame["net_change"]
             )
+        if self._horizons > 1:
+            self._fit_ahead(frame)
         return self
+
+    def _ahead_rows(self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None) -> pd.DataFrame:
+        inputs = frame.reindex(columns=self.features).join(target_calendar(frame, horizon))
+        if self.ahead_history:
+            if counts is None:
+                raise ValueError("this model's later horizons need the label history before T (history=)")
+            inputs = inputs.join(target_history(frame, counts, horizon))
+        return inputs.assign(horizon=float(horizon)) if self.ahead == "stacked" else inputs
+
+    def _fit_ahead(self, frame: pd.DataFrame) -> None:
+        """The count models of horizons 2.. (see the module docstring): labels of hour ``T + k - 1``."""
+        counts = counts_by_hour(frame)
+        parts = []
+        for k in range(2, self._horizons + 1):
+            labels = horizon_labels(frame, k, counts)
+            known = labels["pickups"].notna().to_numpy()
+            parts.append((k, self._ahead_rows(frame[known], k, counts), labels[known]))
+        inputs = self._ahead_inputs
+        if self.ahead == "stacked":
+            parts = [(0, pd.concat([x for _, x, _ in parts]), pd.concat([y for _, _, y in parts]))]
+        for k, x, y in parts:
+            # an input with no value in the window (a window shorter than its history: no 4-week lags yet) is
+            # made constant: gradient boosting cannot bin an all-NaN column, and cannot split on a constant one
+            if empty := [c for c in x.columns if x[c].isna().all()]:
+                x = x.fillna(dict.fromkeys(empty, 0.0))
+            for label in ("pickups", "dropoffs"):
+                self.pipelines[_ahead_key(label, k)] = _pipeline(inputs, "poisson", self.params).fit(x, y[label])
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Columns pickups, dropoffs, net_change, net_change_mean for each row (missing features: NaN)."""
@@ -126,3 +268,27 @@ class StationFlowModel:
         return pd.DataFrame(
             {"pickups": pickups, "dropoffs": dropoffs, "net_change": net, "net_change_mean": mean}, index=frame.index
         )
+
+    def predict_horizons(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """:meth:`predict` for each horizon the model has, stacked: column ``horizon`` (1, 2, ...) first, then
+        the same four columns, the rows of horizon 1 (exactly :meth:`predict`) then 2, ...; each block keeps
+        ``frame``'s index. For horizons >= 2 both net-change columns are the difference of the count means.
+        ``history``: labels (station_id, hour_start, pickups, dropoffs) of at least the ``HISTORY_REACH`` before
+        the rows' hours, if :attr:`needs_history`."""
+        out = [self.predict(frame).assign(horizon=1)]
+        counts = counts_by_hour(history) if history is not None and self.needs_history else None
+        with threadpool_limits(getattr(self, "threads", THREADS)):
+            for k in range(2, self._horizons + 1):
+                x = self._ahead_rows(frame, k, counts)
+                key = 0 if self.ahead == "stacked" else k
+                pickups = self.pipelines[_ahead_key("pickups", key)].predict(x)
+                dropoffs = self.pipelines[_ahead_key("dropoffs", key)].predict(x)
+                net = dropoffs - pickups
+                out.append(
+                    pd.DataFrame(
+                        {"pickups": pickups, "dropoffs": dropoffs, "net_change": net, "net_change_mean": net},
+                        index=frame.index,
+                    ).assign(horizon=k)
+                )
+        stacked = pd.concat(out)
+        return stacked[["horizon", "pickups", "dropoffs", "net_change", "net_change_mean"]]

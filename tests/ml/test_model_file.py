@@ -20,8 +20,11 @@ CONFIGS = [("direct", "mean_diff"), ("mean_diff", "mean_diff"), ("skellam_median
 
 
 def _frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Four stations' consecutive hours (the later horizons' labels are the same station's later rows)."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
+    frame["station_id"] = np.arange(rows) % 4
+    frame["hour_start"] = pd.Timestamp("2019-08-01", tz="UTC") + pd.to_timedelta(np.arange(rows) // 4, unit="h")
     frame.loc[::7, "c"] = np.nan  # missing features, as new stations have
     frame["pickups"] = rng.poisson(np.exp(0.4 * frame["a"]))
     frame["dropoffs"] = rng.poisson(np.exp(0.4 * frame["b"]))
@@ -62,12 +65,35 @@ def test_a_trained_model_round_trips_and_predicts_identically(trained) -> None:
     for model, frame in trained.values():
         loaded = model_file.loads(model_file.dumps(model))
         assert isinstance(loaded, StationFlowModel)
-        assert (loaded.features, loaded.net_forecast, loaded.mean_forecast) == (
+        assert (loaded.features, loaded.net_forecast, loaded.mean_forecast, loaded.horizons) == (
             model.features,
             model.net_forecast,
             model.mean_forecast,
+            3,
         )
         pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), check_exact=True)
+        pd.testing.assert_frame_equal(
+            loaded.predict_horizons(frame, frame), model.predict_horizons(frame, frame), check_exact=True
+        )
+
+
+def test_a_model_file_from_before_the_horizons_loads_and_predicts_the_next_hour_only(trained) -> None:
+    """Files written before the horizons hold a state without ``horizons`` / ``ahead`` / ``ahead_history``
+    (a one-off check with a file written by the code before them, 2026-12, agreed): they load, and serve
+    horizon 1 exactly as they did."""
+    model, frame = trained[("skellam_median", "direct", 600)]
+    old = StationFlowModel(model.features, "skellam_median", {"max_iter": 15, "random_state": 0}, horizons=1)
+    old.mean_forecast = "direct"
+    old.fit(frame)
+    for name in ("horizons", "ahead", "ahead_history"):
+        delattr(old, name)
+    loaded = model_file.loads(model_file.dumps(old))
+    assert "horizons" not in vars(loaded)
+    assert not loaded.needs_history
+    by_horizon = loaded.predict_horizons(frame)  # no label history needed
+    assert by_horizon["horizon"].unique().tolist() == [1]
+    pd.testing.assert_frame_equal(by_horizon.drop(columns="horizon"), loaded.predict(frame))
+    pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), check_exact=True)  # same horizon 1
 
 
 @pytest.mark.parametrize("payload", ["skops calling builtins.exec", "skops calling os.system"])
