@@ -87,6 +87,7 @@ class FeedFetch:
     stale: int = 0
     dead_letters: int = 0
     unknown_stations: int = 0
+    lag_seconds: float | None = None  # fetched_at - last_updated, on the wall clock only
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -301,6 +302,8 @@ class _Poll:
         if result.meta is None:
             return
         record.ok, record.last_updated, record.ttl = True, result.meta.last_updated, result.meta.ttl
+        if self.g.clock == "wall":  # the status' age at the fetch: the health check adds the time since
+            record.lag_seconds = (self.now - result.meta.last_updated).total_seconds()
         record.stations = len(result.rows) + len(result.dead_letters) + result.unchanged + result.stale
         record.unchanged, record.stale, record.unknown_stations = (
             result.unchanged,

@@ -264,6 +264,12 @@ GBFS_FETCHES_SPEC = TableSpec(
         _field("stale", "INT64", doc="Status rows older than the lookback, not stored."),
         _field("dead_letters", "INT64"),
         _field("unknown_stations", "INT64", doc="Status rows of stations without a known capacity (a warning)."),
+        _field(
+            "lag_seconds",
+            "FLOAT64",
+            mode="NULLABLE",
+            doc="fetched_at - last_updated on the wall clock (gcp); NULL when the feed lives in replay time (local).",
+        ),
     ),
     partition_field="fetched_at",
 )

@@ -35,7 +35,9 @@ SMTP_CONN_ID = "bikeshare_alerts_smtp"
 
 KINDS: dict[str, str] = {
     "task_failed": "a task failed after its retries (every DAG)",
-    "stream_unhealthy": "bikeshare_stream's monitor failed: job not running, stale data or dead-letter share",
+    "stream_unhealthy": (
+        "bikeshare_stream's monitor failed: job not running, stale data, dead-letter share, or stale station status"
+    ),
     "predictions_late": "hour T's predictions are not in station_predictions by T + 15 min",
     "model_worse_than_naive": "the served model's 7-day live MAE is not below the best naive baseline's",
     "station_error": "a station's live error over the last 24 h exploded",

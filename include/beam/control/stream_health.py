@@ -8,6 +8,14 @@ flagged here so that someone decides whether they belong to the fleet), and the 
 window by reason. BigQuery itself unreachable is a problem of its own: the monitor's queries give up
 after ``QUERY_DEADLINE_S`` instead of the client's 600 s, and say so.
 
+The station inventory from the GBFS feed (``bikeshare_inventory``, include/gbfs) is judged here too, from
+the tables it writes: the newest good ``station_status`` fetch in ``gbfs_fetches`` must be younger than
+``max_status_age_ttls`` (3) times the feed's ttl (at least the poller's minute), counting how old the file
+already was when fetched (``lag_seconds``, wall clock on gcp; the local feed lives in replay time, so there
+only the fetch's age counts). Never fetched: a problem when GBFS dead letters arrived in the window (the feed
+is tried and fails); nothing tried (the inventory DAG not deployed or not running yet) is not judged, and the
+report's ``station_status.fetched_at`` is null.
+
 Each problem is a :class:`Problem`: a :class:`ProblemKind` to decide on (the start step's verdict
 filters by kind) and the message an on-call engineer reads.
 """
@@ -26,12 +34,14 @@ from google.cloud import bigquery
 from include.beam.control.job import JobInfo, JobState
 from include.gcp import clients
 from include.gcp.settings import Settings
-from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, STATIONS
+from include.gcp.tables import GBFS_DEAD_LETTERS, GBFS_FETCHES, RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, STATIONS
 
 MAX_STALENESS = timedelta(minutes=30)
 MAX_DEAD_LETTER_SHARE = 0.05
 WINDOW = timedelta(minutes=15)
 QUERY_DEADLINE_S = 60.0
+MAX_STATUS_AGE_TTLS = 3.0  # station status older than this many ttls is stale
+MIN_STATUS_TTL = timedelta(minutes=1)  # the inventory DAG polls once a minute: a shorter ttl counts as a minute
 
 
 class ProblemKind(StrEnum):
@@ -42,6 +52,7 @@ class ProblemKind(StrEnum):
     STALE = "stale"  # the newest row was ingested longer ago than the limit
     DEAD_LETTER_SHARE = "dead_letter_share"  # too many of the window's messages were dead-lettered
     BIGQUERY_UNREACHABLE = "bigquery_unreachable"  # the check itself could not read BigQuery
+    STATION_STATUS_STALE = "station_status_stale"  # the GBFS station status is older than 3 x its ttl, or never read
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class HealthReport:
     notes: list[str] = field(default_factory=list)
     new_stations: list[str] = field(default_factory=list)
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    status: StatusFreshness | None = None  # the GBFS station status (None: not measured)
 
     @property
     def staleness(self) -> timedelta | None:
@@ -119,6 +131,35 @@ class HealthReport:
             "new_station": len(self.new_stations),
             "new_stations": list(self.new_stations),
             "dead_letters_by_reason": dict(self.dead_letters_by_reason),
+            "station_status": self.status.to_dict(self.checked_at) if self.status else None,
+        }
+
+
+@dataclass(frozen=True)
+class StatusFreshness:
+    """The newest good ``station_status`` fetch of the GBFS poller, and the feed's dead letters in the window."""
+
+    fetched_at: datetime | None  # None: never fetched
+    ttl: int | None = None
+    lag_seconds: float | None = None  # how old the file was when fetched (wall clock only)
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def age(self, now: datetime) -> timedelta | None:
+        if self.fetched_at is None:
+            return None
+        return now - self.fetched_at + timedelta(seconds=self.lag_seconds or 0.0)
+
+    def limit(self, ttls: float = MAX_STATUS_AGE_TTLS) -> timedelta:
+        return ttls * max(timedelta(seconds=self.ttl or 0), MIN_STATUS_TTL)
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        age = self.age(now)
+        return {
+            "fetched_at": self.fetched_at.isoformat() if self.fetched_at else None,
+            "ttl": self.ttl,
+            "age_seconds": age.total_seconds() if age is not None else None,
+            "limit_seconds": self.limit().total_seconds(),
+            "gbfs_dead_letters_by_reason": dict(self.dead_letters_by_reason),
         }
 
 
@@ -214,6 +255,34 @@ def dead_letters_by_reason(settings: Settings, window: timedelta = WINDOW, now: 
     return {r["reason"]: int(r["n"]) for r in _rows(settings, sql, _window_params(window, now or datetime.now(UTC)))}
 
 
+def status_freshness(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> StatusFreshness:
+    """The GBFS poller's newest good station_status fetch and the feed's dead letters in the window
+    (tables missing: a deployment from before the inventory, never fetched)."""
+    try:
+        newest = _rows(
+            settings,
+            f"""
+            SELECT fetched_at, ttl, lag_seconds FROM `{settings.table_id(GBFS_FETCHES)}`
+            WHERE feed = 'station_status' AND ok ORDER BY fetched_at DESC LIMIT 1
+            """,
+        )
+        letters = _rows(
+            settings,
+            f"""
+            SELECT reason, COUNT(*) AS n FROM `{settings.table_id(GBFS_DEAD_LETTERS)}`
+            WHERE received_at >= @since AND received_at < @until GROUP BY reason ORDER BY reason
+            """,
+            _window_params(window, now or datetime.now(UTC)),
+        )
+    except api_exceptions.NotFound:
+        return StatusFreshness(None)
+    by_reason = {r["reason"]: int(r["n"]) for r in letters}
+    if not newest:
+        return StatusFreshness(None, dead_letters_by_reason=by_reason)
+    row = newest[0]
+    return StatusFreshness(row["fetched_at"], row["ttl"], row["lag_seconds"], by_reason)
+
+
 def dead_letter_share(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> float | None:
     """Dead letters / all messages handled in the window; None when nothing arrived."""
     good, bad = window_counts(settings, window, now)
@@ -225,6 +294,7 @@ def judge(
     *,
     max_staleness: timedelta = MAX_STALENESS,
     max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
+    max_status_age_ttls: float = MAX_STATUS_AGE_TTLS,
 ) -> list[Problem]:
     """Every problem in a report, in words an on-call engineer can act on."""
     problems = []
@@ -250,6 +320,28 @@ def judge(
                 f"messages), limit {max_dead_letter_share:.1%}: see raw_events_dead_letter.error",
             )
         )
+    status = report.status
+    if status is not None:
+        age, limit = status.age(report.checked_at), status.limit(max_status_age_ttls)
+        letters = ", ".join(f"{k} {v}" for k, v in status.dead_letters_by_reason.items())
+        if age is None and letters:
+            problems.append(
+                Problem(
+                    ProblemKind.STATION_STATUS_STALE,
+                    f"station status was never read from the GBFS feed; its dead letters in the last "
+                    f"{_minutes(report.window)}: {letters} (see gbfs_dead_letters)",
+                )
+            )
+        elif age is not None and age > limit:
+            problems.append(
+                Problem(
+                    ProblemKind.STATION_STATUS_STALE,
+                    f"station status is stale: {_minutes(age)} old (last read {status.fetched_at.isoformat()}, "
+                    f"ttl {status.ttl} s), limit {_minutes(limit)}"
+                    + (f"; GBFS dead letters in the last {_minutes(report.window)}: {letters}" if letters else "")
+                    + ": is bikeshare_inventory running, does the feed answer? (gbfs_fetches, gbfs_dead_letters)",
+                )
+            )
     return problems
 
 
@@ -261,6 +353,7 @@ def check_health(
     job_error: str = "",
     max_staleness: timedelta = MAX_STALENESS,
     max_dead_letter_share: float = MAX_DEAD_LETTER_SHARE,
+    max_status_age_ttls: float = MAX_STATUS_AGE_TTLS,
     window: timedelta = WINDOW,
     now: datetime | None = None,
     raise_on_problem: bool = True,
@@ -277,7 +370,8 @@ def check_health(
     try:
         ingested, event_ts = newest_timestamps(settings)
         good, bad = window_counts(settings, window, checked_at)
-        report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad)
+        status = status_freshness(settings, window, checked_at)
+        report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad, status=status)
         report.new_stations.extend(new_stations(settings, window, checked_at))
         report.dead_letters_by_reason.update(dead_letters_by_reason(settings, window, checked_at))
     except WarehouseUnreachable as err:
@@ -294,7 +388,12 @@ def check_health(
         report.notes.append(
             f"{len(report.new_stations)} new station(s) not in the stations seed: {', '.join(report.new_stations[:20])}"
         )
-    found = judge(report, max_staleness=max_staleness, max_dead_letter_share=max_dead_letter_share)
+    found = judge(
+        report,
+        max_staleness=max_staleness,
+        max_dead_letter_share=max_dead_letter_share,
+        max_status_age_ttls=max_status_age_ttls,
+    )
     if started and not started.created and started.state.stopped_on_purpose:
         report.notes.append(
             f"job {started.name} was {started.state} on purpose; not judged ({'; '.join(p.message for p in found)})"
