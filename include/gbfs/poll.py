@@ -328,7 +328,7 @@ class _Poll:
         record.rows_written = len(rows) - len(refused)
         if result.unknown_stations:
             log.warning(
-                "%d station(s) in station_status without a known capacity (not in station_information): %s",
+                "%d station(s) in station_status without a capacity in station_information: %s",
                 len(result.unknown_stations),
                 ", ".join(result.unknown_stations[:20]),
             )

@@ -2,7 +2,8 @@
 
 ``python -m include.gbfs.server`` (started by ``make stack-up`` with the emulators, :mod:`include.localstack`)
 serves GBFS v2.3 ``gbfs.json``, ``station_information.json`` and ``station_status.json``, plus
-``inventory.json``: the failure counts and empty/full minutes per station, and what it did with the messages.
+``inventory.json``: the failure counts and empty/full minutes per station (totals over the stations of known
+capacity), and what it did with the messages.
 
 - **Stations**: the real Citi Bike ``station_information.json`` snapshot (``BIKESHARE_GBFS_STATION_INFORMATION``,
   default the trip data folder's; 1,587 stations). A capacity of 0 there (26 stations, retired before the
@@ -205,13 +206,16 @@ class LocalFeed:
                 "stations": [],
             }
             if self.docks is None or self.clock is None:
+                body["unknown_capacity_stations"] = 0
                 return body
             d = self.docks
             empty, full = d.empty_minutes(self.clock), d.full_minutes(self.clock)
-            body["failed_pickups"] = int(d.failed_pickups.sum())
-            body["failed_returns"] = int(d.failed_returns.sum())
+            known = d.known  # totals of modelled docks; unknown capacity is a data-quality warning (listed)
+            body["failed_pickups"] = int(d.failed_pickups[known].sum())
+            body["failed_returns"] = int(d.failed_returns[known].sum())
+            body["unknown_capacity_stations"] = int((~known).sum())
             for i, s in enumerate(self.stations):
-                if d.failed_pickups[i] or d.failed_returns[i] or empty[i] or full[i]:
+                if d.failed_pickups[i] or d.failed_returns[i] or empty[i] or full[i] or not known[i]:
                     body["stations"].append(
                         {
                             "station_id": s.station_id,

@@ -11,7 +11,9 @@ a backtest can replay a month through it without the server.
   counted at the station. These are the service failures rebalancing must reduce (DESIGN §7).
 - **Unknown capacity** (:data:`UNKNOWN_CAPACITY`, e.g. a station missing from ``station_information``):
   it starts empty and is clamped below only (a count is never negative), so it is never full and never
-  fails a return; a data-quality warning for whoever feeds it, not a modelled dock (:attr:`Docks.known`).
+  fails a return; its pickups at zero are still counted, but it has no empty/full spells (its stock is a
+  guess). A data-quality warning for whoever feeds it, not a modelled dock (:attr:`Docks.known`): totals of
+  service failures should take ``known`` stations only.
 - **Empty / full spells**: since when each station has been empty (``bikes == 0``) or full
   (``bikes == capacity``), and the seconds of the spells that ended, so that "empty or full for more than
   30 min" (:meth:`Docks.long_spells`) and the minutes empty or full over a window can be read at any time.
@@ -89,7 +91,7 @@ class Docks:
         """Docks at time ``at`` holding ``bikes`` (default: :func:`start_snapshot`); spells open at ``at``."""
         cap = _capacity(capacity)
         docks = cls(cap, start_snapshot(cap) if bikes is None else bikes)
-        docks.empty_since = np.where(docks.bikes == 0, float(at), np.nan)
+        docks.empty_since = np.where(docks.known & (docks.bikes == 0), float(at), np.nan)
         docks.full_since = np.where(docks.known & (docks.bikes == cap), float(at), np.nan)
         return docks
 
@@ -151,14 +153,14 @@ class Docks:
                     f_sec[i] += max(0.0, t - f_since[i])
                     f_since[i] = float("nan")
                 b -= 1
-                if b == 0:
+                if b == 0 and c >= 0:
                     e_since[i] = t
             else:
                 if c >= 0 and b == c:
                     fr[i] += 1
                     failed_r += 1
                     continue
-                if b == 0:  # leaves empty
+                if b == 0 and c >= 0:  # leaves empty
                     e_sec[i] += max(0.0, t - e_since[i])
                     e_since[i] = float("nan")
                 b += 1
