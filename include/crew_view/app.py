@@ -17,13 +17,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.params import Depends
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from include.crew_view import page, sources
+from include.crew_view import clock, page, sources
+from include.crew_view.data import CrewView
 from include.gcp.settings import Settings, get_settings
 
-# Only this origin, no scripts at all, and framing by the Airflow UI (same origin) only.
+# Only this origin, no scripts at all, and framing by the Airflow UI (same origin) only; forms may submit
+# to this origin alone (the hour picker is a GET form).
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
 )
 NO_STORE = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 
@@ -45,15 +47,27 @@ def create_app(
         openapi_url=None,
     )
 
+    def read(hour: str | None) -> CrewView:
+        """The view of plan ``hour`` (the picker's ``2019-09-30T11:00Z``), the newest served without one."""
+        try:
+            wanted = clock.parse_hour(hour) if hour else None
+        except ValueError as err:
+            raise HTTPException(status_code=400, detail=str(err)) from None
+        return sources.assemble(settings(), wanted)
+
     @app.get("/", response_class=HTMLResponse)
-    def index() -> HTMLResponse:
-        return HTMLResponse(page.render(sources.assemble(settings())), headers=NO_STORE)
+    def index(hour: str | None = Query(default=None, max_length=32)) -> HTMLResponse:
+        return HTMLResponse(page.render(read(hour)), headers=NO_STORE)
 
     @app.get("/view.json")
-    def view_json() -> JSONResponse:
-        view = sources.assemble(settings())
+    def view_json(hour: str | None = Query(default=None, max_length=32)) -> JSONResponse:
+        view = read(hour)
         data: dict[str, Any] = dataclasses.asdict(view)
         data["performance"]["best_baseline"] = view.performance.best_baseline
+        if view.plan is not None:  # what the page derives, so a client need not redo it
+            for route, out in zip(view.plan.routes, data["plan"]["routes"], strict=True):
+                out["stops"] = [dataclasses.asdict(s) for s in route.stops]
+            data["plan"]["warnings"] = [dataclasses.asdict(w) for w in view.plan.warnings]
         return JSONResponse(jsonable_encoder(data), headers=NO_STORE)
 
     @app.get("/evaluation.png")

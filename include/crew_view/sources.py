@@ -1,13 +1,17 @@
 """Read the crew view's data through the project's own clients: the bucket and BigQuery, either profile.
 
+- the plan: the served plan hours (``station_risk``'s distinct ``plan_hour``), and for one of them every
+  station's risk (``station_risk``) and the trucks' moves (``rebalancing_plan``); BigQuery rather than the
+  hour's JSON object on the bucket, because the hour picker needs the list of hours anyway;
 - the serving model: ``latest.json`` and its ``metadata.json`` (:mod:`include.ml.registry`);
-- the next hour: the newest Avro file of the serving model under ``{env}/predictions/{version}/``
-  (:mod:`include.ml.predictions`); live runs write there, so it is the hour crews act on next;
+- the forecast (for engineers): the plan hour's Avro file by the plan's model (the first hour of the rates
+  the plan used), else the newest Avro file of the serving model under ``{env}/predictions/{version}/``
+  (:mod:`include.ml.predictions`);
 - the stations seed (``stations``): names, coordinates and capacity;
 - live performance: ``model_performance`` (a dbt mart, maybe not built yet: then the page says so).
 
 Each section is read on its own in :func:`assemble`, and a failure becomes a line in
-``CrewView.problems`` rather than an error page: a crew still wants the forecast when, say, the
+``CrewView.problems`` rather than an error page: a crew still wants the plan when, say, the
 performance mart is being rebuilt.
 """
 
@@ -15,32 +19,41 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions
+from google.cloud import bigquery
 
+from include.crew_view.clock import when
 from include.crew_view.data import (
     MODEL,
     CrewView,
     Forecast,
     MetricRow,
+    Move,
     Performance,
     PerformanceRow,
+    Plan,
     ServingModel,
     Station,
     StationForecast,
+    StationState,
     finite,
 )
 from include.gcp import bucket, clients, paths, tables
 from include.gcp.settings import Settings
 from include.ml import predictions, registry
+from include.rebalancing.config import RebalancingConfig
 
 log = logging.getLogger(__name__)
 
 MODEL_PERFORMANCE = tables.MODEL_PERFORMANCE
 PERFORMANCE_DAYS = 7
 NO_PERFORMANCE = "no live performance yet"
+STATION_RISK = tables.STATION_RISK
+REBALANCING_PLAN = tables.REBALANCING_PLAN
+SERVED_HOURS = 14 * 24  # the hour picker offers the newest two weeks (an older hour still opens by its link)
 _VERSION = re.compile(r"^\d{8}T\d{4}Z$")  # registry.VERSION_FORMAT; also guards the PNG route's parameter
 _HOUR_FILE = re.compile(r"/(\d{4}-\d{2}-\d{2})/(\d{2})\.avro$")
 
@@ -134,13 +147,22 @@ def stations(settings: Settings) -> dict[str, Station]:
     return out
 
 
-def forecast(settings: Settings, version: str | None, seed: dict[str, Station]) -> Forecast | None:
-    """The newest predicted hour (see :func:`newest_predictions`), joined with the seed and ranked."""
-    found = newest_predictions(settings, version)
+def forecast(
+    settings: Settings, version: str | None, seed: dict[str, Station], hour: datetime | None = None
+) -> Forecast | None:
+    """The forecast of ``hour`` by ``version`` if that file exists (the plan's first hour, by the plan's
+    model), else the newest predicted hour (see :func:`newest_predictions`); joined with the seed, ranked."""
+    found = None
+    if hour is not None and version and is_version(version):
+        path = paths.predictions(settings.env, version, hour)
+        if bucket.exists(path, settings):
+            found = path, hour
+    found = found or newest_predictions(settings, version)
     if found is None:
         return None
     path, hour = found
-    records = predictions.from_avro(bucket.read_bytes(path, settings))
+    # a run's file may hold horizons 1..3 (issue 22): the ranking is of the next hour, horizon 1
+    records = [r for r in predictions.from_avro(bucket.read_bytes(path, settings)) if r.get("horizon", 1) == 1]
     rows = [
         StationForecast(
             station_id=str(r["station_id"]),
@@ -193,6 +215,94 @@ def performance(settings: Settings) -> Performance:
     return Performance(rows=tuple(rows))
 
 
+def _hour_job(hour: datetime) -> bigquery.QueryJobConfig:
+    return bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour.astimezone(UTC))]
+    )
+
+
+def served_hours(settings: Settings, limit: int = SERVED_HOURS) -> tuple[datetime, ...]:
+    """The plan hours ``station_risk`` holds, newest first (at most ``limit``); none before the first run."""
+    sql = (
+        f"SELECT DISTINCT plan_hour FROM `{settings.table_id(STATION_RISK)}` ORDER BY plan_hour DESC LIMIT {int(limit)}"
+    )
+    try:
+        rows = clients.bigquery_client(settings).query(sql).result()
+        return tuple(h for r in rows if (h := _aware(r["plan_hour"])) is not None)
+    except exceptions.NotFound:
+        return ()
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def plan(settings: Settings, hour: datetime) -> Plan | None:
+    """The plan of ``hour``: every station's row of ``station_risk`` and the moves of ``rebalancing_plan``
+    (no table yet: no moves); None when ``station_risk`` has no row of the hour."""
+    client = clients.bigquery_client(settings)
+    risk_sql = f"""
+        SELECT station_id, name, lat, lon, capacity, bikes, status_reported_at, expected_pickups_3h,
+               expected_dropoffs_3h, p_empty_1h, p_empty_3h, p_full_1h, p_full_3h, target_low, target_high,
+               reachable, bikes_after_plan, problem, service_level, model_version, generated_at
+        FROM `{settings.table_id(STATION_RISK)}` WHERE plan_hour = @hour
+    """
+    try:
+        rows = list(client.query(risk_sql, job_config=_hour_job(hour)).result())
+    except exceptions.NotFound:
+        return None
+    if not rows:
+        return None
+    stations = [
+        StationState(
+            station_id=str(r["station_id"]),
+            name=r["name"],
+            lat=finite(r["lat"]),
+            lon=finite(r["lon"]),
+            capacity=_int(r["capacity"]),
+            bikes=_int(r["bikes"]),
+            status_reported_at=_aware(r["status_reported_at"]),
+            expected_pickups_3h=finite(r["expected_pickups_3h"]),
+            expected_dropoffs_3h=finite(r["expected_dropoffs_3h"]),
+            p_empty_1h=finite(r["p_empty_1h"]),
+            p_empty_3h=finite(r["p_empty_3h"]),
+            p_full_1h=finite(r["p_full_1h"]),
+            p_full_3h=finite(r["p_full_3h"]),
+            target_low=_int(r["target_low"]),
+            target_high=_int(r["target_high"]),
+            reachable=r["reachable"],
+            bikes_after_plan=_int(r["bikes_after_plan"]),
+            problem=r["problem"] or None,
+        )
+        for r in rows
+    ]
+    moves_sql = f"""
+        SELECT truck, move_order, from_station, to_station, bikes, generated_at
+        FROM `{settings.table_id(REBALANCING_PLAN)}` WHERE plan_hour = @hour
+        ORDER BY truck, move_order
+    """
+    try:
+        move_rows = list(client.query(moves_sql, job_config=_hour_job(hour)).result())
+    except exceptions.NotFound:
+        move_rows = []
+    moves = [
+        Move(int(r["truck"]), int(r["move_order"]), str(r["from_station"]), str(r["to_station"]), int(r["bikes"]))
+        for r in move_rows
+    ]
+    generated = [_aware(r["generated_at"]) for r in [*rows, *move_rows] if r["generated_at"] is not None]
+    versions = sorted({str(r["model_version"]) for r in rows if r["model_version"]})
+    levels = sorted({float(r["service_level"]) for r in rows if finite(r["service_level"]) is not None})
+    return Plan.of(
+        hour,
+        sorted(stations, key=lambda s: s.station_id),
+        moves,
+        generated_at=max(generated, default=None),  # type: ignore[type-var]
+        model_version=", ".join(versions) or None,
+        service_level=levels[-1] if levels else None,
+        stale_after=timedelta(minutes=RebalancingConfig.from_env().max_status_age_minutes),  # the plan's limit
+    )
+
+
 def evaluation_png(version: str, settings: Settings) -> bytes | None:
     """The evaluation picture the training run stored beside the model, or None."""
     if not is_version(version):
@@ -209,9 +319,25 @@ def _problem(section: str, err: Exception) -> str:
     return f"{type(err).__name__}: {text[:300]}"
 
 
-def assemble(settings: Settings) -> CrewView:
-    """Read every section; one that fails is reported in ``problems`` and the others are still shown."""
+def assemble(settings: Settings, hour: datetime | None = None) -> CrewView:
+    """Read every section for plan ``hour`` (default: the newest served); one that fails is reported in
+    ``problems`` and the others are still shown. An hour without a plan shows the newest, and says so."""
     problems: dict[str, str] = {}
+    notes: list[str] = []
+    hours: tuple[datetime, ...] = ()
+    the_plan = None
+    try:
+        hours = served_hours(settings)
+        if hour is not None:
+            the_plan = plan(settings, hour)
+            if the_plan is None:
+                notes.append(f"No plan for {when(hour)}: showing the newest plan instead.")
+            elif hour not in hours:
+                hours = tuple(sorted({*hours, hour}, reverse=True))
+        if the_plan is None and hours:
+            the_plan = plan(settings, hours[0])
+    except Exception as err:
+        problems["plan"] = _problem("the plan", err)
     serving = None
     try:
         serving = serving_model(settings)
@@ -224,7 +350,9 @@ def assemble(settings: Settings) -> CrewView:
         problems["stations"] = _problem("the stations seed", err)
     fc = None
     try:
-        fc = forecast(settings, serving.version if serving else None, seed)
+        plan_version = the_plan.model_version if the_plan and is_version(the_plan.model_version or "") else None
+        version = plan_version or (serving.version if serving else None)
+        fc = forecast(settings, version, seed, the_plan.hour if the_plan else None)
     except Exception as err:
         problems["forecast"] = _problem("the predictions", err)
     try:
@@ -240,4 +368,7 @@ def assemble(settings: Settings) -> CrewView:
         profile=settings.profile,
         rendered_at=datetime.now(UTC),
         problems=problems,
+        plan=the_plan,
+        hours=hours,
+        notes=tuple(notes),
     )

@@ -1,23 +1,34 @@
-"""Inline SVG for the crew view: the station map and the live-performance chart.
+"""Inline SVG for the crew view: the plan map (stations by risk, the trucks' moves as arrows), the forecast
+map and the live-performance chart.
 
 Drawn on the server from the data alone: no tiles, no scripts, nothing fetched at run time, so the page
-works on an offline laptop and behind any firewall. The map projects lat/lon equirectangularly with the
-longitude scaled by cos(latitude) — at city scale that is indistinguishable from Web Mercator.
+works on an offline laptop and behind any firewall. The maps project lat/lon equirectangularly with the
+longitude scaled by cos(latitude) — at city scale that is indistinguishable from Web Mercator. Each map has
+a ``viewBox`` and scales to its box (CSS), from a 390-px phone to a desktop.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from include.crew_view.data import StationForecast
+from include.crew_view.data import RISK_BANDS, Plan, StationForecast, StationState, risk_band
 
 # Diverging scale, ColorBrewer RdBu: red = the station loses bikes (bring bikes), blue = it fills (free docks).
 EMPTYING = (178, 24, 43)
 NEUTRAL = (247, 247, 247)
 FILLING = (33, 102, 172)
+# Risk bands (data.RISK_BANDS: below 10 %, 10-25 %, 25-50 %, 50 % and more), ColorBrewer Reds and Blues:
+# red, the station may run out of bikes; blue, it may fill up (no free dock); a station not judged is white.
+RISK_OK = "#f0f0f0"
+EMPTY_BANDS = ("#fcbba1", "#fb6a4a", "#cb181d")
+FULL_BANDS = ("#c6dbef", "#6baed6", "#2171b5")
+NOT_JUDGED = "#ffffff"
+# The trucks' arrows: dark, saturated and neither red nor blue, so they read over the risk colours.
+TRUCK_COLOURS = ("#1b7837", "#762a83", "#e08214", "#111111", "#01665e", "#8c510a", "#c51b7d", "#4d4d4d")
 MODEL_COLOUR = "#d62728"
 BASELINE_COLOUR = "#555555"
 
@@ -28,6 +39,186 @@ def colour(value: float, limit: float) -> str:
     end = FILLING if t > 0 else EMPTYING
     rgb = (round(n + (e - n) * abs(t)) for n, e in zip(NEUTRAL, end, strict=True))
     return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def risk_colour(station: StationState) -> str:
+    """The map colour of a station: its 3-hour risk's band, red for empty and blue for full."""
+    band = risk_band(station.risk_3h)
+    if band is None:
+        return NOT_JUDGED
+    if band == 0:
+        return RISK_OK
+    return (EMPTY_BANDS if station.risk_side == "empty" else FULL_BANDS)[band - 1]
+
+
+def truck_colour(truck: int) -> str:
+    return TRUCK_COLOURS[(truck - 1) % len(TRUCK_COLOURS)]
+
+
+def band_labels() -> tuple[str, ...]:
+    """``below 10 %``, ``10-25 %``, ``25-50 %``, ``50 % or more`` (HTML, en dashes): the legend's words per band."""
+    edges = [round(e * 100) for e in RISK_BANDS]
+    middle = [f"{a}&ndash;{b} %" for a, b in itertools.pairwise(edges)]
+    return (f"below {edges[0]} %", *middle, f"{edges[-1]} % or more")
+
+
+class Projection:
+    """lat/lon to SVG pixels: equirectangular, longitude scaled by cos(mean latitude), fitted to a box."""
+
+    def __init__(self, points: Sequence[tuple[float, float]], width: float, height: float, pad: float) -> None:
+        lats = [lat for lat, _ in points]
+        self.k = math.cos(math.radians(sum(lats) / len(lats)))
+        xs = [lon * self.k for _, lon in points]
+        self.min_x, self.max_lat = min(xs), max(lats)
+        span_x = max(max(xs) - self.min_x, 1e-4)
+        span_y = max(self.max_lat - min(lats), 1e-4)
+        self.scale = min((width - 2 * pad) / span_x, (height - 2 * pad) / span_y)
+        self.off_x = (width - span_x * self.scale) / 2
+        self.off_y = (height - span_y * self.scale) / 2
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return self.off_x + (lon * self.k - self.min_x) * self.scale, self.off_y + (self.max_lat - lat) * self.scale
+
+    @property
+    def px_per_km(self) -> float:
+        return self.scale / 111.32  # one degree of latitude
+
+
+def _radius(capacity: int | None) -> float:
+    return 5 + 4 * math.sqrt(min(max(capacity or 0, 0), 60) / 60)
+
+
+def _arrow(p0: tuple[float, float], p2: tuple[float, float], r0: float, r2: float) -> tuple[str, float, float]:
+    """A move's path from circle to circle, bent a little to its right (so A→B and B→A stay apart), and the
+    point of its label."""
+    (x0, y0), (x2, y2) = p0, p2
+    dx, dy = x2 - x0, y2 - y0
+    length = math.hypot(dx, dy) or 1.0
+    bend = min(0.15 * length, 30.0)
+    cx, cy = (x0 + x2) / 2 - dy / length * bend, (y0 + y2) / 2 + dx / length * bend
+
+    def towards(x: float, y: float, tx: float, ty: float, by: float) -> tuple[float, float]:
+        d = math.hypot(tx - x, ty - y) or 1.0
+        return x + (tx - x) / d * by, y + (ty - y) / d * by
+
+    sx, sy = towards(x0, y0, cx, cy, r0 + 1)
+    ex, ey = towards(x2, y2, cx, cy, r2 + 2)
+    mx, my = 0.25 * sx + 0.5 * cx + 0.25 * ex, 0.25 * sy + 0.5 * cy + 0.25 * ey
+    return f"M{sx:.1f},{sy:.1f} Q{cx:.1f},{cy:.1f} {ex:.1f},{ey:.1f}", mx, my
+
+
+def plan_map(plan: Plan, width: int = 520, height: int = 460) -> str:
+    """The plan hour on a map: one circle per station with coordinates, filled by its 3-hour risk band
+    (:func:`risk_colour`), outlined black when no count keeps it safe; each move an arrow in its truck's
+    colour with the bikes it carries; the stations a truck stops at named. The legend is the page's (HTML)."""
+    placed = [s for s in plan.stations if s.has_position]
+    if not placed:
+        return (
+            f'<svg class="map plan-map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 60" role="img">'
+            '<text x="10" y="35" font-size="14">no station with coordinates to draw</text></svg>'
+        )
+    proj = Projection([(s.lat, s.lon) for s in placed], width, height, 28)  # type: ignore[misc]
+    at = {s.station_id: (proj.xy(s.lat, s.lon), _radius(s.capacity)) for s in placed}  # type: ignore[arg-type]
+    planned = plan.planned
+    parts = [
+        f'<svg class="map plan-map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="stations coloured by risk, the trucks\' moves as arrows">',
+        "<defs>",
+        *(
+            f'<marker id="head-{r.truck}" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="4.5" '
+            f'markerHeight="4.5" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{truck_colour(r.truck)}"/></marker>'
+            for r in plan.routes
+        ),
+        "</defs>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fbfbf8" stroke="#ddd"/>',
+    ]
+    # the calm stations first, so the ones at risk (and in the plan) are drawn on top
+    for s in sorted(placed, key=lambda s: (s.station_id in planned, s.risk_3h or 0.0)):
+        (x, y), r = at[s.station_id]
+        unreachable = s.judged and s.reachable is False
+        stroke, stroke_w = ("#000", 2.5) if unreachable else ("#222", 1.4) if s.station_id in planned else ("#888", 0.7)
+        dash = ' stroke-dasharray="2,2"' if not s.judged else ""
+        parts.append(
+            f'<circle class="station" data-station-id="{escape(s.station_id)}" data-band="{risk_band(s.risk_3h)}" '
+            f'cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{risk_colour(s)}" stroke="{stroke}" '
+            f'stroke-width="{stroke_w}"{dash}><title>{escape(_station_title(s))}</title></circle>'
+        )
+    for route in plan.routes:
+        colour_ = truck_colour(route.truck)
+        for m in route.moves:
+            if m.from_station not in at or m.to_station not in at:
+                continue  # said in the route (and the warnings): a station without coordinates
+            (p0, r0), (p2, r2) = at[m.from_station], at[m.to_station]
+            d, mx, my = _arrow(p0, p2, r0, r2)
+            parts.append(
+                f'<g class="move" data-truck="{route.truck}" data-from="{escape(m.from_station)}" '
+                f'data-to="{escape(m.to_station)}"><path d="{d}" fill="none" stroke="{colour_}" stroke-width="2.5" '
+                f'marker-end="url(#head-{route.truck})"/>'
+                f'<text x="{mx:.1f}" y="{my + 5:.1f}" font-size="14" font-weight="bold" text-anchor="middle" '
+                f'fill="{colour_}" stroke="#fff" stroke-width="3" paint-order="stroke">{m.bikes}</text>'
+                f"<title>truck {route.truck}, move {m.move_order}: {m.bikes} bikes from "
+                f"{escape(plan.name(m.from_station))} to {escape(plan.name(m.to_station))}</title></g>"
+            )
+    parts.extend(_stop_names(plan, {sid: at[sid] for sid in planned & set(at)}, width, height))
+    parts.append(_scale_bar(proj.px_per_km, height))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def _label_box(tx: float, ty: float, anchor: str, w: float, h: float) -> Box:
+    left = tx if anchor == "start" else tx - w
+    return left, ty - h + 2, left + w, ty + 3
+
+
+def _fits(b: Box, taken: list[Box], width: int, height: int) -> bool:
+    inside = b[0] >= 0 and b[2] <= width and b[1] >= 0 and b[3] <= height
+    return inside and not any(b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3] for o in taken)
+
+
+def _stop_names(
+    plan: Plan, at: dict[str, tuple[tuple[float, float], float]], width: int, height: int, size: int = 13
+) -> list[str]:
+    """The names of the stations a truck stops at, each put where it overlaps no circle of those stations and
+    no name already placed (above right, below right, above left, below left; the first that fits)."""
+    taken: list[Box] = [(x - r, y - r, x + r, y + r) for (x, y), r in at.values()]
+    out = []
+    for sid in sorted(at, key=lambda sid: (at[sid][0][1], sid)):  # top to bottom
+        (x, y), r = at[sid]
+        text = _short_name(plan.name(sid))
+        w, h = 0.58 * size * len(text), size
+        candidates = [
+            (x + r + 2, y - r + 2, "start"),
+            (x + r + 2, y + r + h - 2, "start"),
+            (x - r - 2, y - r + 2, "end"),
+            (x - r - 2, y + r + h - 2, "end"),
+        ]
+        fallback = candidates[0 if x < width * 0.7 else 2]
+        tx, ty, anchor = next((c for c in candidates if _fits(_label_box(*c, w, h), taken, width, height)), fallback)
+        taken.append(_label_box(tx, ty, anchor, w, h))
+        out.append(
+            f'<text class="stop-name" x="{tx:.1f}" y="{ty:.1f}" font-size="{size}" text-anchor="{anchor}" '
+            f'fill="#111" stroke="#fbfbf8" stroke-width="3" paint-order="stroke">{escape(text)}</text>'
+        )
+    return out
+
+
+def _short_name(name: str, limit: int = 22) -> str:
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "\u2026"
+
+
+def _pct(p: float | None) -> str:
+    return "?" if p is None else f"{p * 100:.0f} %"
+
+
+def _station_title(s: StationState) -> str:
+    """The circle's tooltip (desktop): name, bikes, both 3-hour risks."""
+    bikes = f"{s.bikes if s.bikes is not None else '?'} / {s.capacity if s.capacity is not None else '?'} bikes"
+    if not s.judged:
+        return f"{s.label}: {bikes}, not judged ({s.problem or 'no risk computed'})"
+    return f"{s.label}: {bikes}, runs out of bikes {_pct(s.p_empty_3h)}, fills up {_pct(s.p_full_3h)} within 3 h"
 
 
 def scale_limit(values: Sequence[float]) -> float:
@@ -50,17 +241,8 @@ def station_map(stations: Sequence[StationForecast], width: int = 560, height: i
             f'<svg class="map" xmlns="http://www.w3.org/2000/svg" width="{width}" height="80" role="img">'
             '<text x="10" y="40" font-size="14">no station with coordinates to draw</text></svg>'
         )
-    lats = [s.station.lat for s in placed]  # type: ignore[union-attr]
-    lons = [s.station.lon for s in placed]  # type: ignore[union-attr]
-    k = math.cos(math.radians(sum(lats) / len(lats)))
-    xs = [lon * k for lon in lons]
-    span_x = max(max(xs) - min(xs), 1e-4)
-    span_y = max(max(lats) - min(lats), 1e-4)
-    pad = 32  # room for the scale bar and the north mark
     plot_h = height - legend_h
-    scale = min((width - 2 * pad) / span_x, (plot_h - 2 * pad) / span_y)
-    off_x = (width - span_x * scale) / 2
-    off_y = (plot_h - span_y * scale) / 2
+    proj = Projection([(s.station.lat, s.station.lon) for s in placed], width, plot_h, 32)  # type: ignore[union-attr,misc]
     limit = scale_limit([s.expected_net_change for s in placed])
     rank = {s.station_id: i + 1 for i, s in enumerate(stations)}
     parts = [
@@ -70,9 +252,8 @@ def station_map(stations: Sequence[StationForecast], width: int = 560, height: i
     ]
     # draw the quiet stations first, so the ones that matter are on top
     for s in sorted(placed, key=lambda s: abs(s.expected_net_change)):
-        x = off_x + (s.station.lon * k - min(xs)) * scale  # type: ignore[union-attr]
-        y = off_y + (max(lats) - s.station.lat) * scale  # type: ignore[union-attr]
-        r = 5 + 4 * math.sqrt(min(s.capacity or 0, 60) / 60)
+        x, y = proj.xy(s.station.lat, s.station.lon)  # type: ignore[union-attr,arg-type]
+        r = _radius(s.capacity)
         is_top = rank[s.station_id] <= top
         title = (
             f"#{rank[s.station_id]} {s.station_id} {s.name}: net {_fmt(s.predicted_net_change)}, "
@@ -90,7 +271,7 @@ def station_map(stations: Sequence[StationForecast], width: int = 560, height: i
                 f'<text x="{x + r + 2:.1f}" y="{y + 4:.1f}" font-size="11" font-weight="bold" '
                 f'fill="#111">{rank[s.station_id]}</text>'
             )
-    parts.append(_scale_bar(scale / 111.32, plot_h))
+    parts.append(_scale_bar(proj.px_per_km, plot_h))
     parts.append(_legend(limit, width, plot_h + 8))
     parts.append("</svg>")
     return "".join(parts)

@@ -35,6 +35,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 VIEWPORT = {"width": 1440, "height": 960}
+PHONE = {"width": 390, "height": 844}  # a common phone's CSS pixels (iPhone 12 to 15)
 INSTALL_HINT = "apt-get install -y --no-install-recommends chromium"
 
 
@@ -114,17 +115,23 @@ def api_server(env: dict[str, str], log_path: Path, timeout: float = 120.0) -> I
 
 
 @contextmanager
-def browser_context(executable: str) -> Iterator[Any]:
-    """A Playwright context of Debian's Chromium with a fresh profile directory."""
+def browser_context(executable: str, phone: bool = False) -> Iterator[Any]:
+    """A Playwright context of Debian's Chromium with a fresh profile directory: a desktop window, or with
+    ``phone`` a 390-px touch screen at twice the pixel density (the meta viewport applies, as on a phone)."""
     from playwright.sync_api import sync_playwright
 
+    screen: dict[str, Any] = (
+        {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+        if phone
+        else {"viewport": VIEWPORT}
+    )
     with tempfile.TemporaryDirectory(prefix="crew-view-chromium-") as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile,
             executable_path=executable,
             headless=True,
             args=list(CHROMIUM_ARGS),
-            viewport=VIEWPORT,
+            **screen,
         )
         context.set_default_timeout(60_000)
         try:
@@ -138,11 +145,31 @@ def settings_env(dataset: str, bucket: str) -> dict[str, str]:
     return {"BIKESHARE_BQ_DATASET": dataset, "BIKESHARE_GCS_BUCKET": bucket}
 
 
-def open_view(context: Any, base: str) -> Any:
-    """The crew view's page, fully loaded (its evaluation PNG included)."""
+def open_view(context: Any, base: str, query: str = "") -> Any:
+    """The crew view's page (``query``: e.g. ``?hour=…``), fully loaded (its evaluation PNG included)."""
     page = context.new_page()
-    page.goto(f"{base}/crew-view/", wait_until="load")
+    page.goto(f"{base}/crew-view/{query}", wait_until="load")
     return page
+
+
+def open_engineers(page: Any) -> Any:
+    """Unfold the engineers' detail (one click on its summary), as an engineer would."""
+    if not page.locator("#engineers").evaluate("d => d.open"):
+        page.locator("#engineers > summary").click()
+    page.locator("#model-and-performance").wait_for()
+    return page
+
+
+def first_screen(page: Any) -> dict[str, Any]:
+    """Where the routes and the map are relative to the first screen, and whether anything overflows sideways."""
+    return page.evaluate(
+        """() => {
+            const box = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+                                   return {top: r.top + scrollY, bottom: r.bottom + scrollY}; };
+            return {height: innerHeight, width: innerWidth, scrollWidth: document.documentElement.scrollWidth,
+                    routes: box('#routes'), map: box('svg.plan-map')};
+        }"""
+    )
 
 
 def open_in_airflow(context: Any, base: str) -> tuple[Any, Any]:
@@ -151,15 +178,16 @@ def open_in_airflow(context: Any, base: str) -> tuple[Any, Any]:
     page.goto(f"{base}/plugin/crew-view", wait_until="load")
     page.get_by_text("Rebalancing crews").first.wait_for()  # the navigation entry
     frame = page.frame_locator("iframe[title='Rebalancing crews']")
-    frame.locator("#forecast").wait_for()
+    frame.locator("#routes").wait_for()
     return page, frame
 
 
 def screenshot_sections(page: Any, out_dir: Path, prefix: str = "crew-view") -> tuple[Path, Path]:
-    """The view's two parts as pictures: the ranked list with the map, and the model with live performance."""
+    """Two pictures: the plan (routes and map), and the engineers' model with live performance (unfolded)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    forecast = out_dir / f"{prefix}-forecast.png"
+    plan = out_dir / f"{prefix}-plan.png"
     model = out_dir / f"{prefix}-model.png"
-    page.locator("#forecast").screenshot(path=str(forecast))
+    page.locator(".plan").screenshot(path=str(plan))
+    open_engineers(page)
     page.locator("#model-and-performance").screenshot(path=str(model))
-    return forecast, model
+    return plan, model

@@ -1,5 +1,7 @@
 """A small served world for the crew view on the local stack: a committed model, its PNG, one hour of Avro
-predictions, the stations seed and (optionally) ``model_performance`` rows.
+predictions, the stations seed, (optionally) ``model_performance`` rows, and two plan hours of
+``station_risk`` and ``rebalancing_plan`` written through the real BigQuery client (the hourly producer's
+tables; the tests write their own rows).
 
 Built in a dataset and bucket of its own (derived from the session's names), because the view reads
 ``latest.json`` and the session's shared bucket belongs to the ML tests too. Used by tests/crew_view
@@ -20,7 +22,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from include.crew_view.sources import MODEL_PERFORMANCE
-from include.gcp import clients, resources, tables
+from include.gcp import clients, hour_rows, resources, tables
 from include.gcp.settings import Settings
 from include.ml import predictions, registry
 from include.ml.baselines import BASELINES
@@ -52,6 +54,101 @@ PREDICTIONS = (
     ("9999", 1.0, 1.1, 0.2, 1.3),
 )
 RANKED = ("3186", "3639", "3269", "3203", "9999", "3195", "3638", "3192", "3267")
+
+# The plan: a weekday morning (Mon 30 Sep 2019, 7:00 am in Jersey City) and the hour before it.
+PLAN_HOUR = datetime(2019, 9, 30, 11, tzinfo=UTC)
+EARLIER_HOUR = PLAN_HOUR - timedelta(hours=1)
+PLAN_VERSION = VERSION
+_RISK_FIELDS = (
+    "station_id", "capacity", "bikes", "p_empty_1h", "p_empty_3h", "p_full_1h", "p_full_3h",
+    "target_low", "target_high", "reachable", "bikes_after_plan", "problem",
+)  # fmt: skip
+# At 7 am the PATH stations fill (riders leave for Manhattan) and the residential ones empty.
+RISK = (
+    ("3186", 41, 36, 0.0, 0.0, 0.41, 0.63, 12, 30, True, 28, None),
+    ("3639", 30, 27, 0.0, 0.0, 0.28, 0.52, 8, 22, True, 22, None),
+    ("3203", 26, 2, 0.62, 0.85, 0.0, 0.0, 8, 20, True, 8, None),
+    ("3269", 14, 1, 0.35, 0.60, 0.0, 0.0, 4, 11, True, 3, None),
+    ("3195", 34, 4, 0.22, 0.47, 0.0, 0.0, 9, 26, True, 9, None),
+    ("3192", 22, 11, 0.01, 0.04, 0.0, 0.02, 5, 17, True, 11, None),
+    ("3267", 14, 7, 0.02, 0.08, 0.03, 0.07, 3, 11, True, 7, None),
+    ("3638", 18, 9, 0.08, 0.14, 0.06, 0.12, 9, 9, False, 9, None),  # no count is safe for 3 h
+    # the producer's problems (include/rebalancing/hourly.py): not judged, or judged but not to be trusted blindly
+    ("3481", 0, 0, None, None, None, None, None, None, None, None, "no capacity known"),
+    ("3211", 22, 12, 0.02, 0.06, 0.01, 0.05, 5, 17, True, 12, "no coordinates"),  # judged, not planned
+    ("3184", 14, 5, 0.04, 0.12, 0.0, 0.01, 4, 11, True, 5, "status is 190 min old"),
+    ("3185", 22, None, None, None, None, None, None, None, None, None, "no status reported"),
+)
+EXTRA_STATIONS = {  # not in SEED: name, lat, lon (3211 has no coordinates)
+    "3481": ("York St", 40.71649, -74.04105),
+    "3211": ("Newark Ave", None, None),
+    "3184": ("Paulus Hook", 40.7141454, -74.0335519),
+    "3185": ("City Hall", 40.7177325, -74.043845),
+}
+STALE = "3184"
+# truck, move_order, from, to, bikes: truck 1 unloads at Hamilton Park and loads there for the next move
+MOVES = (
+    (1, 1, "3186", "3203", 8),
+    (1, 2, "3203", "3269", 2),
+    (2, 1, "3639", "3195", 5),
+)
+EARLIER_MOVES = ((1, 1, "3186", "3203", 4),)
+WARNED = ("3481", "3211", "3184", "3185", "3638")
+
+
+def risk_rows(hour: datetime = PLAN_HOUR, stations: tuple = RISK) -> list[dict]:
+    """``station_risk`` rows of ``hour``: ``stations`` joined with the names and places of SEED and EXTRA_STATIONS."""
+    seed = {sid: (name, lat, lon) for sid, name, lat, lon, _ in SEED} | EXTRA_STATIONS
+    rows = []
+    for values in stations:
+        row = dict(zip(_RISK_FIELDS, values, strict=True))
+        name, lat, lon = seed[row["station_id"]]
+        reported = hour - (timedelta(hours=3, minutes=10) if row["station_id"] == STALE else timedelta(minutes=2))
+        rows.append(
+            row
+            | {
+                "plan_hour": hour,
+                "name": name,
+                "lat": lat,
+                "lon": lon,
+                "status_reported_at": None if row["bikes"] is None else reported,
+                "expected_pickups_3h": None if row["p_empty_1h"] is None else 6.0,
+                "expected_dropoffs_3h": None if row["p_empty_1h"] is None else 4.5,
+                "service_level": 0.10,
+                "model_version": None if row["p_empty_1h"] is None else PLAN_VERSION,
+                "generated_at": hour + timedelta(minutes=4),
+            }
+        )
+    return rows
+
+
+def plan_rows(hour: datetime = PLAN_HOUR, moves: tuple = MOVES) -> list[dict]:
+    return [
+        {
+            "plan_hour": hour,
+            "truck": truck,
+            "move_order": order,
+            "from_station": a,
+            "to_station": b,
+            "bikes": n,
+            "generated_at": hour + timedelta(minutes=4),
+        }
+        for truck, order, a, b, n in moves
+    ]
+
+
+def write_plan(settings: Settings, hour: datetime, risk: list[dict], moves: list[dict]) -> None:
+    """One plan hour, written as the hourly producer does: ``replace_hour`` (delete the hour, load its rows)."""
+    hour_rows.replace_hour(tables.STATION_RISK_SPEC, "plan_hour", hour, risk, settings)
+    hour_rows.replace_hour(tables.REBALANCING_PLAN_SPEC, "plan_hour", hour, moves, settings)
+
+
+def write_plans(settings: Settings) -> None:
+    """The 6 am hour (seed stations, one move) and the 7 am hour (every case the view flags)."""
+    seed_ids = {sid for sid, *_ in SEED}
+    earlier = tuple(r for r in RISK if r[0] in seed_ids)
+    write_plan(settings, EARLIER_HOUR, risk_rows(EARLIER_HOUR, earlier), plan_rows(EARLIER_HOUR, EARLIER_MOVES))
+    write_plan(settings, PLAN_HOUR, risk_rows(PLAN_HOUR), plan_rows(PLAN_HOUR))
 
 
 @dataclass(frozen=True)
@@ -182,7 +279,7 @@ def load_performance(settings: Settings, rows: list[dict] | None = None) -> None
     _load(settings, MODEL_PERFORMANCE, schema, performance_rows() if rows is None else rows)
 
 
-def build_world(base: Settings, suffix: str, with_performance: bool = True) -> World:
+def build_world(base: Settings, suffix: str, with_performance: bool = True, with_plan: bool = True) -> World:
     """Everything the view reads, in a dataset and bucket of ``suffix``."""
     s = own_settings(base, suffix)
     write_model(s)
@@ -190,4 +287,6 @@ def build_world(base: Settings, suffix: str, with_performance: bool = True) -> W
     load_stations(s)
     if with_performance:
         load_performance(s)
+    if with_plan:
+        write_plans(s)
     return World(s)

@@ -103,6 +103,7 @@ def test_api_server_serves_the_view_to_authenticated_users_only(world):
     assert result["anonymous"] == 401
     assert result["page"] == 200
     assert result["top"] == fixtures.RANKED[0]
-    assert result["html"].count('class="station"') == len(fixtures.SEED)
+    assert 'id="plan-hour" data-hour="2019-09-30T11:00Z"' in result["html"]  # the newest served plan hour
+    assert result["html"].count('class="station"') == len(fixtures.SEED) + len(fixtures.RISK) - 1  # both maps
     assert "no live performance yet" in result["html"]  # no model_performance table in this world
     assert result["views"][0]["url_route"] == "crew-view"

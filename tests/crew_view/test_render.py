@@ -138,7 +138,7 @@ def test_page_escapes_names_and_has_no_external_reference():
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
     assert "v&lt;1&gt;" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "no resource from another origin"
-    assert "2019-09-30 04:00-05:00 UTC (Mon 00:00-01:00 New York)" in html
+    assert "Mon 30 Sep 2019, 12:00\u20131:00 am New York (2019-09-30 04:00\u201305:00 UTC)" in html  # local first
 
 
 def test_page_without_anything_says_so():
