@@ -350,7 +350,8 @@ class Calibration:
     warmup: timedelta
     stations: int
     hours: int
-    unscored: int  # station-hours of the span without complete rates (or a station without capacity)
+    unscored: int  # station-hours of the span in the rates but not scored: a horizon missing, or no capacity
+    no_capacity: tuple[str, ...]  # stations forecast but without a capacity ≥ 1: not docks the replay models
     failed_pickups: int  # in the scored hours: riders the rebuilt stock failed (real ones did not)
     failed_returns: int
     events: int  # events in the scored hours at modelled stations
@@ -373,6 +374,7 @@ class Calibration:
             "hours": self.hours,
             "station_hours": len(self.frame),
             "unscored_station_hours": self.unscored,
+            "stations_without_capacity": list(self.no_capacity),
             "events": self.events,
             "failed_pickups": self.failed_pickups,
             "failed_returns": self.failed_returns,
@@ -443,14 +445,21 @@ def calibrate(
             f"the replay from {t_from} leaves less than {MIN_HISTORY} of baseline history after its "
             f"{warmup} warm-up before {t_start}"
         )
-    outcomes = replay_outcomes(events, capacity, t_from.to_pydatetime(), t_end.to_pydatetime(), HORIZONS)
+    wide = _rates_wide(rates)
+    wide = wide[(wide["hour"] >= t_start) & (wide["hour"] < t_end)]
+    offered = _station_hours(rates, t_start, t_end)
+    # only the stations forecast are replayed: each dock's walk is its own, and a feed's 1,600 stations would
+    # cost 30 times the time of Jersey City's 50
+    forecast = set(offered["station_id"])
+    docks = {str(k): c for k, c in capacity.items() if str(k) in forecast}
+    valid = {k for k, c in docks.items() if c is not None and np.isfinite(c) and int(c) >= 1}
+    outcomes = replay_outcomes(events, docks, t_from.to_pydatetime(), t_end.to_pydatetime(), HORIZONS)
     history_from = int(warmup / HOUR)
     truth = {(t, h): (outcomes.empty if t == "empty" else outcomes.full)[h] for t in TARGETS for h in HORIZONS}
     base = {key: frequency_baseline(outcomes.hours, o, key[1], history_from, time_zone) for key, o in truth.items()}
 
-    wide = _rates_wide(rates)
     index = {sid: i for i, sid in enumerate(outcomes.station_ids)}
-    wide = wide[(wide["hour"] >= t_start) & (wide["hour"] < t_end) & wide["station_id"].isin(index.keys())]
+    wide = wide[wide["station_id"].isin(index.keys())]
     wide = wide.sort_values(["hour", "station_id"], kind="stable").reset_index(drop=True)
     i = ((wide["hour"] - t_from) / HOUR).to_numpy(dtype=np.int64)
     s = wide["station_id"].map(index).to_numpy(dtype=np.int64)
@@ -499,12 +508,21 @@ def calibrate(
         warmup=warmup,
         stations=int(pd.unique(s).size),
         hours=int(pd.unique(i).size),
-        unscored=span_hours * len(outcomes.station_ids) - len(frame),
+        unscored=len(offered) - len(frame),
+        no_capacity=tuple(sorted(forecast - valid)),
         failed_pickups=int(outcomes.failed_pickups[span].sum()),
         failed_returns=int(outcomes.failed_returns[span].sum()),
         events=_events_in(events, index, t_start, t_end),
         frame=frame,
     )
+
+
+def _station_hours(rates: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The distinct (station_id, hour) of the rates within ``[start, end)``, whatever their horizons."""
+    keys = pd.DataFrame(
+        {"station_id": rates["station_id"].astype(str), "hour": pd.to_datetime(rates["hour"], utc=True)}
+    )
+    return keys[(keys["hour"] >= start) & (keys["hour"] < end)].drop_duplicates()
 
 
 def _events_in(events: pd.DataFrame, index: Mapping[str, int], start: pd.Timestamp, end: pd.Timestamp) -> int:

@@ -258,8 +258,10 @@ def test_missing_horizons_are_unscored_or_filled_from_horizon_one() -> None:
     partial = rates[~((rates["station_id"] == "s1") & (rates["horizon"] == 3))]
     events = chain_events(np.random.default_rng(7))
     capacity = {sid: c for sid, (c, _, _) in STATIONS.items()}
-    result = cal.calibrate(events, capacity, partial, START, END, replay_from=T0)
-    assert result.unscored == DAYS_SCORED * 24
+    stray = rates[rates["station_id"] == "s2"].assign(station_id="s9")  # forecast, but no capacity
+    result = cal.calibrate(events, capacity, pd.concat([partial, stray]), START, END, replay_from=T0)
+    assert result.unscored == 2 * DAYS_SCORED * 24
+    assert result.no_capacity == ("s9",)
     assert set(result.frame["station_id"]) == set(STATIONS) - {"s1"}
 
     only_first = rates[rates["horizon"] == 1]
@@ -298,3 +300,101 @@ def test_model_rates_of_a_next_hour_model_hold_horizon_one() -> None:
 def test_the_bucket_paths_sit_beside_the_model() -> None:
     assert paths.model_risk_reliability("dev", "20190901T0800Z") == "dev/models/20190901T0800Z/risk_reliability.png"
     assert paths.model_risk_calibration("dev", "20190901T0800Z") == "dev/models/20190901T0800Z/risk_calibration.json"
+
+
+# --- a registered model on the stack -----------------------------------------------------------------------
+
+
+def _load_rows(settings, table: str, rows: list[dict]) -> None:
+    """Append NDJSON rows to an existing table with a load job (the emulator's reliable write)."""
+    import json
+
+    from google.cloud import bigquery
+
+    from include.gcp import clients
+
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON)
+    clients.bigquery_client(settings).load_table_from_file(
+        io.BytesIO(data), settings.table_id(table), job_config=config
+    ).result()
+
+
+def test_calibrate_version_writes_the_plot_and_summary_beside_the_model(test_settings) -> None:
+    """The stack's path end to end: events in raw_events (a copy of some, deduplicated), capacities in
+    station_information, features and labels of the contract's shape, a committed model; the plot and the JSON
+    land beside it, and the outcomes are the replay of the events themselves."""
+    from include.gcp import bucket
+    from include.gcp.events import Event
+    from include.gcp.raw_events import load_raw_events
+    from include.gcp.tables import STATION_INFORMATION
+    from include.ml import registry
+    from include.ml.model import StationFlowModel
+    from tests.ml.conftest import START as FEATURES_START
+    from tests.ml.conftest import load_feature_store, make_features
+
+    origin = FEATURES_START  # make_features' grid starts there
+    settings = test_settings
+    stations = {"s1": STATIONS["s1"], "s3": STATIONS["s3"], "s5": STATIONS["s5"]}
+    rng = np.random.default_rng(9)
+    horizon_end = 10 * 24 + 3  # hours of events: 8 days before the scored day, the day, its last windows
+    rows = []
+    for sid, (_, pickups, dropoffs) in stations.items():
+        for rate, kind in ((pickups, "pickup"), (dropoffs, "dropoff")):
+            for n, x in enumerate(np.sort(rng.uniform(0, horizon_end, rng.poisson(rate * horizon_end)))):
+                rows.append(Event(origin + timedelta(hours=float(x)), f"{sid}-{kind}-{n}", sid, kind))  # type: ignore[arg-type]
+    load_raw_events([e.to_dict() for e in rows], settings)
+    load_raw_events([e.to_dict() for e in rows[:40]], settings, ingested_at=origin + timedelta(days=30))  # copies
+    fetched = (origin + timedelta(days=40)).isoformat()
+    _load_rows(
+        settings,
+        STATION_INFORMATION,
+        [
+            {"station_id": sid, "name": sid, "lat": 40.7, "lon": -74.0, "capacity": c, "fetched_at": fetched}
+            for sid, (c, _, _) in stations.items()
+        ],
+    )
+
+    events = cal.events_frame(rows)
+    grid = pd.date_range(origin, periods=horizon_end, freq="h")
+    counts = (
+        events.assign(hour_start=events["ts"].dt.floor("h"), kind=np.where(events["delta"] < 0, "pickups", "dropoffs"))
+        .pivot_table(index=["station_id", "hour_start"], columns="kind", aggfunc="size", fill_value=0)
+        .reindex(pd.MultiIndex.from_product([list(stations), grid], names=["station_id", "hour_start"]), fill_value=0)
+        .reset_index()
+    )
+    counts["net_change"] = counts["dropoffs"] - counts["pickups"]
+    labels = counts[["station_id", "hour_start", "pickups", "dropoffs", "net_change"]]
+    features = make_features(labels, grid[-1].to_pydatetime())
+    load_feature_store(settings, labels, features)
+
+    version_hour = origin + timedelta(days=9)
+    full = features[features["as_of"].dt.minute == 0].merge(
+        labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"]
+    )
+    columns = [c for c in features.columns if c not in ("station_id", "as_of")]
+    model = StationFlowModel(columns, params={"max_iter": 20, "random_state": 0}).fit(
+        full[full["as_of"] < pd.Timestamp(version_hour)]
+    )
+    version = registry.version_for(version_hour)
+    registry.commit(version, {registry.MODEL_SHA256: registry.save_model(version, model, settings)}, settings)
+
+    result, png = cal.calibrate_version(version, 1, settings, history=timedelta(days=7))
+
+    assert bucket.read_bytes(paths.model_risk_reliability(settings.env, version), settings) == png
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    import json
+
+    summary = json.loads(bucket.read_bytes(paths.model_risk_calibration(settings.env, version), settings))
+    assert summary["model_version"] == version
+    assert summary["horizons_forecast"] == getattr(model, "horizons", 1)
+    assert summary["station_hours"] == len(result.frame) == 3 * 24
+    assert summary["replay_from"] == (pd.Timestamp(version_hour) - pd.Timedelta(days=8)).isoformat()
+    # the copies were dropped: the outcomes are those of the events replayed here
+    capacity = {sid: c for sid, (c, _, _) in stations.items()}
+    expected = cal.replay_outcomes(events, capacity, version_hour - timedelta(days=8), version_hour + timedelta(days=1))
+    i = ((result.frame["hour"] - expected.hours[0]) / pd.Timedelta(hours=1)).to_numpy(int)
+    s = result.frame["station_id"].map({sid: k for k, sid in enumerate(expected.station_ids)}).to_numpy(int)
+    np.testing.assert_array_equal(result.frame["bikes"], expected.bikes[i, s])
+    np.testing.assert_array_equal(result.frame["hit_empty_3h"], expected.empty[3][i, s])
+    np.testing.assert_array_equal(result.frame["hit_full_1h"], expected.full[1][i, s])
