@@ -1,9 +1,12 @@
 """Replace one hour's rows of a BigQuery table: the idempotent write of the hourly jobs.
 
-The hour's rows are deleted, then the new ones loaded with a load job (NDJSON: the emulator's
+The hour's rows (:func:`replace_hour`: those whose column equals the hour; :func:`replace_rows`: those a
+condition on the hour selects, e.g. one run's rows over several target hours) are deleted, then the new
+ones loaded with a load job (NDJSON: the emulator's
 ``load_table_from_json`` fails, LOCAL_STACK.md), not streaming inserts, so that a rerun's DELETE can
 touch them at once on BigQuery. A crash between the two leaves the hour empty, never doubled; the
-next run of the hour fills it.
+next run of the hour fills it. A table older than its spec (a column the condition names is missing) is
+brought to the spec first (:func:`include.gcp.resources.ensure_table`), then the delete runs again.
 """
 
 from __future__ import annotations
@@ -37,16 +40,32 @@ def replace_hour(
     spec: TableSpec, column: str, hour: datetime, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None
 ) -> int:
     """Make ``rows`` the table's rows whose ``column`` equals ``hour``; returns how many were loaded."""
-    s = settings or get_settings()
     rows = list(rows)
     if any(r[column] != hour for r in rows):
         raise ValueError(f"every row must have {column} = {hour.isoformat()}")
+    return replace_rows(spec, f"{column} = @hour", hour, rows, settings)
+
+
+def replace_rows(
+    spec: TableSpec, where: str, hour: datetime, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None
+) -> int:
+    """Make ``rows`` the table's rows that the SQL condition ``where`` (on ``@hour``) selects; returns how many
+    were loaded. The caller makes sure every row meets the condition."""
+    s = settings or get_settings()
+    rows = list(rows)
     client = clients.bigquery_client(s)
     table_id = s.table_id(spec.name)
+    delete = f"DELETE FROM `{table_id}` WHERE {where}"
     try:
-        client.query(f"DELETE FROM `{table_id}` WHERE {column} = @hour", job_config=hour_param(hour)).result()
+        client.query(delete, job_config=hour_param(hour)).result()
     except exceptions.NotFound:  # a deployment older than the table: its first write creates it
         resources.ensure_table(spec, s)
+    except exceptions.BadRequest:
+        have = {f.name for f in client.get_table(table_id).schema}
+        if {f.name for f in spec.schema} <= have:
+            raise
+        resources.ensure_table(spec, s)  # older than its spec (the condition names a new column): migrate
+        client.query(delete, job_config=hour_param(hour)).result()
     if not rows:
         return 0
     names = [f.name for f in spec.schema]

@@ -68,9 +68,10 @@ def latest_model_pointer(env: str) -> str:
     return f"{models_prefix(env)}/latest.json"
 
 
-def predictions(env: str, model_version: str, target_hour: datetime) -> str:
-    """``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` for the hour being predicted."""
-    hour = Hour.of(target_hour).start  # strict: bucket paths are in whole UTC hours
+def predictions(env: str, model_version: str, cutoff: datetime) -> str:
+    """``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of the run at cut-off ``T``: its rows for every
+    horizon (the next hour ``[T, T+1h)`` is horizon 1; before the horizons, that hour was the file's only)."""
+    hour = Hour.of(cutoff).start  # strict: bucket paths are in whole UTC hours
     return f"{env}/predictions/{_version(model_version)}/{hour:%Y-%m-%d}/{hour:%H}.avro"
 
 

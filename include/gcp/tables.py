@@ -3,8 +3,8 @@
 The ingest pipeline writes the raw tables, dbt reads them as sources; both take the names from
 here (dbt through its ``sources`` config, which uses the same names). The features DAG writes
 ``feature_store_runs`` and the training sensor reads it (include/gcp/feature_runs.py). The training DAG
-loads each hour's served forecasts into ``station_predictions`` (include/ml/served.py), which the dbt
-mart ``model_performance`` scores against ``station_hourly_labels``.
+loads each run's served forecasts (horizons 1..3) into ``station_predictions`` (include/ml/served.py), whose
+horizon-1 rows the dbt mart ``model_performance`` scores against ``station_hourly_labels``.
 """
 
 from __future__ import annotations
@@ -86,8 +86,10 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
 STATION_PREDICTIONS_SPEC = TableSpec(
     name=STATION_PREDICTIONS,
     description=(
-        "The forecasts served for each hour, one row per station and target hour: the hour's Avro file "
-        "(include/ml/schemas/prediction.avsc), loaded when it is written; a rerun replaces the hour's rows."
+        "The forecasts served by each hourly run at cut-off T, one row per station, target hour and horizon "
+        "(target_hour = T + horizon - 1 h): the run's Avro file (include/ml/schemas/prediction.avsc), loaded "
+        "when it is written; a rerun replaces that run's rows. Rows without a horizon are from before the "
+        "horizons: the next hour (1)."
     ),
     schema=(
         _field("station_id", "STRING"),
@@ -98,6 +100,13 @@ STATION_PREDICTIONS_SPEC = TableSpec(
         _field("predicted_dropoffs", "FLOAT64"),
         _field("model_version", "STRING", doc="The serving model's version (models/{version}/)."),
         _field("generated_at", "TIMESTAMP"),
+        # added with issue 22: NULLABLE, so that an existing table takes it (include/gcp/resources.py); NULL = 1
+        _field(
+            "horizon",
+            "INT64",
+            mode="NULLABLE",
+            doc="Hours ahead: 1 = the next hour [T, T+1h), 2 = [T+1h, T+2h), 3 = [T+2h, T+3h); NULL (older rows) = 1.",
+        ),
     ),
     # day partitions on the target hour: hourly ones would pass BigQuery's 10,000-partition limit in 14 months
     partition_field="target_hour",

@@ -112,6 +112,17 @@ def training_frame(window: Window, settings: Settings | None = None) -> pd.DataF
     return frame
 
 
+def label_history(start: datetime, end: datetime, settings: Settings | None = None) -> pd.DataFrame:
+    """Labels (station_id, hour_start, pickups, dropoffs, net_change) of the hours in ``[start, end)``: what the
+    later horizons' models read about their target hours' past (include/ml/model.py ``target_history``)."""
+    s = settings or get_settings()
+    restriction = f"hour_start >= {_timestamp(start)} AND hour_start < {_timestamp(end)}"
+    frame = _scan(LABELS_TABLE, restriction, s, ("station_id", "hour_start", *LABELS))
+    frame["hour_start"] = pd.to_datetime(frame["hour_start"], utc=True)
+    frame = frame.astype({label: "int64" for label in LABELS})
+    return frame.sort_values(["hour_start", "station_id"], kind="stable").reset_index(drop=True)
+
+
 def hourly_features(start: datetime, end: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """Features of every active station as of each hour in ``[start, end)`` (feature drift's recent week)."""
     s = settings or get_settings()

@@ -4,9 +4,11 @@ A run is identified by its cut-off hour ``T``: the DAG run's data-interval end (
 cron timetable that is the logical date), floored to its hour by the DAG (``include/hours.py``: a
 manual run at 09:17 is the 09:00 run); here it must be on the hour. The model trains on
 label hours ``[T - window, T)`` (all complete at ``T``), is validated on the last ``validation_days`` of
-them (a split in time), and the serving model predicts the hour ``[T, T + 1h)`` from features as of ``T``.
-The model version is named after ``T``. Every step is idempotent per logical hour: a committed version is reused,
-never retrained or rewritten, and the predictions file of the hour is replaced on a rerun.
+them (a split in time), and the serving model predicts, from features as of ``T``, the hours ``[T, T + 1h)``
+(horizon 1, the next hour), ``[T + 1h, T + 2h)`` and ``[T + 2h, T + 3h)`` (include/ml/model.py; a model
+from before the horizons predicts horizon 1 only). The model version is named after ``T``. Every step is
+idempotent per logical hour: a committed version is reused, never retrained or rewritten, and the run's
+predictions (one file, all horizons; its rows in ``station_predictions``) are replaced on a rerun.
 Step results are typed (:class:`Evaluation`, :class:`Publication`); the DAG turns them into XCom dicts
 and back with ``to_xcom`` / ``from_xcom``, which refuse a missing or unknown key.
 """
@@ -28,7 +30,17 @@ import pandas as pd
 from include.gcp.settings import Settings, get_settings
 from include.hours import Hour
 from include.ml import baselines, dataset, drift, evaluate, plot, predictions, registry, served
-from include.ml.model import DEFAULT_PARAMS, SCORED_COLUMNS, MeanForecast, NetForecast, StationFlowModel
+from include.ml.model import (
+    DEFAULT_PARAMS,
+    HISTORY_REACH,
+    HORIZONS,
+    SCORED_COLUMNS,
+    MeanForecast,
+    NetForecast,
+    StationFlowModel,
+    counts_by_hour,
+    horizon_labels,
+)
 
 log = logging.getLogger(__name__)
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "fastavro", "google-cloud-bigquery", "google-cloud-storage")
@@ -49,6 +61,8 @@ class TrainConfig:
     # RMSE in the research splits (16 weeks: -6.3 % vs +0.9 % vs the best naive on average), a third fit
     mean_forecast: MeanForecast = "direct"
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    # hours forecast per run (issue 22 §2): the rebalancing plan reads the rates of hours +1..+3
+    horizons: int = HORIZONS
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,31 @@ def _metrics(valid: pd.DataFrame, predicted: pd.DataFrame, naive: dict[str, np.n
     return out
 
 
+def _horizon_metrics(
+    frame: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, by_horizon: pd.DataFrame
+) -> dict[str, float]:
+    """MAE of each horizon's pickups and dropoffs on the validation hours ``T`` whose target hour ``T + k - 1``
+    is labelled, beside the mean of the last 4 same-weekday hours of that target hour (a naive rate), flat:
+    ``h2_pickups_mae``, ``h2_pickups_naive_4w_mae``, ... (informative; the gate scores horizon 1's net change)."""
+    counts = counts_by_hour(frame)
+    out: dict[str, float] = {}
+    for horizon, block in by_horizon.groupby("horizon"):
+        k = int(horizon)
+        actual = horizon_labels(valid, k, counts)
+        known = actual["pickups"].notna().to_numpy()
+        if not known.any():
+            continue
+        keys = valid.loc[known, ["station_id"]].assign(
+            hour_start=valid.loc[known, "hour_start"] + timedelta(hours=k - 1)
+        )
+        for label in ("pickups", "dropoffs"):
+            y = actual.loc[known, label].to_numpy()
+            naive = baselines.baseline_predictions(frame, train, keys, column=label)["mean_last_4_same_weekday_hours"]
+            out[f"h{k}_{label}_mae"] = evaluate.mae_rmse(y, block.loc[known, label].to_numpy())["mae"]
+            out[f"h{k}_{label}_naive_4w_mae"] = evaluate.mae_rmse(y, naive)["mae"]
+    return out
+
+
 def train_and_evaluate(
     cutoff: datetime, config: TrainConfig | None = None, settings: Settings | None = None
 ) -> Evaluation:
@@ -193,15 +232,21 @@ def train_and_evaluate(
         return Evaluation(version=run.version, reused=False, promoted=False, gate=reason, metrics={}, rows=rows)
     features = dataset.feature_columns(train_part)
     model = StationFlowModel(
-        features, run.config.net_forecast, dict(run.config.params), mean_forecast=run.config.mean_forecast
+        features,
+        run.config.net_forecast,
+        dict(run.config.params),
+        mean_forecast=run.config.mean_forecast,
+        horizons=run.config.horizons,
     ).fit(train_part)
     trained_at = datetime.now(UTC).isoformat()
     model_sha256 = registry.save_model(run.version, model, s)
 
-    predicted = model.predict(valid_part)
+    by_horizon = model.predict_horizons(valid_part, frame)  # history: only hours before each row's T are read
+    predicted = by_horizon[by_horizon["horizon"] == 1].drop(columns="horizon")
     naive = baselines.baseline_predictions(frame[["station_id", "hour_start", "net_change"]], train_part, valid_part)
     metrics = _metrics(valid_part, predicted, naive)
     decision = evaluate.gate({k: metrics[k] for k in ("model", *baselines.BASELINES)})
+    horizons = _horizon_metrics(frame, train_part, valid_part, by_horizon)
     (log.info if decision.promoted else log.warning)("gate for %s: %s", run.version, decision.reason)
     last_day = valid_part[valid_part["hour_start"] >= run.cutoff - timedelta(hours=24)]
     png = plot.evaluation_png(
@@ -216,7 +261,7 @@ def train_and_evaluate(
         reused=False,
         promoted=decision.promoted,
         gate=decision.reason,
-        metrics=metrics,
+        metrics={**metrics, "horizons": horizons},
         rows=rows,
         features=list(model.features),
         point_forecasts=dict(model.point_forecasts),
@@ -273,7 +318,9 @@ def publish(
 
 
 def predict(cutoff: datetime, serving_version: str | None, settings: Settings | None = None) -> list[dict]:
-    """Predictions of the serving model for every active station for the hour after the cut-off.
+    """Predictions of the serving model for every active station and each horizon it has: rows of horizon 1
+    (``target_hour`` = the cut-off), then 2, then 3 (``target_hour`` one and two hours later), stations in
+    the same order in each.
 
     The model is verified again as it is loaded: if its file changed since publish chose it, this raises
     :class:`registry.UntrustedModel` (the task fails and alerts) rather than predict with it."""
@@ -286,19 +333,28 @@ def predict(cutoff: datetime, serving_version: str | None, settings: Settings | 
     if frame.empty:
         raise ValueError(f"no features as of {run.cutoff.isoformat()}")
     model: StationFlowModel = registry.load_model(serving_version, s)
-    out = model.predict(frame)
+    history = dataset.label_history(run.cutoff - HISTORY_REACH, run.cutoff, s) if model.needs_history else None
+    out = model.predict_horizons(frame, history)
+    stations = frame["station_id"].reindex(out.index)
     return [
         {
             "station_id": str(sid),
-            "target_hour": run.cutoff.isoformat(),
+            "target_hour": (run.cutoff + timedelta(hours=int(h) - 1)).isoformat(),
+            "horizon": int(h),
             "predicted_net_change": float(n),
             "predicted_net_change_mean": float(m),
             "predicted_pickups": float(p),
             "predicted_dropoffs": float(d),
             "model_version": serving_version,
         }
-        for sid, n, m, p, d in zip(
-            frame["station_id"], out["net_change"], out["net_change_mean"], out["pickups"], out["dropoffs"], strict=True
+        for sid, h, n, m, p, d in zip(
+            stations,
+            out["horizon"],
+            out["net_change"],
+            out["net_change_mean"],
+            out["pickups"],
+            out["dropoffs"],
+            strict=True,
         )
     ]
 
@@ -306,19 +362,34 @@ def predict(cutoff: datetime, serving_version: str | None, settings: Settings | 
 def write_predictions(
     cutoff: datetime, serving_version: str | None, rows: list[dict], settings: Settings | None = None
 ) -> str | None:
-    """Write the hour's rows as one Avro object (replacing an earlier run's file of that hour), then load
-    them into ``station_predictions`` (replacing that hour's rows), which live monitoring scores.
+    """Write the run's rows (every horizon) as one Avro object keyed by the cut-off (replacing an earlier run's
+    file of that hour), then load them into ``station_predictions`` (replacing that run's rows, never another
+    run's), which live monitoring scores (horizon 1) and the rebalancing plan reads.
 
-    The hour and the version come from the run; every row must agree with them."""
+    The hour and the version come from the run; every row must agree with them (``target_hour`` = cut-off +
+    horizon - 1 h; a row without a horizon is the next hour's)."""
     run = Run(cutoff, TrainConfig())
     if not rows:
         return None
-    stray = [r for r in rows if r["target_hour"] != run.cutoff.isoformat() or r["model_version"] != serving_version]
+    stray = [
+        r
+        for r in rows
+        if r["target_hour"] != (run.cutoff + timedelta(hours=int(r.get("horizon", 1)) - 1)).isoformat()
+        or r["model_version"] != serving_version
+    ]
     if stray:
         raise ValueError(f"{len(stray)} row(s) are not of {run.cutoff.isoformat()} / {serving_version}: {stray[0]}")
     generated_at = datetime.now(UTC)
-    recs = [{**r, "target_hour": run.cutoff, "generated_at": generated_at} for r in rows]
+    recs = [
+        {
+            **r,
+            "horizon": int(r.get("horizon", 1)),
+            "target_hour": datetime.fromisoformat(r["target_hour"]),
+            "generated_at": generated_at,
+        }
+        for r in rows
+    ]
     path = predictions.write(recs, serving_version, run.cutoff, settings)
-    loaded = served.load_hour(recs, run.cutoff, settings)
-    log.info("%s written; %d rows of %s loaded into station_predictions", path, loaded, run.cutoff.isoformat())
+    loaded = served.load_run(recs, run.cutoff, settings)
+    log.info("%s written; %d rows of the run at %s loaded into station_predictions", path, loaded, run.cutoff)
     return path

@@ -1,13 +1,17 @@
-"""Prediction rows → Avro (fastavro, the checked-in schema) → one object per predicted hour.
+"""Prediction rows → Avro (fastavro, the checked-in schema) → one object per run.
 
-A rerun of an hour writes the same path again (atomically, temp object then copy), so it replaces the
-file and never adds a second one.
+The run at cut-off ``T`` writes one object, keyed by ``T`` (``include/gcp/paths.py``), holding each station's
+rows for horizons 1..3 (``target_hour`` = ``T``, ``T+1h``, ``T+2h``). Files written before the horizons hold
+horizon 1 only and lack the field: they are read with the current schema as the reader's, so every record
+has ``horizon`` (1 for them). A rerun of a run writes the same path again (atomically, temp object then
+copy), so it replaces the file and never adds a second one.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -34,7 +38,13 @@ def to_avro(records: list[dict[str, Any]]) -> bytes:
 
 
 def from_avro(data: bytes) -> list[dict[str, Any]]:
-    return list(fastavro.reader(io.BytesIO(data)))
+    """The records of a file written with this schema or an earlier one (missing fields get their default)."""
+    return list(fastavro.reader(io.BytesIO(data), reader_schema=schema()))
+
+
+def next_hour(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The horizon-1 records (the hour ``[T, T+1h)``) of a run's file: what the next hour's readers want."""
+    return [r for r in records if r.get("horizon", 1) == 1]
 
 
 def records(
@@ -46,6 +56,7 @@ def records(
     model_version: str,
     generated_at: datetime | None = None,
     net_mean: list[float] | None = None,
+    horizon: int = 1,
 ) -> list[dict[str, Any]]:
     generated_at = generated_at or datetime.now(UTC)
     means = [None] * len(station_ids) if net_mean is None else [float(m) for m in net_mean]
@@ -59,20 +70,23 @@ def records(
             "model_version": model_version,
             "generated_at": generated_at,
             "predicted_net_change_mean": m,
+            "horizon": horizon,
         }
         for sid, n, p, d, m in zip(station_ids, net, pickups, dropoffs, means, strict=True)
     ]
 
 
 def write(
-    records_: list[dict[str, Any]], model_version: str, target_hour: datetime, settings: Settings | None = None
+    records_: list[dict[str, Any]], model_version: str, cutoff: datetime, settings: Settings | None = None
 ) -> str:
-    """Write the hour's predictions to ``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro``."""
+    """Write the run's predictions (all horizons) to ``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of
+    its cut-off ``T``."""
     s = settings or get_settings()
-    path = paths.predictions(s.env, model_version, target_hour)
+    path = paths.predictions(s.env, model_version, cutoff)
     return bucket.write_bytes(path, to_avro(records_), "avro/binary", s)
 
 
-def read(model_version: str, target_hour: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
+def read(model_version: str, cutoff: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every record of the run at ``cutoff`` (all horizons; :func:`next_hour` keeps horizon 1)."""
     s = settings or get_settings()
-    return from_avro(bucket.read_bytes(paths.predictions(s.env, model_version, target_hour), s))
+    return from_avro(bucket.read_bytes(paths.predictions(s.env, model_version, cutoff), s))

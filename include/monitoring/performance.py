@@ -77,14 +77,15 @@ def latest_scores(as_of: datetime, settings: Settings | None = None) -> dict[str
 
 
 def station_errors_24h(as_of: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Each station's MAE of the served point forecast over the 24 scored hours before ``as_of``."""
+    """Each station's MAE of the served next-hour point forecast (horizon 1) over the 24 scored hours before
+    ``as_of``."""
     s = settings or get_settings()
     sql = f"""
         SELECT p.station_id, COUNT(*) AS hours, AVG(ABS(p.predicted_net_change - l.net_change)) AS mae
         FROM `{s.table_id(STATION_PREDICTIONS)}` AS p
         INNER JOIN `{s.table_id(LABELS_TABLE)}` AS l
             ON p.station_id = l.station_id AND p.target_hour = l.hour_start
-        WHERE p.target_hour >= @since AND p.target_hour < @as_of
+        WHERE p.target_hour >= @since AND p.target_hour < @as_of AND COALESCE(p.horizon, 1) = 1
         GROUP BY p.station_id
     """
     params = [

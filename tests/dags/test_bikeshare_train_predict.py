@@ -1,5 +1,6 @@
 """bikeshare_train_predict, run for real with dag.test() on the local stack over feature-store tables of the
-dbt contract's shape: it trains, gates, publishes and writes the hour's Avro; a rerun changes no object."""
+dbt contract's shape: it trains, gates, publishes and writes the run's Avro (horizons 1..3); a rerun changes no
+object."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.ml import planting
 from tests.ml.conftest import STATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
+HOUR = timedelta(hours=1)
 
 
 def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_db, feature_store_env) -> None:
@@ -31,16 +33,19 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert meta["promoted"] is True, meta["gate"]
     assert registry.latest(s)["model_version"] == version
     target = CUTOFF
-    rows = predictions.read(version, target, s)
-    assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
+    rows = predictions.read(version, target, s)  # the run's one file: horizons 1, 2, 3
+    assert sorted(r["station_id"] for r in predictions.next_hour(rows)) == sorted(STATIONS)
+    assert sorted({(r["horizon"], r["target_hour"]) for r in rows}) == [(k, target + (k - 1) * HOUR) for k in (1, 2, 3)]
     objects = bucket.list_paths(f"{s.env}/", s)
     assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.env, version, target)]
 
-    assert served.rows_for_hour(target, s) == len(STATIONS)  # loaded for live monitoring
+    assert served.rows_for_hour(target, s) == len(STATIONS)  # loaded for live monitoring (horizon 1)
+    assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)  # and every horizon, for the plan
 
     assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
     assert bucket.list_paths(f"{s.env}/", s) == objects
     assert served.rows_for_hour(target, s) == len(STATIONS)  # replaced, not doubled
+    assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)
 
     # a manual run at 09:17 (any minute) is the run of its hour: same version, same files, no error
     assert dag.test(logical_date=CUTOFF + timedelta(minutes=17)).state == "success"
@@ -72,8 +77,10 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
 
     assert dag.test(logical_date=CUTOFF).state == "success"
     assert not marker.exists()
-    assert sorted(r["station_id"] for r in predictions.read(earlier, CUTOFF, s)) == sorted(STATIONS)
+    fallback = predictions.read(earlier, CUTOFF, s)
+    assert sorted(r["station_id"] for r in predictions.next_hour(fallback)) == sorted(STATIONS)
     assert served.rows_for_hour(CUTOFF, s) == len(STATIONS)  # the hour's rows replaced by the fallback's
+    assert set(served.rates_for_run(CUTOFF, s)["model_version"]) == {earlier}  # every horizon of the run
     [alert] = [a for a in alerts.read_log(s) if a["kind"] == "model_unverifiable"]
     assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "publish")
     assert alert["details"]["version"] == version

@@ -45,13 +45,15 @@ def scored(dbt: Callable[..., DbtResult], dbt_settings: Settings) -> pd.DataFram
     dbt("run", "--exclude", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     labels = frame(s, "select * from {ds}.station_hourly_labels")
     labels["hour_start"] = pd.to_datetime(labels["hour_start"], utc=True)
-    for hour in SERVED_HOURS:
+    for hour in SERVED_HOURS:  # each run: its next hour, and hours +2 and +3 far off (never scored)
         rows = labels[labels["hour_start"] == pd.Timestamp(hour)]
         net = forecast(rows["net_change"], rows["station_id"])
-        recs = predictions.records(
-            rows["station_id"].tolist(), net.tolist(), [1.0] * len(rows), [1.0] * len(rows), hour, "v1", net_mean=net
-        )
-        served.load_hour(recs, hour, s)
+        stations, ones = rows["station_id"].tolist(), [1.0] * len(rows)
+        recs = predictions.records(stations, net.tolist(), ones, ones, hour, "v1", net_mean=net)
+        for k in (2, 3):
+            later, far = hour + timedelta(hours=k - 1), [100.0] * len(rows)
+            recs += predictions.records(stations, far, far, far, later, "v1", net_mean=far, horizon=k)
+        served.load_run(recs, hour, s)
     dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     return labels
 
@@ -91,6 +93,11 @@ def test_scores_equal_the_python_metrics(scored: pd.DataFrame, dbt_settings: Set
             assert row.precision_at_10 == pytest.approx(w["precision_at_10"], nan_ok=True), (window_name, row.predictor)
     seven_day = perf[(perf["window_end"] == pd.Timestamp(AS_OF)) & (perf["window_name"] == "7d")]
     assert set(seven_day["scored_hours"]) == {48}
+    # horizons 2 and 3 are served (and their hours have outcomes) but monitoring scores the next hour only
+    horizons = frame(s, "select horizon, count(*) as n from {ds}.station_predictions group by horizon")
+    assert sorted(horizons["horizon"]) == [1, 2, 3]
+    assert performance.station_errors_24h(AS_OF, s)
+    assert max(e["mae"] for e in performance.station_errors_24h(AS_OF, s)) < 50
 
 
 def test_a_rerun_of_an_hour_is_rescored_and_nothing_doubles(
@@ -102,7 +109,7 @@ def test_a_rerun_of_an_hour_is_rescored_and_nothing_doubles(
     rows = scored[scored["hour_start"] == pd.Timestamp(hour)]
     far_off = [50.0] * len(rows)
     recs = predictions.records(rows["station_id"].tolist(), far_off, [1.0] * len(rows), [1.0] * len(rows), hour, "v2")
-    served.load_hour(recs, hour, s)
+    served.load_run(recs, hour, s)  # the rerun's next hour only: its hours +2 and +3 are gone
     dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     perf = frame(s, "select * from {ds}.model_performance")
     assert not perf.duplicated(["window_end", "window_name", "predictor"]).any()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
+from google.cloud import bigquery
 
 from include.gcp import bucket, clients, feature_runs, paths
-from include.ml import baselines, dataset, hourly, predictions, registry
+from include.gcp.tables import STATION_PREDICTIONS
+from include.ml import baselines, dataset, hourly, predictions, registry, served
 from include.ml.model import StationFlowModel
+from tests.ml import planting
 from tests.ml.conftest import START, STATIONS
 
 pytestmark = pytest.mark.integration
@@ -78,12 +81,26 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert bucket.exists(registry.plot_path(settings.env, version), settings)
     assert bucket.read_bytes(registry.plot_path(settings.env, version), settings)[:4] == b"\x89PNG"
 
+    assert meta["config"]["horizons"] == 3
+    for k in (1, 2, 3):  # each horizon's count MAE beside a naive rate's, on the validation days
+        assert {f"h{k}_pickups_mae", f"h{k}_dropoffs_naive_4w_mae"} <= set(meta["metrics"]["horizons"])
     target = CUTOFF
-    rows = predictions.read(version, target, settings)
-    assert sorted(r["station_id"] for r in rows) == sorted(STATIONS)
-    assert {r["target_hour"] for r in rows} == {target}
+    rows = predictions.read(version, target, settings)  # one file per run, keyed by its cut-off
+    assert [(r["horizon"], r["target_hour"]) for r in rows] == [
+        (k, target + timedelta(hours=k - 1)) for k in (1, 2, 3) for _ in STATIONS
+    ]
+    for k in (1, 2, 3):
+        assert sorted(r["station_id"] for r in rows if r["horizon"] == k) == sorted(STATIONS)
+    assert all(r["predicted_pickups"] > 0 and r["predicted_dropoffs"] > 0 for r in rows)
     assert all(isinstance(r["predicted_net_change_mean"], float) for r in rows)
+    assert [r["station_id"] for r in predictions.next_hour(rows)] == [r["station_id"] for r in rows[: len(STATIONS)]]
     assert uri.endswith(paths.predictions(settings.env, version, target))
+    rates = served.rates_for_run(target, settings)  # the same rows in station_predictions, all horizons
+    assert len(rates) == 3 * len(STATIONS)
+    assert rates.groupby("station_id")["horizon"].apply(list).tolist() == [[1, 2, 3]] * len(STATIONS)
+    written = {(r["station_id"], r["horizon"]): r["predicted_pickups"] for r in rows}
+    assert {(r.station_id, r.horizon): r.predicted_pickups for r in rates.itertuples()} == pytest.approx(written)
+    assert served.rows_for_hour(target, settings) == len(STATIONS)
 
     model_blob = (
         clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_skops(settings.env, version))
@@ -94,7 +111,55 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert bucket.list_paths(f"{settings.env}/", settings) == before  # same objects, none added
     after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
     assert after_blob.md5_hash == model_blob.md5_hash
-    assert sorted(r["station_id"] for r in predictions.read(version, target, settings)) == sorted(STATIONS)
+    assert predictions.read(version, target, settings)[0]["station_id"] == rows[0]["station_id"]
+    assert len(predictions.read(version, target, settings)) == 3 * len(STATIONS)
+    assert len(served.rates_for_run(target, settings)) == 3 * len(STATIONS)  # replaced, not doubled
+
+
+def test_a_rerun_replaces_its_runs_horizons_and_leaves_the_run_before_it(feature_store) -> None:
+    """Runs T-1h and T both forecast the hours T and T+1h; rerunning T replaces its three horizons only."""
+    settings, _, _ = feature_store("lagged", WEEKS)
+    before = CUTOFF - timedelta(hours=1)
+    for cutoff in (before, CUTOFF):
+        _run(cutoff, settings)
+    earlier = served.rates_for_run(before, settings)
+    assert len(earlier) == 3 * len(STATIONS)
+    bq = clients.bigquery_client(settings)
+    table = settings.table_id(STATION_PREDICTIONS)
+    bq.query(f"DELETE FROM `{table}` WHERE target_hour = '{CUTOFF.isoformat()}' AND horizon = 1").result()
+    assert served.rows_for_hour(CUTOFF, settings) == 0  # run T-1h's horizon 2 of the hour T does not count
+
+    _run(CUTOFF, settings)  # the rerun
+    assert served.rows_for_hour(CUTOFF, settings) == len(STATIONS)
+    assert len(served.rates_for_run(CUTOFF, settings)) == 3 * len(STATIONS)
+    pd.testing.assert_frame_equal(served.rates_for_run(before, settings), earlier)
+    hours = [before + timedelta(hours=k) for k in range(4)]
+    sql = f"SELECT target_hour, COUNT(*) AS n FROM `{table}` WHERE target_hour BETWEEN @first AND @last GROUP BY 1"
+    config = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter("first", "TIMESTAMP", hours[0]),
+            bigquery.ScalarQueryParameter("last", "TIMESTAMP", hours[-1]),
+        ]
+    )
+    by_hour = {r["target_hour"].replace(tzinfo=UTC): r["n"] for r in bq.query(sql, job_config=config).result()}
+    # hour T-1h: run T-1h's horizon 1; T and T+1h: one row of each run; T+2h: run T's horizon 3
+    assert by_hour == {h: n * len(STATIONS) for h, n in zip(hours, [1, 2, 2, 1], strict=True)}
+
+
+def test_a_model_from_before_the_horizons_serves_the_next_hour_only(feature_store) -> None:
+    """A committed model whose file predates the horizons (its state has no ``horizons``) keeps serving: its
+    run writes horizon 1, the next hour, and nothing for hours +2 and +3."""
+    settings, _, _ = feature_store("lagged", WEEKS)
+    cutoff = CUTOFF - timedelta(hours=2)
+    old = planting.fitted_model()
+    for name in ("horizons", "ahead", "ahead_history"):
+        vars(old).pop(name, None)
+    version = registry.version_for(cutoff - timedelta(hours=1))
+    planting.commit_model(settings, version, old)
+    rows = hourly.predict(cutoff, version, settings)
+    assert [(r["horizon"], r["target_hour"]) for r in rows] == [(1, cutoff.isoformat())] * len(STATIONS)
+    hourly.write_predictions(cutoff, version, rows, settings)
+    assert served.rates_for_run(cutoff, settings)["horizon"].tolist() == [1] * len(STATIONS)
 
 
 def test_a_worse_model_is_not_promoted_and_the_previous_one_keeps_serving(feature_store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import fastavro
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import skellam
 
 from include.ml import baselines, evaluate, predictions
+from include.ml import model as model_module
 from include.ml.model import StationFlowModel, skellam_median
 from tests.ml.conftest import make_features, make_labels
 
@@ -108,20 +109,65 @@ def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast:
     assert np.isfinite(unknown.to_numpy()).all()
 
 
+def _lagged_frame(weeks: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    labels = make_labels(weeks * 168, "lagged")
+    features = make_features(labels, labels["hour_start"].max())
+    frame = features.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
+    return frame, [c for c in features.columns if c not in ("station_id", "as_of")]
+
+
+def test_later_horizons_leave_the_next_hour_exactly_as_it_was_and_come_ordered() -> None:
+    frame, cols = _lagged_frame()
+    cut = frame["hour_start"].max() - pd.Timedelta(days=7)
+    train, valid = frame[frame["hour_start"] < cut], frame[frame["hour_start"] >= cut]
+    params = {"max_iter": 40, "random_state": 0}
+    model = StationFlowModel(cols, "skellam_median", params, mean_forecast="direct").fit(train)
+    alone = StationFlowModel(cols, "skellam_median", params, mean_forecast="direct", horizons=1).fit(train)
+    assert set(model.pipelines) - set(alone.pipelines) == {"pickups_h2", "dropoffs_h2", "pickups_h3", "dropoffs_h3"}
+    out = model.predict_horizons(valid, frame)
+    assert list(out.columns) == ["horizon", "pickups", "dropoffs", "net_change", "net_change_mean"]
+    assert out["horizon"].tolist() == [1] * len(valid) + [2] * len(valid) + [3] * len(valid)
+    pd.testing.assert_frame_equal(out[out["horizon"] == 1].drop(columns="horizon"), alone.predict(valid))
+    later = out[out["horizon"] > 1]
+    assert (later[["pickups", "dropoffs"]] > 0).all().all()
+    assert np.allclose(later["net_change"], later["dropoffs"] - later["pickups"])  # the difference of the means
+    assert np.allclose(later["net_change_mean"], later["net_change"])
+    # in the lagged pattern a station's dropoffs are its pickups of the hour before: for horizon 2 that is the
+    # unknown hour T, so the model does worse than at horizon 1 but still beats the weekly mean of the hour
+    truth = model_module.horizon_labels(valid, 2, model_module.counts_by_hour(frame))
+    known = truth["dropoffs"].notna().to_numpy()
+    h2 = out[out["horizon"] == 2]
+    mae = np.abs(h2.loc[known, "dropoffs"] - truth.loc[known, "dropoffs"]).mean()
+    naive = model_module.target_history(valid, model_module.counts_by_hour(frame), 2)["target_dropoffs_4w"]
+    assert mae < np.abs(naive[known] - truth.loc[known, "dropoffs"]).mean()
+    with pytest.raises(ValueError, match="label history"):
+        model.predict_horizons(valid)
+
+
+def test_target_history_reads_only_hours_before_the_cutoff_in_new_york_time() -> None:
+    """Horizon 3 of T = 2019-11-05 16:00 UTC is 13:00 EST; a day back is 13:00 EST on 11-04 and a week back
+    13:00 EDT on 10-29 (17:00 UTC, not 18:00): all before T."""
+    t = pd.Timestamp("2019-11-05 16:00", tz="UTC")
+    hours = pd.to_datetime(["2019-11-04 18:00", "2019-10-29 17:00", "2019-10-29 18:00", "2019-11-05 18:00"], utc=True)
+    history = pd.DataFrame({"station_id": "A", "hour_start": hours, "pickups": [5, 7, 99, 1000], "dropoffs": 0})
+    frame = pd.DataFrame({"station_id": ["A"], "as_of": [t]})
+    got = model_module.target_history(frame, model_module.counts_by_hour(history), 3).iloc[0]
+    assert (got["target_pickups_lag24h"], got["target_pickups_lag168h"], got["target_pickups_4w"]) == (5, 7, 7)
+    calendar = model_module.target_calendar(frame, 3).iloc[0]
+    assert (calendar["target_hour_of_day"], calendar["target_day_of_week"]) == (13, 3)  # Tuesday: 1 = Sunday
+
+
 def test_avro_round_trip_with_the_checked_in_schema() -> None:
     generated = datetime(2019, 9, 1, 9, 0, 1, 123000, tzinfo=UTC)
     recs = predictions.records(
         ["3186", "3203"], [1.5, -2.0], [3.0, 4.0], [4.5, 2.0], HOUR0, "20190901T0700Z", generated, [1.25, -1.75]
     )
+    recs += predictions.records(
+        ["3186"], [0.5], [2.0], [2.5], HOUR0 + timedelta(hours=1), "20190901T0700Z", generated, [0.5], 2
+    )
     back = predictions.from_avro(predictions.to_avro(recs))
     assert back == recs
-    # backward compatible: a file written with the schema before the mean column reads with it as null
-    raw = json.loads(predictions.SCHEMA_PATH.read_text())
-    old_schema = fastavro.parse_schema({**raw, "fields": [f for f in raw["fields"] if "default" not in f]})
-    buf = io.BytesIO()
-    fastavro.writer(buf, old_schema, [{k: v for k, v in recs[0].items() if k != "predicted_net_change_mean"}])
-    old = list(fastavro.reader(io.BytesIO(buf.getvalue()), reader_schema=predictions.schema()))
-    assert old == [{**recs[0], "predicted_net_change_mean": None}]
+    assert predictions.next_hour(back) == recs[:2]
     assert {f["name"] for f in predictions.schema()["fields"]} == {
         "station_id",
         "target_hour",
@@ -131,9 +177,24 @@ def test_avro_round_trip_with_the_checked_in_schema() -> None:
         "model_version",
         "generated_at",
         "predicted_net_change_mean",
+        "horizon",
     }
     with pytest.raises(Exception, match="predicted_net_change"):
         predictions.to_avro([{**recs[0], "predicted_net_change": None}])
+
+
+@pytest.mark.parametrize("added", [("horizon",), ("horizon", "predicted_net_change_mean")])
+def test_files_written_with_an_earlier_schema_read_with_the_defaults(added: tuple[str, ...]) -> None:
+    """A file from before the horizons (or before the mean column too), written with that schema: every record
+    reads as horizon 1 (and a null mean), the next hour it was."""
+    raw = json.loads(predictions.SCHEMA_PATH.read_text())
+    old_schema = fastavro.parse_schema({**raw, "fields": [f for f in raw["fields"] if f["name"] not in added]})
+    [rec] = predictions.records(["3186"], [1.5], [3.0], [4.5], HOUR0, "20190901T0700Z", HOUR0, [1.25])
+    buf = io.BytesIO()
+    fastavro.writer(buf, old_schema, [{k: v for k, v in rec.items() if k not in added}])
+    [old] = predictions.from_avro(buf.getvalue())
+    assert old == {**rec, "horizon": 1, **({"predicted_net_change_mean": None} if len(added) > 1 else {})}
+    assert predictions.next_hour([old]) == [old]
 
 
 def test_step_results_cross_xcom_typed_and_strictly() -> None:

@@ -1,5 +1,6 @@
-{#- One row per station and hour that had a served forecast and whose outcome is in: what was
-    served (station_predictions), what happened (station_hourly_labels), and what each naive
+{#- One row per station and hour that had a served next-hour forecast (horizon 1: the run at the
+    hour's start; rows from before the horizons have none and are horizon 1) and whose outcome is in:
+    what was served (station_predictions), what happened (station_hourly_labels), and what each naive
     baseline of include/ml/baselines.py would have said, read from the feature store as of the
     hour's start (the same values the model saw): same hour last week = net_change_lag168h, mean of
     the last 4 same-weekday hours = same_weekday_hour_mean_net_change_4w, historical mean of the
@@ -11,6 +12,7 @@ with
 served as (
 
     select * from {{ source('bikeshare', 'station_predictions') }}
+    where coalesce(horizon, 1) = 1
 
 ),
 
