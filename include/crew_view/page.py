@@ -55,7 +55,9 @@ h3{font-size:15px;margin:0 0 2px}
 .plan h2{margin-top:10px}
 .truck{border:1px solid #ddd;border-left:6px solid var(--truck);border-radius:4px;padding:5px 8px 6px;margin:0 0 8px}
 .swatch{display:inline-block;width:18px;height:4px;background:var(--truck);vertical-align:middle;margin-right:6px}
-ol.stops{margin:3px 0 0;padding-left:22px} ol.stops li{margin:3px 0} .act{font-weight:700}
+ol.stops{margin:3px 0 0;padding-left:22px} ol.stops li{margin:3px 0} ol.stops li::marker{color:var(--truck);
+font-weight:700} .act{font-weight:700} a.st{color:inherit;font-weight:700;text-decoration:none} .phone{display:none}
+tr:target{outline:3px solid #e08214}
 .load .act{color:#8a2c0d} .unload .act{color:#0b4f8a} .why{font-size:12.5px;color:#444}
 svg.map{width:100%;height:auto;max-width:640px;display:block} svg.chart{max-width:100%;height:auto}
 .legend{font-size:12px;color:#333;display:flex;flex-wrap:wrap;gap:2px 10px;margin:4px 0;max-width:640px}
@@ -74,6 +76,7 @@ vertical-align:middle;margin-right:6px}
 .p.e1{background:#fcbba1}.p.e2{background:#fb6a4a}.p.e3{background:#cb181d;color:#fff}
 .p.f1{background:#c6dbef}.p.f2{background:#6baed6}.p.f3{background:#2171b5;color:#fff}
 @media (max-width:699px){
+.why,.for{display:none} .phone{display:block} a.st{text-decoration:underline dotted}
 table.stations thead{display:none}
 table.stations,table.stations tbody,table.stations tr,table.stations td{display:block}
 table.stations tr{border:1px solid #ddd;border-radius:4px;margin:0 0 6px;padding:3px 8px}
@@ -182,8 +185,8 @@ def stop_words(stop: Stop, plan: Plan) -> tuple[str, str]:
     """(css class, what to do) for a stop: ``load 6 bikes for Hamilton Park``, ``unload 6 bikes``, or the net
     of a stop where one move ends and the next starts."""
     to = ", ".join(dict.fromkeys(escape(plan.name(d)) for d in stop.destinations))
-    if stop.unload == 0:
-        return "load", f'<span class="act">Load {_bikes(stop.load)}</span> for {to}'
+    if stop.unload == 0:  # "for X": always the next stop, so a phone leaves it out (CSS .for)
+        return "load", f'<span class="act">Load {_bikes(stop.load)}</span><span class="for"> for {to}</span>'
     if stop.load == 0:
         return "unload", f'<span class="act">Unload {_bikes(stop.unload)}</span>'
     if stop.net > 0:
@@ -257,10 +260,12 @@ def routes_section(plan: Plan) -> str:
         items = []
         for stop in route.stops:
             kind, what = stop_words(stop, plan)
+            state = plan.station(stop.station_id)
+            chip = f'<span class="chip" style="background:{svg.risk_colour(state)}"></span>' if state else ""
             items.append(
-                f'<li class="stop {kind}" data-station-id="{escape(stop.station_id)}">'
-                f"<b>{escape(plan.name(stop.station_id))}</b>: {what}"
-                f'<div class="why">{station_why(plan.station(stop.station_id), level)}</div></li>'
+                f'<li class="stop {kind}" data-station-id="{escape(stop.station_id)}">{chip}'
+                f'<a class="st" href="#station-{quote(stop.station_id)}">{escape(plan.name(stop.station_id))}</a>: '
+                f'{what}<div class="why">{station_why(state, level)}</div></li>'
             )
         n = len(route.stops)
         cards.append(
@@ -269,7 +274,8 @@ def routes_section(plan: Plan) -> str:
             f'<span class="sub">{n} stop{"" if n == 1 else "s"} &middot; moves {_bikes(route.bikes)}</span></h3>'
             f'<ol class="stops">{"".join(items)}</ol></article>'
         )
-    return f"{head}{''.join(cards)}</section>"
+    hint = '<div class="sub phone">Tap a station for its numbers and why it is in the plan.</div>'
+    return f"{head}{''.join(cards)}{hint}</section>"
 
 
 def legend(plan: Plan) -> str:
@@ -289,7 +295,7 @@ def legend(plan: Plan) -> str:
         '<div class="legend">'
         + "".join(items)
         + '</div><div class="sub">Colour: the larger risk within 3 hours, before the moves. '
-        "Arrows: the moves, with the bikes each carries.</div>"
+        "Arrows: the moves, with the bikes each carries (italic). On the truck's colour: its stops, in order.</div>"
     )
 
 
@@ -355,7 +361,7 @@ def stations_section(plan: Plan) -> str:
         name = f"<b>{escape(s.label)}</b>" if s.station_id in planned else escape(s.label)
         after = DASH if s.bikes_after_plan is None else str(s.bikes_after_plan)
         rows.append(
-            f'<tr data-station-id="{escape(s.station_id)}">'
+            f'<tr id="station-{escape(s.station_id)}" data-station-id="{escape(s.station_id)}">'
             f'<td class="l">{name} <span class="sub">{escape(s.station_id)}</span></td>'
             f'<td class="l bikes">{_fill_bar(s)}{_count(s)}</td>'
             f'<td class="inl" data-label="keep">{_target(s)}</td>'

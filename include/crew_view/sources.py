@@ -10,8 +10,8 @@
 - the stations seed (``stations``): names, coordinates and capacity;
 - live performance: ``model_performance`` (a dbt mart, maybe not built yet: then the page says so).
 
-Each section is read on its own in :func:`assemble`, and a failure becomes a line in
-``CrewView.problems`` rather than an error page: a crew still wants the plan when, say, the
+Each section is read on its own in :func:`assemble` (side by side, in threads), and a failure becomes a
+line in ``CrewView.problems`` rather than an error page: a crew still wants the plan when, say, the
 performance mart is being rebuilt.
 """
 
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions
 from google.cloud import bigquery
@@ -47,6 +48,7 @@ from include.ml import predictions, registry
 from include.rebalancing.config import RebalancingConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODEL_PERFORMANCE = tables.MODEL_PERFORMANCE
 PERFORMANCE_DAYS = 7
@@ -319,47 +321,52 @@ def _problem(section: str, err: Exception) -> str:
     return f"{type(err).__name__}: {text[:300]}"
 
 
+def plan_and_hours(
+    settings: Settings, hour: datetime | None = None
+) -> tuple[Plan | None, tuple[datetime, ...], tuple[str, ...]]:
+    """The plan of ``hour`` (default and fallback: the newest served), the served hours for the picker, and a
+    note when the hour asked for has no plan."""
+    hours = served_hours(settings)
+    the_plan = None
+    notes: tuple[str, ...] = ()
+    if hour is not None:
+        the_plan = plan(settings, hour)
+        if the_plan is None:
+            notes = (f"No plan for {when(hour)}: showing the newest plan instead.",)
+        elif hour not in hours:  # older than the picker's two weeks, opened by its link
+            hours = tuple(sorted({*hours, hour}, reverse=True))
+    if the_plan is None and hours:
+        the_plan = plan(settings, hours[0])
+    return the_plan, hours, notes
+
+
+def _guarded(problems: dict[str, str], key: str, what: str, future: Future[T], fallback: T) -> T:
+    try:
+        return future.result()
+    except Exception as err:
+        problems[key] = _problem(what, err)
+        return fallback
+
+
 def assemble(settings: Settings, hour: datetime | None = None) -> CrewView:
     """Read every section for plan ``hour`` (default: the newest served); one that fails is reported in
-    ``problems`` and the others are still shown. An hour without a plan shows the newest, and says so."""
+    ``problems`` and the others are still shown. The independent reads run side by side (each is a round
+    trip to BigQuery or the bucket); the forecast waits for the plan and the serving model, whose version it
+    reads."""
     problems: dict[str, str] = {}
-    notes: list[str] = []
-    hours: tuple[datetime, ...] = ()
-    the_plan = None
-    try:
-        hours = served_hours(settings)
-        if hour is not None:
-            the_plan = plan(settings, hour)
-            if the_plan is None:
-                notes.append(f"No plan for {when(hour)}: showing the newest plan instead.")
-            elif hour not in hours:
-                hours = tuple(sorted({*hours, hour}, reverse=True))
-        if the_plan is None and hours:
-            the_plan = plan(settings, hours[0])
-    except Exception as err:
-        problems["plan"] = _problem("the plan", err)
-    serving = None
-    try:
-        serving = serving_model(settings)
-    except Exception as err:
-        problems["model"] = _problem("the serving model", err)
-    seed: dict[str, Station] = {}
-    try:
-        seed = stations(settings)
-    except Exception as err:
-        problems["stations"] = _problem("the stations seed", err)
-    fc = None
-    try:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="crew-view") as pool:
+        plan_f = pool.submit(plan_and_hours, settings, hour)
+        serving_f = pool.submit(serving_model, settings)
+        seed_f = pool.submit(stations, settings)
+        perf_f = pool.submit(performance, settings)
+        the_plan, hours, notes = _guarded(problems, "plan", "the plan", plan_f, (None, (), ()))
+        serving = _guarded(problems, "model", "the serving model", serving_f, None)
+        seed = _guarded(problems, "stations", "the stations seed", seed_f, {})
         plan_version = the_plan.model_version if the_plan and is_version(the_plan.model_version or "") else None
         version = plan_version or (serving.version if serving else None)
-        fc = forecast(settings, version, seed, the_plan.hour if the_plan else None)
-    except Exception as err:
-        problems["forecast"] = _problem("the predictions", err)
-    try:
-        perf = performance(settings)
-    except Exception as err:
-        problems["performance"] = _problem("live performance", err)
-        perf = Performance(note=NO_PERFORMANCE)
+        forecast_f = pool.submit(forecast, settings, version, seed, the_plan.hour if the_plan else None)
+        fc = _guarded(problems, "forecast", "the predictions", forecast_f, None)
+        perf = _guarded(problems, "performance", "live performance", perf_f, Performance(note=NO_PERFORMANCE))
     return CrewView(
         serving=serving,
         forecast=fc,
@@ -367,8 +374,8 @@ def assemble(settings: Settings, hour: datetime | None = None) -> CrewView:
         env=settings.env,
         profile=settings.profile,
         rendered_at=datetime.now(UTC),
-        problems=problems,
+        problems=dict(sorted(problems.items())),
         plan=the_plan,
         hours=hours,
-        notes=tuple(notes),
+        notes=notes,
     )

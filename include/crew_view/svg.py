@@ -110,7 +110,8 @@ def _arrow(p0: tuple[float, float], p2: tuple[float, float], r0: float, r2: floa
 def plan_map(plan: Plan, width: int = 520, height: int = 460) -> str:
     """The plan hour on a map: one circle per station with coordinates, filled by its 3-hour risk band
     (:func:`risk_colour`), outlined black when no count keeps it safe; each move an arrow in its truck's
-    colour with the bikes it carries; the stations a truck stops at named. The legend is the page's (HTML)."""
+    colour with the bikes it carries; each stop numbered as in the route list. The legend is the page's
+    (HTML); the station names are in each circle's tooltip."""
     placed = [s for s in plan.stations if s.has_position]
     if not placed:
         return (
@@ -154,12 +155,12 @@ def plan_map(plan: Plan, width: int = 520, height: int = 460) -> str:
                 f'<g class="move" data-truck="{route.truck}" data-from="{escape(m.from_station)}" '
                 f'data-to="{escape(m.to_station)}"><path d="{d}" fill="none" stroke="{colour_}" stroke-width="2.5" '
                 f'marker-end="url(#head-{route.truck})"/>'
-                f'<text x="{mx:.1f}" y="{my + 5:.1f}" font-size="14" font-weight="bold" text-anchor="middle" '
-                f'fill="{colour_}" stroke="#fff" stroke-width="3" paint-order="stroke">{m.bikes}</text>'
+                f'<text x="{mx:.1f}" y="{my + 5:.1f}" font-size="13" font-style="italic" text-anchor="middle" '
+                f'fill="#222" stroke="#fff" stroke-width="3" paint-order="stroke">{m.bikes}</text>'
                 f"<title>truck {route.truck}, move {m.move_order}: {m.bikes} bikes from "
                 f"{escape(plan.name(m.from_station))} to {escape(plan.name(m.to_station))}</title></g>"
             )
-    parts.extend(_stop_names(plan, {sid: at[sid] for sid in planned & set(at)}, width, height))
+    parts.extend(_stop_numbers(plan, at, width, height))
     parts.append(_scale_bar(proj.px_per_km, height))
     parts.append("</svg>")
     return "".join(parts)
@@ -168,45 +169,50 @@ def plan_map(plan: Plan, width: int = 520, height: int = 460) -> str:
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 
-def _label_box(tx: float, ty: float, anchor: str, w: float, h: float) -> Box:
-    left = tx if anchor == "start" else tx - w
-    return left, ty - h + 2, left + w, ty + 3
-
-
 def _fits(b: Box, taken: list[Box], width: int, height: int) -> bool:
     inside = b[0] >= 0 and b[2] <= width and b[1] >= 0 and b[3] <= height
     return inside and not any(b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3] for o in taken)
 
 
-def _stop_names(
-    plan: Plan, at: dict[str, tuple[tuple[float, float], float]], width: int, height: int, size: int = 13
+def _stop_numbers(
+    plan: Plan, at: dict[str, tuple[tuple[float, float], float]], width: int, height: int, size: int = 12
 ) -> list[str]:
-    """The names of the stations a truck stops at, each put where it overlaps no circle of those stations and
-    no name already placed (above right, below right, above left, below left; the first that fits)."""
-    taken: list[Box] = [(x - r, y - r, x + r, y + r) for (x, y), r in at.values()]
+    """Each stop's number in its truck's route (the route list's numbering) on a pill of the truck's colour
+    beside its station: short labels stay readable where the stations crowd, as downtown they do. A pill goes
+    where it overlaps no stop's circle and no pill already placed (right, left, above, below; the first that
+    fits)."""
+    numbers: dict[tuple[str, int], list[int]] = {}
+    for route in plan.routes:
+        for i, stop in enumerate(route.stops, start=1):
+            if stop.station_id in at:
+                numbers.setdefault((stop.station_id, route.truck), []).append(i)
+    stops_at = {sid for sid, _ in numbers}
+    taken: list[Box] = [(x - r, y - r, x + r, y + r) for sid, ((x, y), r) in at.items() if sid in stops_at]
     out = []
-    for sid in sorted(at, key=lambda sid: (at[sid][0][1], sid)):  # top to bottom
+    for (sid, truck), stops_ in sorted(numbers.items(), key=lambda kv: (at[kv[0][0]][0][1], kv[0])):
         (x, y), r = at[sid]
-        text = _short_name(plan.name(sid))
-        w, h = 0.58 * size * len(text), size
-        candidates = [
-            (x + r + 2, y - r + 2, "start"),
-            (x + r + 2, y + r + h - 2, "start"),
-            (x - r - 2, y - r + 2, "end"),
-            (x - r - 2, y + r + h - 2, "end"),
+        text = ",".join(str(n) for n in stops_)
+        w, h = 0.62 * size * len(text) + 7, size + 4
+        candidates = [  # the pill's top-left corner
+            (x + r + 2, y - h / 2),
+            (x - r - 2 - w, y - h / 2),
+            (x - w / 2, y - r - 2 - h),
+            (x - w / 2, y + r + 2),
+            (x + r, y - r - h),
+            (x - r - w, y + r),
         ]
-        fallback = candidates[0 if x < width * 0.7 else 2]
-        tx, ty, anchor = next((c for c in candidates if _fits(_label_box(*c, w, h), taken, width, height)), fallback)
-        taken.append(_label_box(tx, ty, anchor, w, h))
+        left, top = next(
+            (c for c in candidates if _fits((c[0], c[1], c[0] + w, c[1] + h), taken, width, height)), candidates[0]
+        )
+        taken.append((left, top, left + w, top + h))
         out.append(
-            f'<text class="stop-name" x="{tx:.1f}" y="{ty:.1f}" font-size="{size}" text-anchor="{anchor}" '
-            f'fill="#111" stroke="#fbfbf8" stroke-width="3" paint-order="stroke">{escape(text)}</text>'
+            f'<g class="stop-no" data-station-id="{escape(sid)}" data-truck="{truck}">'
+            f'<rect x="{left:.1f}" y="{top:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{h / 2:.1f}" '
+            f'fill="{truck_colour(truck)}" stroke="#fff" stroke-width="1"/>'
+            f'<text x="{left + w / 2:.1f}" y="{top + h - 4:.1f}" font-size="{size}" font-weight="bold" '
+            f'text-anchor="middle" fill="#fff">{text}</text></g>'
         )
     return out
-
-
-def _short_name(name: str, limit: int = 22) -> str:
-    return name if len(name) <= limit else name[: limit - 1].rstrip() + "\u2026"
 
 
 def _pct(p: float | None) -> str:

@@ -76,7 +76,7 @@ def test_plan_on_a_desktop(chromium, server, tmp_path):
         first = trucks.first.locator("li.stop")
         assert [first.nth(i).get_attribute("data-station-id") for i in range(first.count())] == ["3186", "3203", "3269"]
         assert first.first.inner_text().startswith("Grove St PATH: Load 8 bikes for Hamilton Park\n")
-        assert "may fill up (no free dock) within the hour (41 %)" in first.first.inner_text()
+        assert "may fill up (no free dock) within the hour (41 %)" in first.first.inner_text()  # why, on a desktop
         assert page.locator("svg.plan-map circle.station").count() == PLACED
         assert page.locator("svg.plan-map g.move").count() == len(fixtures.MOVES)
         assert page.locator("#warnings li").count() == len(fixtures.WARNED)
@@ -139,6 +139,12 @@ def test_plan_on_a_phone(chromium, server, tmp_path):
         shot = tmp_path / "phone.png"
         page.screenshot(path=str(shot))
         keep(page, "phone")
+        assert not page.locator("#routes .why").first.is_visible()  # on a phone the reasons are a tap away:
+        page.locator("#routes a.st").first.tap()
+        page.wait_for_url("**#station-3186")
+        row = page.locator("#station-3186")
+        assert row.is_visible()
+        assert "41 %" in row.inner_text()  # Grove St PATH: may fill up within the hour
         harness.open_engineers(page)
         assert page.locator("#ranking").is_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= harness.PHONE["width"]

@@ -95,6 +95,8 @@ def test_each_truck_shows_its_stops_with_bikes_and_why_in_plain_words():
     )
     assert "may run out of bikes within the hour (62 %)" in truck1
     assert "Brunswick &amp; 6th &lt;b&gt;" in routes  # escaped
+    assert '<a class="st" href="#station-3186">Grove St PATH</a>' in routes  # to its row: the numbers, on a phone
+    assert 'id="station-3186"' in section(html, "stations")
 
 
 def test_a_stop_that_loads_more_than_it_unloads_and_an_hour_without_moves():
@@ -221,12 +223,18 @@ def test_the_map_draws_placed_stations_and_one_arrow_per_move_in_the_truck_colou
     assert f'stroke="{svg.truck_colour(2)}"' in out
     assert re.search(r">8</text><title>truck 1, move 1: 8 bikes from Grove St PATH to Hamilton Park</title>", out)
     assert re.search(r'data-station-id="3638"[^>]*stroke="#000" stroke-width="2.5"', out)  # cannot be made safe
-    names = re.findall(r'class="stop-name"[^>]*>([^<]+)</text>', out)
-    assert sorted(names) == sorted(
-        ["Grove St PATH", "Hamilton Park", "Brunswick &amp; 6th &lt;b&gt;", "Harborside", "Sip Ave"]
+    pills = re.findall(r'<g class="stop-no" data-station-id="(\d+)" data-truck="(\d)">.*?>([\d,]+)</text></g>', out)
+    assert sorted(pills) == sorted(  # the route list's numbers, on the truck's colour
+        [("3186", "1", "1"), ("3203", "1", "2"), ("3269", "1", "3"), ("3639", "2", "1"), ("3195", "2", "2")]
     )
     assert 'viewBox="0 0 520 460"' in out
     assert "width=" not in out.split(">")[0]  # no fixed size: it scales to its box
+
+
+def test_a_station_a_truck_stops_at_twice_has_both_numbers():
+    stations = [StationState(sid, sid, 40.7 + i * 0.01, -74.0) for i, sid in enumerate("ABC")]
+    out = svg.plan_map(Plan.of(HOUR, stations, [Move(1, 1, "A", "B", 3), Move(1, 2, "A", "C", 4)]))
+    assert re.search(r'<g class="stop-no" data-station-id="A" data-truck="1">.*?>1,3</text></g>', out)
 
 
 def test_a_move_to_a_station_without_coordinates_has_no_arrow():
@@ -336,7 +344,7 @@ def test_no_nan_anywhere_even_from_nan_inputs():
 def test_the_stations_table_has_a_fill_bar_and_highest_risk_first():
     html = page.render(view(plan_of()))
     table = section(html, "stations")
-    order = re.findall(r'<tr data-station-id="(\d+)"', table)
+    order = re.findall(r'<tr id="station-\d+" data-station-id="(\d+)"', table)
     assert order[:2] == ["3203", "3186"]  # 85 % empty, then 63 % full
     assert order[-2:] == ["3185", "3481"]  # not judged: last, by name (City Hall, York St)
     bar = table[table.index('data-station-id="3203"') :]
