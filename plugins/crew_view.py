@@ -1,4 +1,4 @@
-"""Airflow UI plugin: the rebalancing crews' view (next hour's stations, serving model, live performance).
+"""Airflow UI plugin: the rebalancing crews' view (each truck's plan, station risks; forecast and model).
 
 Glue only; the view is ``include/crew_view``. Two registrations (Airflow 3.1+ plugin interface):
 
