@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -220,6 +221,36 @@ def frequency_baseline(
             out[i] = sums[local_hour[i]] / counts[local_hour[i]]
         elif counts.sum():
             out[i] = sums.sum(axis=0) / counts.sum()
+    return out
+
+
+def count_baseline(
+    hours: pd.DatetimeIndex, bikes: np.ndarray, outcome: np.ndarray, horizon: int, history_from: int = 0
+) -> np.ndarray:
+    """``(m, n)``: a stronger rival that knows the stock: each station's frequency of ``outcome`` over the closed
+    hours ``j >= history_from`` that started with the same bikes as hour ``i``; the station's frequency over all
+    of them where that count was never seen; NaN where nothing has closed. Not the issue's baseline (that is
+    :func:`frequency_baseline`): a diagnostic of how much of the chain's win is knowing the count at all."""
+    hours = pd.DatetimeIndex(hours)
+    m, n = outcome.shape
+    size = int(bikes.max(initial=0)) + 1
+    sums, counts = np.zeros((n, size)), np.zeros((n, size))
+    all_sums, all_counts = np.zeros(n), 0
+    out = np.full((m, n), np.nan)
+    closes = hours + pd.Timedelta(hours=horizon)
+    cols = np.arange(n)
+    j = history_from
+    for i in range(m):
+        while j < i and closes[j] <= hours[i]:
+            np.add.at(sums, (cols, bikes[j]), outcome[j])
+            np.add.at(counts, (cols, bikes[j]), 1)
+            all_sums, all_counts = all_sums + outcome[j], all_counts + 1
+            j += 1
+        if not all_counts:
+            continue
+        seen = counts[cols, bikes[i]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.where(seen > 0, sums[cols, bikes[i]] / seen, all_sums / all_counts)
     return out
 
 
@@ -577,7 +608,7 @@ def reliability_png(calibration: Calibration, title: str) -> bytes:
             )
             if row == 0 and col == 0:
                 ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, 120)), fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

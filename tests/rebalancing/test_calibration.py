@@ -119,6 +119,23 @@ def test_the_baseline_waits_for_the_repeated_hour_at_the_autumn_clock_change() -
     assert base[next_day, 0] == pytest.approx(1 / 3)
 
 
+def test_the_count_baseline_reads_closed_hours_with_the_same_count() -> None:
+    hours = pd.date_range(T0, periods=8, freq="h")
+    bikes = np.array([[0], [1], [0], [1], [0], [2], [1], [0]])
+    outcome = np.array([[1], [0], [1], [1], [0], [0], [1], [1]], dtype=bool)
+    base = cal.count_baseline(hours, bikes, outcome, horizon=1)
+    assert np.isnan(base[0, 0])  # nothing closed yet
+    assert base[1, 0] == 1.0  # count 1 never seen: the station's frequency over hour 0
+    assert base[2, 0] == 1.0  # count 0: hour 0
+    assert base[3, 0] == 0.0  # count 1: hour 1
+    assert base[4, 0] == 1.0  # count 0: hours 0, 2
+    assert base[5, 0] == pytest.approx(3 / 5)  # count 2 unseen: hours 0..4
+    assert base[6, 0] == pytest.approx(1 / 2)  # count 1: hours 1, 3
+    assert base[7, 0] == pytest.approx(2 / 3)  # count 0: hours 0, 2, 4
+    later = cal.count_baseline(hours, bikes, outcome, horizon=3)
+    assert later[3, 0] == 1.0  # count 1 unseen among the closed (hour 0 only): the station's frequency
+
+
 def test_brier_on_known_values() -> None:
     assert cal.brier(np.array([0.0, 1.0, 0.5]), np.array([0, 1, 1])) == pytest.approx(0.25 / 3)
     o = np.array([1] * 20 + [0] * 80)
