@@ -19,14 +19,20 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    features as of each hour's start (point in time); validation = the
    last 7 days: MAE / RMSE of net change for the model and four baselines (zero, same hour last week,
    historical mean by station x weekday x hour, mean of the last 4 same-weekday hours), precision@10 of
-   `|net change| >= 3`, and a PNG beside the model. One task, so the window is read once.
+   `|net change| >= 3`, and a PNG beside the model. Hours +2 and +3: two Poisson count models each (features
+   as of `T` plus the target hour's calendar and history, `include/ml/model.py`), their validation MAE beside
+   a naive rate in the metadata (`metrics.horizons`). One task, so the window is read once.
 3. **publish** - commits `models/{version}/metadata.json`; promoted (and `latest.json` moved forward) only
    if the model's MAE beats every baseline. Otherwise the previous promoted model keeps serving and the
    run's log and metadata say why. The serving model is the newest *verified* promoted one (its
    `model.skops` matches its commit's sha256 and loads from reviewed types only, so no code comes from the
    bucket); a version that fails is skipped and alerts `model_unverifiable` with what to do.
-4. **predict** / **write_predictions** - the serving model predicts the hour `[T, T+1h)` for every active
-   station; Avro (`include/ml/schemas/prediction.avsc`) to `predictions/{version}/{YYYY-MM-DD}/{HH}.avro`.
+4. **predict** / **write_predictions** - the serving model predicts, from the features as of `T`, every
+   active station's expected pickups and dropoffs (and net change) for the hours `[T, T+1h)` (horizon 1, the
+   next hour), `[T+1h, T+2h)` and `[T+2h, T+3h)` (a model from before the horizons: horizon 1 only); one Avro
+   file per run (`include/ml/schemas/prediction.avsc`, `target_hour` = `T` + horizon - 1 h) to
+   `predictions/{version}/{YYYY-MM-DD}/{HH}.avro` of `T`, loaded into `station_predictions` (a rerun replaces
+   that run's rows, every horizon, never another run's). Live monitoring scores horizon 1.
 
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
 rewritten; the predictions file of the hour is replaced on a rerun. So a backfill of a past week from

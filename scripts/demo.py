@@ -7,8 +7,8 @@
    the script waits until the pipeline has written every valid event of the day to raw_events;
 5. bikeshare_features: one run at the demo hour (catches up every 15-minute as_of), recorded as
    verified in feature_store_runs once its dbt tests passed;
-6. bikeshare_train_predict: waits for that verified run, trains, gates, predicts the next hour, writes
-   Avro to the bucket;
+6. bikeshare_train_predict: waits for that verified run, trains, gates, predicts the next three hours
+   (horizons 1..3), writes Avro to the bucket and station_predictions;
 7. bikeshare_monitoring at that hour + 15 min: the forecasts are served (station_predictions), the
    outcome-based scores (model_performance), feature drift, alerts (``.local/alerts.jsonl``);
 8. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).

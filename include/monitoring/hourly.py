@@ -22,7 +22,8 @@ WEEK = timedelta(days=7)
 
 
 def predictions_fresh(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Hour T's forecasts must be in ``station_predictions`` by T + 15 min; alert ``predictions_late`` if not."""
+    """Hour T's next-hour forecasts (run T's horizon 1) must be in ``station_predictions`` by T + 15 min; alert
+    ``predictions_late`` if not. Run T-1h's horizon 2 of the same hour does not count: it is not T's run."""
     from include.ml import served
 
     s, hour = settings or get_settings(), Hour.of(hour).start
