@@ -34,9 +34,16 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `predictions/{version}/{YYYY-MM-DD}/{HH}.avro` of `T`, loaded into `station_predictions` (a rerun replaces
    that run's rows, every horizon, never another run's). Live monitoring scores horizon 1.
 
+5. **plan_rebalancing** - from each station's bikes on the dock at `T` (the newest GBFS `station_status` at
+   or before `T`) and the served rates for hours +1..+3: the risk of running empty or full within 1 h and
+   3 h, the target interval at the service level, and the trucks' moves
+   (`include/rebalancing/hourly.py`); written to `station_risk`, `rebalancing_plan` and
+   `rebalancing/{YYYY-MM-DD}/{HH}.json` on the bucket, replacing the hour's earlier plan.
+
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
 rewritten; the predictions file of the hour is replaced on a rerun. So a backfill of a past week from
-the UI writes 168 prediction files, and the same 168 again when rerun. Code: `include/ml`.
+the UI writes 168 prediction files and 168 plans, and the same again when rerun. Code: `include/ml`,
+`include/rebalancing`.
 """
 
 from __future__ import annotations
@@ -100,10 +107,16 @@ def bikeshare_train_predict() -> None:
         hour = Hour.floor(data_interval_end).start
         return hourly.write_predictions(hour, hourly.Publication.from_xcom(published).serving_version, rows)
 
+    @task
+    def plan_rebalancing(data_interval_end=None) -> dict:
+        from include.rebalancing import hourly
+
+        return hourly.run(Hour.floor(data_interval_end).start)
+
     evaluation = train_and_evaluate()
     wait_for_features() >> evaluation
     published = publish(evaluation)
-    write_predictions(predict(published), published)
+    write_predictions(predict(published), published) >> plan_rebalancing()
 
 
 bikeshare_train_predict()

@@ -38,7 +38,12 @@ LOOKBACK = timedelta(hours=48)  # the poller's default lookback: older status is
 def _information_source(client: bigquery.Client, s: Settings) -> str:
     """The newest row per station of station_information, or the stations seed while that table is empty."""
     info = f"`{s.table_id(STATION_INFORMATION)}`"
-    if next(iter(client.query(f"SELECT COUNT(*) AS n FROM {info}").result())).n:
+    try:
+        client.get_table(s.table_id(STATION_INFORMATION))
+        known = next(iter(client.query(f"SELECT COUNT(*) AS n FROM {info}").result())).n
+    except exceptions.NotFound:  # a deployment whose feed was never polled: its first poll creates the table
+        known = 0
+    if known:
         return f"""(SELECT station_id, name, lat, lon, capacity FROM {info}
                    QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY fetched_at DESC) = 1)"""
     try:
@@ -72,9 +77,13 @@ def inventory_as_of(hour: datetime, settings: Settings | None = None, lookback: 
         bigquery.ScalarQueryParameter("hour", "TIMESTAMP", at),
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", at - lookback),
     ]
-    rows = [
-        dict(r.items()) for r in client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
-    ]
+    try:
+        client.get_table(s.table_id(STATION_STATUS))
+    except exceptions.NotFound:  # never polled: no station has a status (the plan says so per station)
+        rows = []
+    else:
+        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+        rows = [dict(r.items()) for r in job.result()]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("bikes", "docks", "capacity"):
         frame[column] = frame[column].astype("Int64")

@@ -40,6 +40,9 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.env, version, target)]
 
     assert served.rows_for_hour(target, s) == len(STATIONS)  # loaded for live monitoring (horizon 1)
+    plan = json.loads(bucket.read_bytes(paths.rebalancing_plan(s.env, CUTOFF), s))  # the hour's plan, after it
+    assert sorted(r["station_id"] for r in plan["stations"]) == sorted(STATIONS)
+    assert {r["problem"] for r in plan["stations"]} == {"no status reported"}  # no feed polled here: said, not hidden
     assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)  # and every horizon, for the plan
 
     assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
