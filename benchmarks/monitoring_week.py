@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     rows = list(
         bq.query(
             f"SELECT * FROM `{s.table_id(MODEL_PERFORMANCE)}` WHERE window_end = TIMESTAMP '{end.isoformat()}' "
-            "ORDER BY window_name, mae"
+            "AND predictor NOT LIKE 'risk_%' ORDER BY window_name, mae"
         ).result()
     )
     print(f"\nmodel_performance at window_end {end:%Y-%m-%d %H:%M} UTC (served by {version}):")

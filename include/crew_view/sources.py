@@ -183,12 +183,14 @@ def forecast(
 
 
 def performance_sql(table_id: str, days: int = PERFORMANCE_DAYS) -> str:
-    """The last ``days`` days of scores, counted back from the newest ``window_end`` rather than from now:
-    the local demo replays 2019, and a mart that stopped updating still shows its last week (with its dates)."""
+    """The last ``days`` days of the forecasts' scores, counted back from the newest ``window_end`` rather than from
+    now: the local demo replays 2019, and a mart that stopped updating still shows its last week (with its dates).
+    The plan's risks' rows (``risk_*``: a Brier score, no MAE) are left out."""
     return f"""
         SELECT window_end, window_name, predictor, station_hours, mae, rmse, precision_at_10
         FROM `{table_id}`
         WHERE window_end > TIMESTAMP_SUB((SELECT MAX(window_end) FROM `{table_id}`), INTERVAL {int(days) * 24} HOUR)
+            AND predictor NOT LIKE 'risk_%'
         ORDER BY window_end, window_name, predictor
     """
 

@@ -66,11 +66,13 @@ def score(
     summary = {
         name: {k: row[k] for k in ("mae", "rmse", "precision_at_10", "scored_hours")} for name, row in week.items()
     }
-    log.info("7-day live scores up to %s: %s", hour.isoformat(), summary)
+    brier = {name: row["brier"] for name, row in performance.latest_scores(hour, s, risk=True).get("24h", {}).items()}
+    log.info("7-day live scores up to %s: %s; the risks' 24-h Brier scores: %s", hour.isoformat(), summary, brier)
     return {
         "hour": hour.isoformat(),
         "dbt_seconds": round(seconds, 1),
         "7d": summary,
+        "24h_brier": brier,
         "alerts": [a.kind for a in found],
     }
 

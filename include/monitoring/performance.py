@@ -12,6 +12,9 @@ it once the hour's outcome is in and then checks:
 - ``station_error``: a station's MAE over the last 24 h is at least ``station_factor`` times the
   fleet's 7-day MAE and at least ``station_floor`` bikes — one station gone wrong (a broken dock, an
   event nearby, a data fault) that the fleet average hides.
+
+The plan's risks are scored there too (predictors ``RISK_PREDICTORS``, Brier score, no MAE): the checks
+read the forecasts' rows only; :func:`latest_scores` with ``risk=True`` gives the risks'.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from include.monitoring.alerts import Alert
 log = logging.getLogger(__name__)
 
 MODEL = "model"
+# model_performance's rows of the plan's risks (int_risk_vs_outcome): a Brier score, no MAE / RMSE / precision
+RISK_PREDICTORS = ("risk_empty_1h", "risk_full_1h", "risk_empty_3h", "risk_full_3h")
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ def _query(sql: str, params: list[bigquery.ScalarQueryParameter], settings: Sett
         return []
 
 
-def latest_scores(as_of: datetime, settings: Settings | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{window_name: {predictor: row}}`` of the newest window end at or before ``as_of``."""
+def latest_scores(
+    as_of: datetime, settings: Settings | None = None, risk: bool = False
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{window_name: {predictor: row}}`` of the newest window end at or before ``as_of``: the forecasts'
+    rows (the model and the baselines), or with ``risk`` the risks' (:data:`RISK_PREDICTORS`)."""
     s = settings or get_settings()
     table = s.table_id(MODEL_PERFORMANCE)
     sql = (
@@ -72,6 +80,8 @@ def latest_scores(as_of: datetime, settings: Settings | None = None) -> dict[str
     )
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for row in _query(sql, [bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of)], s):
+        if (row["predictor"] in RISK_PREDICTORS) != risk:
+            continue
         out.setdefault(row["window_name"], {})[row["predictor"]] = row
     return out
 
@@ -98,9 +108,9 @@ def station_errors_24h(as_of: datetime, settings: Settings | None = None) -> lis
 def check(
     scores: dict[str, dict[str, dict[str, Any]]], stations: list[dict[str, Any]], limits: Limits = Limits()
 ) -> list[Alert]:
-    """The alerts the scores call for (pure: the DAG task reads, this decides)."""
+    """The alerts the scores call for (pure: the DAG task reads, this decides); risk rows are not forecasts."""
     found: list[Alert] = []
-    week = scores.get("7d", {})
+    week = {name: row for name, row in scores.get("7d", {}).items() if name not in RISK_PREDICTORS}
     model = week.get(MODEL)
     baselines = {name: row for name, row in week.items() if name != MODEL}
     if model and baselines and model["scored_hours"] >= limits.min_hours:

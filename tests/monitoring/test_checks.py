@@ -57,3 +57,10 @@ def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> N
     assert drift.psi(prof["flag"], np.ones(1_000)) > drift.ALERT_PSI
     report = drift.report(prof, pd.DataFrame({"x": rng.normal(3, 1, 1_000), "flag": np.zeros(1_000)}))
     assert list(report) == sorted(report, key=lambda k: -report[k])
+
+
+def test_the_risks_rows_are_not_baselines() -> None:
+    """model_performance's risk rows have a Brier score and no MAE: the checks read past them."""
+    with_risk = scores(0.9, 1.0)
+    with_risk["7d"]["risk_empty_1h"] = {"mae": None, "brier": 0.08, "scored_hours": 168, "window_end": "T"}
+    assert check(with_risk, []) == []

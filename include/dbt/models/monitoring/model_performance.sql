@@ -4,6 +4,7 @@
         incremental_strategy='merge',
         unique_key=['window_end', 'window_name', 'predictor'],
         partition_by={'field': 'window_end', 'data_type': 'timestamp', 'granularity': 'day'},
+        on_schema_change='append_new_columns',
     )
 }}
 {#- Live performance of the served forecasts against the naive baselines, rolling: for each hour
@@ -11,6 +12,14 @@
     window_end) and [window_end - 7 d, window_end). Metrics as include/ml/evaluate.py: MAE of the
     point forecast, RMSE of the mean forecast, precision@10 = share of the 10 stations ranked
     highest by |forecast| whose |net change| was >= 3, averaged over the hours with such a move.
+    The plan's risks are scored in the same windows, as predictors of their own (risk_empty_1h,
+    risk_full_1h, risk_empty_3h, risk_full_3h, from int_risk_vs_outcome): `brier` = mean of
+    (p - outcome)^2 over the scored station-hours, mae / rmse / precision@10 null; the forecasts' rows
+    have a null brier. A risk of plan hour T counts in the hour T + horizon - 1 h (its window's last
+    hour, as a forecast's target hour), so a window holds the risks whose outcome ended in it; the
+    24h row at each window end is the Brier score of the day before it (at 00:00 UTC: the calendar day).
+    `brier` came after the first deployment: on_schema_change adds it to an existing table (older rows
+    keep null; macros/schema_change.sql makes that work on the emulator too).
     A run (bikeshare_monitoring, hourly) adds the window ends up to its as_of and recomputes the
     last 48 h, which late events and reruns of the training DAG may have changed; the first build
     covers the last 7 days. -#}
@@ -21,6 +30,39 @@ with
 scored as (
 
     select * from {{ ref('int_served_vs_outcome') }}
+
+),
+
+risk_outcomes as (
+
+    select * from {{ ref('int_risk_vs_outcome') }}
+
+),
+
+risk_scored as (
+
+    -- tall: one row per station, plan hour and risk that has both a probability and an outcome
+    {%- for target, hours in [('empty', 1), ('full', 1), ('empty', 3), ('full', 3)] %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select
+        station_id,
+        timestamp_add(plan_hour, interval {{ hours - 1 }} hour) as hour_start,
+        'risk_{{ target }}_{{ hours }}h' as predictor,
+        p_{{ target }}_{{ hours }}h as probability,
+        if({{ target }}_{{ hours }}h, 1.0, 0.0) as outcome
+    from risk_outcomes
+    where p_{{ target }}_{{ hours }}h is not null and {{ target }}_{{ hours }}h is not null
+    {%- endfor %}
+
+),
+
+scored_times as (
+
+    select hour_start from scored
+    union all
+    select hour_start from risk_scored
 
 ),
 
@@ -39,7 +81,7 @@ bounds as (
         {%- else %}
         timestamp_sub(timestamp_add(max(hour_start), interval 1 hour), interval 167 hour) as first_end
         {%- endif %}
-    from scored
+    from scored_times
 
 ),
 
@@ -134,7 +176,40 @@ window_precision as (
 
 ),
 
-final as (
+risk_hourly as (
+
+    -- per hour first: each window then sums 24 or 168 small rows, not every station-hour again
+    select
+        risk_scored.hour_start,
+        risk_scored.predictor,
+        count(*) as station_hours,
+        sum((risk_scored.probability - risk_scored.outcome) * (risk_scored.probability - risk_scored.outcome)) as squared_error
+    from risk_scored
+    cross join bounds
+    where risk_scored.hour_start >= timestamp_sub(bounds.first_end, interval 168 hour)
+    group by risk_scored.hour_start, risk_scored.predictor
+
+),
+
+risk_scores as (
+
+    select
+        windows.window_end,
+        windows.window_name,
+        risk_hourly.predictor,
+        count(*) as scored_hours,
+        sum(risk_hourly.station_hours) as station_hours,
+        cast(sum(risk_hourly.squared_error) / sum(risk_hourly.station_hours) as float64) as brier
+    from windows
+    inner join risk_hourly
+        on
+            risk_hourly.hour_start >= timestamp_sub(windows.window_end, interval windows.window_hours hour)
+            and risk_hourly.hour_start < windows.window_end
+    group by windows.window_end, windows.window_name, risk_hourly.predictor
+
+),
+
+forecast_scores as (
 
     select
         errors.window_end,
@@ -144,13 +219,32 @@ final as (
         errors.station_hours,
         errors.mae,
         errors.rmse,
-        window_precision.precision_at_10
+        window_precision.precision_at_10,
+        cast(null as float64) as brier
     from errors
     left join window_precision
         on
             errors.window_end = window_precision.window_end
             and errors.window_name = window_precision.window_name
             and errors.predictor = window_precision.predictor
+
+),
+
+final as (
+
+    select * from forecast_scores
+    union all
+    select
+        window_end,
+        window_name,
+        predictor,
+        scored_hours,
+        station_hours,
+        cast(null as float64) as mae,
+        cast(null as float64) as rmse,
+        cast(null as float64) as precision_at_10,
+        brier
+    from risk_scores
 
 )
 
