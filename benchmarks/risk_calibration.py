@@ -12,10 +12,11 @@ Citi Bike Jersey City days (issue 22 §3 (b)); no stack.
    Stations: those forecast with a capacity in ``station_information.json``.
 4. Scores: Brier of ``p_empty`` / ``p_full`` (1 h, 3 h) against the station's historical frequency for that hour
    of day, on all station-hours and on those *inside* (not already at that boundary), with reliability gaps;
-   the same chain on the *hindsight* rates (each hour's realised counts: what a perfect forecast of the
-   hourly means would give) to tell the forecast's error from the chain's; the dispersion of the hourly counts
-   around the forecast (1 for Poisson); the replay's failed pickups and returns (riders the rebuilt stock
-   failed, real ones did not).
+   the same chain on the *hindsight* rates (each hour's realised counts, a sharper input than any forecast
+   of the mean) to tell the forecast's error from the chain's; a rival that knows the stock (the station's
+   frequency at the same bikes now, :func:`include.rebalancing.calibration.count_baseline`); the dispersion of
+   the hourly counts and of the net change around the forecast (1 for the chain's independent Poisson counts);
+   the replay's failed pickups and returns (riders the rebuilt stock failed, real ones did not).
 
     .venv/bin/python -m benchmarks.risk_calibration [--from 2019-09-09 --days 14] [--weeks 26]
         [--history-days 28] [--png docs/risk-reliability.png]
@@ -114,6 +115,12 @@ def dispersion(rates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
             y, mu = got[label].to_numpy(), np.maximum(g[label].to_numpy(float), 1e-3)
             ok = ~np.isnan(y)
             out[f"h{k} {label}"] = float(np.mean((y[ok] - mu[ok]) ** 2 / mu[ok]))
+        # the chain moves by the net change: independent Poisson counts give it variance mu_p + mu_d
+        yp, yd = got["pickups"].to_numpy(), got["dropoffs"].to_numpy()
+        mp, md = g["pickups"].to_numpy(float), g["dropoffs"].to_numpy(float)
+        ok = ~np.isnan(yp)
+        out[f"h{k} net"] = float(np.mean(((yd - yp) - (md - mp))[ok] ** 2) / np.mean((mp + md)[ok]))
+        out[f"h{k} corr(p, d)"] = float(np.corrcoef((yp - mp)[ok], (yd - md)[ok])[0, 1])
     return out
 
 
@@ -236,7 +243,8 @@ def main() -> None:
         + count_table(result, events, capacity)
     )
     print(
-        "\ndispersion of the hourly counts around the model's means (Poisson: 1): "
+        "\ndispersion of the hourly counts around the model's means (Poisson: 1; net: the squared error of the net "
+        "change over mu_p + mu_d, 1 for independent Poisson counts; corr: of the two counts' residuals): "
         + ", ".join(f"{k} {v:.2f}" for k, v in dispersion(rates, labels).items())
     )
     print(f"\nPNG: {args.png}")
