@@ -1,5 +1,5 @@
 """
-### bikeshare_monitoring - is the service healthy, and does the served model still beat naive?
+### bikeshare_monitoring - is the service healthy, does the served model still beat naive, did the plan miss?
 
 Every hour at :15, for the hour `T` the run's logical date falls in (a manual run is floored):
 
@@ -9,10 +9,15 @@ Every hour at :15, for the hour `T` the run's logical date falls in (a manual ru
    the hour before `T` (the training sensor's rule, `include/gcp/feature_runs.py`).
 3. **score_served_model** - `dbt build --select tag:monitoring` (models and their tests): `model_performance`
    scores the served forecasts and the four naive baselines on the outcomes, rolling 24 h and 7 d
-   (MAE, RMSE, precision@10). Alerts `model_worse_than_naive` when the model's 7-day MAE is not below the
-   best baseline's, `station_error` when one station's 24-h MAE explodes.
+   (MAE, RMSE, precision@10), and the plan's risks of empty / full within 1 h and 3 h on the GBFS status
+   (Brier score, predictors `risk_*`). Alerts `model_worse_than_naive` when the model's 7-day MAE is not
+   below the best baseline's, `station_error` when one station's 24-h MAE explodes.
 4. **feature_drift** - population stability index of each feature over the week before `T` against the
    serving model's training rows, into `feature_drift`; alert `feature_drift` above 0.25.
+5. **unflagged_stockouts** - the plan hour `T - 1h`, now passed: a station empty or full for more than
+   30 consecutive minutes (`station_status`, clipped to the hour) that the plan had not flagged (1-hour
+   risk below the service level, no move to or from it) alerts `unflagged_stockout`; an hour the status
+   feed does not cover yet is skipped. Independent of the outcomes sensor: it reads the feed, not the labels.
 
 A failed task alerts too (`task_failed`), as in every DAG. Alerts, limits and channels: README
 "Alerts"; code: `include/monitoring`.
@@ -66,7 +71,14 @@ def bikeshare_monitoring() -> None:
 
         return hourly.feature_drift(Hour.floor(logical_date).start, get_current_context())
 
+    @task
+    def unflagged_stockouts(logical_date=None) -> dict[str, Any]:
+        from include.monitoring import hourly
+
+        return hourly.unflagged_stockouts(Hour.floor(logical_date).start, get_current_context())
+
     predictions_fresh()
+    unflagged_stockouts()
     wait_for_outcomes() >> [score_served_model(), feature_drift()]
 
 

@@ -43,6 +43,10 @@ KINDS: dict[str, str] = {
     "station_error": "a station's live error over the last 24 h exploded",
     "feature_drift": "a feature's distribution this week moved away from the serving model's training window",
     "model_unverifiable": "a model version on the bucket failed verification: skipped, an older verified one predicts",
+    "unflagged_stockout": (
+        "a station sat empty or full for more than 30 min in a plan hour whose plan had not flagged it "
+        "(1-hour risk below the service level, no move)"
+    ),
 }
 
 

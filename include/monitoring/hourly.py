@@ -1,10 +1,11 @@
 """The hourly monitoring run, step by step (``bikeshare_monitoring``): are the hour's forecasts there,
-does the served model still beat naive on the outcomes, has the input drifted?
+does the served model still beat naive on the outcomes, has the input drifted, did the plan miss a stockout?
 
 A run works for the hour ``T`` its logical date falls in (scheduled at T:15; the DAG floors it with
 ``include/hours.py``, so a manual run at any minute works; here ``T`` must be on the hour). Each step
 alerts through include/monitoring/alerts.py and returns a small JSON-able summary (an XCom).
-Idempotent per hour: the scores are a dbt merge, the drift rows of the hour are replaced.
+Idempotent per hour: the scores are a dbt merge, the drift rows of the hour are replaced, the stockout
+check only reads. A rerun alerts again on what it finds (every step does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from include.gcp.settings import Settings, get_settings
 from include.hours import Hour
-from include.monitoring import alerts, performance
+from include.monitoring import alerts, performance, stockouts
 
 log = logging.getLogger(__name__)
 WEEK = timedelta(days=7)
@@ -118,4 +119,31 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
         "rows": len(frame),
         "top_psi": top,
         "shifted": list(shifted),
+    }
+
+
+def unflagged_stockouts(
+    hour: datetime,
+    context: Any = None,
+    settings: Settings | None = None,
+    limits: stockouts.StockoutLimits | None = None,
+) -> dict[str, Any]:
+    """The plan hour before ``hour`` (it has passed by the run at ``hour``:15): stations empty or full for more
+    than ``limits.min_minutes`` that the plan had not flagged alert ``unflagged_stockout``. Reads only, so a
+    rerun alerts again, like the other checks; an hour the status feed does not cover yet is skipped."""
+    s, hour = settings or get_settings(), Hour.of(hour).start
+    lim = limits or stockouts.StockoutLimits.from_env()
+    result = stockouts.check_hour(hour - timedelta(hours=1), s, lim)
+    if result.skipped:
+        log.warning("stockouts of plan hour %s not checked: %s", result.plan_hour.isoformat(), result.skipped)
+    found = stockouts.alert(result, lim)
+    if found:
+        alerts.send(found, context, s)
+    return {
+        "plan_hour": result.plan_hour.isoformat(),
+        "stations": result.stations,
+        "skipped": result.skipped,
+        "spells": [f"{sp.station_id} {sp.kind} {sp.minutes:.0f} min" for sp in result.spells],
+        "unflagged": [sp.station_id for sp in result.unflagged],
+        "alerts": [found.kind] if found else [],
     }

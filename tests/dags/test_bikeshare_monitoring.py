@@ -1,5 +1,6 @@
 """bikeshare_monitoring, run for real with dag.test() on the local stack: a real model serves 25 hours of
-a synthetic feature store, then the run scores it against naive (dbt), measures drift and alerts."""
+a synthetic feature store, then the run scores it against naive (dbt), measures drift, checks the plan hour
+before it for missed stockouts and alerts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from include.monitoring import hourly as monitoring
 from tests.conftest import DAGS_FOLDER
 from tests.dags.conftest import CUTOFF
 from tests.ml.conftest import STATIONS
+from tests.monitoring.plan_world import risk_row, status_row, write_plan, write_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -44,6 +46,10 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     from airflow.dag_processing.dagbag import DagBag
 
     s = served_env
+    plan_hour = CUTOFF - timedelta(hours=1)  # the run at CUTOFF:15 checks it
+    write_plan(s, plan_hour, [risk_row(plan_hour, "dagE35", 0.02, 0.0), risk_row(plan_hour, "dagOK", 0.02, 0.0)], [])
+    minutes = (timedelta(minutes=m) for m in (-30, 10, 45, 70))
+    write_status(s, [status_row("dagE35", plan_hour + m, b) for m, b in zip(minutes, (2, 0, 3, 3), strict=True)], "dag")
     dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_monitoring")
     assert dag.test(logical_date=CUTOFF + timedelta(minutes=15)).state == "success"
 
@@ -68,6 +74,9 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     assert (drift["psi"] >= 0).all()
 
     assert "predictions_late" not in [a["kind"] for a in alerts.read_log()]  # the run's hour was served
+    (missed,) = [a for a in alerts.read_log() if a["kind"] == "unflagged_stockout"]  # empty 35 min, no flag
+    assert [st["station_id"] for st in missed["details"]["stations"]] == ["dagE35"]
+    assert missed["task_id"] == "unflagged_stockouts"
     late = monitoring.predictions_fresh(CUTOFF + timedelta(hours=1))  # nothing served for the next hour
     assert late == {"hour": (CUTOFF + timedelta(hours=1)).isoformat(), "rows": 0, "fresh": False}
     last = alerts.read_log()[-1]
