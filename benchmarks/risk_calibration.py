@@ -104,23 +104,25 @@ def hindsight_rates(labels: pd.DataFrame, hours: pd.DataFrame) -> pd.DataFrame:
 
 
 def dispersion(rates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Pearson dispersion ``mean((y - mu)^2 / mu)`` of the realised counts around the forecast means, per
-    label and horizon: 1 if the counts were Poisson around a right mean, as the chain assumes."""
+    """Squared errors of the realised hourly counts around the forecast means over the summed means, per
+    horizon: 1 for the chain's assumption (Poisson counts of known means; forecast error adds to it). For the
+    net change the chain moves by, the same over ``mu_p + mu_d``, beside what independent counts with these
+    errors would give (``net if indep.``; below it, pickups and dropoffs move together), and the correlation of
+    the two counts' residuals."""
     lookup = labels.set_index(["station_id", "hour_start"])[["pickups", "dropoffs"]].astype(float)
     out = {}
     for k, g in rates.groupby("horizon"):
         keys = pd.MultiIndex.from_arrays([g["station_id"], g["hour"] + pd.Timedelta(hours=int(k) - 1)])
         got = lookup.reindex(keys)
-        for label in ("pickups", "dropoffs"):
-            y, mu = got[label].to_numpy(), np.maximum(g[label].to_numpy(float), 1e-3)
-            ok = ~np.isnan(y)
-            out[f"h{k} {label}"] = float(np.mean((y[ok] - mu[ok]) ** 2 / mu[ok]))
-        # the chain moves by the net change: independent Poisson counts give it variance mu_p + mu_d
         yp, yd = got["pickups"].to_numpy(), got["dropoffs"].to_numpy()
-        mp, md = g["pickups"].to_numpy(float), g["dropoffs"].to_numpy(float)
+        mp, md = np.maximum(g["pickups"].to_numpy(float), 0.0), np.maximum(g["dropoffs"].to_numpy(float), 0.0)
         ok = ~np.isnan(yp)
-        out[f"h{k} net"] = float(np.mean(((yd - yp) - (md - mp))[ok] ** 2) / np.mean((mp + md)[ok]))
-        out[f"h{k} corr(p, d)"] = float(np.corrcoef((yp - mp)[ok], (yd - md)[ok])[0, 1])
+        ep, ed = (yp - mp)[ok], (yd - md)[ok]
+        out[f"h{k} pickups"] = float(np.sum(ep**2) / np.sum(mp[ok]))
+        out[f"h{k} dropoffs"] = float(np.sum(ed**2) / np.sum(md[ok]))
+        out[f"h{k} net"] = float(np.sum((ed - ep) ** 2) / np.sum((mp + md)[ok]))
+        out[f"h{k} net if indep."] = float((np.sum(ep**2) + np.sum(ed**2)) / np.sum((mp + md)[ok]))
+        out[f"h{k} corr(p, d)"] = float(np.corrcoef(ep, ed)[0, 1])
     return out
 
 
@@ -243,8 +245,7 @@ def main() -> None:
         + count_table(result, events, capacity)
     )
     print(
-        "\ndispersion of the hourly counts around the model's means (Poisson: 1; net: the squared error of the net "
-        "change over mu_p + mu_d, 1 for independent Poisson counts; corr: of the two counts' residuals): "
+        "\nsquared errors of the hourly counts around the model's means over the means (the chain's Poisson: 1): "
         + ", ".join(f"{k} {v:.2f}" for k, v in dispersion(rates, labels).items())
     )
     print(f"\nPNG: {args.png}")
