@@ -1,0 +1,287 @@
+"""Does the plan help? Jan-Sep 2019 replayed through the docks under three policies (issue 22 §6).
+
+Each month (local midnight of the 1st to the next 1st) replays the Citi Bike Jersey City trips, read by the
+simulator's own reader (:func:`include.simulator.trips.read_trips`), through the rebuilt docks
+(:mod:`include.rebalancing.backtest`, whose docstring holds the replay's rules) three times, with the same
+fleet (default 2 trucks x 20 bikes, 60 truck-minutes an hour each) and the same time model:
+
+- ``none``: no rebalancing;
+- ``naive``: each hour, the stations furthest from half full back toward half full (greedy pairs);
+- ``plan``: the product's plan (risk → target interval → CP-SAT moves) on the forecast of a trailing
+  4-week mean of the same weekday and hour (only trips before the hour; :class:`TrailingMeanForecaster`).
+
+Stations: those of ``station_information.json`` with a capacity ≥ 1 that the trips use. Trip ends elsewhere
+(Manhattan, 3183 and 3426 absent from the snapshot, 3481 and 3678 with capacity 0 in it) are not modelled
+docks: never a failure, never rebalanced; their trips' other ends are replayed.
+
+    .venv/bin/python -m benchmarks.rebalancing_backtest [--months 2019-01 ...] [--trucks 2 --truck-capacity 20]
+        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--jobs 2]
+
+Prints a Markdown table per month and the total (failed pickups, failed returns, their sum, bikes moved,
+stops; the plan's change vs none and vs naive), the machine's load and the run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from include.gcp.settings import get_settings
+from include.rebalancing.backtest import (
+    OUTSIDE,
+    HourlyCounts,
+    NaivePolicy,
+    Network,
+    NoRebalancing,
+    OracleForecaster,
+    PlanPolicy,
+    PolicyResult,
+    TrailingMeanForecaster,
+    Trips,
+    replay,
+    window_events,
+)
+from include.rebalancing.config import SYSTEM_TIME_ZONE
+from include.rebalancing.plan import Fleet, default_time_limit
+from include.rebalancing.risk import RiskConfig
+from include.simulator.sources import month_files
+from include.simulator.trips import Trip, read_trips
+
+MONTHS = tuple(f"2019-{m:02d}" for m in range(1, 10))
+POLICIES = ("none", "naive", "plan")
+
+
+@dataclass(frozen=True)
+class Data:
+    """The network, every trip of the months read, and the forecaster's hourly counts."""
+
+    network: Network
+    trips: Trips
+    counts: HourlyCounts
+    excluded: dict[str, str]  # station id → why it is not a modelled dock
+    rejected_rows: int
+
+
+def local_midnight(month: str, offset_months: int = 0) -> datetime:
+    """The 1st of ``month`` (+ ``offset_months``) at local midnight."""
+    year, mon = int(month[:4]), int(month[5:7]) + offset_months
+    year, mon = year + (mon - 1) // 12, (mon - 1) % 12 + 1
+    return datetime(year, mon, 1, tzinfo=ZoneInfo(SYSTEM_TIME_ZONE))
+
+
+def load(months: Sequence[str], data_dir: Path) -> Data:
+    """Trips from January to the last month asked (the forecaster's history), the network from the snapshot."""
+    last = max(months)
+    every = [m for m in MONTHS if m <= last]
+    rows: list[Trip] = []
+    rejected = 0
+    for month in every:
+        for path in month_files(month, data_dir):
+            for item in read_trips(path):
+                if isinstance(item, Trip):
+                    rows.append(item)
+                else:
+                    rejected += 1
+    info = json.loads((data_dir / "station_information.json").read_text())["data"]["stations"]
+    by_id = {str(s["station_id"]): s for s in info}
+    used = sorted({t.start_station for t in rows}, key=lambda s: (len(s), s))  # the stations riders pick up at
+    excluded: dict[str, str] = {}
+    keep = []
+    for sid in used:
+        s = by_id.get(sid)
+        if s is None:
+            excluded[sid] = "absent from station_information.json"
+        elif not s.get("capacity") or int(s["capacity"]) < 1:
+            excluded[sid] = f"capacity {s.get('capacity')} in station_information.json"
+        else:
+            keep.append(sid)
+    network = Network(
+        tuple(keep),
+        np.array([int(by_id[s]["capacity"]) for s in keep]),
+        np.array([float(by_id[s]["lat"]) for s in keep]),
+        np.array([float(by_id[s]["lon"]) for s in keep]),
+    )
+    index = network.index()
+    trips = Trips(
+        np.array([index.get(t.start_station, OUTSIDE) for t in rows], dtype=np.int64),
+        np.array([index.get(t.end_station, OUTSIDE) for t in rows], dtype=np.int64),
+        np.array([t.started_at.timestamp() for t in rows]),
+        np.array([t.ended_at.timestamp() for t in rows]),
+    )
+    origin = local_midnight(every[0]).replace(tzinfo=None)
+    hours = int((local_midnight(last, 1).replace(tzinfo=None) - origin) // timedelta(hours=1)) + 24
+    counts = HourlyCounts.from_trips(trips, network.size, origin, hours, SYSTEM_TIME_ZONE)
+    return Data(network, trips, counts, excluded, rejected)
+
+
+FORECASTERS = {"trailing": TrailingMeanForecaster, "oracle": OracleForecaster}
+
+
+@dataclass(frozen=True)
+class Settings:
+    fleet: Fleet
+    risk: RiskConfig
+    time_limit_s: float | None
+    forecaster: str = "trailing"
+
+
+_DATA: Data | None = None  # the parent's data, inherited by forked workers
+
+
+def run_month(month: str, settings: Settings) -> tuple[str, dict[str, PolicyResult], float]:
+    """The month under the three policies: their results and the month's wall seconds."""
+    assert _DATA is not None
+    data = _DATA
+    clock = time.perf_counter()
+    start = local_midnight(month)
+    hours = int((local_midnight(month, 1) - start).total_seconds() // 3600)
+    events = window_events(data.trips, start, hours)
+    forecaster = FORECASTERS[settings.forecaster](data.counts)
+    policies = {
+        "none": NoRebalancing(),
+        "naive": NaivePolicy(data.network, settings.fleet),
+        "plan": PlanPolicy(data.network, settings.fleet, forecaster, settings.risk, settings.time_limit_s),
+    }
+    results = {name: replay(data.network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
+    return month, results, time.perf_counter() - clock
+
+
+def change(new: float, old: float) -> str:
+    return "n/a" if old == 0 else f"{100.0 * (new - old) / old:+.1f} %"
+
+
+def table(rows: list[tuple[str, dict[str, PolicyResult]]]) -> str:
+    """Markdown: per month and the total, each policy's failures and work, the plan's change."""
+    head = ["month"]
+    for p in POLICIES:
+        head += [f"{p}: failed pickups", "failed returns", "failures", "bikes moved", "stops"]
+    head += ["plan vs none", "plan vs naive"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    totals = {p: np.zeros(5, dtype=np.int64) for p in POLICIES}
+    for month, results in [*rows, ("total", {})]:
+        cells = [month if month != "total" else "**total**"]
+        figures = {}
+        for p in POLICIES:
+            if month == "total":
+                figures[p] = totals[p]
+            else:
+                r = results[p]
+                figures[p] = np.array(
+                    [r.failed_pickups.sum(), r.failed_returns.sum(), r.failures, r.bikes_moved, r.stops]
+                )
+                totals[p] += figures[p]
+            cells += [f"{int(v):,}" for v in figures[p]]
+        cells += [change(figures["plan"][2], figures["none"][2]), change(figures["plan"][2], figures["naive"][2])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    global _DATA
+    p = argparse.ArgumentParser(prog="python -m benchmarks.rebalancing_backtest", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--months", nargs="+", default=list(MONTHS), choices=MONTHS, metavar="YYYY-MM", help="2019-01 … 2019-09"
+    )
+    p.add_argument("--trucks", type=int, default=2)
+    p.add_argument("--truck-capacity", type=int, default=20)
+    p.add_argument("--service-level", type=float, default=0.10)
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="the plan's CP-SAT deterministic s an hour (default: the product's)",
+    )
+    p.add_argument(
+        "--forecaster",
+        choices=sorted(FORECASTERS),
+        default="trailing",
+        help="what drives the plan: the honest trailing mean (default) or the oracle (a diagnostic bound)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
+    p.add_argument("--data-dir", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    wall = time.perf_counter()
+    load_before = os.getloadavg()
+    print(f"load before: {uptime()}")
+    data_dir = args.data_dir or get_settings().trips_data_dir
+    _DATA = load(args.months, data_dir)
+    net = _DATA.network
+    print(
+        f"{net.size} stations modelled, {int(net.capacity.sum())} docks; not modelled (trips kept): "
+        + ", ".join(f"{s} ({why})" for s, why in _DATA.excluded.items())
+        + f"; {len(_DATA.trips):,} trips read, {_DATA.rejected_rows} rows rejected; read in "
+        f"{time.perf_counter() - wall:.1f} s"
+    )
+    settings = Settings(
+        Fleet(trucks=args.trucks, truck_capacity=args.truck_capacity),
+        RiskConfig(service_level=args.service_level),
+        args.time_limit,
+        args.forecaster,
+    )
+    limit = default_time_limit(net.size) if args.time_limit is None else args.time_limit
+    print(
+        f"fleet {settings.fleet}; plan: service level {args.service_level}, CP-SAT {limit} deterministic s an "
+        f"hour; forecaster: {FORECASTERS[args.forecaster](_DATA.counts).name}"
+    )
+    done: dict[str, dict[str, PolicyResult]] = {}
+    if args.jobs > 1:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            futures = [pool.submit(run_month, m, settings) for m in args.months]
+            for future in futures:
+                month, results, seconds = future.result()
+                done[month] = results
+                report_month(month, results, seconds)
+    else:
+        for m in args.months:
+            month, results, seconds = run_month(m, settings)
+            done[month] = results
+            report_month(month, results, seconds)
+    print()
+    print(table([(m, done[m]) for m in sorted(done)]))
+    elapsed = time.perf_counter() - wall
+    print(
+        f"\nrun time {elapsed / 60:.1f} min ({elapsed:.0f} s), jobs {args.jobs}; "
+        f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; {uptime()}"
+    )
+    return 0
+
+
+def report_month(month: str, results: dict[str, PolicyResult], seconds: float) -> None:
+    parts = []
+    for name in POLICIES:
+        r = results[name]
+        parts.append(
+            f"{name} {r.failures:,} failures ({r.failed_pickups.sum():,} pickups, {r.failed_returns.sum():,} returns), "
+            f"{r.bikes_moved:,} bikes, {r.stops:,} stops, {r.over_budget} over budget, decide {r.decide_seconds:.1f} s"
+            + (f", {r.statuses}" if r.statuses else "")
+        )
+    r0 = results["none"]
+    print(
+        f"{month}: {r0.pickups:,} pickups and {r0.returns + r0.lost_returns:,} dropoffs at modelled docks; "
+        + "; ".join(parts)
+        + f"; {seconds:.0f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
