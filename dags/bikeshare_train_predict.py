@@ -40,6 +40,11 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    (`include/rebalancing/hourly.py`); written to `station_risk`, `rebalancing_plan` and
    `rebalancing/{YYYY-MM-DD}/{HH}.json` on the bucket, replacing the hour's earlier plan.
 
+6. **calibrate_risk** - once per newly trained version: the chain's `p_empty` / `p_full` from that model's
+   rates on the run's validation days (never seen by its fit) against the inventory rebuilt from
+   `raw_events`, Brier score beside the station's historical frequency for the hour, and a reliability plot:
+   `models/{version}/risk_reliability.png` and `risk_calibration.json` (`include/rebalancing/calibration.py`).
+
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
 rewritten; the predictions file of the hour is replaced on a rerun. So a backfill of a past week from
 the UI writes 168 prediction files and 168 plans, and the same again when rerun. Code: `include/ml`,
@@ -108,6 +113,14 @@ def bikeshare_train_predict() -> None:
         return hourly.write_predictions(hour, hourly.Publication.from_xcom(published).serving_version, rows)
 
     @task
+    def calibrate_risk(evaluation: dict, data_interval_end=None) -> dict:
+        from include.rebalancing import calibration
+
+        hour = Hour.floor(data_interval_end).start
+        trained = not evaluation["reused"] and bool(evaluation.get("model_sha256"))
+        return calibration.calibrate_run(hour, evaluation["version"], trained)
+
+    @task
     def plan_rebalancing(data_interval_end=None) -> dict:
         from include.rebalancing import hourly
 
@@ -116,6 +129,7 @@ def bikeshare_train_predict() -> None:
     evaluation = train_and_evaluate()
     wait_for_features() >> evaluation
     published = publish(evaluation)
+    published >> calibrate_risk(evaluation)  # beside the plan, never in its way
     write_predictions(predict(published), published) >> plan_rebalancing()
 
 

@@ -38,8 +38,11 @@ from include.simulator.sources import month_files  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
 
 HISTORY_MONTHS = [f"2019-{m:02d}" for m in range(1, 10)]
-DAY_START = datetime(2019, 9, 29, 4, tzinfo=UTC)  # a local day (America/New_York, EDT) of real trips
-DAY_END = DAY_START + timedelta(days=1)
+# The demo hour is a weekday morning a crew recognises: Tue 24 Sep 2019, 07:00 in Jersey City (EDT = UTC-4);
+# the replayed day is the 24 hours before it.
+DAY_END = datetime(2019, 9, 24, 11, tzinfo=UTC)
+DAY_START = DAY_END - timedelta(days=1)
+FEED_TIMEOUT_S = 120
 MALFORMED_SHARE = 0.01
 STREAM_TIMEOUT_S = 600
 FEATURE_TABLES = (
@@ -99,6 +102,24 @@ def wait_for_stream(expected: int) -> int:
         print(f"   raw_events has {n:,} of {expected:,} events of the day", flush=True)
         time.sleep(5)
     return n
+
+
+def wait_for_feed(expected: int) -> int:
+    """Wait until the local GBFS server has taken every valid event of the day from its subscription (applied
+    now or by an earlier demo), so that the status it serves is the stock at the demo hour."""
+    import urllib.request
+
+    url = get_settings().gbfs.url + "/inventory.json"
+    deadline = time.monotonic() + FEED_TIMEOUT_S
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            messages = json.load(response)["messages"]
+        taken = int(messages.get("applied", 0)) + int(messages.get("duplicate", 0))
+        if taken >= expected:
+            return taken
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the GBFS server took {taken} of {expected} events in {FEED_TIMEOUT_S} s ({url})")
+        time.sleep(2)
 
 
 def feature_code_fingerprint() -> str:
@@ -195,6 +216,11 @@ def main() -> None:
     dag_test("bikeshare_replay", conf=conf)
     written = wait_for_stream(len(day))
     done(started, f"{written:,} events of the day in raw_events")
+
+    started = step("4b. bikeshare_inventory: the local GBFS feed's station status into BigQuery")
+    applied = wait_for_feed(len(day))
+    dag_test("bikeshare_inventory")
+    done(started, f"the feed applied {applied:,} events of the replay")
 
     hour = DAY_END
     started = step(f"5. bikeshare_features as of {hour:%Y-%m-%d %H:%M} UTC (catches up every 15-minute as_of)")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,7 @@ WARMUP = timedelta(days=1)
 HISTORY = timedelta(days=28)  # calibrate_version: the baseline's history before the scored span, at most
 MIN_HISTORY = timedelta(days=1)  # the baseline needs each hour of day seen once
 BINS = 10
+log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 RATE_COLUMNS = ("station_id", "hour", "horizon", "pickups", "dropoffs")
 
@@ -767,3 +769,37 @@ def calibrate_version(
         s,
     )
     return result, png
+
+
+def calibrate_run(
+    cutoff: datetime, version: str, trained: bool, validation_days: int = 7, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The hourly run's calibration of the model it trained: its risk on the run's validation days, which that
+    fit never saw (the hours ``[cutoff - validation_days, cutoff - 3 h)``: the last three lack their 3-hour
+    outcome at run time). Written once per version beside the model; a rerun of the hour, or a run that reused
+    a committed version or trained nothing, skips it, and so does one with too little history to replay."""
+    from include.gcp import bucket, paths
+    from include.gcp.settings import get_settings
+
+    s = settings or get_settings()
+    if not trained:
+        return {"version": version, "skipped": "no model trained by this run"}
+    if bucket.exists(paths.model_risk_calibration(s.env, version), s):
+        return {"version": version, "skipped": "calibrated already"}
+    start = cutoff - timedelta(days=validation_days)
+    days = (cutoff - 3 * HOUR - start) / timedelta(days=1)
+    from google.api_core.exceptions import NotFound
+
+    try:
+        result, _ = calibrate_version(version, days, s, start=start)
+    except (ValueError, NotFound) as e:  # too little history, or no events yet (a young deployment): said, not failed
+        log.warning("no risk calibration for %s: %s", version, e)
+        return {"version": version, "skipped": str(e)}
+    scores = {
+        f"{score.target}_{score.horizon}h": {
+            "brier_chain": _num(score.brier_chain),
+            "brier_baseline": _num(score.brier_baseline),
+        }
+        for score in result.scores
+    }
+    return {"version": version, "start": start.isoformat(), "days": days, "brier": scores}

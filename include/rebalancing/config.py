@@ -9,12 +9,15 @@ from include.gcp.settings import EnvReader, SettingsError
 
 # The system's clock for crews (Jersey City). One place, so that a deployment of many systems keys it by system.
 SYSTEM_TIME_ZONE = "America/New_York"
+LOCAL_MAX_STATUS_AGE_MINUTES = 24 * 60.0  # the local feed reports a station when its stock changes
 
 
 @dataclass(frozen=True)
 class RebalancingConfig:
     """Defaults are the issue's (2 trucks of 20 bikes, 10 % service level); the depot defaults to the stations'
-    centroid. A status older than ``max_status_age_minutes`` at the plan hour is used but flagged as stale."""
+    centroid. A status older than ``max_status_age_minutes`` at the plan hour is used but flagged as stale:
+    30 min on gcp, where a dock reports every few minutes; a day on the local profile, whose feed (rebuilt
+    from the replay) reports a station only when its stock changes, so a quiet station's status is exact."""
 
     trucks: int = 2
     truck_capacity: int = 20
@@ -22,7 +25,7 @@ class RebalancingConfig:
     depot_lat: float | None = None
     depot_lon: float | None = None
     max_status_age_minutes: float = 30.0
-    plan_time_limit_seconds: float = 20.0
+    plan_time_limit_seconds: float | None = None  # CP-SAT deterministic seconds; None: plan.default_time_limit
 
     def __post_init__(self) -> None:
         if self.trucks < 0 or self.truck_capacity < 1:
@@ -53,6 +56,9 @@ class RebalancingConfig:
             service_level=read.number("REBALANCING_SERVICE_LEVEL", default.service_level),
             depot_lat=optional("REBALANCING_DEPOT_LAT"),
             depot_lon=optional("REBALANCING_DEPOT_LON"),
-            max_status_age_minutes=read.number("REBALANCING_MAX_STATUS_AGE_MINUTES", default.max_status_age_minutes),
-            plan_time_limit_seconds=read.number("REBALANCING_PLAN_TIME_LIMIT_SECONDS", default.plan_time_limit_seconds),
+            max_status_age_minutes=read.number(
+                "REBALANCING_MAX_STATUS_AGE_MINUTES",
+                LOCAL_MAX_STATUS_AGE_MINUTES if read.profile() == "local" else default.max_status_age_minutes,
+            ),
+            plan_time_limit_seconds=optional("REBALANCING_PLAN_TIME_LIMIT_SECONDS"),
         )

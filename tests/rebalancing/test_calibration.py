@@ -415,3 +415,7 @@ def test_calibrate_version_writes_the_plot_and_summary_beside_the_model(test_set
     np.testing.assert_array_equal(result.frame["bikes"], expected.bikes[i, s])
     np.testing.assert_array_equal(result.frame["hit_empty_3h"], expected.empty[3][i, s])
     np.testing.assert_array_equal(result.frame["hit_full_1h"], expected.full[1][i, s])
+
+    # the hourly run's step: once per version (already written here), nothing for a run that trained nothing
+    assert cal.calibrate_run(version_hour, version, trained=True, settings=settings)["skipped"] == "calibrated already"
+    assert cal.calibrate_run(version_hour, version, trained=False, settings=settings)["skipped"].startswith("no model")

@@ -9,8 +9,13 @@ from include.rebalancing.config import RebalancingConfig
 
 
 def test_defaults_are_the_issues_two_trucks_of_twenty_at_ten_percent() -> None:
-    config = RebalancingConfig.from_env({})
+    config = RebalancingConfig.from_env({"BIKESHARE_PROFILE": "gcp"})
     assert (config.trucks, config.truck_capacity, config.service_level, config.depot) == (2, 20, 0.10, None)
+    assert config.max_status_age_minutes == 30
+
+
+def test_the_local_feed_reports_on_change_so_a_quiet_station_is_not_stale() -> None:
+    assert RebalancingConfig.from_env({}).max_status_age_minutes == 24 * 60
 
 
 def test_every_setting_can_be_overridden() -> None:
