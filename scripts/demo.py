@@ -5,10 +5,13 @@
 3. bikeshare_stream: starts the streaming pipeline (DirectRunner in the background);
 4. bikeshare_replay: the demo day's trips published to Pub/Sub, with a share of malformed messages;
    the script waits until the pipeline has written every valid event of the day to raw_events;
+4b. bikeshare_inventory: once the local GBFS server has taken the same events, one poll of its feed: each
+   station's stock at the demo hour in station_status;
 5. bikeshare_features: one run at the demo hour (catches up every 15-minute as_of), recorded as
    verified in feature_store_runs once its dbt tests passed;
 6. bikeshare_train_predict: waits for that verified run, trains, gates, predicts the next three hours
-   (horizons 1..3), writes Avro to the bucket and station_predictions;
+   (horizons 1..3), writes Avro to the bucket and station_predictions, then plans the hour: risk of empty
+   and full, target intervals, the trucks' moves (station_risk, rebalancing_plan, rebalancing/*.json);
 7. bikeshare_monitoring at that hour + 15 min: the forecasts are served (station_predictions), the
    outcome-based scores (model_performance), feature drift, alerts (``.local/alerts.jsonl``);
 8. bikeshare_stream with action=drain: stops the pipeline (drained, not cancelled).
