@@ -180,6 +180,19 @@ def summary(demo_started: datetime) -> None:
         print(f"   {table}: {count(f'select count(*) from `{s.table_id(table)}`'):,} rows")
     for blob in sorted(bucket.list_blobs(prefix=f"{s.env}/"), key=lambda b: b.name):
         print(f"   gs://{s.bucket}/{blob.name}  ({blob.size:,} bytes)")
+    plan = bucket.blob(f"{s.env}/rebalancing/{DAY_END:%Y-%m-%d}/{DAY_END:%H}.json")
+    if plan.exists():
+        body = json.loads(plan.download_as_text())
+        summary_ = body["summary"]
+        print(
+            f"   plan for {DAY_END:%Y-%m-%d %H:%M} UTC: {len(body['moves'])} moves of {summary_['bikes_moved']} bikes, "
+            f"stations in their target interval {summary_['in_interval_before']} -> {summary_['in_interval_after']}"
+        )
+        for move in body["moves"]:
+            print(
+                f"     truck {move['truck']} #{move['move_order']}: {move['bikes']} bikes "
+                f"{move['from_station']} -> {move['to_station']}"
+            )
     if latest.exists():
         pointer = json.loads(latest.download_as_text())
         metadata = json.loads(bucket.blob(pointer["metadata"]).download_as_text())
