@@ -66,7 +66,8 @@ POLICIES = ("none", "naive", "plan")
 
 @dataclass(frozen=True)
 class Data:
-    """The network, every trip of the months read, and the forecaster's hourly counts."""
+    """Every station riders picked up at with a known capacity (each month replays those active in it), every
+    trip of the months read, and the forecaster's hourly counts."""
 
     network: Network
     trips: Trips
@@ -141,21 +142,36 @@ class Settings:
 _DATA: Data | None = None  # the parent's data, inherited by forked workers
 
 
+def month_data(data: Data, start: datetime, hours: int) -> tuple[Network, Trips, HourlyCounts]:
+    """The stations riders picked up at in the window (a station not open yet is no dock to balance), and the
+    trips and counts indexed by them: the same network whichever months a run asks for."""
+    t0, t1 = start.timestamp(), start.timestamp() + hours * 3600
+    inside = (data.trips.start_s >= t0) & (data.trips.start_s < t1) & (data.trips.start_station != OUTSIDE)
+    active = np.unique(data.trips.start_station[inside])
+    remap = np.full(data.network.size + 1, OUTSIDE, dtype=np.int64)  # the last entry maps OUTSIDE to itself
+    remap[active] = np.arange(len(active))
+    net = data.network
+    network = Network(tuple(net.station_ids[i] for i in active), net.capacity[active], net.lat[active], net.lon[active])
+    trips = Trips(remap[data.trips.start_station], remap[data.trips.end_station], data.trips.start_s, data.trips.end_s)
+    c = data.counts
+    return network, trips, HourlyCounts(c.origin, c.time_zone, c.pickups[:, active], c.dropoffs[:, active])
+
+
 def run_month(month: str, settings: Settings) -> tuple[str, dict[str, PolicyResult], float]:
     """The month under the three policies: their results and the month's wall seconds."""
     assert _DATA is not None
-    data = _DATA
     clock = time.perf_counter()
     start = local_midnight(month)
     hours = int((local_midnight(month, 1) - start).total_seconds() // 3600)
-    events = window_events(data.trips, start, hours)
-    forecaster = FORECASTERS[settings.forecaster](data.counts)
+    network, trips, counts = month_data(_DATA, start, hours)
+    events = window_events(trips, start, hours)
+    forecaster = FORECASTERS[settings.forecaster](counts)
     policies = {
         "none": NoRebalancing(),
-        "naive": NaivePolicy(data.network, settings.fleet),
-        "plan": PlanPolicy(data.network, settings.fleet, forecaster, settings.risk, settings.time_limit_s),
+        "naive": NaivePolicy(network, settings.fleet),
+        "plan": PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s),
     }
-    results = {name: replay(data.network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
+    results = {name: replay(network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
     return month, results, time.perf_counter() - clock
 
 
@@ -216,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None, help="also write every month's figures here")
     args = p.parse_args(argv)
 
     wall = time.perf_counter()
@@ -225,7 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _DATA = load(args.months, data_dir)
     net = _DATA.network
     print(
-        f"{net.size} stations modelled, {int(net.capacity.sum())} docks; not modelled (trips kept): "
+        f"{net.size} stations with a capacity (each month: those riders picked up at), {int(net.capacity.sum())} "
+        "docks; not modelled (trips kept): "
         + ", ".join(f"{s} ({why})" for s, why in _DATA.excluded.items())
         + f"; {len(_DATA.trips):,} trips read, {_DATA.rejected_rows} rows rejected; read in "
         f"{time.perf_counter() - wall:.1f} s"
@@ -245,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs > 1:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-            futures = [pool.submit(run_month, m, settings) for m in args.months]
+            # Busier (later) months first, so the two processes finish together.
+            futures = [pool.submit(run_month, m, settings) for m in sorted(args.months, reverse=True)]
             for future in futures:
                 month, results, seconds = future.result()
                 done[month] = results
@@ -262,7 +281,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nrun time {elapsed / 60:.1f} min ({elapsed:.0f} s), jobs {args.jobs}; "
         f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; {uptime()}"
     )
+    if args.json:
+        figures = {m: {name: summary(r) for name, r in done[m].items()} for m in sorted(done)}
+        meta = {
+            "argv": sys.argv[1:],
+            "seconds": round(elapsed),
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+        }
+        args.json.write_text(json.dumps({"run": meta, "months": figures}, indent=1))
     return 0
+
+
+def summary(r: PolicyResult) -> dict[str, object]:
+    return {
+        "failed_pickups": int(r.failed_pickups.sum()),
+        "failed_returns": int(r.failed_returns.sum()),
+        "bikes_moved": r.bikes_moved,
+        "stops": r.stops,
+        "moves": r.moves,
+        "pickups": r.pickups,
+        "returns": r.returns,
+        "lost_returns": r.lost_returns,
+        "truck_seconds": r.truck_seconds,
+        "over_budget": r.over_budget,
+        "decide_seconds": round(r.decide_seconds, 1),
+        "statuses": r.statuses,
+    }
 
 
 def report_month(month: str, results: dict[str, PolicyResult], seconds: float) -> None:
@@ -276,9 +321,8 @@ def report_month(month: str, results: dict[str, PolicyResult], seconds: float) -
         )
     r0 = results["none"]
     print(
-        f"{month}: {r0.pickups:,} pickups and {r0.returns + r0.lost_returns:,} dropoffs at modelled docks; "
-        + "; ".join(parts)
-        + f"; {seconds:.0f} s",
+        f"{month}: {len(r0.failed_pickups)} stations, {r0.pickups:,} pickups and {r0.returns + r0.lost_returns:,} "
+        "dropoffs at them; " + "; ".join(parts) + f"; {seconds:.0f} s",
         flush=True,
     )
 
