@@ -18,11 +18,11 @@ from include.beam.control.stream_health import (
 )
 from include.gbfs.poll import poll
 from include.gbfs.settings import GbfsSettings
-from include.gcp import clients
+from include.gcp import clients, resources
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS
 from include.monitoring.alerts import kind_of_failure
-from tests.gbfs.fake_feed import fake_feed, station_information, station_status
+from tests.gbfs.fake_feed import fake_feed, gbfs_dataset, station_information, station_status
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -66,7 +66,13 @@ def test_never_read_is_a_problem_only_when_the_feed_is_failing() -> None:
 
 @pytest.mark.integration
 def test_the_monitor_fails_on_a_stale_status_read_from_bigquery(test_settings: Settings) -> None:
-    s = test_settings  # the session's dataset: raw_events and the GBFS tables
+    # a dataset of its own: an event in the session's raw_events would change the dbt tests' fleet
+    with gbfs_dataset(test_settings) as s:
+        resources.ensure_bigquery(s)  # raw_events, its dead letters and the rest, as a deployment has
+        _stale_status_is_a_problem(s)
+
+
+def _stale_status_is_a_problem(s: Settings) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     bq = clients.bigquery_client(s)
     event = {"event_id": f"sh-{now.timestamp()}", "station_id": "1", "ts_iso": "2019-09-01T00:00:00Z"}
