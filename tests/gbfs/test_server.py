@@ -24,7 +24,7 @@ from google.api_core.exceptions import NotFound
 from include.gbfs.feed import read_discovery, read_information, read_status
 from include.gbfs.server import FeedServer, LocalFeed, Station, load_snapshot
 from include.gbfs.settings import GbfsSettings
-from include.gcp import clients
+from include.gcp import clients, resources
 from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings
 from include.rebalancing.inventory import UNKNOWN_CAPACITY
@@ -157,7 +157,21 @@ def snapshot_file(path: Path) -> Path:
 
 
 @pytest.fixture
-def feed_server(test_settings: Settings, tmp_path: Path) -> Iterator[tuple[FeedServer, GbfsSettings]]:
+def own_topic(test_settings: Settings) -> Iterator[Settings]:
+    """A topic of the test's own: its events (and its "not an event") must not reach the session's subscription,
+    which other tests count messages on."""
+    settings = test_settings.with_names(topic=f"gbfs-test-events-{uuid.uuid4().hex[:8]}")
+    resources.ensure_topic(settings)
+    try:
+        yield settings
+    finally:
+        with suppress(NotFound):
+            clients.publisher_client(settings).delete_topic(topic=settings.topic_path)
+
+
+@pytest.fixture
+def feed_server(own_topic: Settings, tmp_path: Path) -> Iterator[tuple[FeedServer, GbfsSettings]]:
+    test_settings = own_topic
     gbfs = GbfsSettings(
         url="http://127.0.0.1:1/gbfs.json",
         subscription=f"gbfs-test-{uuid.uuid4().hex[:8]}",
@@ -189,8 +203,9 @@ def publish(settings: Settings, events: list[Event]) -> None:
 
 
 def test_the_server_rebuilds_stock_from_published_events(
-    feed_server: tuple[FeedServer, GbfsSettings], test_settings: Settings
+    feed_server: tuple[FeedServer, GbfsSettings], own_topic: Settings
 ) -> None:
+    test_settings = own_topic
     server, gbfs = feed_server
     wait_for(lambda: server.listener.thread.is_alive() and _subscribed(test_settings, server))
     discovery = get(server.url + "/gbfs.json")
