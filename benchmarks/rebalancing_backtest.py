@@ -15,7 +15,8 @@ Stations: those of ``station_information.json`` with a capacity ≥ 1 that the t
 docks: never a failure, never rebalanced; their trips' other ends are replayed.
 
     .venv/bin/python -m benchmarks.rebalancing_backtest [--months 2019-01 ...] [--trucks 2 --truck-capacity 20]
-        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--jobs 2]
+        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--jobs 2] [--json PATH]
+    .venv/bin/python -m benchmarks.rebalancing_backtest --render PATH   # a saved run's table again
 
 Prints a Markdown table per month and the total (failed pickups, failed returns, their sum, bikes moved,
 stops; the plan's change vs none and vs naive), the machine's load and the run time.
@@ -35,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -179,28 +181,42 @@ def change(new: float, old: float) -> str:
     return "n/a" if old == 0 else f"{100.0 * (new - old) / old:+.1f} %"
 
 
-def table(rows: list[tuple[str, dict[str, PolicyResult]]]) -> str:
-    """Markdown: per month and the total, each policy's failures and work, the plan's change."""
-    head = ["month"]
-    for p in POLICIES:
-        head += [f"{p}: failed pickups", "failed returns", "failures", "bikes moved", "stops"]
-    head += ["plan vs none", "plan vs naive"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    totals = {p: np.zeros(5, dtype=np.int64) for p in POLICIES}
-    for month, results in [*rows, ("total", {})]:
-        cells = [month if month != "total" else "**total**"]
-        figures = {}
+def table(months: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Markdown from :func:`summary` figures: per month and the total, each policy's failed pickups + failed
+    returns = failures, the fleet's bikes moved / stops, and the plan's changes."""
+    head = [
+        "month",
+        "none: failed pickups + returns",
+        "naive: failed pickups + returns",
+        "naive: bikes moved / stops",
+        "plan: failed pickups + returns",
+        "plan: bikes moved / stops",
+        "plan vs none (failures)",
+        "plan vs naive (failures)",
+        "plan vs naive (bikes moved)",
+    ]
+    keys = ("failed_pickups", "failed_returns", "bikes_moved", "stops")
+    totals = {p: dict.fromkeys(keys, 0) for p in POLICIES}
+    for figures in months.values():
         for p in POLICIES:
-            if month == "total":
-                figures[p] = totals[p]
-            else:
-                r = results[p]
-                figures[p] = np.array(
-                    [r.failed_pickups.sum(), r.failed_returns.sum(), r.failures, r.bikes_moved, r.stops]
-                )
-                totals[p] += figures[p]
-            cells += [f"{int(v):,}" for v in figures[p]]
-        cells += [change(figures["plan"][2], figures["none"][2]), change(figures["plan"][2], figures["naive"][2])]
+            for k in keys:
+                totals[p][k] += int(figures[p][k])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for month, figures in [*sorted(months.items()), ("**total**", totals)]:
+        fail = {p: figures[p]["failed_pickups"] + figures[p]["failed_returns"] for p in POLICIES}
+
+        def failures(p: str, f: dict[str, Any] = figures, total: dict[str, int] = fail) -> str:
+            return f"{f[p]['failed_pickups']:,} + {f[p]['failed_returns']:,} = {total[p]:,}"
+
+        def work(p: str, f: dict[str, Any] = figures) -> str:
+            return f"{f[p]['bikes_moved']:,} / {f[p]['stops']:,}"
+
+        cells = [month, failures("none"), failures("naive"), work("naive"), failures("plan"), work("plan")]
+        cells += [
+            change(fail["plan"], fail["none"]),
+            change(fail["plan"], fail["naive"]),
+            change(figures["plan"]["bikes_moved"], figures["naive"]["bikes_moved"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -233,7 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write every month's figures here")
+    p.add_argument("--render", type=Path, default=None, help="only print the table of a run's --json file")
     args = p.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        print(table(saved["months"]))
+        return 0
 
     wall = time.perf_counter()
     load_before = os.getloadavg()
@@ -275,14 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             done[month] = results
             report_month(month, results, seconds)
     print()
-    print(table([(m, done[m]) for m in sorted(done)]))
+    figures = {m: {name: summary(r) for name, r in done[m].items()} for m in sorted(done)}
+    print(table(figures))
     elapsed = time.perf_counter() - wall
     print(
         f"\nrun time {elapsed / 60:.1f} min ({elapsed:.0f} s), jobs {args.jobs}; "
         f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; {uptime()}"
     )
     if args.json:
-        figures = {m: {name: summary(r) for name, r in done[m].items()} for m in sorted(done)}
         meta = {
             "argv": sys.argv[1:],
             "seconds": round(elapsed),
