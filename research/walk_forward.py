@@ -7,7 +7,7 @@ predicts every station-hour of the week and computes the four naive baselines fo
 ``include/ml/baselines.py``, then prints MAE / RMSE of net change over the whole period and per month, against
 the best naive. Features are the research harness's pandas copy of the dbt contract (model_research.py).
 
-    .venv/bin/python -m research.walk_forward [--time-reversed] [--weeks 26]
+    .venv/bin/python -m research.walk_forward [--time-reversed] [--weeks 26] [--horizons 3] [--scored-weeks 4]
 
 - default: real Jul-Sep 2019 (the steady summer);
 - ``--time-reversed``: synthetic Jul-Sep 2020, the Jan-Sep stream played backwards (a falling season with
@@ -22,6 +22,11 @@ Measured 2026-11-24 (26 weeks, one boosting thread, 13 weekly fits of 3 models, 
 | real Jul-Sep 2019 (steady summer) | 0.948 vs 1.067: -11.2 % | 1.771 vs 1.959: -9.6 % |
 | time-reversed, synthetic Jul-Sep 2020 (falling) | 0.531 vs 0.664: -20.2 % | 1.115 vs 1.278: -12.7 % |
 | the same, + the fleet's 15/30-min counts (46 features; 292 s) | 0.531 vs 0.664: -20.0 % | 1.112 vs 1.278: -13.0 % |
+Three horizons (issue 22 §2), before and after, same settings (``--weeks 26 --scored-weeks 4``: Jul 1-29 2019,
+35,616 station-hours): before (65d39ff, next hour only; 156 s, load 0.2-1.9) MAE 0.914 vs 1.024 best naive
+(-10.8 %), RMSE 1.757 vs 1.973 (-10.9 %); after (3 horizons; 940 s, load 3.4-5.5) the same to the last digit,
+as built: horizon 1 is the old model. Hours +2 / +3, pickups: MAE 0.789 / 0.796 vs 0.803 best naive (-1.8 /
+-0.9 %); dropoffs 0.762 / 0.767 vs 0.786 (-3.0 / -2.4 %); RMSE 1.52 / 1.51 vs 1.58 best naive.
 Each month of the falling season (46 features): MAE -20.5 / -19.6 / -20.0 %, RMSE -13.7 / -11.6 / -13.6 %. The
 rows above it were measured with the 42 features before those counts. The best naive
 on MAE is the historical mean in the summer and the mean of the last 4 weeks in the falling season (as in the
@@ -186,6 +191,7 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, default=HORIZONS, help="hours forecast per run (1: the next only)")
     parser.add_argument("--ahead", choices=("per_horizon", "stacked"), default="per_horizon", help="later horizons")
     parser.add_argument("--no-ahead-history", action="store_true", help="later horizons without target-hour history")
+    parser.add_argument("--scored-weeks", type=int, help="score only the first N weeks (quicker comparisons)")
     args = parser.parse_args()
     started = time.perf_counter()
     labels = research.hourly_counts(time_reversed=args.time_reversed)
@@ -201,6 +207,8 @@ def main() -> None:
         start, end = pd.Timestamp(SCORED_START), data["as_of"].max() + pd.Timedelta(hours=1)
     else:
         start, end = REAL_SCORED
+    if args.scored_weeks:
+        end = min(end, start + pd.Timedelta(weeks=args.scored_weeks))
     frame, counts, fits = served_forecasts(
         data, labels, start, end, args.weeks, args.horizons, args.ahead, not args.no_ahead_history
     )

@@ -41,7 +41,7 @@ import numpy as np
 
 from include.rebalancing.inventory import DROPOFF, PICKUP, Docks, start_snapshot
 from include.rebalancing.plan import Fleet, Move, fleet_seconds, haversine_m, leg_metres, leg_seconds, plan_moves
-from include.rebalancing.risk import RiskConfig, station_risk
+from include.rebalancing.risk import RiskConfig, failure_exposure, station_risk
 
 OUTSIDE = -1  # a trip end at a station the network does not simulate
 HOUR_S = 3600.0
@@ -380,6 +380,7 @@ class PlanPolicy:
             self.fleet,
             self.time_limit_s,
             valid=risk.valid,
+            priority=failure_exposure(risk, pickups, dropoffs),
         )
         for key in (plan.status, "wall-clock stop") if plan.wall_clock_stop else (plan.status,):
             self.statuses[key] = self.statuses.get(key, 0) + 1

@@ -28,7 +28,7 @@ from include.gcp.tables import REBALANCING_PLAN_SPEC, STATION_RISK_SPEC
 from include.hours import Hour
 from include.rebalancing.config import RebalancingConfig
 from include.rebalancing.plan import Fleet, Plan, plan_moves
-from include.rebalancing.risk import RiskConfig, station_risk
+from include.rebalancing.risk import RiskConfig, failure_exposure, station_risk
 
 log = logging.getLogger(__name__)
 HORIZONS = (1, 2, 3)
@@ -112,15 +112,19 @@ def compute(stations: pd.DataFrame, config: RebalancingConfig) -> tuple[pd.DataF
     for column in (*RISK_COLUMNS, "target_low", "target_high", "reachable", "bikes_after_plan"):
         out[column] = None
     judged = out.index[out["judged"]]
+    exposure = pd.Series(0.0, index=out.index)  # the plan's priority (risk.failure_exposure)
     if len(judged):
         rows = out.loc[judged]
+        pickups = rows[[f"pickups_{h}" for h in HORIZONS]].to_numpy(dtype=float)
+        dropoffs = rows[[f"dropoffs_{h}" for h in HORIZONS]].to_numpy(dtype=float)
         risk = station_risk(
             rows["bikes"].astype(int).to_numpy(),
             rows["capacity"].astype(int).to_numpy(),
-            rows[[f"pickups_{h}" for h in HORIZONS]].to_numpy(dtype=float),
-            rows[[f"dropoffs_{h}" for h in HORIZONS]].to_numpy(dtype=float),
+            pickups,
+            dropoffs,
             RiskConfig(service_level=config.service_level),
         )
+        exposure.loc[judged] = failure_exposure(risk, pickups, dropoffs)
         for column in RISK_COLUMNS:
             out.loc[judged, column] = getattr(risk, column)
         out.loc[judged, "target_low"] = risk.target_low
@@ -138,6 +142,7 @@ def compute(stations: pd.DataFrame, config: RebalancingConfig) -> tuple[pd.DataF
         planned["target_high"].to_numpy(dtype=int),
         fleet,
         time_limit_s=config.plan_time_limit_seconds,
+        priority=exposure.loc[planned.index].to_numpy(dtype=float),
     )
     change: dict[str, int] = {}
     for move in plan.moves:

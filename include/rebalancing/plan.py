@@ -1,4 +1,5 @@
-"""The hour's truck moves: bring the most stations into their target interval, then drive the fewest km.
+"""The hour's truck moves: bring the most (or the most urgent) stations into their target interval, then drive
+the fewest km.
 
 **Model.**
 
@@ -17,16 +18,20 @@
   ``minutes_per_stop`` at each pickup and each drop-off, plus ``minutes_per_bike`` per bike moved (loading
   and unloading together), at most ``minutes_per_hour``; at most ``trucks`` routes.
 
-**Objective**, lexicographic: (1) maximise the stations inside their interval after the moves, (2) minimise
-the metres driven, depot to depot. One weighted sum, exact: a station weighs more than the longest total
-drive the budgets allow (``trucks x speed x hour`` metres).
+**Objective**, lexicographic: (1) maximise the stations inside their interval after the moves, each counted
+by its *priority* (default 1: the most stations; the product passes each station's expected failed pickups
+and returns over the horizon, so the trucks go where riders would be turned away, not to the stations just
+outside their interval), (2) minimise the metres driven, depot to depot. One weighted sum, exact: priorities
+become integers (``PRIZE_SCALE`` for the largest, at least 1), and a prize unit weighs more than the longest
+total drive the budgets allow (``trucks x speed x hour`` metres).
 
 **Reduction, exact.** As a move is the only one touching its two stations, all that matters of its bikes is
-how many of the two it fixes (0, 1 or 2) and its handling time: for each (from, to) pair the model keeps the
-fewest bikes that fix both, and the fewest that fix one when that is fewer, and no move that fixes neither
-(dropping one keeps the count and saves time and km). Moves must start above ``high`` or end below ``low``
+which of the two it fixes and its handling time: for each (from, to) pair the model keeps the fewest bikes
+that fix both, and the fewest that fix only the giver or only the taker when that is fewer and the other does
+not fix as much with as few, and no move that fixes neither (dropping one keeps the prize and saves time and
+km). Moves must start above ``high`` or end below ``low``
 and fit a truck's hour on their own. What is left is a team orienteering problem: each candidate move a
-node with a prize (1 or 2 stations) and a duration, at most one node per station.
+node with a prize (the priorities of the stations it fixes) and a duration, at most one node per station.
 
 **Solver.** OR-Tools CP-SAT, one model: a literal per candidate move, ``add_multiple_circuit`` from the depot
 for the routes, a finish time per move chained along the chosen arcs (which rules out sub-tours and enforces
@@ -40,8 +45,8 @@ did). Probing and the big-linear-overlap presolve are off: on these models they 
 **Candidates, for size.** Up to ``FULL_MODEL`` candidate moves the model has them all and every arc between
 them: its answer is the optimum (the tests compare it with brute force). Above that, each station outside
 its interval keeps its moves with its ``NEIGHBOURS`` nearest partners outside on the other side and its
-``NEIGHBOURS`` nearest other partners; the ``MAX_CANDIDATES`` with the most stations fixed per minute of a
-depot round trip stay; each keeps arcs to its ``ARC_NEIGHBOURS`` nearest next moves. ``OPTIMAL`` then means
+``NEIGHBOURS`` nearest other partners; the ``MAX_CANDIDATES`` with the most prize per minute of a depot round
+trip stay; each keeps arcs to its ``ARC_NEIGHBOURS`` nearest next moves. ``OPTIMAL`` then means
 optimal over that pruned graph (``Plan.pruned``).
 """
 
@@ -62,6 +67,7 @@ NEIGHBOURS = 4  # above: per station outside its interval, nearest partners kept
 MAX_CANDIDATES = 250  # above: candidate moves kept, by stations fixed per minute of a depot round trip
 ARC_NEIGHBOURS = 10  # above: per candidate, the nearest next moves its route may go on to
 SEED = 0
+PRIZE_SCALE = 1000  # the largest priority's integer prize (the others in proportion, at least 1)
 WALL_GUARD = 10.0  # wall-clock limit: this many times the deterministic one (+5 s), for a pathological run
 
 
@@ -177,11 +183,13 @@ def plan_moves(
     fleet: Fleet = Fleet(),
     time_limit_s: float | None = None,
     valid: ArrayLike | None = None,
+    priority: ArrayLike | None = None,
 ) -> Plan:
     """The hour's moves (model in the module docstring). ``valid`` False excludes a station, and so do
     non-finite values and inconsistent counts (not ``0 <= low <= high <= capacity``, bikes outside
     ``[0, capacity]``), counted in ``Plan.excluded``. ``time_limit_s``: CP-SAT deterministic seconds, by default
-    :func:`default_time_limit` of the stations planned."""
+    :func:`default_time_limit` of the stations planned. ``priority`` (>= 0, finite; ``None``: 1 each): what
+    bringing each station inside is worth (:func:`station_prizes`)."""
     started = time.perf_counter()
     ids = [str(s) for s in station_ids]
     if len(set(ids)) != len(ids):
@@ -190,6 +198,9 @@ def plan_moves(
     if any(len(a) != len(ids) for a in arrays):
         raise ValueError(f"every array must hold one value per station ({len(ids)})")
     la, lo, b, cap, low, high = arrays
+    worth = np.ones(len(ids)) if priority is None else np.asarray(priority, float).reshape(-1)
+    if len(worth) != len(ids) or not (np.isfinite(worth) & (worth >= 0)).all():
+        raise ValueError(f"priority must hold one finite value >= 0 per station ({len(ids)})")
     ok = np.ones(len(ids), bool) if valid is None else np.asarray(valid, bool).reshape(-1).copy()
     with np.errstate(invalid="ignore"):
         ok &= np.isfinite(arrays).all(axis=0) & (low >= 0) & (low <= high) & (high <= cap) & (b >= 0) & (b <= cap)
@@ -216,7 +227,7 @@ def plan_moves(
     depot = fleet.depot if fleet.depot is not None else (float(la.mean()), float(lo.mean()))
     metres = leg_metres(la, lo, depot)
     secs = leg_seconds(metres, fleet)
-    c = Candidates.build(b, cap, low, high, metres, secs, fleet)
+    c = Candidates.build(b, cap, low, high, metres, secs, fleet, station_prizes(worth[keep]))
     if c.size == 0:
         return nothing("NO_CANDIDATES")
     pruned = c.size > FULL_MODEL
@@ -236,7 +247,7 @@ def plan_moves(
     gain: list = []
     for m in range(c.size):
         arcs.append((m + 1, m + 1, ~used[m]))
-        gain.append((weight * int(c.fixes[m]) - int(metres[c.frm[m], c.to[m]])) * used[m])
+        gain.append((weight * int(c.prize[m]) - int(metres[c.frm[m], c.to[m]])) * used[m])
         for tail, head, leg in ((0, m + 1, metres[dep, c.frm[m]]), (m + 1, 0, metres[c.to[m], dep])):
             lit = model.new_bool_var(f"arc{tail}_{head}")
             arcs.append((tail, head, lit))
@@ -322,6 +333,16 @@ def plan_moves(
     )
 
 
+def station_prizes(priority: ArrayLike) -> np.ndarray:
+    """Integer prizes in proportion to ``priority``: ``PRIZE_SCALE`` for the largest, at least 1 each (a station
+    of priority 0 still counts a little: the plan never leaves an interval unfilled for nothing)."""
+    worth = np.asarray(priority, float)
+    top = worth.max(initial=0.0)
+    if top <= 0:
+        return np.ones(len(worth), np.int64)
+    return np.maximum(1, np.rint(worth * (PRIZE_SCALE / top))).astype(np.int64)
+
+
 def default_time_limit(stations: int) -> float:
     """CP-SAT deterministic seconds: 1.5 up to 75 stations (at 53 most hours are proved optimal within it, and
     the others found no better plan with 4), then 1 per 50 stations up to 10 from 500 on.
@@ -332,12 +353,13 @@ def default_time_limit(stations: int) -> float:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Candidate moves, one per entry: stations (indices), bikes, stations fixed, seconds (leg, stops, bikes)."""
+    """Candidate moves, one per entry: stations (indices), bikes, prize of the stations fixed, seconds (leg, stops,
+    bikes)."""
 
     frm: np.ndarray
     to: np.ndarray
     bikes: np.ndarray
-    fixes: np.ndarray
+    prize: np.ndarray
     seconds: np.ndarray
 
     @property
@@ -345,13 +367,15 @@ class Candidates:
         return len(self.frm)
 
     @classmethod
-    def build(cls, b, cap, low, high, metres, secs, fleet: Fleet) -> Candidates:
+    def build(cls, b, cap, low, high, metres, secs, fleet: Fleet, prizes: np.ndarray | None = None) -> Candidates:
         """Every (from, to) pair's moves that matter (module docstring: the reduction), fitting the hour alone.
 
         A station fixed by giving ``k`` needs ``k`` in ``[b - high, b - low]`` (only above ``high``); one fixed
         by taking ``k``, ``k`` in ``[low - b, high - b]`` (only below ``low``). ``k`` is also bounded by the truck
-        and by what keeps both ends valid: down to ``low`` (inside) or 0, up to ``high`` (inside) or capacity."""
+        and by what keeps both ends valid: down to ``low`` (inside) or 0, up to ``high`` (inside) or capacity.
+        ``prizes``: each station's integer prize when fixed (``None``: 1 each)."""
         n = len(b)
+        prizes = np.ones(n, np.int64) if prizes is None else np.asarray(prizes, np.int64)
         budget, stop_s, bike_s = fleet_seconds(fleet)
         inside, surplus, deficit = in_interval(b, low, high), b > high, b < low
         give = np.where(inside, b - low, b)
@@ -366,21 +390,26 @@ class Candidates:
         taker_hi = np.minimum(np.where(deficit[j], high[j] - b[j], -1), top)
         both = np.maximum(giver_lo, taker_lo)
         both_ok = both <= np.minimum(giver_hi, taker_hi)
-        one = np.minimum(np.where(giver_lo <= giver_hi, giver_lo, none), np.where(taker_lo <= taker_hi, taker_lo, none))
-        one_ok = (one != none) & ~(both_ok & (one >= both))
-        frm = np.concatenate([i[both_ok], i[one_ok]])
-        to = np.concatenate([j[both_ok], j[one_ok]])
-        bikes = np.concatenate([both[both_ok], one[one_ok]])
-        fixes = np.concatenate([np.full(both_ok.sum(), 2), np.full(one_ok.sum(), 1)])
+        # One end only, with fewer bikes than fixing both (so it does not fix the other end); of the two, the one
+        # that fixes as much with as few bikes (the giver on a tie) dominates the other.
+        pg, pt = prizes[i], prizes[j]
+        g_ok = (giver_lo <= giver_hi) & ~(both_ok & (giver_lo >= both))
+        t_ok = (taker_lo <= taker_hi) & ~(both_ok & (taker_lo >= both))
+        g_only = g_ok & ~(t_ok & (pt >= pg) & (taker_lo <= giver_lo) & ((pt > pg) | (taker_lo < giver_lo)))
+        t_only = t_ok & ~(g_ok & (pg >= pt) & (giver_lo <= taker_lo))
+        frm = np.concatenate([i[both_ok], i[g_only], i[t_only]])
+        to = np.concatenate([j[both_ok], j[g_only], j[t_only]])
+        bikes = np.concatenate([both[both_ok], giver_lo[g_only], taker_lo[t_only]])
+        prize = np.concatenate([(pg + pt)[both_ok], pg[g_only], pt[t_only]])
         seconds = secs[frm, to] + 2 * stop_s + bike_s * bikes
         dep = n
         fit = secs[dep, frm] + seconds + secs[to, dep] <= budget
         order = np.lexsort((bikes[fit], to[fit], frm[fit]))  # a fixed order: (from, to, bikes)
-        return cls(*(a[fit][order] for a in (frm, to, bikes, fixes, seconds)))
+        return cls(*(a[fit][order] for a in (frm, to, bikes, prize, seconds)))
 
     def take(self, index: np.ndarray) -> Candidates:
         index = np.sort(index)
-        return Candidates(self.frm[index], self.to[index], self.bikes[index], self.fixes[index], self.seconds[index])
+        return Candidates(self.frm[index], self.to[index], self.bikes[index], self.prize[index], self.seconds[index])
 
     def pruned(self, surplus: np.ndarray, deficit: np.ndarray, metres: np.ndarray, secs: np.ndarray) -> Candidates:
         """For size (module docstring): the nearest partners of each station outside, then the best per minute."""
@@ -401,6 +430,6 @@ class Candidates:
         if len(chosen) > MAX_CANDIDATES:
             dep = len(surplus)
             round_trip = secs[dep, self.frm[chosen]] + self.seconds[chosen] + secs[self.to[chosen], dep]
-            rate = self.fixes[chosen] / round_trip
+            rate = self.prize[chosen] / round_trip
             chosen = chosen[np.lexsort((chosen, -rate))[:MAX_CANDIDATES]]
         return self.take(chosen)

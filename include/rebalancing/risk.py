@@ -91,6 +91,17 @@ def hitting_probabilities(
     return empty[0, 0, : int(capacity) + 1], full[0, 0, : int(capacity) + 1]
 
 
+def failure_exposure(risk: StationRisk, pickup_rates: ArrayLike, dropoff_rates: ArrayLike) -> np.ndarray:
+    """What each station's riders stand to lose within 3 hours: ``p_empty_3h`` x the pickups expected in them
+    plus ``p_full_3h`` x the dropoffs (0 where ``valid`` is False). Not the exact expected failures, a ranking:
+    the plan's priority, so that the trucks go first where riders would be turned away in numbers (a busy
+    station about to fill before a quiet one just outside its interval; issue 22 §6 measured the difference)."""
+    pickup = np.clip(np.asarray(pickup_rates, dtype=float)[:, :3], 0.0, None).sum(axis=1)
+    dropoff = np.clip(np.asarray(dropoff_rates, dtype=float)[:, :3], 0.0, None).sum(axis=1)
+    exposure = risk.p_empty_3h * pickup + risk.p_full_3h * dropoff
+    return np.where(risk.valid, np.nan_to_num(exposure), 0.0)
+
+
 def station_risk(
     bikes: ArrayLike,
     capacity: ArrayLike,

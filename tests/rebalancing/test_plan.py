@@ -27,6 +27,7 @@ from include.rebalancing.plan import (
     leg_metres,
     leg_seconds,
     plan_moves,
+    station_prizes,
 )
 
 LAT, LON = 40.72, -74.05  # Jersey City
@@ -65,8 +66,9 @@ def depot_of(stations: dict, fleet: Fleet) -> tuple[float, float]:
     )
 
 
-def brute_force(stations: dict, fleet: Fleet) -> tuple[int, int]:
-    """(stations inside after, metres) of the best plan under the model, by enumeration."""
+def brute_force(stations: dict, fleet: Fleet, priority: np.ndarray | None = None) -> tuple[int, int]:
+    """(stations inside after, each counted by its integer ``priority`` (default 1), metres) of the best plan
+    under the model, by enumeration."""
     b, cap = np.asarray(stations["bikes"]), np.asarray(stations["capacity"])
     low, high = np.asarray(stations["target_low"]), np.asarray(stations["target_high"])
     n, inside = len(b), in_interval(b, low, high)
@@ -74,6 +76,7 @@ def brute_force(stations: dict, fleet: Fleet) -> tuple[int, int]:
     secs = leg_seconds(metres, fleet)
     budget, stop_s, bike_s = fleet_seconds(fleet)
     dep = n
+    worth = np.ones(n, np.int64) if priority is None else np.asarray(priority, np.int64)
 
     def allowed(s: int, end: int) -> bool:
         return 0 <= end <= cap[s] and (not inside[s] or low[s] <= end <= high[s])
@@ -85,7 +88,7 @@ def brute_force(stations: dict, fleet: Fleet) -> tuple[int, int]:
         if i != j
     }
     pairs = [p for p, ks in bike_options.items() if ks]
-    best = (int(inside.sum()), 0)  # the empty plan
+    best = (int(worth[inside].sum()), 0)  # the empty plan
 
     def routings(moves: list[tuple[int, int]]):
         """Every split into at most `trucks` routes and every order: (per-route move indices, fixed seconds, metres)."""
@@ -120,7 +123,7 @@ def brute_force(stations: dict, fleet: Fleet) -> tuple[int, int]:
             for (i, j), k in zip(moves, ks, strict=True):
                 after[i] -= k
                 after[j] += k
-            count = int(in_interval(after, low, high).sum())
+            count = int(worth[in_interval(after, low, high)].sum())
             if count < best[0]:
                 continue
             for routes, total_m in plans:
@@ -188,6 +191,53 @@ def test_the_plan_is_the_brute_force_optimum(seed: int, trucks: int) -> None:
     assert plan.status in ("OPTIMAL", "ALL_INSIDE", "NO_CANDIDATES")
     assert not plan.pruned
     assert (plan.in_interval_after, round(plan.km * 1000)) == (count, metres)
+
+
+def case_priority(seed: int, n: int) -> np.ndarray:
+    """Integer priorities 1..4 with a 4 among them: their prizes (x 250) keep the brute force's sums exact."""
+    worth = np.random.default_rng(seed + 1000).integers(1, 5, n)
+    worth[seed % n] = 4
+    return worth
+
+
+@pytest.mark.parametrize(("seed", "trucks"), BRUTE_FORCE_CASES[::2])
+def test_the_plan_with_priorities_is_the_brute_force_optimum(seed: int, trucks: int) -> None:
+    """Stations weighted by priority (the product's expected failures): still the optimum, and it differs."""
+    stations, fleet = small_case(seed, trucks)
+    worth = case_priority(seed, len(stations["bikes"]))
+    plan = plan_moves(**stations, fleet=fleet, priority=worth)
+    check_plan(plan, stations, fleet)
+    after = in_interval(
+        apply_moves(stations["bikes"], stations["station_ids"], plan.moves),
+        *(np.asarray(stations[k]) for k in ("target_low", "target_high")),
+    )
+    assert plan.status in ("OPTIMAL", "ALL_INSIDE", "NO_CANDIDATES")
+    assert (int(worth[after].sum()), round(plan.km * 1000)) == brute_force(stations, fleet, worth)
+
+
+def test_priorities_send_the_truck_to_the_urgent_station() -> None:
+    """One truck, time for one move: of two stations below their interval it fills the one with the higher
+    priority, though the other is nearer."""
+    stations = {
+        "station_ids": ["full", "near", "far"],
+        "lat": [LAT, LAT + 0.001, LAT + 0.004],
+        "lon": [LON, LON, LON],
+        "bikes": [10, 0, 0],
+        "capacity": [10, 10, 10],
+        "target_low": [2, 3, 3],
+        "target_high": [8, 8, 8],
+    }
+    fleet = Fleet(trucks=1, truck_capacity=3, minutes_per_hour=16, depot=(LAT, LON))
+    assert [m.to_station for m in plan_moves(**stations, fleet=fleet).moves] == ["near"]
+    urgent = plan_moves(**stations, fleet=fleet, priority=[1.0, 0.2, 3.0])
+    assert [m.to_station for m in urgent.moves] == ["far"]
+    with pytest.raises(ValueError, match="priority"):
+        plan_moves(**stations, fleet=fleet, priority=[1.0, -1.0, 1.0])
+
+
+def test_station_prizes_scale_to_the_largest() -> None:
+    assert station_prizes([0.5, 2.0, 0.0]).tolist() == [250, 1000, 1]
+    assert station_prizes([0.0, 0.0]).tolist() == [1, 1]
 
 
 def test_the_brute_force_cases_are_not_trivial() -> None:

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.linalg import expm
 
-from include.rebalancing.risk import RiskConfig, StationRisk, hitting_probabilities, simulate, station_risk
+from include.rebalancing.risk import (
+    RiskConfig,
+    StationRisk,
+    failure_exposure,
+    hitting_probabilities,
+    simulate,
+    station_risk,
+)
 
 rates3 = st.lists(st.floats(0.0, 30.0), min_size=3, max_size=3)
 capacities = st.integers(1, 60)
@@ -303,3 +310,16 @@ def test_hitting_probabilities_bad_inputs(capacity: float, pickup: list[float], 
 def test_bad_config(kwargs: dict) -> None:
     with pytest.raises(ValueError, match=r"service_level|horizons_hours"):
         RiskConfig(**kwargs)
+
+
+def test_failure_exposure_ranks_busy_stations_and_skips_invalid_ones() -> None:
+    """The plan's priority: a full station with many returns coming outranks a full one with few, an empty
+    one counts its pickups, and a station without a capacity counts nothing."""
+    bikes, capacity = np.array([10, 10, 0, 0]), np.array([10, 10, 10, np.nan])
+    pickups = np.array([[0.5] * 3, [0.5] * 3, [4.0] * 3, [4.0] * 3])
+    dropoffs = np.array([[6.0] * 3, [1.0] * 3, [0.5] * 3, [0.5] * 3])
+    risk = station_risk(bikes, capacity, pickups, dropoffs)
+    exposure = failure_exposure(risk, pickups, dropoffs)
+    assert exposure[0] > exposure[1] > 0
+    assert exposure[2] == pytest.approx(risk.p_empty_3h[2] * 12.0 + risk.p_full_3h[2] * 1.5)
+    assert exposure[3] == 0.0
