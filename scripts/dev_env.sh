@@ -9,4 +9,11 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$_root/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False          # offline: no telemetry calls
 export AIRFLOW__COSMOS__CACHE_DIR="$_root/.local/cosmos"
+# The Citi Bike trip files (include/simulator/trip_data.py): without BIKESHARE_TRIPS_DATA_DIR they are downloaded
+# once into .local/data/citibike-jc. The dev machine and CI keep verified copies beside the clone, in
+# ../shared/data/citibike-jc: use them when they are there, so that everything works offline (a value already
+# set wins; a fresh clone without ../shared downloads instead).
+if [ -z "${BIKESHARE_TRIPS_DATA_DIR:-}" ] && [ -d "$_root/../shared/data/citibike-jc" ]; then
+  export BIKESHARE_TRIPS_DATA_DIR="$(cd "$_root/../shared/data/citibike-jc" && pwd)"
+fi
 unset _root

@@ -34,17 +34,19 @@ IMAGE_SKIP_REASON = (
     f"({IMAGE_ENV}=1, set by the Dockerfile)"
 )
 # Tests that read what the image does not hold: .git and airflow_settings.yaml stay out of the build
-# context (.dockerignore), the trip data lives outside the project. Skipped in the image only.
+# context (.dockerignore), the trip data is downloaded on first use or read from BIKESHARE_TRIPS_DATA_DIR, outside
+# the project (include/simulator/trip_data.py). Skipped in the image only.
 OUTSIDE_THE_IMAGE = {
     "tests/project/test_secret_files_ignored.py::test_git_ignores_planted_secret_files_but_not_the_env_example": ".git",
     "tests/project/test_airflow_settings.py::test_google_connection_is_local_and_keyless": "airflow_settings.yaml",
-    "tests/simulator/test_sources.py::test_month_resolves_in_the_shared_data_dir": "the trip data (../shared/data)",
-    "tests/simulator/test_trips.py::test_ids_of_a_real_month_are_stable_and_unique": "the trip data (../shared/data)",
+    "tests/simulator/test_sources.py::test_month_resolves_in_the_shared_data_dir": "the trip data (a download)",
+    "tests/simulator/test_trips.py::test_ids_of_a_real_month_are_stable_and_unique": "the trip data (a download)",
 }
 
 
 def _load_dev_env() -> None:
-    """Take the Airflow variables from scripts/dev_env.sh, the one place that defines them."""
+    """Take the Airflow variables (and the offline trip data folder) from scripts/dev_env.sh, the one place that
+    defines them."""
     out = subprocess.run(
         ["bash", "-c", f'. "{ROOT}/scripts/dev_env.sh" && env -0'],
         capture_output=True,
@@ -52,7 +54,8 @@ def _load_dev_env() -> None:
     ).stdout.decode()
     for item in out.split("\0"):
         key, sep, value = item.partition("=")
-        if sep and (key.startswith("AIRFLOW") or key in ("PYTHONPATH", "PATH")):
+        # BIKESHARE_TRIPS_DATA_DIR: the offline copy of the trip files that dev_env.sh finds beside the clone
+        if sep and (key.startswith("AIRFLOW") or key in ("PYTHONPATH", "PATH", "BIKESHARE_TRIPS_DATA_DIR")):
             os.environ[key] = value
 
 

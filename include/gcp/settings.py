@@ -24,6 +24,7 @@ PROFILES: tuple[str, ...] = ("local", "gcp")
 ENV_PREFIXES: tuple[str, ...] = ("dev", "prod")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TRIPS_CACHE_DIR = PROJECT_ROOT / ".local" / "data" / "citibike-jc"  # where the trip files are downloaded to
 
 
 class SettingsError(ValueError):
@@ -118,7 +119,11 @@ class Settings:
     future_event_limit_minutes: int = 5  # ingest dead-letters events further ahead of its clock (``future_ts``)
     state_dir: Path = PROJECT_ROOT / ".local"
     gcloud_sdk_root: Path | None = None  # where to look first for the Pub/Sub emulator
-    trips_data_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "citibike-jc"  # replay input
+    # Replay input, the Citi Bike trip files (include/simulator/trip_data.py): BIKESHARE_TRIPS_DATA_DIR, a folder
+    # that holds them, used as it is (``trips_data_provided``); else the cache the pinned files are downloaded to
+    # on first use (BIKESHARE_TRIPS_CACHE_DIR, default .local/data/citibike-jc).
+    trips_data_dir: Path = TRIPS_CACHE_DIR
+    trips_data_provided: bool = False
     # Every alert is appended here as a JSON line (include/monitoring/alerts.py); locally the channel that
     # tests read. None (the gcp default): the task log and the Slack / SMTP connections only.
     alert_log: Path | None = PROJECT_ROOT / ".local" / "alerts.jsonl"
@@ -181,6 +186,7 @@ class Settings:
             missing = [f"BIKESHARE_{n}" for n in ("GCP_PROJECT", "GCS_BUCKET") if not get(n, "")]
             if missing:
                 raise SettingsError(f"the gcp profile needs {', '.join(missing)} (see .env.example)")
+        trips_dir, trips_provided = trips_data_location(read)
         return cls(
             profile=profile,  # type: ignore[arg-type]  # validated in __post_init__
             project=get("GCP_PROJECT", default.project),
@@ -201,13 +207,29 @@ class Settings:
             future_event_limit_minutes=integer("FUTURE_EVENT_LIMIT_MINUTES", default.future_event_limit_minutes),
             state_dir=read.path("STATE_DIR", default.state_dir),
             gcloud_sdk_root=Path(sdk) if (sdk := get("GCLOUD_SDK_ROOT", "")) else None,
-            trips_data_dir=read.path("TRIPS_DATA_DIR", default.trips_data_dir),
+            trips_data_dir=trips_dir,
+            trips_data_provided=trips_provided,
             alert_log=Path(log) if (log := get("ALERT_LOG", _default_alert_log(profile, default))) else None,
         )
+
+    def trips_data_env(self) -> dict[str, str]:
+        """The variable that gives a child process the same trip data folder, with the same meaning."""
+        name = "BIKESHARE_TRIPS_DATA_DIR" if self.trips_data_provided else "BIKESHARE_TRIPS_CACHE_DIR"
+        return {name: str(self.trips_data_dir)}
 
     def with_names(self, **names: str) -> Settings:
         """A copy with other resource names (tests use this to work in their own dataset)."""
         return replace(self, **names)
+
+
+def trips_data_location(read: EnvReader | None = None) -> tuple[Path, bool]:
+    """Where the trip files are read from, and whether that folder was provided: ``BIKESHARE_TRIPS_DATA_DIR``
+    (provided: it must hold the files, nothing is downloaded to it), else the download cache
+    ``BIKESHARE_TRIPS_CACHE_DIR`` (default :data:`TRIPS_CACHE_DIR`). The one place that reads the two."""
+    read = read or EnvReader()
+    if provided := read.text("TRIPS_DATA_DIR", ""):
+        return Path(provided), True
+    return read.path("TRIPS_CACHE_DIR", TRIPS_CACHE_DIR), False
 
 
 def _default_alert_log(profile: str, default: Settings) -> str:
