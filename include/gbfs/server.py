@@ -6,10 +6,10 @@ serves GBFS v2.3 ``gbfs.json``, ``station_information.json`` and ``station_statu
 capacity), and what it did with the messages.
 
 - **Stations**: the real Citi Bike ``station_information.json`` snapshot (``BIKESHARE_GBFS_STATION_INFORMATION``,
-  default the trip data folder's; 1,587 stations). A capacity of 0 there (26 stations, retired before the
-  snapshot but in the 2019 trips) is served as unknown (no ``capacity``), as is a station that appears only in
-  the events (3426 and 459 in the Jersey City trips): unknown capacity is clamped below only and has no
-  ``num_docks_available`` (:mod:`include.rebalancing.inventory`).
+  default the trip data folder's, else the copy vendored in include/simulator/data; 1,587 stations). A capacity
+  of 0 there (26 stations, retired before the snapshot but in the 2019 trips) is served as unknown (no
+  ``capacity``), as is a station that appears only in the events (3426 and 459 in the Jersey City trips):
+  unknown capacity is clamped below only and has no ``num_docks_available`` (:mod:`include.rebalancing.inventory`).
 - **Stock**: it learns every event from its own subscription on the events topic
   (``BIKESHARE_GBFS_SUBSCRIPTION``, default ``<topic>-gbfs``, created with the topic if missing), so every path
   that publishes — the replay, the synthetic fleet — feeds it. Each message is validated by the event contract
@@ -52,6 +52,7 @@ from include.gbfs.settings import GbfsSettings
 from include.gcp.events import Event, Limits, classify, simulated_now
 from include.gcp.settings import Settings, get_settings
 from include.rebalancing.inventory import DROPOFF, PICKUP, UNKNOWN_CAPACITY, Docks
+from include.simulator.trip_data import load_station_information
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -69,8 +70,8 @@ class Station:
 
 
 def load_snapshot(path: Path) -> list[Station]:
-    """The stations of a GBFS ``station_information.json`` file (capacity 0 or absent: unknown)."""
-    doc = json.loads(path.read_text())
+    """The stations of a GBFS ``station_information.json`` file, gzipped or not (capacity 0 or absent: unknown)."""
+    doc = load_station_information(path)
     out = []
     for s in doc["data"]["stations"]:
         capacity = s.get("capacity")

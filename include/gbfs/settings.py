@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from include.gcp.settings import EnvReader, Settings, SettingsError, get_settings
+from include.simulator.trip_data import station_information_file
 
 FeedClock = Literal["wall", "feed"]
 CITI_BIKE_GBFS_URL = "https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json"
@@ -34,7 +35,7 @@ class GbfsSettings:
     # the local server
     subscription: str = "bike-events-gbfs"  # its own subscription on the events topic
     ttl_seconds: int = 60  # the ttl it advertises
-    station_information: Path = Path("station_information.json")  # the snapshot it serves
+    station_information: Path = Path("station_information.json")  # the snapshot it serves (.json or .json.gz)
     state_file: Path | None = None  # where it keeps its stock across restarts (None: memory only)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,6 @@ class GbfsSettings:
             lookback_hours=read.integer("GBFS_LOOKBACK_HOURS", 48),
             subscription=read.text("GBFS_SUBSCRIPTION", f"{s.topic}-gbfs"),
             ttl_seconds=read.integer("GBFS_TTL_SECONDS", 60),
-            station_information=read.path("GBFS_STATION_INFORMATION", s.trips_data_dir / "station_information.json"),
+            station_information=read.path("GBFS_STATION_INFORMATION", station_information_file(s.trips_data_dir)),
             state_file=s.state_dir / "gbfs" / "state.json",
         )

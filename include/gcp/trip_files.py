@@ -9,6 +9,7 @@ cannot pick the clock its events are judged against.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,10 +33,11 @@ def files_by_month(directory: Path) -> dict[str, list[Path]]:
     return found
 
 
-def covered_range(directory: Path) -> tuple[datetime, datetime] | None:
+def covered_range(directory: Path, also: Iterable[str] = ()) -> tuple[datetime, datetime] | None:
     """UTC times the trips in ``directory`` can have: from a day before its first month to a day
-    after its last; None when it holds no trip file."""
-    months = sorted(files_by_month(directory))
+    after its last; None when it holds no trip file. ``also``: months (``YYYYMM``) that are read from
+    there though not in it yet (the download cache fetches its pinned months on first use)."""
+    months = sorted({*files_by_month(directory), *also})
     if not months:
         return None
     first = datetime(int(months[0][:4]), int(months[0][4:]), 1, tzinfo=UTC)

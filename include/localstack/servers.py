@@ -135,6 +135,7 @@ def launch(server: Server, settings: Settings) -> Launch:
         ]
         return Launch(argv, PROJECT_ROOT, env)
     if server.name == "gbfs":
+        env.pop("BIKESHARE_TRIPS_DATA_DIR", None)  # set below when the settings have it
         env.update(  # the stack's own names, also when they came from a Settings object, not the environment
             {
                 "BIKESHARE_GCP_PROJECT": settings.project,
@@ -142,7 +143,7 @@ def launch(server: Server, settings: Settings) -> Launch:
                 "BIKESHARE_PUBSUB_HOST": settings.pubsub.host,
                 "BIKESHARE_PUBSUB_PORT": str(settings.pubsub.port),
                 "BIKESHARE_STATE_DIR": str(settings.state_dir),
-                "BIKESHARE_TRIPS_DATA_DIR": str(settings.trips_data_dir),
+                **settings.trips_data_env(),  # the same trip data folder (its station snapshot), with the same meaning
                 "BIKESHARE_LATE_EVENT_LIMIT_MINUTES": str(settings.late_event_limit_minutes),
                 "BIKESHARE_FUTURE_EVENT_LIMIT_MINUTES": str(settings.future_event_limit_minutes),
             }

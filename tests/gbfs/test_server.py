@@ -28,9 +28,10 @@ from include.gcp import clients, resources
 from include.gcp.events import Event, format_ts
 from include.gcp.settings import Settings
 from include.rebalancing.inventory import UNKNOWN_CAPACITY
+from include.simulator.trip_data import VENDORED_STATION_INFORMATION
 
 T0 = datetime(2019, 9, 29, 8, 0, tzinfo=UTC)
-SNAPSHOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "citibike-jc" / "station_information.json"
+SNAPSHOT = VENDORED_STATION_INFORMATION  # the real Citi Bike snapshot, gzipped in the repository
 STATIONS = [
     Station("A", "Grove St PATH", 40.7196, -74.0431, "JC005", 2),  # starts with 1 bike
     Station("B", "Newport PATH", 40.7272, -74.0338, "JC066", 3),  # starts with 1 bike
@@ -123,7 +124,6 @@ def test_state_round_trips_through_json(tmp_path: Path) -> None:
     assert again.apply(e.to_json(), attrs(e)) == "duplicate"
 
 
-@pytest.mark.skipif(not SNAPSHOT.exists(), reason="the trip data folder (../shared/data) is not beside the project")
 def test_the_real_snapshot_loads_with_retired_docks_unknown() -> None:
     stations = load_snapshot(SNAPSHOT)
     assert len(stations) == 1587
@@ -131,6 +131,16 @@ def test_the_real_snapshot_loads_with_retired_docks_unknown() -> None:
     info = read_information(encode(LocalFeed(stations).information()))
     assert info.dead_letters == []
     assert len(info.stations) == 1587
+
+
+def test_the_server_serves_the_data_folders_snapshot_else_the_vendored_one(tmp_path: Path) -> None:
+    def snapshot(environ: dict[str, str]) -> Path:
+        return GbfsSettings.from_env(Settings(trips_data_dir=tmp_path), environ).station_information
+
+    assert snapshot({}) == SNAPSHOT
+    (tmp_path / "station_information.json").write_text('{"data": {"stations": []}}')
+    assert snapshot({}) == tmp_path / "station_information.json"
+    assert snapshot({"BIKESHARE_GBFS_STATION_INFORMATION": str(tmp_path / "other.json")}) == tmp_path / "other.json"
 
 
 # --- a real server, real Pub/Sub ----------------------------------------------------------------------------

@@ -26,6 +26,17 @@ def test_missing_emulator_venv_names_the_install_step(monkeypatch: pytest.Monkey
         servers.launch(bigquery, settings)
 
 
+def test_the_gbfs_server_gets_the_trip_data_folder_with_its_meaning(monkeypatch, tmp_path: Path) -> None:
+    """A provided folder stays provided (never downloaded to); the cache stays the cache."""
+    monkeypatch.setenv("BIKESHARE_TRIPS_DATA_DIR", "/from/the/parent")
+    for provided, variable in ((True, "BIKESHARE_TRIPS_DATA_DIR"), (False, "BIKESHARE_TRIPS_CACHE_DIR")):
+        settings = Settings(state_dir=tmp_path, trips_data_dir=tmp_path / "trips", trips_data_provided=provided)
+        gbfs = next(s for s in servers.servers(settings) if s.name == "gbfs")
+        env = servers.launch(gbfs, settings).env
+        assert env[variable] == str(tmp_path / "trips")
+        assert provided or "BIKESHARE_TRIPS_DATA_DIR" not in env
+
+
 def test_a_reused_pid_is_not_taken_for_our_server(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
     server = servers.servers(settings)[0]

@@ -17,6 +17,7 @@ from include.beam.control.settings import IngestSettings
 from include.gcp import paths, trip_files
 from include.gcp.settings import PROJECT_ROOT, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
+from include.simulator import trip_data
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,12 @@ def dedupe_ttl_seconds(settings: Settings, ingest: IngestSettings) -> int:
 
 def replay_window(settings: Settings, ingest: IngestSettings) -> tuple[datetime, datetime] | None:
     """Where the replay's clock is honoured: the configured bounds, else the span of the trip files
-    the replay reads (``trips_data_dir``); None (the wall clock judges) with the wall clock or no data."""
+    the replay reads (``trips_data_dir``, with the pinned months when it is the download cache, which
+    fetches them on first use); None (the wall clock judges) with the wall clock or no data."""
     if ingest.clock != "simulated":
         return None
-    covered = trip_files.covered_range(settings.trips_data_dir)
+    on_demand = () if settings.trips_data_provided else trip_data.TRIP_FILES
+    covered = trip_files.covered_range(settings.trips_data_dir, also=on_demand)
     start = ingest.replay_from or (covered[0] if covered else None)
     end = ingest.replay_to or (covered[1] if covered else None)
     if start is None or end is None:

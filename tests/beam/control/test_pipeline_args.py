@@ -91,6 +91,13 @@ def test_dedupe_ttl_and_clock_come_from_the_settings_on_both_profiles(tmp_path: 
     assert (ingest.dedupe_ttl_seconds, ingest.dedupe_shards, ingest.event_clock) == (173_100, DEDUPE_SHARDS, "wall")
 
 
+def test_the_download_cache_bounds_the_clock_by_the_pinned_months_before_any_download(tmp_path: Path) -> None:
+    """A fresh clone: the stream starts before the replay has downloaded a month, the clock is bounded anyway."""
+    cache = {"BIKESHARE_TRIPS_CACHE_DIR": str(tmp_path / "empty-cache")}
+    local = PipelineOptions(args_from(cache)).view_as(IngestOptions)
+    assert local.replay_window() == (datetime(2018, 12, 31, tzinfo=UTC), datetime(2019, 10, 2, tzinfo=UTC))
+
+
 def test_a_simulated_clock_without_bounds_is_refused_by_the_pipeline() -> None:
     opts = PipelineOptions(["--event_clock=simulated"]).view_as(IngestOptions)
     with pytest.raises(ValueError, match="--replay_clock_from"):
