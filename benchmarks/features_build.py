@@ -4,9 +4,10 @@
     .venv/bin/python -m benchmarks.features_build [--months 9] [--synthetic-q4] [--keep] [--dag]
         [--late-events N] [--time-reversed]
 
-``--months N`` loads the last N monthly trip files present in the data folder (../shared/data/citibike-jc:
-Jan-Sep 2019 here); ``--synthetic-q4`` adds Jan-Mar 2019 shifted 39 weeks (weekdays kept) as Oct-Dec 2019
-and cuts the increment on 29 December, so ``--months 9 --synthetic-q4`` is 12 months of history.
+``--months N`` loads the last N of the pinned monthly trip files (Jan-Sep 2019, include/simulator/trip_data.py:
+read from BIKESHARE_TRIPS_DATA_DIR, else downloaded once into .local/data/citibike-jc); ``--synthetic-q4`` adds
+Jan-Mar 2019 shifted 39 weeks (weekdays kept) as Oct-Dec 2019 and cuts the increment on 29 December, so
+``--months 9 --synthetic-q4`` is 12 months of history.
 
 ``--late-events N`` then loads N events spread over the 40 hours before the increment's as_of (written
 late, outside the 60-minute lookback) and times (c) a run of that as_of again: the cost of a reconcile
@@ -75,18 +76,19 @@ from include.gcp import clients, resources  # noqa: E402
 from include.gcp.events import Event, format_ts  # noqa: E402
 from include.gcp.raw_events import load_raw_events  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
+from include.simulator import trip_data  # noqa: E402
 from include.simulator.trips import events_from_files  # noqa: E402
 from research import time_reversed  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
-
 
 def trip_files(months: int) -> list[Path]:
-    """The last ``months`` monthly trip files in the data folder (JC-YYYYMM-citibike-tripdata.csv.zip)."""
-    files = sorted(DATA.glob("JC-[0-9][0-9][0-9][0-9][0-9][0-9]-citibike-tripdata.csv.zip"))
-    if months > len(files):
-        raise SystemExit(f"--months {months}: only {len(files)} monthly trip files in {DATA}")
-    return files[-months:]
+    """The last ``months`` pinned monthly trip files (JC-YYYYMM-citibike-tripdata.csv.zip), checked by sha256."""
+    pinned = sorted(trip_data.TRIP_FILES)
+    if months > len(pinned):
+        raise SystemExit(
+            f"--months {months}: only {len(pinned)} pinned monthly trip files ({trip_data.pinned_months()})"
+        )
+    return trip_data.ensure_trip_files(pinned[-months:])
 
 
 STEP = timedelta(minutes=15)
@@ -222,7 +224,7 @@ def main() -> None:
         t2 = t1 + timedelta(minutes=15)
         events = [e for e in time_reversed.reversed_events(events_from_files(files)) if e.ts < t2 + STEP]
     elif args.synthetic_q4:
-        first_quarter = [DATA / f"JC-20190{m}-citibike-tripdata.csv.zip" for m in (1, 2, 3)]
+        first_quarter = trip_data.ensure_trip_files(["2019-01", "2019-02", "2019-03"])
         q4 = synthetic_quarter(
             events_from_files(first_quarter), datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 4, 1, tzinfo=UTC)
         )

@@ -64,6 +64,7 @@ from include.gcp.events import Event
 from include.gcp.settings import PROJECT_ROOT, Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, RAW_EVENTS_SPEC
 from include.simulator.publish import replay_attributes
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 
 POLL_S = 2.0
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
-    path = settings.trips_data_dir / f"JC-{args.month.replace('-', '')}-citibike-tripdata.csv.zip"
+    [path] = month_files(args.month, settings.trips_data_dir)
     events = events_from_files([path])
     events = events[: args.limit] if args.limit else events
     unique = {e.event_id for e in events}
@@ -242,7 +243,7 @@ def drop(settings: Settings) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--month", default="2019-09", help="YYYY-MM of a trip file in settings.trips_data_dir")
+    parser.add_argument("--month", default="2019-09", help="YYYY-MM of a trip file (trips_data_dir)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N events of the month (0: all)")
     parser.add_argument("--rate", type=float, default=0, help="publish at this many events/s (0: as fast as possible)")
     parser.add_argument("--stall", type=float, default=60, help="give up after this many seconds without a new row")

@@ -60,6 +60,7 @@ from include.rebalancing.config import SYSTEM_TIME_ZONE
 from include.rebalancing.plan import Fleet, default_time_limit
 from include.rebalancing.risk import RiskConfig
 from include.simulator.sources import month_files
+from include.simulator.trip_data import load_station_information, station_information_file
 from include.simulator.trips import Trip, read_trips
 
 MONTHS = tuple(f"2019-{m:02d}" for m in range(1, 10))
@@ -98,7 +99,7 @@ def load(months: Sequence[str], data_dir: Path) -> Data:
                     rows.append(item)
                 else:
                     rejected += 1
-    info = json.loads((data_dir / "station_information.json").read_text())["data"]["stations"]
+    info = load_station_information(station_information_file(data_dir))["data"]["stations"]  # else the vendored one
     by_id = {str(s["station_id"]): s for s in info}
     used = sorted({t.start_station for t in rows}, key=lambda s: (len(s), s))  # the stations riders pick up at
     excluded: dict[str, str] = {}

@@ -41,6 +41,7 @@ from include.ml.model import StationFlowModel
 from include.rebalancing import calibration as cal
 from include.rebalancing.config import SYSTEM_TIME_ZONE
 from include.simulator.sources import month_files
+from include.simulator.trip_data import load_station_information
 from include.simulator.trips import ReplayStats, events_from_files
 from research import model_research as research
 
@@ -201,7 +202,7 @@ def main() -> None:
     stats = ReplayStats()
     files = [p for m in months_between(replay_from, end + cal.HOUR * 3) for p in month_files(m)]
     events = cal.events_frame(events_from_files(files, replay_from, end + pd.Timedelta(hours=3), stats))
-    info = json.loads((research.DATA / "station_information.json").read_text())["data"]["stations"]
+    info = load_station_information()["data"]["stations"]  # the trip data folder's, else the vendored snapshot
     capacity = {str(s["station_id"]): int(s["capacity"]) for s in info if s.get("capacity") is not None}
     t_read = time.perf_counter() - t
     t = time.perf_counter()

@@ -5,7 +5,8 @@ Replays Citi Bike trip files as pickup/dropoff events on the Pub/Sub topic, in e
 `speed_up` times faster than real time (3600 = one hour of trips per second; 0 = as fast as
 possible). Trigger it manually with params:
 
-- `months` (`YYYY-MM`, looked up in `data_dir`; empty = the shared Citi Bike JC extract) and/or
+- `months` (`YYYY-MM`, looked up in `data_dir`; empty = the pinned Citi Bike JC files, from
+  `BIKESHARE_TRIPS_DATA_DIR` or downloaded once into the project's cache: include/simulator/trip_data.py) and/or
   `files` (paths of `.csv`/`.zip` trip files, 2019 or 2021+ layout);
 - `from` / `to`: the event-time window, ISO 8601, UTC unless an offset is given;
 - `malformed_share`, `seed`: inject bad messages (named by the reason codes they are dead-lettered
@@ -30,7 +31,7 @@ DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30)) 
 PARAMS = {
     "months": Param(["2019-09"], type="array", items={"type": "string"}, description="YYYY-MM months to replay"),
     "files": Param([], type="array", items={"type": "string"}, description="trip file paths (.csv or .zip)"),
-    "data_dir": Param("", type="string", description="where months are looked up; empty = shared default"),
+    "data_dir": Param("", type="string", description="where months are looked up; empty = the default"),
     "from": Param("2019-09-01T04:00:00Z", type=["null", "string"], description="window start (inclusive)"),
     "to": Param("2019-09-02T04:00:00Z", type=["null", "string"], description="window end (exclusive)"),
     "speed_up": Param(3600, type="number", minimum=0, description="event time per wall second; 0 = max speed"),

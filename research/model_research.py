@@ -63,7 +63,6 @@ from include.ml.evaluate import mae_rmse, precision_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DATA = ROOT.parent / "shared" / "data" / "citibike-jc"
 CACHE = get_settings().state_dir / "research" / "hourly.pkl"  # the project's own state, not a machine-wide /tmp file
 TZ = "America/New_York"
 
@@ -100,10 +99,11 @@ def counts_on_grid(df: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 def _events(time_reversed: bool) -> pd.DataFrame:
+    from include.simulator.trip_data import ensure_trip_files
     from include.simulator.trips import events_from_files
     from research.time_reversed import reversed_events
 
-    events = events_from_files(sorted(DATA.glob("JC-2019*.zip")))
+    events = events_from_files(ensure_trip_files())  # every pinned month, Jan-Sep 2019 (include/simulator/trip_data.py)
     if time_reversed:
         events = reversed_events(events)
     return events_frame(events)
@@ -213,9 +213,9 @@ def features(
 
 
 def capacities() -> dict[str, float]:
-    import json
+    from include.simulator.trip_data import load_station_information
 
-    info = json.loads((DATA / "station_information.json").read_text())
+    info = load_station_information()  # the trip data folder's, else the vendored snapshot
     stations = info.get("data", {}).get("stations", [])
     return {str(s.get("legacy_id", s.get("station_id"))): float(s.get("capacity", np.nan)) for s in stations}
 

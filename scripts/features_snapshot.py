@@ -29,9 +29,9 @@ from include.dbt.runner import dbt_vars, run_dbt
 from include.gcp import clients, resources
 from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import get_settings
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "citibike-jc"
 AS_OF = datetime(2019, 9, 30, 20, 0, tzinfo=UTC)
 KEYS = {
     "station_features": ["station_id", "feature_name", "window_len", "as_of"],
@@ -41,7 +41,7 @@ KEYS = {
 
 def save(out: Path, months: list[str]) -> None:
     settings = get_settings().with_names(dataset=f"snapshot_{uuid.uuid4().hex[:8]}")
-    files = [DATA / f"JC-{m.replace('-', '')}-citibike-tripdata.csv.zip" for m in months]
+    files = [p for m in months for p in month_files(m)]  # BIKESHARE_TRIPS_DATA_DIR's, else downloaded once
     events = [e.to_dict() for e in events_from_files(files, end=AS_OF)]
     target = Path(tempfile.mkdtemp(prefix="dbt-snapshot-")) / "target"
     client = clients.bigquery_client(settings)

@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("input (trip files, months, or synthetic)")
     src.add_argument("files", nargs="*", help="trip files (.csv or .zip, 2019 or 2021+ layout)")
     src.add_argument("--month", action="append", default=[], help="YYYY-MM, resolved in --data-dir (repeatable)")
-    src.add_argument("--data-dir", default=None, help="where --month looks (default: BIKESHARE_TRIPS_DATA_DIR)")
+    src.add_argument(
+        "--data-dir", default=None, help="where --month looks (default: BIKESHARE_TRIPS_DATA_DIR, else a download)"
+    )
     src.add_argument("--synthetic", action="store_true", help="generate trips instead of reading files")
     src.add_argument("--stations", type=int, default=50, help="synthetic: number of stations")
     src.add_argument("--hours", type=int, default=24, help="synthetic: hours to generate from --from")

@@ -144,7 +144,9 @@ def load_history(
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m include.simulator.history", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", help="trip files (.csv or .zip)")
-    p.add_argument("--month", action="append", default=[], help="YYYY-MM in BIKESHARE_TRIPS_DATA_DIR (repeatable)")
+    p.add_argument(
+        "--month", action="append", default=[], help="YYYY-MM, repeatable (BIKESHARE_TRIPS_DATA_DIR or cache)"
+    )
     p.add_argument("--from", dest="start", help="window start, ISO 8601, inclusive; naive = UTC")
     p.add_argument("--to", dest="end", help="window end, ISO 8601, exclusive; naive = UTC")
     args = p.parse_args(argv)

@@ -86,7 +86,7 @@ def request_from_params(params: Mapping[str, Any]) -> ReplayRequest:
     """A request from the ``bikeshare_replay`` DAG's params (see the DAG for their meaning).
 
     ``synthetic`` switches to generated trips starting at ``from``; otherwise ``files`` and
-    ``months`` (resolved in ``data_dir``, empty for the shared default) are replayed within
+    ``months`` (resolved in ``data_dir``, empty for the ``trips_data_dir`` setting) are replayed within
     ``from``/``to``. ``speed_up`` 0 means as fast as possible.
     """
     start, end = parse_time(params.get("from")), parse_time(params.get("to"))

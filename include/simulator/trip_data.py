@@ -153,7 +153,7 @@ def download_file(folder: Path, pinned: PinnedFile, base_url: str | None = None)
             except (urllib.error.URLError, OSError) as err:
                 reason = getattr(err, "reason", err)
                 raise TripDataError(
-                    f"{pinned.name}: download from {url} failed ({reason}); offline, set BIKESHARE_TRIPS_DATA_DIR "
+                    f"{pinned.name}: download from {url} failed ({reason}); offline? Set BIKESHARE_TRIPS_DATA_DIR "
                     "to a folder that holds the trip files"
                 ) from err
             out.flush()

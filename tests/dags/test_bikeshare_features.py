@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +24,12 @@ from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS
 from include.localstack import stack
 from include.ml import dataset
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 from tests.conftest import DAGS_FOLDER
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
-TRIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "citibike-jc" / "JC-201909-citibike-tripdata.csv.zip"
 HISTORY_START = datetime(2019, 9, 4, 5, 0, tzinfo=UTC)
 WINDOW_START = datetime(2019, 9, 4, 8, 0, tzinfo=UTC)
 WINDOW_END = datetime(2019, 9, 4, 8, 45, tzinfo=UTC)
@@ -42,7 +41,7 @@ GATE_HOUR = datetime(2019, 9, 4, 9, 0, tzinfo=UTC)  # a training hour: features 
 
 @pytest.fixture(scope="module")
 def events() -> list[Event]:
-    return events_from_files([TRIPS], start=HISTORY_START, end=WINDOW_END)
+    return events_from_files(month_files("2019-09"), start=HISTORY_START, end=WINDOW_END)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from include.dbt.runner import DbtResult, dbt_vars, run_dbt
 from include.gcp.events import Event
 from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "citibike-jc"
 EVENTS_START = datetime(2019, 9, 1, tzinfo=UTC)
 EVENTS_END = datetime(2019, 9, 4, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ EVENTS_END = datetime(2019, 9, 4, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def trip_events() -> list[Event]:
     """Every event of 1-3 September 2019 (Jersey City), ~7k."""
-    return events_from_files([DATA / "JC-201909-citibike-tripdata.csv.zip"], EVENTS_START, EVENTS_END)
+    return events_from_files(month_files("2019-09"), EVENTS_START, EVENTS_END)
 
 
 @pytest.fixture(scope="session")

@@ -40,10 +40,11 @@ from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 from include.localstack import stack
 from include.simulator.history import load_history
 from include.simulator.publish import replay_attributes
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIPS = ROOT.parent / "shared" / "data" / "citibike-jc" / "JC-201909-citibike-tripdata.csv.zip"
+TRIP_MONTH = "2019-09"  # its pinned file: from BIKESHARE_TRIPS_DATA_DIR, else downloaded once (month_files)
 NEW_STATION = "JC-NEW-1"  # a well-formed station id the stations seed does not hold
 
 
@@ -105,8 +106,13 @@ def own_resources(base: Settings, label: str) -> Iterator[Settings]:
             clients.publisher_client(s).delete_topic(topic=s.topic_path)
 
 
+def trips() -> Path:
+    """The trip file the scenarios replay (Sep 2019)."""
+    return month_files(TRIP_MONTH)[0]
+
+
 def trip_events(start: datetime, end: datetime) -> list[Event]:
-    return events_from_files([TRIPS], start, end)
+    return events_from_files([trips()], start, end)
 
 
 def backlog_events(n: int = 6000) -> list[Event]:
@@ -360,8 +366,8 @@ def history_twice(
     valid = {e.event_id for e in trip_events(start, end)}
     with own_resources(base, "history") as s:
         started = time.monotonic()
-        first = load_history(files=[str(TRIPS), str(TRIPS)], start=start, end=end, settings=s)
-        second = load_history(files=[str(TRIPS)], start=start, end=end, settings=s)
+        first = load_history(files=[str(trips()), str(trips())], start=start, end=end, settings=s)
+        second = load_history(files=[str(trips())], start=start, end=end, settings=s)
         out = account(s, "the same month twice in one history load, then again", valid, [], started)
         out.facts = {
             "first_inserted": first.inserted,
@@ -419,7 +425,7 @@ def late_events_through_features(base: Settings) -> Outcome:
     with own_resources(base, "late") as s, dag_settings(s) as ds:
         started = time.monotonic()
         cosmos_tasks.load_seeds(ds)  # as bikeshare_setup does
-        load_history(files=[str(TRIPS)], start=history[0].ts, end=t, settings=ds)
+        load_history(files=[str(trips())], start=history[0].ts, end=t, settings=ds)
         first = features_dag_run(t)
         before = station_counts(ds, station, late_ts)
         job = start_job(s)  # the scenario's own subscription and job name (the DAG reads only the dataset)

@@ -28,6 +28,7 @@ from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 from include.simulator.publish import replay_attributes
+from include.simulator.sources import month_files
 from include.simulator.trips import events_from_files
 from tests.beam.pipeline.conftest import running_pipeline
 
@@ -62,7 +63,7 @@ def rows_of(settings: Settings, table: str, columns: str) -> list[dict]:
 
 def test_every_published_message_is_accounted_for(ingest_settings: Settings, tmp_path: Path) -> None:
     settings = ingest_settings
-    path = settings.trips_data_dir / "JC-201909-citibike-tripdata.csv.zip"
+    [path] = month_files("2019-09", settings.trips_data_dir)
     events = events_from_files([path], *WINDOW)
     assert 200 <= len(events) <= 400
     bad = malformed(events[0].to_dict())
