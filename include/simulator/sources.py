@@ -29,7 +29,7 @@ def month_files(month: str, data_dir: str | Path | None = None) -> list[Path]:
     settings = get_settings()
     directory = Path(data_dir) if data_dir else settings.trips_data_dir
     pinned = trip_data.TRIP_FILES.get(stamp)
-    if pinned is not None and directory == settings.trips_data_dir:
+    if pinned is not None and directory.resolve() == settings.trips_data_dir.resolve():
         return trip_data.trip_files_in(directory, [stamp], provided=settings.trips_data_provided)
     if pinned is not None and (directory / pinned.name).exists():
         return [trip_data.verified_file(directory / pinned.name, pinned)]
