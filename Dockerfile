@@ -3,6 +3,11 @@
 # Keep this tag's Airflow version equal to the apache-airflow pin in requirements.txt.
 FROM astrocrpublic.azurecr.io/astronomer/astro-runtime:3.3-2
 
+# The RUN steps below run under bash with pipefail (hadolint DL4006): a pipe fails when any command in it
+# fails, not only the last (the jar step pipes curl into cut). The base image's ONBUILD steps, which run
+# right after FROM, keep their /bin/sh.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
 # dbt in its own virtualenv, as the astronomer-cosmos docs recommend: dbt-bigquery and the Google
 # provider pin conflicting google-cloud-storage versions. Installed from the same lock as locally;
 # cosmos runs it by path (BIKESHARE_DBT_EXECUTABLE, read by include/dbt/settings.py).
@@ -50,5 +55,8 @@ RUN jar=/usr/local/airflow/.apache_beam/cache/jars/beam-sdks-java-io-google-clou
 # missing emulator fails them. Read by nothing but the tests.
 ENV IN_BIKESHARE_IMAGE=1
 
-# The dbt manifest and partial-parse state the features build (cosmos, one `dbt build`) starts from.
-RUN cd /usr/local/airflow && python -m include.dbt parse
+# The dbt manifest and partial-parse state the features build (cosmos, one `dbt build`) starts from, parsed
+# from the project root. WORKDIR rather than `cd` (hadolint DL3003); /usr/local/airflow is already the base
+# image's working directory (its ONBUILD `COPY . .` puts the project there), so the image's is unchanged.
+WORKDIR /usr/local/airflow
+RUN python -m include.dbt parse
