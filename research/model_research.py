@@ -168,6 +168,8 @@ def features(
 ) -> pd.DataFrame:
     """Contract features at as_of = hour_start (trailing windows end at as_of, exclusive): the columns of
     dbt's station_features_wide but is_peak_station, equal to them (tests/research/test_feature_copy.py)."""
+    from include.ml.baselines import same_local_hour_before
+
     out = []
     sys_hour = labels.groupby("hour_start")[["pickups", "dropoffs"]].sum().sort_index()
     sys_feats = pd.DataFrame(index=sys_hour.index)
@@ -185,6 +187,14 @@ def features(
     for sid, g in labels.groupby("station_id", sort=False):
         g = g.sort_values("hour_start").reset_index(drop=True)
         f = pd.DataFrame({"station_id": sid, "as_of": g["hour_start"]})
+        # Which of the 26 weeks before each as_of the station existed in, as dbt counts them: its profile rows
+        # start at the hour of its first pickup (int_fleet_stations.joined_at, int_station_weekly_profiles), so a
+        # station younger than 26 weeks has a mean over its own weeks, not a sum over 26. The first pickup is
+        # the first on the grid: the grid must start before it (the harness's starts with the trip data).
+        joined = g.loc[g["pickups"] > 0, "hour_start"].min()  # NaT without a pickup: no week counts
+        existed = np.array(
+            [(same_local_hour_before(g["hour_start"], 7 * k) >= joined).to_numpy() for k in range(1, 27)]
+        )
         for col, name in (("pickups", "pickup_count"), ("dropoffs", "dropoff_count"), ("net_change", "net_change")):
             s = g[col].astype(float)
             prev = s.shift(1)
@@ -197,9 +207,10 @@ def features(
         for col, name in (("net_change", "net_change"), ("pickups", "pickups"), ("dropoffs", "dropoffs")):
             f[f"same_weekday_hour_mean_{name}_4w"] = sum(local_shift(g, col, 7 * k) for k in range(1, 5)) / 4
             f[f"daily_same_hour_mean_{name}_7d"] = sum(local_shift(g, col, d) for d in range(1, 8)) / 7
+            weeks = np.array([local_shift(g, col, 7 * k) for k in range(1, 27)])
+            weeks[~existed] = np.nan  # a week before the station's first pickup is no week of its profile
             with warnings.catch_warnings():  # the weeks the station existed: NaN-mean, 0 with none, as dbt
                 warnings.simplefilter("ignore", RuntimeWarning)
-                weeks = np.array([local_shift(g, col, 7 * k) for k in range(1, 27)])
                 f[f"same_weekday_hour_mean_{name}_26w"] = np.nan_to_num(np.nanmean(weeks, axis=0))
         f["capacity"] = capacity.get(sid, np.nan)
         out.append(f)
