@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 DBT_PROFILE = "bikeshare"  # the `profile:` of include/dbt/dbt_project.yml
 BUILD_TASK_ID = "dbt_build"
-# dbt var `as_of`: the 15-minute boundary the run computes features up to (DESIGN.md §2).
+# dbt var `as_of`: the 15-minute boundary the run computes features up to (docs/design.md §2.3).
 # `vars` is a templated field of every cosmos dbt operator, so Airflow renders it per run; the
 # settings add `late_event_limit_minutes` (settings_vars).
 DBT_VARS: dict[str, str] = {"as_of": "{{ data_interval_end | ts }}"}

@@ -1,4 +1,4 @@
-"""Station inventory from a GBFS v2.3 feed (DESIGN §7, issue 22 §1).
+"""Station inventory from a GBFS v2.3 feed (docs/design.md §2.8 and §7, issue 22 §1).
 
 - ``feed``: the feed contract in code: gbfs.json / station_information.json / station_status.json payloads
   → valid rows, or dead letters with a reason code; pure, never raises.

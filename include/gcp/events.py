@@ -1,7 +1,7 @@
 """The event contract: what a sensor message must be, and why one is refused.
 
 One JSON object per Pub/Sub message, UTF-8, at most :data:`MAX_MESSAGE_BYTES` bytes, with exactly
-these fields (DESIGN.md §2)::
+these fields (docs/design.md §2.1)::
 
     {"event_id": str, "station_id": str, "ts_iso": RFC 3339, "kind": "pickup" | "dropoff", "delta": 1}
 

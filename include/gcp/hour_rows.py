@@ -3,7 +3,7 @@
 The hour's rows (:func:`replace_hour`: those whose column equals the hour; :func:`replace_rows`: those a
 condition on the hour selects, e.g. one run's rows over several target hours) are deleted, then the new
 ones loaded with a load job (NDJSON: the emulator's
-``load_table_from_json`` fails, LOCAL_STACK.md), not streaming inserts, so that a rerun's DELETE can
+``load_table_from_json`` fails, docs/local-stack.md), not streaming inserts, so that a rerun's DELETE can
 touch them at once on BigQuery. A crash between the two leaves the hour empty, never doubled; the
 next run of the hour fills it. A table older than its spec (a column the condition names is missing) is
 brought to the spec first (:func:`include.gcp.resources.ensure_table`), then the delete runs again.

@@ -1,4 +1,4 @@
-"""Object paths on the bucket (DESIGN.md §2): the only module that spells them out.
+"""Object paths on the bucket (docs/design.md §2.5): the only module that spells them out.
 
 Paths are relative to the bucket and start with the env prefix (``dev`` or ``prod``), so a
 development run never touches production objects.

@@ -1,7 +1,7 @@
 """Load event rows into ``raw_events`` with a BigQuery load job (the history loader, tests, benchmarks).
 
 A load job of newline-delimited JSON, because ``load_table_from_json`` fails on the emulator
-(LOCAL_STACK.md). Rows follow the event contract (:mod:`include.gcp.events`, e.g.
+(docs/local-stack.md). Rows follow the event contract (:mod:`include.gcp.events`, e.g.
 :meth:`Event.to_dict <include.gcp.events.Event.to_dict>`); ``ingested_at`` is added in
 :func:`~include.gcp.events.format_ts`'s form. Beside :mod:`include.gcp.tables`, which defines the table.
 """

@@ -1,4 +1,4 @@
-"""BigQuery table names and schemas that the parts of the pipeline share (DESIGN.md §2).
+"""BigQuery table names and schemas that the parts of the pipeline share (docs/design.md §2).
 
 The ingest pipeline writes the raw tables, dbt reads them as sources; both take the names from
 here (dbt through its ``sources`` config, which uses the same names). The features DAG writes

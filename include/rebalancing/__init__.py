@@ -1,4 +1,4 @@
-"""From forecasts to moves (DESIGN §7): inventory → risk of empty/full → target interval → move plan.
+"""From forecasts to moves (docs/design.md §7): inventory → risk of empty/full → target interval → move plan.
 
 Pure functions over arrays, I/O at the edges (``hourly`` reads and writes; the rest never touch a client):
 

@@ -8,7 +8,7 @@ a backtest can replay a month through it without the server.
   (both failure kinds equally far) and the same for every run, so replays are comparable.
 - **An event** moves one bike: a pickup (``delta = -1``) at an empty dock is a *failed pickup*, a dropoff
   (``+1``) at a full dock a *failed return*; the count stays in ``[0, capacity]`` and the attempt is
-  counted at the station. These are the service failures rebalancing must reduce (DESIGN §7).
+  counted at the station. These are the service failures rebalancing must reduce (docs/design.md §7).
 - **Unknown capacity** (:data:`UNKNOWN_CAPACITY`, e.g. a station missing from ``station_information``):
   it starts empty and is clamped below only (a count is never negative), so it is never full and never
   fails a return; its pickups at zero are still counted, but it has no empty/full spells (its stock is a

@@ -1,6 +1,6 @@
 """Late events on the BigQuery emulator: written to raw_events after the features of their time exist.
 
-DESIGN.md §2: events up to late_event_limit_minutes late are counted in their own label hour and in
+docs/design.md §2.2: events up to late_event_limit_minutes late are counted in their own label hour and in
 every feature as_of that should include them, by the next features run (macros/late_events.sql).
 Real Citi Bike events of 1-3 September 2019 plus planted late events; every expectation is a Python
 recount of what raw_events holds. The module moves forward in time as the 15-minute DAG would.

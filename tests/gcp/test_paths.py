@@ -1,4 +1,4 @@
-"""Bucket paths follow DESIGN.md §2 and refuse ambiguous hours."""
+"""Bucket paths follow docs/design.md §2.5 and refuse ambiguous hours."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Is the streaming ingest healthy? Job state, data freshness and dead-letter share, from BigQuery.
 
-Works the same on both backends: it reads only the tables the pipeline writes (DESIGN.md §2), so
+Works the same on both backends: it reads only the tables the pipeline writes (docs/design.md §2), so
 it judges what arrived, not what the runner says about itself. Thresholds are parameters with
 defaults; the DAG passes its params. Also reported, not judged: the stations seen for the first
 time in the window that the stations seed does not know (``new_stations``: accepted by ingest,

@@ -1,5 +1,5 @@
 {#- Time helpers shared by the marts. Portable between BigQuery and the emulator: no
-    TIMESTAMP_BUCKET / TIMESTAMP_DIFF, DIV arguments without operators (BQ_EMULATOR_SQL.md).
+    TIMESTAMP_BUCKET / TIMESTAMP_DIFF, DIV arguments without operators (docs/local-stack.md).
     Bounds a run knows before its query runs (the as_of var, the newest time a mart holds) become
     TIMESTAMP literals, which BigQuery can prune partitions with. -#}
 

@@ -1,4 +1,4 @@
-{#- Late events (DESIGN.md §2: accepted up to late_event_limit_minutes late, counted in their own
+{#- Late events (docs/design.md §2.2: accepted up to late_event_limit_minutes late, counted in their own
     label hour and in every feature as_of that should include them, by the next features run).
 
     Self-reconciliation by counts. While a mart compiles, one query recounts each fleet station's

@@ -48,7 +48,7 @@
 {%- endmacro %}
 
 {#- New York's UTC offset at ts in hours (-4 or -5): its wall-clock time read as UTC, minus ts.
-    From microseconds, not TIMESTAMP_DIFF (the emulator counts unit boundaries; BQ_EMULATOR_SQL.md). -#}
+    From microseconds, not TIMESTAMP_DIFF (the emulator counts unit boundaries; docs/local-stack.md). -#}
 {% macro new_york_utc_offset_hours(ts) -%}
     div((unix_micros(timestamp(datetime({{ ts }}, 'America/New_York'))) - unix_micros({{ ts }})), 3600000000)
 {%- endmacro %}
