@@ -15,7 +15,8 @@ Stations: those of ``station_information.json`` with a capacity ≥ 1 that the t
 docks: never a failure, never rebalanced; their trips' other ends are replayed.
 
     .venv/bin/python -m benchmarks.rebalancing_backtest [--months 2019-01 ...] [--trucks 2 --truck-capacity 20]
-        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--jobs 2] [--json PATH]
+        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--bikes-as-naive] [--jobs 2]
+        [--json PATH]
     .venv/bin/python -m benchmarks.rebalancing_backtest --render PATH   # a saved run's table again
 
 Prints a Markdown table per month and the total (failed pickups, failed returns, their sum, bikes moved,
@@ -140,6 +141,7 @@ class Settings:
     risk: RiskConfig
     time_limit_s: float | None
     forecaster: str = "trailing"
+    bikes_as_naive: bool = False
 
 
 _DATA: Data | None = None  # the parent's data, inherited by forked workers
@@ -169,10 +171,12 @@ def run_month(month: str, settings: Settings) -> tuple[str, dict[str, PolicyResu
     network, trips, counts = month_data(_DATA, start, hours)
     events = window_events(trips, start, hours)
     forecaster = FORECASTERS[settings.forecaster](counts)
+    naive = NaivePolicy(network, settings.fleet)
+    budget = naive if settings.bikes_as_naive else None
     policies = {
         "none": NoRebalancing(),
-        "naive": NaivePolicy(network, settings.fleet),
-        "plan": PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s),
+        "naive": naive,
+        "plan": PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s, budget),
     }
     results = {name: replay(network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
     return month, results, time.perf_counter() - clock
@@ -247,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="trailing",
         help="what drives the plan: the honest trailing mean (default) or the oracle (a diagnostic bound)",
     )
+    p.add_argument(
+        "--bikes-as-naive",
+        action="store_true",
+        help="cap the plan's bikes each hour at what the naive policy would move from the same counts",
+    )
     p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write every month's figures here")
@@ -275,11 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         RiskConfig(service_level=args.service_level),
         args.time_limit,
         args.forecaster,
+        args.bikes_as_naive,
     )
     limit = default_time_limit(net.size) if args.time_limit is None else args.time_limit
     print(
         f"fleet {settings.fleet}; plan: service level {args.service_level}, CP-SAT {limit} deterministic s an "
         f"hour; forecaster: {FORECASTERS[args.forecaster](_DATA.counts).name}"
+        + ("; the plan's bikes each hour at most the naive policy's" if args.bikes_as_naive else "")
     )
     done: dict[str, dict[str, PolicyResult]] = {}
     if args.jobs > 1:

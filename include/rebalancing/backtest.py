@@ -348,8 +348,9 @@ class NaivePolicy:
 class PlanPolicy:
     """The product's hourly plan: the forecaster's rates for the next hours → :func:`station_risk` (target
     intervals at the service level) → :func:`plan_moves` with the fleet and CP-SAT's deterministic limit
-    (``None``: the product's default). ``statuses`` counts the solver's outcomes over the hours (``FEASIBLE``:
-    the limit came first; ``wall-clock stop``: the plan's wall guard did)."""
+    (``None``: the product's default). ``bike_budget``: another policy whose planned bikes this hour (on the
+    same counts) cap the plan's, a comparison for no more bikes moved. ``statuses`` counts the solver's outcomes
+    over the hours (``FEASIBLE``: the limit came first; ``wall-clock stop``: the plan's wall guard did)."""
 
     name = "plan"
 
@@ -360,9 +361,10 @@ class PlanPolicy:
         forecaster: Forecaster,
         risk_config: RiskConfig = RiskConfig(),  # noqa: B008  (frozen)
         time_limit_s: float | None = None,
+        bike_budget: Policy | None = None,
     ) -> None:
         self.network, self.fleet, self.forecaster = network, fleet, forecaster
-        self.risk_config, self.time_limit_s = risk_config, time_limit_s
+        self.risk_config, self.time_limit_s, self.bike_budget = risk_config, time_limit_s, bike_budget
         self.statuses: dict[str, int] = {}
 
     def decide(self, at: datetime, bikes: np.ndarray) -> list[Move]:
@@ -381,6 +383,7 @@ class PlanPolicy:
             self.time_limit_s,
             valid=risk.valid,
             priority=failure_exposure(risk, pickups, dropoffs),
+            max_bikes=None if self.bike_budget is None else sum(m.bikes for m in self.bike_budget.decide(at, bikes)),
         )
         for key in (plan.status, "wall-clock stop") if plan.wall_clock_stop else (plan.status,):
             self.statuses[key] = self.statuses.get(key, 0) + 1

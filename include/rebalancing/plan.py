@@ -184,12 +184,14 @@ def plan_moves(
     time_limit_s: float | None = None,
     valid: ArrayLike | None = None,
     priority: ArrayLike | None = None,
+    max_bikes: int | None = None,
 ) -> Plan:
     """The hour's moves (model in the module docstring). ``valid`` False excludes a station, and so do
     non-finite values and inconsistent counts (not ``0 <= low <= high <= capacity``, bikes outside
     ``[0, capacity]``), counted in ``Plan.excluded``. ``time_limit_s``: CP-SAT deterministic seconds, by default
     :func:`default_time_limit` of the stations planned. ``priority`` (>= 0, finite; ``None``: 1 each): what
-    bringing each station inside is worth (:func:`station_prizes`)."""
+    bringing each station inside is worth (:func:`station_prizes`). ``max_bikes``: at most this many bikes
+    moved in the hour, all trucks together (the crews' handling; ``None``: only the trucks' hours bound it)."""
     started = time.perf_counter()
     ids = [str(s) for s in station_ids]
     if len(set(ids)) != len(ids):
@@ -228,6 +230,8 @@ def plan_moves(
     metres = leg_metres(la, lo, depot)
     secs = leg_seconds(metres, fleet)
     c = Candidates.build(b, cap, low, high, metres, secs, fleet, station_prizes(worth[keep]))
+    if max_bikes is not None:  # a move over the budget alone can never be used (and the model needs a route)
+        c = c.take(np.flatnonzero(c.bikes <= max_bikes))
     if c.size == 0:
         return nothing("NO_CANDIDATES")
     pruned = c.size > FULL_MODEL
@@ -286,6 +290,8 @@ def plan_moves(
         model.add(sum(into[m]) == used[m])
         model.add(sum(out_of[m]) == used[m])
     model.add(sum(fleet_time) <= fleet.trucks * budget)
+    if max_bikes is not None:
+        model.add(sum(int(c.bikes[m]) * used[m] for m in range(c.size)) <= max(0, int(max_bikes)))
     model.maximize(sum(gain))
 
     solver = cp_model.CpSolver()

@@ -210,6 +210,26 @@ def test_the_three_policies_see_the_same_events() -> None:
     assert results[2].moves > 0  # the plan did act
 
 
+def test_a_bike_budget_keeps_the_plan_within_the_naive_policys_bikes_each_hour() -> None:
+    events = window_events(busy_month(), START, 3)
+    naive, plan = policies()[1:]
+    capped = PlanPolicy(NET, FLEET, plan.forecaster, time_limit_s=0.5, bike_budget=naive)
+    budgets: list[int] = []
+    decide = capped.decide
+
+    def watched(at: datetime, bikes: np.ndarray) -> list:
+        budgets.append(sum(m.bikes for m in naive.decide(at, bikes)))
+        moves = decide(at, bikes)
+        assert sum(m.bikes for m in moves) <= budgets[-1]
+        return moves
+
+    capped.decide = watched  # type: ignore[method-assign]
+    result = replay(NET, events, START, 3, capped, FLEET)
+    assert len(budgets) == 3
+    assert sum(budgets) > 0
+    assert 0 < result.bikes_moved <= sum(budgets)
+
+
 def test_deterministic() -> None:
     events = window_events(busy_month(), START, 3)
     runs = [[replay(NET, events, START, 3, p, FLEET) for p in policies()] for _ in range(2)]

@@ -66,7 +66,9 @@ def depot_of(stations: dict, fleet: Fleet) -> tuple[float, float]:
     )
 
 
-def brute_force(stations: dict, fleet: Fleet, priority: np.ndarray | None = None) -> tuple[int, int]:
+def brute_force(
+    stations: dict, fleet: Fleet, priority: np.ndarray | None = None, max_bikes: int | None = None
+) -> tuple[int, int]:
     """(stations inside after, each counted by its integer ``priority`` (default 1), metres) of the best plan
     under the model, by enumeration."""
     b, cap = np.asarray(stations["bikes"]), np.asarray(stations["capacity"])
@@ -119,6 +121,8 @@ def brute_force(stations: dict, fleet: Fleet, priority: np.ndarray | None = None
     for moves in disjoint_sets(0, frozenset(), []):
         plans = list(routings(moves))
         for ks in product(*(bike_options[m] for m in moves)):
+            if max_bikes is not None and sum(ks) > max_bikes:
+                continue
             after = b.copy()
             for (i, j), k in zip(moves, ks, strict=True):
                 after[i] -= k
@@ -213,6 +217,24 @@ def test_the_plan_with_priorities_is_the_brute_force_optimum(seed: int, trucks: 
     )
     assert plan.status in ("OPTIMAL", "ALL_INSIDE", "NO_CANDIDATES")
     assert (int(worth[after].sum()), round(plan.km * 1000)) == brute_force(stations, fleet, worth)
+
+
+@pytest.mark.parametrize(("seed", "trucks"), BRUTE_FORCE_CASES[1::3])
+def test_the_plan_within_a_bike_budget_is_the_brute_force_optimum(seed: int, trucks: int) -> None:
+    """A cap on the hour's bikes (all trucks): at most that many, and still the optimum under it."""
+    stations, fleet = small_case(seed, trucks)
+    worth = case_priority(seed, len(stations["bikes"]))
+    free = plan_moves(**stations, fleet=fleet, priority=worth)
+    cap = max(0, free.bikes_moved - 2)
+    plan = plan_moves(**stations, fleet=fleet, priority=worth, max_bikes=cap)
+    check_plan(plan, stations, fleet)
+    assert plan.bikes_moved <= cap
+    after = in_interval(
+        apply_moves(stations["bikes"], stations["station_ids"], plan.moves),
+        *(np.asarray(stations[k]) for k in ("target_low", "target_high")),
+    )
+    assert plan.status in ("OPTIMAL", "ALL_INSIDE", "NO_CANDIDATES")
+    assert (int(worth[after].sum()), round(plan.km * 1000)) == brute_force(stations, fleet, worth, cap)
 
 
 def test_priorities_change_plans_among_the_brute_force_cases() -> None:
