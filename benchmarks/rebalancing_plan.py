@@ -18,7 +18,12 @@ interval, near 0 inside); ``--unweighted`` plans every station alike (the tables
 Budget (issue 22): risk + plan < 5 s an hour at 53 stations and < 60 s at 2,000; the plan's share aimed at
 <= 2 s and <= 30 s.
 
-Measured 2026-12-07 (ortools 9.15.6755), default limits (``default_time_limit``: 1.5 deterministic s at 53,
+Measured 2026-12-07 with priorities (6e2e7a1, the product's way), default limits, load 3.5-4.9 (a backtest and
+CI beside it): 53 stations 0.34-1.54 s wall (0.17-0.71 CPU s), all 3 seeds proved optimal, +5 inside each; 500
+stations 29.2-34.3 s (12.5-14.1 CPU s), FEASIBLE, +8 to +10; 2,000 stations 28.3-36.0 s (14.5-15.5 CPU s),
+FEASIBLE, +10 each. Fewer stations inside than unweighted (below), by design: the prize goes to the exposed ones.
+
+Measured 2026-12-07 unweighted (ortools 9.15.6755), default limits (``default_time_limit``: 1.5 deterministic s at 53,
 10 at 500 and 2,000), 2 shared cores with the load average at 4.7-5.0 from other work, so wall is about
 twice CPU; CPU s is the figure for an idle machine:
 | stations | seed | outside | candidates | status | inside before -> after | moves | km | plan s (CPU s) | load |
