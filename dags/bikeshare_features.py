@@ -37,8 +37,11 @@ from airflow.sdk import dag, task
 from include.dbt import cosmos_tasks
 from include.gcp.settings import get_settings
 from include.monitoring.alerts import default_args
+from include.timeouts import FEATURES as TIMEOUTS
 
-DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
+DEFAULT_ARGS = default_args(  # alerts on a final failure
+    "data-platform", retry_delay=timedelta(seconds=30), execution_timeout=TIMEOUTS.execution()
+)
 settings = get_settings()
 
 
@@ -49,6 +52,7 @@ settings = get_settings()
     catchup=False,
     max_active_runs=1,  # runs merge into the same incremental table
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout (a first build may outlast the 15 min) and its alert
     tags=["bikeshare", "features", "dbt"],
     doc_md=__doc__,
 )
@@ -76,7 +80,7 @@ def bikeshare_features() -> None:
 
         return str(feature_runs.mark_verified(run_id, data_interval_end))
 
-    build = cosmos_tasks.build_operator(settings)
+    build = cosmos_tasks.build_operator(settings, execution_timeout=TIMEOUTS.execution(cosmos_tasks.BUILD_TASK_ID))
     source_freshness() >> mark_building() >> build >> features_ready()
 
 

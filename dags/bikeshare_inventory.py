@@ -22,9 +22,10 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from include.monitoring.alerts import default_args
+from include.timeouts import INVENTORY as TIMEOUTS
 
 # a minute's DAG: retry within it
-DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), execution_timeout=timedelta(minutes=5))
+DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), execution_timeout=TIMEOUTS.execution())
 
 
 @dag(
@@ -34,6 +35,7 @@ DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), 
     catchup=False,  # a feed is a snapshot of now: a missed minute cannot be fetched later
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout and its alert (include/timeouts.py)
     tags=["bikeshare", "ingest", "gbfs"],
     doc_md=__doc__,
 )

@@ -32,8 +32,9 @@ from airflow.sdk import dag, get_current_context, task
 
 from include.hours import Hour
 from include.monitoring.alerts import default_args
+from include.timeouts import MONITORING as TIMEOUTS
 
-DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
+DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution())  # alerts on a final failure
 
 
 @dag(
@@ -43,6 +44,7 @@ DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
     catchup=False,
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout (the outcomes sensor waits up to 2 h) and its alert
     tags=["bikeshare", "ml", "monitoring"],
     doc_md=__doc__,
 )
@@ -53,19 +55,19 @@ def bikeshare_monitoring() -> None:
 
         return hourly.predictions_fresh(Hour.floor(logical_date).start, get_current_context())
 
-    @task.sensor(poke_interval=60, timeout=2 * 3600, mode="reschedule")
+    @task.sensor(poke_interval=60, timeout=TIMEOUTS.sensor("wait_for_outcomes"), mode="reschedule")
     def wait_for_outcomes(logical_date=None) -> bool:
         from include.monitoring import hourly
 
         return hourly.outcomes_ready(Hour.floor(logical_date).start)
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("score_served_model"))
     def score_served_model(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
         return hourly.score(Hour.floor(logical_date).start, get_current_context())
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("feature_drift"))
     def feature_drift(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 

@@ -25,8 +25,11 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, task
 
 from include.monitoring.alerts import default_args
+from include.timeouts import REPLAY as TIMEOUTS
 
-DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
+DEFAULT_ARGS = default_args(  # alerts on a final failure
+    "data-platform", retry_delay=timedelta(seconds=30), execution_timeout=TIMEOUTS.execution()
+)
 
 PARAMS = {
     "months": Param(["2019-09"], type="array", items={"type": "string"}, description="YYYY-MM months to replay"),
@@ -51,6 +54,7 @@ PARAMS = {
     start_date=datetime(2019, 1, 1),
     catchup=False,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout and its alert (include/timeouts.py)
     params=PARAMS,
     tags=["bikeshare", "simulator"],
     doc_md=__doc__,
@@ -62,7 +66,7 @@ def bikeshare_replay() -> None:
 
         return [str(o) for o in resources.ensure_pubsub()]
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("replay"))  # 2 h: a month at speed_up 3600 takes 12 min
     def replay(params: dict | None = None) -> dict[str, object]:
         from include.simulator.replay import request_from_params, run_replay
 

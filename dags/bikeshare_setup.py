@@ -20,8 +20,11 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 from include.monitoring.alerts import default_args
+from include.timeouts import SETUP as TIMEOUTS
 
-DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30))  # alerts on a final failure
+DEFAULT_ARGS = default_args(  # alerts on a final failure
+    "data-platform", retry_delay=timedelta(seconds=30), execution_timeout=TIMEOUTS.execution()
+)
 
 
 @dag(
@@ -30,6 +33,7 @@ DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=30)) 
     start_date=datetime(2019, 1, 1),
     catchup=False,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout and its alert (include/timeouts.py)
     tags=["bikeshare", "setup"],
     doc_md=__doc__,
 )
@@ -52,7 +56,7 @@ def bikeshare_setup() -> None:
 
         return str(resources.ensure_bucket())
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("load_dbt_seeds"))
     def load_dbt_seeds() -> str:
         from include.dbt import cosmos_tasks
         from include.gcp.settings import get_settings

@@ -16,6 +16,10 @@ dead-letter share of the last window. The run fails with a message listing every
 
 No teardown task: in the provider's Dataflow example DAGs the teardown stops a test job, but here
 the job must outlive every run; stopping it is the explicit `drain` action.
+
+Time limits (`include/timeouts.py`): each task try 5 min (a hung client call, e.g. with the Pub/Sub
+emulator down, is cut, retried twice, then alerts), `drain_job` 30 min (`drain_timeout_seconds` at most
+25 min), a run 35 min (a drain may outlast the 15 minutes; the next run waits for it, never longer).
 """
 
 from __future__ import annotations
@@ -27,16 +31,19 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from include.monitoring.alerts import default_args
+from include.timeouts import DRAIN_MAX_SECONDS
+from include.timeouts import STREAM as TIMEOUTS
 
 log = logging.getLogger(__name__)
-DEFAULT_ARGS = default_args("data-platform")  # alerts on a final failure
+# alerts on a final failure; a hung client call (the Pub/Sub emulator down) is cut at 5 min and retried
+DEFAULT_ARGS = default_args("data-platform", execution_timeout=TIMEOUTS.execution())
 PARAMS = {
     "action": Param(
         "run",
         enum=["run", "start", "drain"],
         description="run: keep it running (a drained job stays stopped); start: also after a drain; drain: stop it",
     ),
-    "drain_timeout_seconds": Param(600, type="integer", minimum=1),
+    "drain_timeout_seconds": Param(600, type="integer", minimum=1, maximum=DRAIN_MAX_SECONDS),  # < drain_job's limit
     "max_staleness_minutes": Param(30, type="number", minimum=0),
     "max_dead_letter_share": Param(0.05, type="number", minimum=0, maximum=1),
     "window_minutes": Param(15, type="number", minimum=1),
@@ -50,6 +57,7 @@ PARAMS = {
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout (a drain may outlast the 15 min) and its alert
     params=PARAMS,
     tags=["bikeshare", "ingest", "streaming"],
     doc_md=__doc__,
@@ -102,7 +110,7 @@ def bikeshare_stream() -> None:
             log.warning(note)
         return report.to_dict()
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("drain_job"))
     def drain_job(params: dict[str, Any]) -> str:
         from include.beam.control.job import JobState
         from include.beam.control.job_control import streaming_job

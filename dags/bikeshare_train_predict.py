@@ -59,8 +59,9 @@ from airflow.sdk import dag, get_current_context, task
 
 from include.hours import Hour
 from include.monitoring.alerts import default_args
+from include.timeouts import TRAIN_PREDICT as TIMEOUTS
 
-DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
+DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution())  # alerts on a final failure
 
 
 @dag(
@@ -70,19 +71,20 @@ DEFAULT_ARGS = default_args("ml-platform")  # alerts on a final failure
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
+    **TIMEOUTS.dag_args(),  # dagrun_timeout (the feature sensor waits up to 3 h) and its alert
     tags=["bikeshare", "ml", "predictions"],
     doc_md=__doc__,
 )
 def bikeshare_train_predict() -> None:
     # The edge: each task floors the run's data-interval end to its hour (a manual run at 09:17 is the
     # 09:00 run); everything in include/ml takes that hour and refuses one that is not on the hour.
-    @task.sensor(poke_interval=60, timeout=3 * 3600, mode="reschedule")
+    @task.sensor(poke_interval=60, timeout=TIMEOUTS.sensor("wait_for_features"), mode="reschedule")
     def wait_for_features(data_interval_end=None) -> bool:
         from include.ml import dataset
 
         return dataset.features_ready(Hour.floor(data_interval_end).start)
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("train_and_evaluate"))
     def train_and_evaluate(data_interval_end=None) -> dict:
         from include.ml import hourly
 
@@ -98,7 +100,7 @@ def bikeshare_train_predict() -> None:
         alerts.unverifiable_models(published, get_current_context())  # a skipped version: say why, what to do
         return published
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("predict"))
     def predict(published: dict, data_interval_end=None) -> list[dict]:
         from include.ml import hourly
 
@@ -112,7 +114,7 @@ def bikeshare_train_predict() -> None:
         hour = Hour.floor(data_interval_end).start
         return hourly.write_predictions(hour, hourly.Publication.from_xcom(published).serving_version, rows)
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("calibrate_risk"))
     def calibrate_risk(evaluation: dict, data_interval_end=None) -> dict:
         from include.rebalancing import calibration
 
@@ -120,7 +122,7 @@ def bikeshare_train_predict() -> None:
         trained = not evaluation["reused"] and bool(evaluation.get("model_sha256"))
         return calibration.calibrate_run(hour, evaluation["version"], trained)
 
-    @task
+    @task(execution_timeout=TIMEOUTS.execution("plan_rebalancing"))
     def plan_rebalancing(data_interval_end=None) -> dict:
         from include.rebalancing import hourly
 
