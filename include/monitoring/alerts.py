@@ -11,18 +11,24 @@ Every alert goes to the task log and, where configured, to
 
 The connections are looked up when an alert is sent, never when a DAG file is parsed. A channel that
 fails is logged and the others still get the alert. ``AlertNotifier`` is the failure callback of every
-task (``DEFAULT_ARGS``); the monitoring checks call :func:`send` with their own kinds (``KINDS``), and
+task (``DEFAULT_ARGS``); the monitoring checks call :func:`send` with their own kinds, and
 ``bikeshare_train_predict``'s publish step :func:`unverifiable_models`.
+
+Every kind is in :data:`REGISTRY` (title, severity, meaning, next step) and has an entry in ``docs/runbook.md``
+whose anchor is the kind; every alert carries its ``next_step`` and ``runbook`` link (base URL:
+``BIKESHARE_RUNBOOK_BASE_URL``, default the repository-relative ``docs/runbook.md``) in its record and its text.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
@@ -33,26 +39,117 @@ log = logging.getLogger(__name__)
 SLACK_CONN_ID = "bikeshare_alerts_slack"
 SMTP_CONN_ID = "bikeshare_alerts_smtp"
 
-KINDS: dict[str, str] = {
-    "task_failed": "a task failed after its retries (every DAG)",
-    "stream_unhealthy": (
-        "bikeshare_stream's monitor failed: job not running, stale data, dead-letter share, or stale station status"
+RUNBOOK_BASE_URL_VAR = "BIKESHARE_RUNBOOK_BASE_URL"
+RUNBOOK_PATH = "docs/runbook.md"  # the default base: the runbook's path in the repository
+
+Severity = Literal["critical", "error", "warning"]
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    """One kind of alert: what it means and what to do first. Its runbook entry is ``docs/runbook.md#<kind>``
+    (a test holds every kind to a heading there)."""
+
+    kind: str
+    title: str
+    severity: Severity  # critical: users see it within the hour; error: a run did not do its work; warning: quality
+    meaning: str
+    next_step: str
+
+    @property
+    def anchor(self) -> str:
+        return self.kind
+
+
+def _kinds(*kinds: AlertKind) -> dict[str, AlertKind]:
+    return {k.kind: k for k in kinds}
+
+
+# Every kind the project emits: the monitoring checks (include/monitoring), the stream monitor's verdict and
+# any other task's final failure (AlertNotifier), the publish step (unverifiable_models).
+REGISTRY: dict[str, AlertKind] = _kinds(
+    AlertKind(
+        "task_failed",
+        "A task failed after its retries",
+        "error",
+        "a task failed after its retries (every DAG)",
+        "Open the task's log (log_url in the details), read the exception, fix its cause, then clear the task "
+        "so it runs again; dbt test failures and sensor timeouts have their own paragraphs in the runbook.",
     ),
-    "predictions_late": "hour T's predictions are not in station_predictions by T + 15 min",
-    "model_worse_than_naive": "the served model's 7-day live MAE is not below the best naive baseline's",
-    "station_error": "a station's live error over the last 24 h exploded",
-    "feature_drift": "a feature's distribution this week moved away from the serving model's training window",
-    "model_unverifiable": "a model version on the bucket failed verification: skipped, an older verified one predicts",
-    "unflagged_stockout": (
+    AlertKind(
+        "stream_unhealthy",
+        "The streaming ingest is unhealthy",
+        "critical",
+        "bikeshare_stream's monitor failed: job not running, stale data, dead-letter share, or stale station status",
+        "Read the problem list in the alert, run `make stream-state`, and follow the runbook paragraph of each "
+        "problem (job_not_running, no_rows, stale, dead_letter_share, bigquery_unreachable, station_status_stale).",
+    ),
+    AlertKind(
+        "predictions_late",
+        "The hour's predictions are late",
+        "critical",
+        "hour T's predictions are not in station_predictions by T + 15 min",
+        "Open bikeshare_train_predict's run for the hour: if wait_for_features is still waiting, check "
+        "bikeshare_features; if a task failed, fix it and clear it; then rerun the hour's bikeshare_monitoring.",
+    ),
+    AlertKind(
+        "model_worse_than_naive",
+        "The served model does not beat naive",
+        "warning",
+        "the served model's 7-day live MAE is not below the best naive baseline's",
+        "Compare model and baselines in model_performance (window 7d), check feature_drift and the serving "
+        "version; retrain on a recent window or roll back to an earlier promoted model.",
+    ),
+    AlertKind(
+        "station_error",
+        "One station's forecast error exploded",
+        "warning",
+        "a station's live error over the last 24 h exploded",
+        "Look at the named stations' last 24 h in station_predictions against station_hourly_labels and their "
+        "status feed: a broken dock, an event nearby or a data fault; fix the data or note the event.",
+    ),
+    AlertKind(
+        "feature_drift",
+        "Feature drift against the training window",
+        "warning",
+        "a feature's distribution this week moved away from the serving model's training window",
+        "Read the hour's rows in feature_drift: a data fault (fix the input, rebuild the features) or a real "
+        "change (let training catch up, watch model_worse_than_naive).",
+    ),
+    AlertKind(
+        "model_unverifiable",
+        "A model on the bucket failed verification",
+        "error",
+        "a model version on the bucket failed verification: skipped, an older verified one predicts",
+        "Do what the alert's 'To do' says: delete that version's folder on the bucket and rerun its hour of "
+        "bikeshare_train_predict to retrain it; until then every run skips it and alerts again.",
+    ),
+    AlertKind(
+        "unflagged_stockout",
+        "A stockout the plan did not flag",
+        "warning",
         "a station sat empty or full for more than 30 min in a plan hour whose plan had not flagged it "
-        "(1-hour risk below the service level, no move)"
+        "(1-hour risk below the service level, no move)",
+        "Check each named station's risk in station_risk and its reports in station_status for the plan hour; "
+        "if the same stations are missed often, lower BIKESHARE_REBALANCING_SERVICE_LEVEL.",
     ),
-}
+)
+
+KINDS: dict[str, str] = {name: k.meaning for name, k in REGISTRY.items()}  # kind -> what it means
+
+
+def runbook_url(kind: str, environ: Mapping[str, str] | None = None) -> str:
+    """The runbook entry of ``kind``: ``$BIKESHARE_RUNBOOK_BASE_URL#<kind>`` (default ``docs/runbook.md``, the
+    repository-relative path; set the variable to the file's web address, e.g. on the Git host)."""
+    env = os.environ if environ is None else environ
+    base = env.get(RUNBOOK_BASE_URL_VAR, "").strip() or RUNBOOK_PATH
+    return f"{base.split('#')[0]}#{REGISTRY[kind].anchor}"
 
 
 @dataclass(frozen=True)
 class Alert:
-    """What happened, where, and when; the same fields in every channel."""
+    """What happened, where, and when, what to do first and where the runbook says more; the same fields in
+    every channel. ``severity``, ``next_step`` and ``runbook`` come from the kind's :data:`REGISTRY` entry."""
 
     kind: str
     summary: str
@@ -61,15 +158,33 @@ class Alert:
     task_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    severity: str = field(init=False, default="")
+    next_step: str = field(init=False, default="")
+    runbook: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown alert kind {self.kind!r}: expected one of {sorted(KINDS)}")
+        if self.kind not in REGISTRY:
+            raise ValueError(f"unknown alert kind {self.kind!r}: expected one of {sorted(REGISTRY)}")
+        entry = REGISTRY[self.kind]
+        object.__setattr__(self, "severity", entry.severity)
+        object.__setattr__(self, "next_step", entry.next_step)
+        object.__setattr__(self, "runbook", runbook_url(self.kind))
+
+    @property
+    def headline(self) -> str:
+        """One line: kind, where, and what happened (the e-mail's subject)."""
+        where = ".".join(p for p in (self.dag_id, self.task_id) if p)
+        return f"[bikeshare {self.kind}] {where} {self.run_id or ''}: {self.summary}".replace("  ", " ")
 
     @property
     def text(self) -> str:
-        where = ".".join(p for p in (self.dag_id, self.task_id) if p)
-        return f"[bikeshare {self.kind}] {where} {self.run_id or ''}: {self.summary}".replace("  ", " ")
+        """The message of Slack and the e-mail: the headline, the next step and the runbook link, a line each."""
+        return f"{self.headline}\nNext step: {self.next_step}\nRunbook: {self.runbook}"
+
+    @property
+    def line(self) -> str:
+        """The same on one line (the task log's)."""
+        return f"{self.headline} | Next step: {self.next_step} | Runbook: {self.runbook}"
 
     @classmethod
     def from_context(cls, kind: str, summary: str, context: Any = None, **details: Any) -> Alert:
@@ -115,8 +230,15 @@ def _to_smtp(alert: Alert, context: Any, connection: Any) -> None:
     to = (connection.extra_dejson or {}).get("to")
     if not to:
         raise ValueError(f'connection {SMTP_CONN_ID} has no recipients: set its extra to {{"to": "..."}}')
-    body = f"<p>{alert.text}</p><pre>{json.dumps(alert.details, indent=2, default=str)}</pre>"
-    SmtpNotifier(to=to, smtp_conn_id=SMTP_CONN_ID, subject=alert.text[:200], html_content=body).notify(context or {})
+    link = html.escape(alert.runbook, quote=True)
+    body = (
+        f"<p>{html.escape(alert.headline)}</p>"
+        f"<p><b>Next step:</b> {html.escape(alert.next_step)}</p>"
+        f'<p><b>Runbook:</b> <a href="{link}">{link}</a></p>'
+        f"<pre>{html.escape(json.dumps(alert.details, indent=2, default=str))}</pre>"
+    )
+    subject = " ".join(alert.headline.split())[:200]  # one header line
+    SmtpNotifier(to=to, smtp_conn_id=SMTP_CONN_ID, subject=subject, html_content=body).notify(context or {})
 
 
 def send(alert: Alert, context: Any = None, settings: Settings | None = None) -> list[str]:
@@ -128,7 +250,7 @@ def send(alert: Alert, context: Any = None, settings: Settings | None = None) ->
     if context and alert.dag_id is None:
         where = Alert.from_context(alert.kind, alert.summary, context)
         alert = replace(alert, dag_id=where.dag_id, run_id=where.run_id, task_id=where.task_id)
-    log.error("ALERT %s", alert.text)
+    log.error("ALERT %s", alert.line)
     delivered = ["task_log"]
     channels: list[tuple[str, Any]] = []
     if s.alert_log is not None:
@@ -160,12 +282,14 @@ class AlertNotifier(BaseNotifier):
         exception = context.get("exception")
         summary = f"{type(exception).__name__}: {exception}" if exception else "failed"
         ti = context.get("ti")
+        problems = [str(p.kind) for p in getattr(exception, "problems", ())]  # StreamUnhealthy's, for the runbook
         alert = Alert.from_context(
             kind_of_failure(exception),
             summary[:2000],
             context,
             try_number=getattr(ti, "try_number", None),
             log_url=getattr(ti, "log_url", None),
+            **({"problems": problems} if problems else {}),
         )
         send(alert, context)
 

@@ -4,6 +4,7 @@ DAG run fires the failure callback every DAG uses."""
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 from collections.abc import Iterator
@@ -99,15 +100,22 @@ def test_an_unknown_kind_is_refused() -> None:
 def test_slack_gets_the_alert_through_the_providers_notifier(alert_settings: Settings, slack_webhook) -> None:
     delivered = alerts.send(alerts.Alert("station_error", "station 3186: MAE 9.0"), settings=alert_settings)
     assert delivered == ["task_log", "file", "slack"]
-    assert "station 3186: MAE 9.0" in slack_webhook[0]["text"]
+    text = slack_webhook[0]["text"]
+    assert "station 3186: MAE 9.0" in text
+    assert f"Next step: {alerts.REGISTRY['station_error'].next_step}" in text
+    assert "runbook.md#station_error" in text
 
 
 def test_smtp_gets_the_alert_through_the_providers_notifier(alert_settings: Settings, smtp_server) -> None:
     delivered = alerts.send(alerts.Alert("model_worse_than_naive", "7-day MAE 1.2 vs 1.1"), settings=alert_settings)
     assert delivered == ["task_log", "file", "smtp"]
-    _, recipients, body = smtp_server[0]
+    _, recipients, data = smtp_server[0]
     assert recipients == ["oncall@example.com"]
-    assert "model_worse_than_naive" in body
+    message = email.message_from_string(data)
+    assert "model_worse_than_naive" in message["Subject"]
+    (html,) = (p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/html")
+    assert f"<b>Next step:</b> {alerts.REGISTRY['model_worse_than_naive'].next_step}" in html
+    assert '<a href="docs/runbook.md#model_worse_than_naive">' in html
 
 
 def test_a_broken_channel_does_not_silence_the_others(alert_settings: Settings, monkeypatch) -> None:
@@ -172,3 +180,5 @@ def test_a_task_failing_in_a_real_dag_run_fires_the_alert(airflow_db, tmp_path: 
     assert line["kind"] == "task_failed"
     assert (line["dag_id"], line["task_id"]) == ("alert_probe", "breaks")
     assert "RuntimeError: the warehouse said no" in line["summary"]
+    assert line["runbook"].endswith("#task_failed")
+    assert line["next_step"] == alerts.REGISTRY["task_failed"].next_step
