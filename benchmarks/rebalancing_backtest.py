@@ -142,7 +142,6 @@ class Settings:
     time_limit_s: float | None
     forecaster: str = "trailing"
     bikes_as_naive: bool = False
-    bank_unused: bool = False
 
 
 _DATA: Data | None = None  # the parent's data, inherited by forked workers
@@ -177,9 +176,7 @@ def run_month(month: str, settings: Settings) -> tuple[str, dict[str, PolicyResu
     policies = {
         "none": NoRebalancing(),
         "naive": naive,
-        "plan": PlanPolicy(
-            network, settings.fleet, forecaster, settings.risk, settings.time_limit_s, budget, settings.bank_unused
-        ),
+        "plan": PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s, budget),
     }
     results = {name: replay(network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
     return month, results, time.perf_counter() - clock
@@ -259,11 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="cap the plan's bikes each hour at what the naive policy would move from the same counts",
     )
-    p.add_argument(
-        "--bank-unused",
-        action="store_true",
-        help="with --bikes-as-naive: bikes the plan left of an hour's budget carry over (same total for the month)",
-    )
     p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None, help="also write every month's figures here")
@@ -293,14 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.time_limit,
         args.forecaster,
         args.bikes_as_naive,
-        args.bank_unused,
     )
     limit = default_time_limit(net.size) if args.time_limit is None else args.time_limit
     print(
         f"fleet {settings.fleet}; plan: service level {args.service_level}, CP-SAT {limit} deterministic s an "
         f"hour; forecaster: {FORECASTERS[args.forecaster](_DATA.counts).name}"
         + ("; the plan's bikes each hour at most the naive policy's" if args.bikes_as_naive else "")
-        + (" plus what it left of earlier hours" if args.bikes_as_naive and args.bank_unused else "")
     )
     done: dict[str, dict[str, PolicyResult]] = {}
     if args.jobs > 1:

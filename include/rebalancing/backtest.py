@@ -349,9 +349,8 @@ class PlanPolicy:
     """The product's hourly plan: the forecaster's rates for the next hours → :func:`station_risk` (target
     intervals at the service level) → :func:`plan_moves` with the fleet and CP-SAT's deterministic limit
     (``None``: the product's default). ``bike_budget``: another policy whose planned bikes this hour (on the
-    same counts) cap the plan's, a comparison for no more bikes moved; ``bank_unused``: what the plan left of
-    its hourly budgets carries over (the same total, spent in the hours that need it). ``statuses`` counts the
-    solver's outcomes over the hours (``FEASIBLE``: the limit came first; ``wall-clock stop``: the wall guard)."""
+    same counts) cap the plan's, a comparison for no more bikes moved. ``statuses`` counts the solver's outcomes
+    over the hours (``FEASIBLE``: the limit came first; ``wall-clock stop``: the plan's wall guard did)."""
 
     name = "plan"
 
@@ -363,11 +362,9 @@ class PlanPolicy:
         risk_config: RiskConfig = RiskConfig(),  # noqa: B008  (frozen)
         time_limit_s: float | None = None,
         bike_budget: Policy | None = None,
-        bank_unused: bool = False,
     ) -> None:
         self.network, self.fleet, self.forecaster = network, fleet, forecaster
         self.risk_config, self.time_limit_s, self.bike_budget = risk_config, time_limit_s, bike_budget
-        self.bank_unused, self.banked = bank_unused, 0
         self.statuses: dict[str, int] = {}
 
     def decide(self, at: datetime, bikes: np.ndarray) -> list[Move]:
@@ -386,21 +383,11 @@ class PlanPolicy:
             self.time_limit_s,
             valid=risk.valid,
             priority=failure_exposure(risk, pickups, dropoffs),
-            max_bikes=self._budget(at, bikes),
+            max_bikes=None if self.bike_budget is None else sum(m.bikes for m in self.bike_budget.decide(at, bikes)),
         )
-        self.banked = max(0, self.banked - plan.bikes_moved) if self.bank_unused else 0
         for key in (plan.status, "wall-clock stop") if plan.wall_clock_stop else (plan.status,):
             self.statuses[key] = self.statuses.get(key, 0) + 1
         return list(plan.moves)
-
-    def _budget(self, at: datetime, bikes: np.ndarray) -> int | None:
-        if self.bike_budget is None:
-            return None
-        hour = sum(m.bikes for m in self.bike_budget.decide(at, bikes))
-        if not self.bank_unused:
-            return hour
-        self.banked += hour
-        return self.banked
 
 
 # --- the replay ---------------------------------------------------------------------------------------------
