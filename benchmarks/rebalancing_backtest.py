@@ -15,7 +15,8 @@ Stations: those of ``station_information.json`` with a capacity ≥ 1 that the t
 docks: never a failure, never rebalanced; their trips' other ends are replayed.
 
     .venv/bin/python -m benchmarks.rebalancing_backtest [--months 2019-01 ...] [--trucks 2 --truck-capacity 20]
-        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle] [--bikes-as-naive] [--jobs 2]
+        [--service-level 0.10] [--time-limit S] [--forecaster trailing|oracle]
+        [--bike-budget none|naive-each-hour|naive-replay] [--jobs 2]
         [--json PATH]
     .venv/bin/python -m benchmarks.rebalancing_backtest --render PATH   # a saved run's table again
 
@@ -45,6 +46,7 @@ import numpy as np
 from include.gcp.settings import get_settings
 from include.rebalancing.backtest import (
     OUTSIDE,
+    BikeBudget,
     HourlyCounts,
     NaivePolicy,
     Network,
@@ -52,6 +54,8 @@ from include.rebalancing.backtest import (
     OracleForecaster,
     PlanPolicy,
     PolicyResult,
+    ReplayScheduleBudget,
+    SameCountsBudget,
     TrailingMeanForecaster,
     Trips,
     replay,
@@ -133,6 +137,12 @@ def load(months: Sequence[str], data_dir: Path) -> Data:
 
 
 FORECASTERS = {"trailing": TrailingMeanForecaster, "oracle": OracleForecaster}
+BIKE_BUDGETS = {
+    "none": "no cap on the plan's bikes",
+    "naive-each-hour": "the plan's bikes each hour at most what naive would move from the plan's counts",
+    "naive-replay": "the plan's bikes at most what naive delivered in its own replay up to that hour (unused "
+    "bikes carry forward: over the month no more than naive)",
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,7 @@ class Settings:
     risk: RiskConfig
     time_limit_s: float | None
     forecaster: str = "trailing"
-    bikes_as_naive: bool = False
+    bike_budget: str = "none"  # BIKE_BUDGETS
 
 
 _DATA: Data | None = None  # the parent's data, inherited by forked workers
@@ -172,13 +182,17 @@ def run_month(month: str, settings: Settings) -> tuple[str, dict[str, PolicyResu
     events = window_events(trips, start, hours)
     forecaster = FORECASTERS[settings.forecaster](counts)
     naive = NaivePolicy(network, settings.fleet)
-    budget = naive if settings.bikes_as_naive else None
-    policies = {
-        "none": NoRebalancing(),
-        "naive": naive,
-        "plan": PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s, budget),
+    results = {
+        name: replay(network, events, start, hours, p, settings.fleet)
+        for name, p in (("none", NoRebalancing()), ("naive", naive))
     }
-    results = {name: replay(network, events, start, hours, p, settings.fleet) for name, p in policies.items()}
+    budget: BikeBudget | None = None
+    if settings.bike_budget == "naive-each-hour":
+        budget = SameCountsBudget(naive)
+    elif settings.bike_budget == "naive-replay":
+        budget = ReplayScheduleBudget(start, results["naive"].bikes_per_hour)
+    plan = PlanPolicy(network, settings.fleet, forecaster, settings.risk, settings.time_limit_s, budget)
+    results["plan"] = replay(network, events, start, hours, plan, settings.fleet)
     return month, results, time.perf_counter() - clock
 
 
@@ -252,9 +266,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="what drives the plan: the honest trailing mean (default) or the oracle (a diagnostic bound)",
     )
     p.add_argument(
+        "--bike-budget",
+        choices=sorted(BIKE_BUDGETS),
+        default="none",
+        help="; ".join(f"{k}: {v}" for k, v in BIKE_BUDGETS.items()),
+    )
+    p.add_argument(
         "--bikes-as-naive",
-        action="store_true",
-        help="cap the plan's bikes each hour at what the naive policy would move from the same counts",
+        dest="bike_budget",
+        action="store_const",
+        const="naive-each-hour",
+        help="the same as --bike-budget naive-each-hour (earlier runs' flag)",
     )
     p.add_argument("--jobs", type=int, default=1, help="months in parallel processes")
     p.add_argument("--data-dir", type=Path, default=None)
@@ -284,13 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         RiskConfig(service_level=args.service_level),
         args.time_limit,
         args.forecaster,
-        args.bikes_as_naive,
+        args.bike_budget,
     )
     limit = default_time_limit(net.size) if args.time_limit is None else args.time_limit
     print(
         f"fleet {settings.fleet}; plan: service level {args.service_level}, CP-SAT {limit} deterministic s an "
         f"hour; forecaster: {FORECASTERS[args.forecaster](_DATA.counts).name}"
-        + ("; the plan's bikes each hour at most the naive policy's" if args.bikes_as_naive else "")
+        + f"; bike budget: {BIKE_BUDGETS[args.bike_budget]}"
     )
     done: dict[str, dict[str, PolicyResult]] = {}
     if args.jobs > 1:

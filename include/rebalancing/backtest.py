@@ -345,12 +345,56 @@ class NaivePolicy:
         return moves
 
 
+class BikeBudget(Protocol):
+    """How many bikes the plan may still schedule in the hour starting at ``at`` (a comparison "for no more
+    bikes moved"); told what it did schedule."""
+
+    def allowance(self, at: datetime, bikes: np.ndarray) -> int: ...
+
+    def spend(self, bikes: int) -> None: ...
+
+
+class SameCountsBudget:
+    """Each hour, what ``policy`` would move from the plan's own counts. Nothing carries over: a strict cap,
+    though the policy's decision on the plan's counts is not what it moved in its own replay."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def allowance(self, at: datetime, bikes: np.ndarray) -> int:
+        return sum(m.bikes for m in self.policy.decide(at, bikes))
+
+    def spend(self, bikes: int) -> None:
+        return None
+
+
+class ReplayScheduleBudget:
+    """Another policy's own replay as the bank: by the end of hour ``h`` the plan may have scheduled at most
+    the bikes that policy delivered in hours ``0..h``. What the plan leaves unused carries forward, so over
+    the window it schedules, and therefore carries, no more bikes than the other policy did (a load takes at
+    most the scheduled bikes)."""
+
+    def __init__(self, start: datetime, delivered_per_hour: Sequence[int]) -> None:
+        self.start = start
+        self.cumulative = np.cumsum(np.asarray(delivered_per_hour, dtype=np.int64))
+        self.spent = 0
+
+    def allowance(self, at: datetime, bikes: np.ndarray) -> int:
+        hour = int((at - self.start) // timedelta(hours=1))
+        if not 0 <= hour < len(self.cumulative):
+            raise ValueError(f"{at} is outside the budget's {len(self.cumulative)} hours from {self.start}")
+        return max(0, int(self.cumulative[hour]) - self.spent)
+
+    def spend(self, bikes: int) -> None:
+        self.spent += bikes
+
+
 class PlanPolicy:
     """The product's hourly plan: the forecaster's rates for the next hours → :func:`station_risk` (target
     intervals at the service level) → :func:`plan_moves` with the fleet and CP-SAT's deterministic limit
-    (``None``: the product's default). ``bike_budget``: another policy whose planned bikes this hour (on the
-    same counts) cap the plan's, a comparison for no more bikes moved. ``statuses`` counts the solver's outcomes
-    over the hours (``FEASIBLE``: the limit came first; ``wall-clock stop``: the plan's wall guard did)."""
+    (``None``: the product's default). ``bike_budget``: caps the plan's bikes each hour (:class:`BikeBudget`),
+    for a comparison at no more bikes moved. ``statuses`` counts the solver's outcomes over the hours
+    (``FEASIBLE``: the limit came first; ``wall-clock stop``: the plan's wall guard did)."""
 
     name = "plan"
 
@@ -361,7 +405,7 @@ class PlanPolicy:
         forecaster: Forecaster,
         risk_config: RiskConfig = RiskConfig(),  # noqa: B008  (frozen)
         time_limit_s: float | None = None,
-        bike_budget: Policy | None = None,
+        bike_budget: BikeBudget | None = None,
     ) -> None:
         self.network, self.fleet, self.forecaster = network, fleet, forecaster
         self.risk_config, self.time_limit_s, self.bike_budget = risk_config, time_limit_s, bike_budget
@@ -383,8 +427,10 @@ class PlanPolicy:
             self.time_limit_s,
             valid=risk.valid,
             priority=failure_exposure(risk, pickups, dropoffs),
-            max_bikes=None if self.bike_budget is None else sum(m.bikes for m in self.bike_budget.decide(at, bikes)),
+            max_bikes=None if self.bike_budget is None else self.bike_budget.allowance(at, bikes),
         )
+        if self.bike_budget is not None:
+            self.bike_budget.spend(sum(m.bikes for m in plan.moves))
         for key in (plan.status, "wall-clock stop") if plan.wall_clock_stop else (plan.status,):
             self.statuses[key] = self.statuses.get(key, 0) + 1
         return list(plan.moves)
@@ -409,6 +455,7 @@ class PolicyResult:
     truck_seconds: int
     over_budget: int  # truck-hours whose route ran past the budget (0 for a policy that keeps the rules)
     decide_seconds: float
+    bikes_per_hour: tuple[int, ...]  # bikes delivered in each hour of the window
     end_bikes: np.ndarray
     statuses: dict[str, int] = field(default_factory=dict)
 
@@ -437,6 +484,7 @@ def replay(
     lost: set[int] = set()
     pickups = returns = lost_returns = moved = stops = n_moves = truck_seconds = over_budget = 0
     decide_seconds = 0.0
+    per_hour: list[int] = []
 
     def place(station: int, count: int, t: float) -> None:
         """Leave ``count`` bikes at the nearest free docks to ``station`` (itself excluded)."""
@@ -467,6 +515,7 @@ def replay(
     ts, deltas, stations, trips = (a.tolist() for a in (events.t, events.delta, events.station, events.trip))
     bounds = np.searchsorted(events.t, np.arange(hours + 1) * HOUR_S, side="left").tolist()
     for hour in range(hours):
+        moved_before = moved
         clock = time.perf_counter()
         moves = list(policy.decide(start + timedelta(hours=hour), docks.bikes.copy()))
         decide_seconds += time.perf_counter() - clock
@@ -498,6 +547,7 @@ def replay(
         while queue:
             second, _, stop = heapq.heappop(queue)
             moved += truck_stop(stop, t0 + second)
+        per_hour.append(moved - moved_before)
     return PolicyResult(
         policy=policy.name,
         failed_pickups=docks.failed_pickups.copy(),
@@ -511,6 +561,7 @@ def replay(
         truck_seconds=truck_seconds,
         over_budget=over_budget,
         decide_seconds=decide_seconds,
+        bikes_per_hour=tuple(per_hour),
         end_bikes=docks.bikes.copy(),
         statuses=dict(getattr(policy, "statuses", {})),
     )

@@ -16,7 +16,9 @@ from include.rebalancing.backtest import (
     Network,
     NoRebalancing,
     PlanPolicy,
+    ReplayScheduleBudget,
     Routes,
+    SameCountsBudget,
     TrailingMeanForecaster,
     Trips,
     replay,
@@ -213,7 +215,7 @@ def test_the_three_policies_see_the_same_events() -> None:
 def test_a_bike_budget_keeps_the_plan_within_the_naive_policys_bikes_each_hour() -> None:
     events = window_events(busy_month(), START, 3)
     naive, plan = policies()[1:]
-    capped = PlanPolicy(NET, FLEET, plan.forecaster, time_limit_s=0.5, bike_budget=naive)
+    capped = PlanPolicy(NET, FLEET, plan.forecaster, time_limit_s=0.5, bike_budget=SameCountsBudget(naive))
     budgets: list[int] = []
     decide = capped.decide
 
@@ -228,6 +230,42 @@ def test_a_bike_budget_keeps_the_plan_within_the_naive_policys_bikes_each_hour()
     assert len(budgets) == 3
     assert sum(budgets) > 0
     assert 0 < result.bikes_moved <= sum(budgets)
+
+
+def test_the_replay_budget_banks_naives_own_bikes_and_never_lends_ahead() -> None:
+    events = window_events(busy_month(), START, 3)
+    naive, plan = policies()[1:]
+    naive_result = replay(NET, events, START, 3, naive, FLEET)
+    assert len(naive_result.bikes_per_hour) == 3
+    assert sum(naive_result.bikes_per_hour) == naive_result.bikes_moved > 0
+    budget = ReplayScheduleBudget(START, naive_result.bikes_per_hour)
+    capped = PlanPolicy(NET, FLEET, plan.forecaster, time_limit_s=0.5, bike_budget=budget)
+    scheduled: list[int] = []
+    decide = capped.decide
+
+    def watched(at: datetime, bikes: np.ndarray) -> list:
+        moves = decide(at, bikes)
+        scheduled.append(sum(m.bikes for m in moves))
+        hour = len(scheduled)
+        assert sum(scheduled) <= sum(naive_result.bikes_per_hour[:hour])  # never ahead of naive's own replay
+        return moves
+
+    capped.decide = watched  # type: ignore[method-assign]
+    result = replay(NET, events, START, 3, capped, FLEET)
+    assert 0 < result.bikes_moved <= naive_result.bikes_moved
+    assert budget.spent == sum(scheduled)
+
+
+def test_the_replay_budget_carries_unused_bikes_forward() -> None:
+    budget = ReplayScheduleBudget(START, [5, 0, 3])
+    bikes = np.zeros(4, dtype=np.int64)
+    assert budget.allowance(START, bikes) == 5
+    budget.spend(2)
+    assert budget.allowance(START + timedelta(hours=1), bikes) == 3
+    budget.spend(3)
+    assert budget.allowance(START + timedelta(hours=2), bikes) == 3
+    with pytest.raises(ValueError, match="outside"):
+        budget.allowance(START + timedelta(hours=3), bikes)
 
 
 def test_deterministic() -> None:
