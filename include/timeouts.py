@@ -8,7 +8,7 @@ and more - is cut there and retried, then alerts as ``task_failed``). The source
 
 - "demo": the task instances of the local ``dag.test()`` demo runs (``.local/airflow/airflow.db``, the
   ``.local/demo-<dag>.log`` files; 2026-12-07, 3-13 runs per task, max of the end - start);
-- "docs": ``docs/measurements.md`` and the README's measurements table, with the machine's load.
+- "docs": ``docs/benchmarks.md`` (every measured figure and its history), with the machine's load.
 
 A DAG's ``dagrun_timeout`` is at least its critical path (the sum of the timeouts along its longest chain,
 a sensor counting its ``timeout`` plus one poke; ``tests/dags/test_timeouts.py`` checks it). A run that
@@ -119,7 +119,7 @@ INVENTORY = DagTimeouts(
 )
 
 # Hourly at :15, max_active_runs=2. Demo: score_served_model 6.2-18.4 s, feature_drift <= 6.8 s, the rest
-# <= 7.8 s; docs: the monitoring DAG run 14.7-20.4 s (README, load 0.5-1). The outcomes sensor waits up
+# <= 7.8 s; docs: the monitoring DAG run 14.7-20.4 s (docs/benchmarks.md, load 0.5-1). The outcomes sensor waits up
 # to 2 h by design (the labels of the hour before need a verified feature run), so a run may last > 1 h.
 MONITORING = DagTimeouts(
     dagrun=150 * M,
@@ -193,7 +193,7 @@ TRAIN_PREDICT = DagTimeouts(
     },
     tasks={
         "train_and_evaluate": 30 * M,  # 5 x 356 s (train + predict + plan at load 5.4)
-        "predict": 10 * M,  # 30 x 20.4 s (168 hours served, README); 200 x the demo's 2.9 s
+        "predict": 10 * M,  # 30 x 20.4 s (168 hours served, docs/benchmarks.md); 200 x the demo's 2.9 s
         "plan_rebalancing": 10 * M,  # 10 x the 60 s under load; 17 x 34 s for 500 stations
         "calibrate_risk": 10 * M,  # 15 x 37 s (features 28 s + replay and risk 9 s for 14 days)
     },

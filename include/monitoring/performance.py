@@ -42,7 +42,7 @@ RISK_PREDICTORS = ("risk_empty_1h", "risk_full_1h", "risk_empty_3h", "risk_full_
 
 @dataclass(frozen=True)
 class Limits:
-    """When the checks alert; the defaults are the README's."""
+    """When the checks alert; the defaults are those of the alert table in docs/operations.md."""
 
     min_hours: int = 72  # a 7-day verdict needs at least 3 days of scored hours
     station_factor: float = 3.0

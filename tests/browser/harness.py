@@ -1,6 +1,7 @@
 """Serve the crew view through a real ``airflow api-server`` and open it in headless Debian Chromium.
 
-Shared by the browser test and by ``python -m tests.browser.screenshots`` (the README's pictures).
+Shared by the browser test and by ``python -m tests.browser.screenshots`` (the pictures in README.md and
+docs/operations.md).
 The API server is started in a process group of its own and stopped by that group's id, nothing else.
 """
 

@@ -1,5 +1,6 @@
-"""The README's pictures of the crew view: the plan as the Airflow UI shows it on a desktop, the same page on a
-390-px phone, and (not with ``--morning``) the engineers' detail: serving model, live performance.
+"""The pictures of the crew view in README.md and docs/operations.md: the plan as the Airflow UI shows it on a
+desktop, the same page on a 390-px phone, and (not with ``--morning``) the engineers' detail: serving model, live
+performance.
 
     source scripts/dev_env.sh && python -m tests.browser.screenshots [--out docs/screenshots] [--morning]
 
