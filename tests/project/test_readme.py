@@ -112,6 +112,12 @@ def test_the_two_commands_come_first() -> None:
     assert COMMANDS[:2] == ["make demo", "make test"], COMMANDS[:2]
 
 
+def test_ci_runs_the_readme_test_command() -> None:
+    """CI runs what the README tells a newcomer to run: ``make test``, a line of its own in .ci/run."""
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M), ".ci/run no longer runs `make test`"
+
+
 def test_unknown_commands_are_refused() -> None:
     """The rules fail closed: anything but ``make`` targets and ``.venv/bin/python -m`` needs a new rule."""
     refused = ["python -m benchmarks.monitoring_week", "airflow standalone", "make", "make -C x demo", "ls"]
