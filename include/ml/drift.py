@@ -6,6 +6,13 @@ the check never re-reads 26 weeks. Every hour the monitoring run compares the la
 features with that profile by the population stability index,
 ``PSI = sum((actual - expected) * ln(actual / expected))`` over the bins (shares floored at 1e-4).
 Common reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 a significant shift (``ALERT_PSI``).
+
+That common bar cries wolf here: a count feature of a season that grows week by week (Jan-Jun ridership)
+scores far above 0.25 on perfectly normal weeks (research/drift_calibration.py measured the false alarms per
+week on Jan-Sep 2019). So each feature gets its own bar, :func:`thresholds`, from the drift its own training
+window already showed: each of the last ``CALIBRATION_WEEKS`` weeks of the training part scored against the
+profile of the rows before it, the largest of those times ``MARGIN``, never below ``ALERT_PSI``. Stored
+with the profile; a model without bars is checked against ``ALERT_PSI``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import pandas as pd
 BINS = 10
 FLOOR = 1e-4
 ALERT_PSI = 0.25
+CALIBRATION_WEEKS = 8
+MARGIN = 2.0
+WEEK = pd.Timedelta(days=7)
 
 
 def _bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
@@ -53,3 +63,32 @@ def report(feature_profile: dict[str, Any], frame: pd.DataFrame) -> dict[str, fl
     """PSI of every profiled feature present in ``frame``, highest first."""
     scores = {name: psi(entry, frame[name].to_numpy()) for name, entry in feature_profile.items() if name in frame}
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def thresholds(
+    feature_profile: dict[str, Any], train: pd.DataFrame, features: list[str], time_column: str = "as_of"
+) -> dict[str, float]:
+    """Each profiled feature's alert bar (module docstring): ``MARGIN`` x the largest PSI of one of the last
+    ``CALIBRATION_WEEKS`` training weeks against the profile of the training rows before that week."""
+    if train.empty:
+        return {}
+    end = train[time_column].max() + pd.Timedelta(hours=1)
+    worst = dict.fromkeys(feature_profile, 0.0)
+    for k in range(CALIBRATION_WEEKS, 0, -1):
+        start = end - k * WEEK
+        before, week = (
+            train[train[time_column] < start],
+            train[(train[time_column] >= start) & (train[time_column] < start + WEEK)],
+        )
+        if len(before) < len(week) or week.empty:  # too little history before it to judge a week
+            continue
+        scores = report(profile(before, [f for f in features if f in feature_profile]), week)
+        for name, value in scores.items():
+            worst[name] = max(worst[name], value)
+    return {name: round(max(ALERT_PSI, MARGIN * value), 4) for name, value in worst.items()}
+
+
+def shifted(scores: dict[str, float], bars: dict[str, float] | None) -> dict[str, float]:
+    """The features whose PSI passes their bar (``ALERT_PSI`` for a feature without one), highest first."""
+    bars = bars or {}
+    return {name: value for name, value in scores.items() if value > bars.get(name, ALERT_PSI)}

@@ -64,3 +64,46 @@ def test_the_risks_rows_are_not_baselines() -> None:
     with_risk = scores(0.9, 1.0)
     with_risk["7d"]["risk_empty_1h"] = {"mae": None, "brier": 0.08, "scored_hours": 168, "window_end": "T"}
     assert check(with_risk, []) == []
+
+
+def _weeks(levels: list[float], seed: int = 0) -> pd.DataFrame:
+    """Hourly rows of one feature, week ``k`` drawn around ``levels[k]``: a season that grows or stays."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2019-01-07", tz="UTC")
+    frames = [
+        pd.DataFrame(
+            {
+                "as_of": start + pd.to_timedelta(np.arange(168 * 20) // 20 + 168 * k, unit="h"),
+                "x": rng.poisson(level, 168 * 20).astype(float),
+            }
+        )
+        for k, level in enumerate(levels)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_growing_season_raises_its_features_bar_and_a_steady_one_keeps_the_common_bar() -> None:
+    steady = _weeks([5.0] * 12)
+    growing = _weeks([2.0 + k for k in range(12)])
+    bar_steady = drift.thresholds(drift.profile(steady, ["x"]), steady, ["x"])["x"]
+    bar_growing = drift.thresholds(drift.profile(growing, ["x"]), growing, ["x"])["x"]
+    assert bar_steady == drift.ALERT_PSI  # noise alone stays far below the common bar
+    assert bar_growing > 2 * drift.ALERT_PSI
+
+
+def test_the_calibrated_bar_keeps_a_normal_next_week_quiet_and_a_planted_shift_loud() -> None:
+    train = _weeks([2.0 + k for k in range(12)])
+    prof = drift.profile(train, ["x"])
+    bars = drift.thresholds(prof, train, ["x"])
+    next_week = _weeks([14.0], seed=1)  # the season goes on as it did
+    assert drift.psi(prof["x"], next_week["x"].to_numpy()) > drift.ALERT_PSI  # the common bar would cry wolf
+    assert drift.shifted(drift.report(prof, next_week), bars) == {}
+    doubled = next_week.assign(x=next_week["x"] * 2)
+    assert list(drift.shifted(drift.report(prof, doubled), bars)) == ["x"]
+    stuck = next_week.assign(x=0.0)
+    assert list(drift.shifted(drift.report(prof, stuck), bars)) == ["x"]
+
+
+def test_a_model_without_bars_is_checked_against_the_common_bar() -> None:
+    assert drift.shifted({"a": 0.3, "b": 0.2}, None) == {"a": 0.3}
+    assert drift.shifted({"a": 0.3, "b": 0.2}, {"a": 0.5}) == {}
