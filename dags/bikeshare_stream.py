@@ -4,13 +4,16 @@
 Every 15 minutes: make sure the topic, subscription, dataset and tables exist, start the streaming
 job **only if none with its name is active** (a retry or a second trigger never makes a duplicate),
 then check it: job state, data freshness (now - newest `raw_events.ingested_at`) and the
-dead-letter share of the last window. The run fails with a message listing every problem.
+dead-letter share of the last window. An unhealthy stream alerts `stream_unhealthy` at once, in the
+monitor's first try, listing every problem, and the monitor fails without retrying; only a BigQuery
+that does not answer is measured again inside the try, 3 times 10 s apart (`include/monitoring/stream.py`).
 
 - **Failed job:** the start step replaces it and logs why it ended (the pipeline's log tail
   locally, Dataflow's error messages on gcp); the monitor then judges the data in full.
 - **Stop:** trigger with `action = drain`. The job is **drained, never cancelled** (stops reading,
   finishes what it holds). A drained (or cancelled) job stays stopped on scheduled runs; trigger with
-  `action = start` to start it again (e.g. after a deployment).
+  `action = start` to start it again (e.g. after a deployment). Stopped longer than
+  `BIKESHARE_STREAM_DRAINED_ALERT_HOURS` (24 h), it alerts `stream_drained_too_long` on every run.
 - **Backend:** Dataflow in the `gcp` profile, a background DirectRunner process locally (state
   under `.local/stream/`). The DAG does not know which: `include/beam/control/job_control.py`.
 
@@ -28,7 +31,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from include.monitoring.alerts import default_args
 from include.timeouts import DRAIN_MAX_SECONDS
@@ -92,23 +95,18 @@ def bikeshare_stream() -> None:
     def monitor(started: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from include.beam.control.job import JobInfo
         from include.beam.control.job_control import streaming_job
-        from include.beam.control.stream_health import check_health
         from include.gcp.settings import get_settings
+        from include.monitoring import stream
 
-        job = streaming_job()
-        state = job.state()
-        report = check_health(
+        return stream.monitor(  # alerts in this try and fails when unhealthy or drained too long
             get_settings(),
-            state,
-            started=JobInfo.from_dict(started),
-            job_error=job.last_error() if state.is_failure else "",
+            streaming_job(),
+            JobInfo.from_dict(started),
+            get_current_context(),
             max_staleness=timedelta(minutes=params["max_staleness_minutes"]),
             max_dead_letter_share=params["max_dead_letter_share"],
             window=timedelta(minutes=params["window_minutes"]),
         )
-        for note in report.notes:
-            log.warning(note)
-        return report.to_dict()
 
     @task(execution_timeout=TIMEOUTS.execution("drain_job"))
     def drain_job(params: dict[str, Any]) -> str:

@@ -26,7 +26,8 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    if the model's MAE beats every baseline. Otherwise the previous promoted model keeps serving and the
    run's log and metadata say why. The serving model is the newest *verified* promoted one (its
    `model.skops` matches its commit's sha256 and loads from reviewed types only, so no code comes from the
-   bucket); a version that fails is skipped and alerts `model_unverifiable` with what to do.
+   bucket); a version that fails is skipped, and **report_unverifiable** (a leaf beside the predictions)
+   alerts `model_unverifiable` with what to do and fails.
 4. **predict** / **write_predictions** - the serving model predicts, from the features as of `T`, every
    active station's expected pickups and dropoffs (and net change) for the hours `[T, T+1h)` (horizon 1, the
    next hour), `[T+1h, T+2h)` and `[T+2h, T+3h)` (a model from before the horizons: horizon 1 only); one Avro
@@ -93,12 +94,17 @@ def bikeshare_train_predict() -> None:
     @task
     def publish(evaluation: dict, data_interval_end=None) -> dict:
         from include.ml import hourly
-        from include.monitoring import alerts
 
         hour = Hour.floor(data_interval_end).start
-        published = hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
-        alerts.unverifiable_models(published, get_current_context())  # a skipped version: say why, what to do
-        return published
+        return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
+
+    @task
+    def report_unverifiable(published: dict) -> None:
+        from include.monitoring import alerts
+
+        # a skipped version: alert model_unverifiable (why, what to do) and fail here, never green; the
+        # predictions (the older verified model's) go on
+        alerts.raise_alerts(alerts.unverifiable_alerts(published), get_current_context())
 
     @task(execution_timeout=TIMEOUTS.execution("predict"))
     def predict(published: dict, data_interval_end=None) -> list[dict]:
@@ -132,6 +138,7 @@ def bikeshare_train_predict() -> None:
     wait_for_features() >> evaluation
     published = publish(evaluation)
     published >> calibrate_risk(evaluation)  # beside the plan, never in its way
+    report_unverifiable(published)  # a leaf: red when a model was skipped, the predictions unaffected
     write_predictions(predict(published), published) >> plan_rebalancing()
 
 

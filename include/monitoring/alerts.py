@@ -11,8 +11,13 @@ Every alert goes to the task log and, where configured, to
 
 The connections are looked up when an alert is sent, never when a DAG file is parsed. A channel that
 fails is logged and the others still get the alert. ``AlertNotifier`` is the failure callback of every
-task (``DEFAULT_ARGS``); the monitoring checks call :func:`send` with their own kinds, and
-``bikeshare_train_predict``'s publish step :func:`unverifiable_models`.
+task (``DEFAULT_ARGS``); the monitoring checks, the stream monitor (include/monitoring/stream.py) and
+``bikeshare_train_predict``'s ``report_unverifiable`` step send their own kinds through :func:`raise_alerts`.
+
+**Never green.** A task that sends an alert ends *failed*: :func:`raise_alerts` sends, then raises
+:class:`AlertRaised`, an ``AirflowFailException`` (no retry: a retry would only measure and alert again,
+and the alert has already gone out on the first try). ``AlertNotifier`` recognises it and sends nothing
+more, so a check's verdict is one alert of its own kind, never a second ``task_failed`` for the same thing.
 
 Every kind is in :data:`REGISTRY` (title, severity, meaning, next step) and has an entry in ``docs/runbook.md``
 whose anchor is the kind; every alert carries its ``next_step`` and ``runbook`` link (base URL:
@@ -25,12 +30,13 @@ import html
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from airflow.sdk.bases.notifier import BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.gcp.settings import Settings, get_settings
 
@@ -65,8 +71,9 @@ def _kinds(*kinds: AlertKind) -> dict[str, AlertKind]:
     return {k.kind: k for k in kinds}
 
 
-# Every kind the project emits: the monitoring checks (include/monitoring), the stream monitor's verdict and
-# any other task's final failure (AlertNotifier), the publish step (unverifiable_models).
+# Every kind the project emits: the monitoring checks (include/monitoring), the stream monitor's verdicts
+# (include/monitoring/stream.py), any other task's final failure (AlertNotifier), the models that failed
+# verification (unverifiable_alerts).
 REGISTRY: dict[str, AlertKind] = _kinds(
     AlertKind(
         "task_failed",
@@ -83,6 +90,15 @@ REGISTRY: dict[str, AlertKind] = _kinds(
         "bikeshare_stream's monitor failed: job not running, stale data, dead-letter share, or stale station status",
         "Read the problem list in the alert, run `make stream-state`, and follow the runbook paragraph of each "
         "problem (job_not_running, no_rows, stale, dead_letter_share, bigquery_unreachable, station_status_stale).",
+    ),
+    AlertKind(
+        "stream_drained_too_long",
+        "The streaming ingest has been stopped for too long",
+        "error",
+        "the streaming job was stopped on purpose (drained or cancelled) longer ago than "
+        "BIKESHARE_STREAM_DRAINED_ALERT_HOURS (24 h): nothing new is ingested",
+        "Decide: if the stop was not meant to last, trigger bikeshare_stream with action = start "
+        "(`make stream-start`); if it is, raise BIKESHARE_STREAM_DRAINED_ALERT_HOURS for the deployment.",
     ),
     AlertKind(
         "predictions_late",
@@ -268,6 +284,40 @@ def send(alert: Alert, context: Any = None, settings: Settings | None = None) ->
     return delivered
 
 
+class AlertRaised(AirflowFailException):
+    """A task sent its alert(s) and fails: red in the UI, not retried, and no second alert from the failure
+    callback (:class:`AlertNotifier` sees this type). ``kinds``: the kinds sent; ``result``: what the task
+    would have returned (its summary, logged since a failed task pushes no XCom)."""
+
+    def __init__(self, message: str, kinds: Sequence[str] = (), result: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.kinds = tuple(kinds)
+        self.result = dict(result or {})
+
+    def __reduce__(self) -> tuple:  # pickled or copied with its kinds and result
+        return (type(self), (*self.args, self.kinds, self.result))
+
+
+def raise_alerts(
+    found: Sequence[Alert],
+    context: Any = None,
+    settings: Settings | None = None,
+    result: Mapping[str, Any] | None = None,
+) -> None:
+    """Send every alert of ``found``, then fail the task with :class:`AlertRaised`; nothing found: return.
+
+    The checks end with this, so a task that alerted is never green (issue 23 §4)."""
+    if not found:
+        return
+    for alert in found:
+        send(alert, context, settings)
+    if result:
+        log.info("the task's result, not pushed as an XCom since it fails: %s", json.dumps(result, default=str))
+    kinds = list(dict.fromkeys(a.kind for a in found))
+    summary = "; ".join(a.summary for a in found)
+    raise AlertRaised(f"alerted {', '.join(kinds)}: {summary}"[:4000], kinds, result)
+
+
 def kind_of_failure(exception: BaseException | None) -> str:
     """The alert kind of a failed task: the stream monitor's verdict has its own."""
     from include.beam.control.stream_health import StreamUnhealthy
@@ -276,10 +326,14 @@ def kind_of_failure(exception: BaseException | None) -> str:
 
 
 class AlertNotifier(BaseNotifier):
-    """Failure callback of every task: the exception, the task and the run, to every alert channel."""
+    """Failure callback of every task: the exception, the task and the run, to every alert channel; a task
+    that failed on :class:`AlertRaised` has sent its own alert, so nothing more is sent."""
 
     def notify(self, context: Any) -> None:
         exception = context.get("exception")
+        if isinstance(exception, AlertRaised):
+            log.info("the task failed on its own alert (%s): no task_failed alert", ", ".join(exception.kinds))
+            return
         summary = f"{type(exception).__name__}: {exception}" if exception else "failed"
         ti = context.get("ti")
         problems = [str(p.kind) for p in getattr(exception, "problems", ())]  # StreamUnhealthy's, for the runbook
@@ -315,25 +369,33 @@ def read_log(settings: Settings | None = None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in s.alert_log.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def unverifiable_models(
-    published: Mapping[str, Any], context: Any = None, settings: Settings | None = None
-) -> list[Alert]:
+def unverifiable_alerts(published: Mapping[str, Any]) -> list[Alert]:
     """A ``model_unverifiable`` alert for each version the publish step skipped (its XCom's ``unverifiable``,
-    from include/ml/registry.py): what failed, where, which version predicts instead, and what to do."""
+    from include/ml/registry.py): what failed, where, which version predicts instead, and what to do.
+    ``bikeshare_train_predict.report_unverifiable`` raises them (:func:`raise_alerts`): that task is red,
+    publish and the predictions stay green."""
     serving = published["serving_version"]
     instead = (
         f"predictions for {published['version']} use {serving}, the newest verified promoted model"
         if serving
         else f"no verified promoted model is left: no predictions for {published['version']}"
     )
-    sent = []
-    for bad in published["unverifiable"]:
-        alert = Alert(
+    return [
+        Alert(
             "model_unverifiable",
             f"model {bad['version']} failed verification and was skipped: {bad['reason']} ({bad['object']}); "
             f"{instead}. To do: {bad['todo']}; until then every run skips it and alerts again.",
             details={**bad, "serving_version": serving, "hour": published["version"]},
         )
+        for bad in published["unverifiable"]
+    ]
+
+
+def unverifiable_models(
+    published: Mapping[str, Any], context: Any = None, settings: Settings | None = None
+) -> list[Alert]:
+    """Send :func:`unverifiable_alerts` without failing anything (outside a task: the faults report)."""
+    sent = unverifiable_alerts(published)
+    for alert in sent:
         send(alert, context, settings)
-        sent.append(alert)
     return sent

@@ -3,7 +3,9 @@ does the served model still beat naive on the outcomes, has the input drifted, d
 
 A run works for the hour ``T`` its logical date falls in (scheduled at T:15; the DAG floors it with
 ``include/hours.py``, so a manual run at any minute works; here ``T`` must be on the hour). Each step
-alerts through include/monitoring/alerts.py and returns a small JSON-able summary (an XCom).
+returns a small JSON-able summary (an XCom) when it finds nothing to alert on; when it does, it sends its
+alerts and fails its task (``alerts.raise_alerts``: :class:`~include.monitoring.alerts.AlertRaised`, the
+summary in its ``result``), so a task that alerted is never green in the UI and is not retried.
 Idempotent per hour: the scores are a dbt merge, the drift rows of the hour are replaced, the stockout
 check only reads. A rerun alerts again on what it finds (every step does).
 """
@@ -24,23 +26,21 @@ WEEK = timedelta(days=7)
 
 def predictions_fresh(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
     """Hour T's next-hour forecasts (run T's horizon 1) must be in ``station_predictions`` by T + 15 min; alert
-    ``predictions_late`` if not. Run T-1h's horizon 2 of the same hour does not count: it is not T's run."""
+    ``predictions_late`` if not (and fail). Run T-1h's horizon 2 of the same hour does not count: it is not T's run."""
     from include.ml import served
 
     s, hour = settings or get_settings(), Hour.of(hour).start
     rows = served.rows_for_hour(hour, s)
+    result = {"hour": hour.isoformat(), "rows": rows, "fresh": bool(rows)}
     if not rows:
-        alerts.send(
-            alerts.Alert(
-                "predictions_late",
-                f"no forecasts for the hour {hour.isoformat()} in station_predictions "
-                "(bikeshare_train_predict has not written them)",
-                details={"hour": hour.isoformat()},
-            ),
-            context,
-            s,
+        late = alerts.Alert(
+            "predictions_late",
+            f"no forecasts for the hour {hour.isoformat()} in station_predictions "
+            "(bikeshare_train_predict has not written them)",
+            details={"hour": hour.isoformat()},
         )
-    return {"hour": hour.isoformat(), "rows": rows, "fresh": bool(rows)}
+        alerts.raise_alerts([late], context, s, result)
+    return result
 
 
 def outcomes_ready(hour: datetime, settings: Settings | None = None) -> bool:
@@ -61,21 +61,21 @@ def score(
     seconds = performance.build(hour, s)
     scores = performance.latest_scores(hour, s)
     found = performance.check(scores, performance.station_errors_24h(hour, s), limits or performance.Limits())
-    for alert in found:
-        alerts.send(alert, context, s)
     week = scores.get("7d", {})
     summary = {
         name: {k: row[k] for k in ("mae", "rmse", "precision_at_10", "scored_hours")} for name, row in week.items()
     }
     brier = {name: row["brier"] for name, row in performance.latest_scores(hour, s, risk=True).get("24h", {}).items()}
     log.info("7-day live scores up to %s: %s; the risks' 24-h Brier scores: %s", hour.isoformat(), summary, brier)
-    return {
+    result = {
         "hour": hour.isoformat(),
         "dbt_seconds": round(seconds, 1),
         "7d": summary,
         "24h_brier": brier,
         "alerts": [a.kind for a in found],
     }
+    alerts.raise_alerts(found, context, s, result)
+    return result
 
 
 def feature_drift(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
@@ -100,26 +100,27 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
     ]
     replace_hour(FEATURE_DRIFT_SPEC, "checked_hour", hour, rows, s)
     shifted = {name: value for name, value in scores.items() if value > drift.ALERT_PSI}
+    found = []
     if shifted:
         listed = ", ".join(f"{name} {value:.2f}" for name, value in list(shifted.items())[:10])
-        alerts.send(
+        found.append(
             alerts.Alert(
                 "feature_drift",
                 f"{len(shifted)} feature(s) with PSI > {drift.ALERT_PSI} over the week before {hour.isoformat()} "
                 f"against model {version}'s training rows: {listed}",
                 details={"model_version": version, "psi": shifted},
-            ),
-            context,
-            s,
+            )
         )
     top = dict(list(scores.items())[:5])
-    return {
+    result = {
         "hour": hour.isoformat(),
         "model_version": version,
         "rows": len(frame),
         "top_psi": top,
         "shifted": list(shifted),
     }
+    alerts.raise_alerts(found, context, s, result)  # the drift rows are written either way
+    return result
 
 
 def unflagged_stockouts(
@@ -137,9 +138,7 @@ def unflagged_stockouts(
     if result.skipped:
         log.warning("stockouts of plan hour %s not checked: %s", result.plan_hour.isoformat(), result.skipped)
     found = stockouts.alert(result, lim)
-    if found:
-        alerts.send(found, context, s)
-    return {
+    summary = {
         "plan_hour": result.plan_hour.isoformat(),
         "stations": result.stations,
         "skipped": result.skipped,
@@ -147,3 +146,5 @@ def unflagged_stockouts(
         "unflagged": [sp.station_id for sp in result.unflagged],
         "alerts": [found.kind] if found else [],
     }
+    alerts.raise_alerts([found] if found else [], context, s, summary)
+    return summary

@@ -51,7 +51,17 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     minutes = (timedelta(minutes=m) for m in (-30, 10, 45, 70))
     write_status(s, [status_row("dagE35", plan_hour + m, b) for m, b in zip(minutes, (2, 0, 3, 3), strict=True)], "dag")
     dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_monitoring")
-    assert dag.test(logical_date=CUTOFF + timedelta(minutes=15)).state == "success"
+    run = dag.test(logical_date=CUTOFF + timedelta(minutes=15))
+    assert run.state == "failed"  # the stockout check alerted: its task is red, not green
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    checks = ("predictions_fresh", "wait_for_outcomes", "score_served_model", "feature_drift", "unflagged_stockouts")
+    assert {task_id: states[task_id] for task_id in checks} == {
+        "predictions_fresh": ("success", 1),
+        "wait_for_outcomes": ("success", 1),
+        "score_served_model": ("success", 1),
+        "feature_drift": ("success", 1),
+        "unflagged_stockouts": ("failed", 1),  # failed on its alert in the first try, not retried
+    }
 
     perf = frame(s, MODEL_PERFORMANCE)
     perf["window_end"] = pd.to_datetime(perf["window_end"], utc=True)
@@ -73,11 +83,14 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     assert len(drift) == len(set(drift["feature"])) > 5  # one PSI per profiled feature, for this hour only
     assert (drift["psi"] >= 0).all()
 
-    assert "predictions_late" not in [a["kind"] for a in alerts.read_log()]  # the run's hour was served
-    (missed,) = [a for a in alerts.read_log() if a["kind"] == "unflagged_stockout"]  # empty 35 min, no flag
+    # one alert, of the check's kind (no task_failed for the same failure); the run's hour was served
+    (missed,) = alerts.read_log()  # empty 35 min, no flag
+    assert missed["kind"] == "unflagged_stockout"
     assert [st["station_id"] for st in missed["details"]["stations"]] == ["dagE35"]
     assert missed["task_id"] == "unflagged_stockouts"
-    late = monitoring.predictions_fresh(CUTOFF + timedelta(hours=1))  # nothing served for the next hour
+    with pytest.raises(alerts.AlertRaised) as raised:  # nothing served for the next hour: alert, and fail
+        monitoring.predictions_fresh(CUTOFF + timedelta(hours=1))
+    late = raised.value.result
     assert late == {"hour": (CUTOFF + timedelta(hours=1)).isoformat(), "rows": 0, "fresh": False}
     last = alerts.read_log()[-1]
     assert (last["kind"], last["details"]["hour"]) == ("predictions_late", (CUTOFF + timedelta(hours=1)).isoformat())

@@ -2,7 +2,9 @@
 
 One scenario, in order, because each step builds on the last: start; a second run finds the job
 running (same pid, one process) and the monitor reports the fresh data; a crashed job is replaced
-by the next run; a drain stops it; a scheduled run leaves the drained job stopped.
+by the next run; a drain stops it; a scheduled run leaves the drained job stopped. Then the monitor's
+alerts, with a stand-in for the job (no pipeline): an unhealthy stream alerts in the monitor's first try,
+a job drained longer than BIKESHARE_STREAM_DRAINED_ALERT_HOURS alerts, a younger drain does not.
 (Observed: on the same DAG object, params given to one ``dag.test(run_conf=…)`` carry over to the
 next call, so every run here passes its action.)
 """
@@ -12,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -22,8 +26,10 @@ from include.beam.control.job import JobState
 from include.beam.control.job_control import streaming_job
 from include.beam.control.settings import IngestSettings
 from include.beam.control.stream_health import check_health
+from include.beam.control.stream_local import LocalStreamingJob, _Record
 from include.gcp import clients
 from include.gcp.settings import Settings
+from include.monitoring import alerts
 from include.simulator.publish import replay_attributes
 from tests.conftest import DAGS_FOLDER, dag_settings
 
@@ -34,7 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 @pytest.fixture
 def stream_env(monkeypatch: pytest.MonkeyPatch, local_stack: Settings, tmp_path):
-    extra = {"DATAFLOW_JOB_NAME": "{tag}", "STATE_DIR": str(tmp_path / "state")}
+    extra = {"DATAFLOW_JOB_NAME": "{tag}", "STATE_DIR": str(tmp_path / "state"), "ALERT_LOG": str(tmp_path / "a.jsonl")}
     with dag_settings(monkeypatch, "dagstream-", **extra) as settings:
         try:
             yield settings
@@ -119,3 +125,69 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     assert scheduled.state == "success"
     assert _xcom(scheduled, "start_job")["state"] == "DRAINED"
     assert _pipelines(name) == []
+
+
+def _stand_in(s: Settings, pid: int, create_time: float, drained_at: datetime | None = None) -> str:
+    """The job's state file (and its drain marker) as the local job leaves them, for a process of the test's."""
+    job = LocalStreamingJob(s)
+    job._save(
+        _Record(name=job.name, pid=pid, create_time=create_time, argv=[], started_at=datetime.now(UTC).isoformat())
+    )
+    if drained_at is not None:  # what the pipeline writes when a drain settled (SIGTERM: a container stop)
+        job.drain_marker.write_text(json.dumps({"pid": pid, "signal": "SIGTERM", "at": drained_at.isoformat()}))
+    return job.name
+
+
+def test_an_unhealthy_stream_alerts_in_the_monitors_first_try(airflow_db, stream_env: Settings) -> None:
+    """Measurement retries do not delay the alert: the monitor's first try sends it and fails, not retried."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = stream_env
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # "RUNNING", writes nothing
+    try:
+        _stand_in(s, stand_in.pid, psutil.Process(stand_in.pid).create_time())
+        dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_stream")
+        run = dag.test(run_conf={"action": "run"})
+        assert run.state == "failed"
+        assert _xcom(run, "start_job")["state"] == "RUNNING"  # found, not started: no pipeline in this test
+        monitor = run.get_task_instance("monitor")
+        assert (monitor.state, monitor.try_number) == ("failed", 1)
+        (line,) = alerts.read_log(s)  # exactly one: no task_failed after it, no retry alerting again
+        assert line["kind"] == "stream_unhealthy"
+        assert line["task_id"] == "monitor"
+        assert line["details"]["try_number"] == 1
+        assert line["details"]["problems"] == ["no_rows"]
+        assert monitor.start_date <= datetime.fromisoformat(line["at"]) <= monitor.end_date  # within that try
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def test_a_job_drained_longer_than_the_limit_alerts(airflow_db, stream_env: Settings, monkeypatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = stream_env
+    monkeypatch.setenv("BIKESHARE_STREAM_DRAINED_ALERT_HOURS", "24")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # the drained pipeline's process: exited
+    gone.wait()
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_stream")
+
+    _stand_in(s, gone.pid, 0.0, drained_at=datetime.now(UTC) - timedelta(hours=23))
+    young = dag.test(run_conf={"action": "run"})
+    assert young.state == "success"
+    assert _xcom(young, "start_job")["state"] == "DRAINED"
+    assert any("on purpose; not judged" in n for n in _xcom(young, "monitor")["notes"])
+    assert alerts.read_log(s) == []
+
+    drained_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=25)
+    _stand_in(s, gone.pid, 0.0, drained_at=drained_at)
+    old = dag.test(run_conf={"action": "run"})
+    assert old.state == "failed"
+    assert _xcom(old, "start_job")["stopped_at"] == drained_at.isoformat()
+    monitor = old.get_task_instance("monitor")
+    assert (monitor.state, monitor.try_number) == ("failed", 1)
+    (line,) = alerts.read_log(s)
+    assert line["kind"] == "stream_drained_too_long"
+    assert line["details"]["stopped_at"] == drained_at.isoformat()
+    assert line["details"]["limit_hours"] == 24
+    assert line["runbook"].endswith("#stream_drained_too_long")

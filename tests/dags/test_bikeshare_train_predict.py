@@ -61,7 +61,8 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
 ) -> None:
     """After the hour's model served, its file is replaced by one that runs code, with a matching checksum in
     the metadata: the rerun runs nothing from it, predicts with the verified model before it, and the
-    publish task alerts ``model_unverifiable`` (with the DAG, the task and what to do)."""
+    report_unverifiable task alerts ``model_unverifiable`` (with the DAG, the task and what to do) and fails:
+    red, once, while publish and the predictions stay green."""
     from airflow.dag_processing.dagbag import DagBag
 
     s = feature_store_env
@@ -78,14 +79,19 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     metadata = {**registry.read_metadata(version, s), registry.MODEL_SHA256: registry.sha256(data)}
     bucket.write_bytes(paths.model_metadata(s.env, version), json.dumps(metadata).encode(), "application/json", s)
 
-    assert dag.test(logical_date=CUTOFF).state == "success"
+    rerun = dag.test(logical_date=CUTOFF)
+    assert rerun.state == "failed"  # report_unverifiable, a leaf, is red; everything else did its work
+    states = {ti.task_id: ti.state for ti in rerun.get_task_instances()}
+    assert states.pop("report_unverifiable") == "failed"
+    assert set(states.values()) == {"success"}, states
     assert not marker.exists()
     fallback = predictions.read(earlier, CUTOFF, s)
     assert sorted(r["station_id"] for r in predictions.next_hour(fallback)) == sorted(STATIONS)
     assert served.rows_for_hour(CUTOFF, s) == len(STATIONS)  # the hour's rows replaced by the fallback's
     assert set(served.rates_for_run(CUTOFF, s)["model_version"]) == {earlier}  # every horizon of the run
-    [alert] = [a for a in alerts.read_log(s) if a["kind"] == "model_unverifiable"]
-    assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "publish")
+    [alert] = alerts.read_log(s)  # one alert, its own kind: no task_failed for the same thing
+    assert alert["kind"] == "model_unverifiable"
+    assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "report_unverifiable")
     assert alert["details"]["version"] == version
     assert alert["details"]["serving_version"] == earlier
     assert f"use {earlier}" in alert["summary"]

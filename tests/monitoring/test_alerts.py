@@ -133,21 +133,54 @@ def test_a_failed_stream_monitor_has_its_own_kind() -> None:
     assert alerts.kind_of_failure(ValueError("x")) == "task_failed"
 
 
+def test_a_check_that_alerted_is_not_alerted_again_by_the_failure_callback(alert_settings, monkeypatch) -> None:
+    import pickle
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    late = alerts.Alert("predictions_late", "no forecasts for 10:00", details={"hour": "10:00"})
+    with pytest.raises(alerts.AlertRaised) as raised:
+        alerts.raise_alerts([late], settings=alert_settings, result={"fresh": False})
+    assert isinstance(raised.value, AirflowFailException)  # Airflow fails the task without retrying it
+    assert (raised.value.kinds, raised.value.result) == (("predictions_late",), {"fresh": False})
+    assert "alerted predictions_late: no forecasts for 10:00" in str(raised.value)
+    copied = pickle.loads(pickle.dumps(raised.value))
+    assert (str(copied), copied.kinds, copied.result) == (str(raised.value), raised.value.kinds, raised.value.result)
+    assert alerts.raise_alerts([], settings=alert_settings) is None  # nothing found: the task goes on
+
+    sent: list[alerts.Alert] = []
+    monkeypatch.setattr(alerts, "send", lambda alert, context=None, settings=None: sent.append(alert))
+    ti = SimpleNamespace(dag_id="bikeshare_monitoring", task_id="predictions_fresh", run_id="r", try_number=1)
+    alerts.AlertNotifier().notify({"exception": raised.value, "ti": ti})
+    assert sent == []
+    alerts.AlertNotifier().notify({"exception": RuntimeError("x"), "ti": ti})
+    assert [a.kind for a in sent] == ["task_failed"]
+    assert [a["kind"] for a in alerts.read_log(alert_settings)] == ["predictions_late"]
+
+
 PROBE_DAG = """
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 from include.monitoring.alerts import default_args
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), default_args=default_args("tests", retries=0))
+@dag(schedule=None, start_date=datetime(2026, 1, 1), default_args=default_args("tests"))
 def alert_probe():
     @task
     def breaks():
         raise RuntimeError("the warehouse said no")
 
+    @task
+    def finds_late_predictions():  # a check whose verdict alerts, with the DAGs' two retries
+        from include.monitoring import alerts
+
+        alerts.raise_alerts([alerts.Alert("predictions_late", "no forecasts for 10:00")], get_current_context())
+
     breaks()
+    finds_late_predictions()
 
 
 alert_probe()
@@ -173,10 +206,18 @@ def test_a_task_failing_in_a_real_dag_run_fires_the_alert(airflow_db, tmp_path: 
     settings_module.get_settings.cache_clear()
     try:
         dag = DagBag(dag_folder=tmp_path / "dags").get_dag("alert_probe")
-        assert dag.test().state == "failed"
-        (line,) = alerts.read_log()
+        dag.task_dict["breaks"].retries = 0  # the plain failure at once; the check keeps the DAGs' 2 retries
+        run = dag.test()
+        assert run.state == "failed"
+        lines = alerts.read_log()
     finally:
         settings_module.get_settings.cache_clear()
+    # the check that alerted: failed (red, never green) in its first try, its own alert only, no task_failed
+    check = run.get_task_instance("finds_late_predictions")
+    assert (check.state, check.try_number) == ("failed", 1)
+    (late,) = [x for x in lines if x["task_id"] == "finds_late_predictions"]
+    assert late["kind"] == "predictions_late"
+    (line,) = [x for x in lines if x["task_id"] == "breaks"]
     assert line["kind"] == "task_failed"
     assert (line["dag_id"], line["task_id"]) == ("alert_probe", "breaks")
     assert "RuntimeError: the warehouse said no" in line["summary"]

@@ -79,11 +79,14 @@ def test_long_unflagged_spells_alert_and_flagged_short_or_served_ones_do_not(wor
 
 def test_the_hourly_step_checks_the_hour_before_its_run_and_a_rerun_alerts_again(world: Settings) -> None:
     run_hour = PLAN_HOUR + timedelta(hours=1)  # the run at 09:15 checks the plan hour 08:00
-    first = hourly.unflagged_stockouts(run_hour, settings=world)
+    with pytest.raises(alerts.AlertRaised) as raised:  # alerted: the task fails, never green
+        hourly.unflagged_stockouts(run_hour, settings=world)
+    first = raised.value.result
     assert first["plan_hour"] == PLAN_HOUR.isoformat()
     assert set(first["unflagged"]) == set(MISSED) | {"stoNoRisk"}
     assert first["alerts"] == ["unflagged_stockout"]
-    hourly.unflagged_stockouts(run_hour, settings=world)  # a rerun reads the same rows: the same verdict
+    with pytest.raises(alerts.AlertRaised):  # a rerun reads the same rows: the same verdict
+        hourly.unflagged_stockouts(run_hour, settings=world)
     sent = [a for a in alerts.read_log(world) if a["kind"] == "unflagged_stockout"]
     assert len(sent) == 2
     assert sent[0]["details"] == sent[1]["details"]

@@ -54,6 +54,9 @@ class JobInfo:
     replaced: JobState | None = None  # the state of the ended job this start replaced, if any
     message: str = ""  # why the replaced job ended (log tail / Dataflow message), or a note
     details: dict[str, Any] = field(default_factory=dict)  # backend facts: pid, log file, console URL
+    # when a job stopped on purpose stopped (ISO 8601, UTC): the local drain marker's time, Dataflow's
+    # currentStateTime; None when running, or when the backend cannot tell
+    stopped_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -204,6 +204,7 @@ class DataflowStreamingJob:
         region, project = self.settings.region, self.settings.project
         console = f"https://console.cloud.google.com/dataflow/jobs/{region}/{job['id']}?project={project}"
         details = {"console": console, "dataflow_state": job.get("currentState"), "created": job.get("createTime")}
-        return JobInfo(
-            name=self.name, job_id=job["id"], state=job_state(job.get("currentState")), details=details, **kw
-        )
+        state = job_state(job.get("currentState"))
+        if state.stopped_on_purpose:  # Dataflow's time of the current state: when the drain (or cancel) ended
+            kw.setdefault("stopped_at", job.get("currentStateTime"))
+        return JobInfo(name=self.name, job_id=job["id"], state=state, details=details, **kw)

@@ -15,6 +15,9 @@ appended across restarts) and ``<job name>.lock`` (one start or drain at a time,
   SIGTERM (a second signal: stop now) and SIGKILL to the process group, reported as CANCELLED, not
   DRAINED. A SIGTERM from elsewhere (a container stop, ``kill``) drains the same way; the pipeline
   then leaves ``<job name>.drained`` (its pid and signal), so the job reads DRAINED, not FAILED.
+- **Since when.** A job stopped on purpose carries its stop time (:attr:`JobInfo.stopped_at`, for the
+  monitor's ``stream_drained_too_long``): the drain marker's ``at``, else the record's ``stopped_at`` (a forced
+  stop), else when the drain was asked for, else the state file's last write.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class _Record:
     restarts: int = 0
     drain_requested_at: str | None = None
     stopped_by: str | None = None  # the signal that ended a drain: SIGINT, SIGTERM or SIGKILL
+    stopped_at: str | None = None  # when that drain ended the process
 
 
 class LocalStreamingJob:
@@ -104,8 +108,10 @@ class LocalStreamingJob:
             record = self._load()
             state = self._state_of(record)
             if record and (state.is_active or (state.stopped_on_purpose and not resume_drained)):
-                note = f"{state} on purpose; start it explicitly to resume" if state.stopped_on_purpose else ""
-                return self._info(record, state, created=False, message=note)
+                if state.stopped_on_purpose:
+                    note = f"{state} on purpose; start it explicitly to resume"
+                    return self._info(record, state, created=False, message=note, stopped_at=self._stopped_at(record))
+                return self._info(record, state, created=False, message="")
             replaced = state if record else None
             reason = self.log_tail() if state.is_failure else ""
             if state.is_failure:
@@ -135,7 +141,7 @@ class LocalStreamingJob:
                 if not (sig is signal.SIGINT and asked_before):  # a second SIGINT would mean "stop now"
                     self._signal(record, sig)
                 if self._wait_gone(record, wait):
-                    self._save(replace(record, stopped_by=sig.name))
+                    self._save(replace(record, stopped_by=sig.name, stopped_at=_now()))
                     if sig is not signal.SIGINT:
                         log.warning(
                             "streaming job %s did not stop within %.0fs; forced with %s", self.name, timeout, sig.name
@@ -209,6 +215,21 @@ class LocalStreamingJob:
         except (FileNotFoundError, ValueError):
             return None
         return marker.get("signal") if marker.get("pid") == record.pid else None
+
+    def _stopped_at(self, record: _Record) -> str | None:
+        """When this stopped-on-purpose process stopped (ISO 8601): see the module's "Since when"."""
+        try:
+            marker = json.loads(self.drain_marker.read_text())
+        except (FileNotFoundError, ValueError):
+            marker = {}
+        if marker.get("pid") == record.pid and marker.get("at"):
+            return str(marker["at"])
+        if record.stopped_at or record.drain_requested_at:
+            return record.stopped_at or record.drain_requested_at
+        try:
+            return datetime.fromtimestamp(self.state_file.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        except FileNotFoundError:
+            return None
 
     def _alive(self, record: _Record) -> bool:
         child = self._children.get(record.pid)

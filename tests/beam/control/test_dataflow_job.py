@@ -92,10 +92,11 @@ def test_a_failed_job_is_replaced_and_its_error_reported(job, service, launches)
 
 @pytest.mark.parametrize("stopped", ["JOB_STATE_DRAINED", "JOB_STATE_CANCELLED"])
 def test_a_job_stopped_on_purpose_stays_stopped_unless_resumed(job, service, launches, stopped) -> None:
-    service.add(NAME, stopped)
+    service.add(NAME, stopped)["currentStateTime"] = "2026-11-22T10:00:00Z"  # Dataflow's time of the state
     kept = job.start(resume_drained=False)
     assert not kept.created
     assert kept.state.stopped_on_purpose
+    assert kept.stopped_at == "2026-11-22T10:00:00Z"  # since when: the monitor's stream_drained_too_long
     assert job.last_error() == ""
     assert launches == []
     assert job.start().created

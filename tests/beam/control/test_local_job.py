@@ -139,6 +139,24 @@ def test_a_reused_pid_is_not_mistaken_for_the_job(tmp_path) -> None:
     assert job.state() is JobState.FAILED  # same pid, another process: the job is gone
 
 
+def test_a_job_stopped_on_purpose_says_since_when(tmp_path) -> None:
+    """The stop time a scheduled run's start step reports (JobInfo.stopped_at): the drain marker's, which the
+    pipeline writes when a drain settled; a forced stop has none, the record's own then."""
+    job = LocalStreamingJob(replace(Settings(), state_dir=tmp_path), IngestSettings(job_name="since-when"))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record = _Record(name=job.name, pid=gone.pid, create_time=0.0, argv=[], started_at="2026-11-01T00:00:00+00:00")
+    job._save(record)
+    job.drain_marker.write_text(json.dumps({"pid": gone.pid, "signal": "SIGTERM", "at": "2026-11-20T08:00:00+00:00"}))
+    found = job.start(resume_drained=False)
+    assert (found.created, found.state, found.stopped_at) == (False, JobState.DRAINED, "2026-11-20T08:00:00+00:00")
+    job.drain_marker.unlink()  # a drain forced with SIGKILL: no marker
+    forced = replace(record, drain_requested_at="2026-11-21T07:50:00+00:00", stopped_by="SIGKILL")
+    job._save(replace(forced, stopped_at="2026-11-21T08:00:35+00:00"))
+    found = job.start(resume_drained=False)
+    assert (found.state, found.stopped_at) == (JobState.CANCELLED, "2026-11-21T08:00:35+00:00")
+
+
 @pytest.mark.integration
 def test_the_job_outlives_the_process_that_started_it(stream_settings: Settings) -> None:
     """As in Airflow: one task process starts the job and exits; later tasks see and drain it."""
