@@ -38,7 +38,7 @@ demo: resources airflow-db  ## the whole lifecycle locally, each step a DAG run:
 	@$(ENV) python scripts/demo.py
 	@echo "demo done: emulators still running (make stack-down to stop); UI: make airflow"
 
-airflow: stack-up airflow-db  ## Airflow UI + scheduler from the venv (stop with Ctrl-C)
+airflow: stack-up airflow-db  ## airflow standalone from the venv, UI on http://localhost:8080 bound to 127.0.0.1 (BIKESHARE_AIRFLOW_HOST/_PORT); stop with Ctrl-C or SIGTERM
 	@bash scripts/airflow_standalone.sh
 
 replay: resources  ## replay one day of Sep 2019 trips to the topic at 3600x (python -m include.simulator --help)

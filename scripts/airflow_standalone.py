@@ -42,7 +42,7 @@ PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 def say(message: str) -> None:
-    print(f"{'supervisor':10} | {message}", file=sys.stderr, flush=True)
+    print(f"{'launcher':10} | {message}", file=sys.stderr, flush=True)
 
 
 class Received:

@@ -12,6 +12,7 @@
 #   AIRFLOW__CORE__PARALLELISM  LocalExecutor worker processes (all forked at start), default 4 here, not 32
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=scripts/dev_env.sh
 source "$here/dev_env.sh"
 host="${BIKESHARE_AIRFLOW_HOST:-127.0.0.1}"
 port="${BIKESHARE_AIRFLOW_PORT:-8080}"
@@ -20,7 +21,8 @@ export AIRFLOW__API__PORT="$port"            # its --port default ([api] port)
 # [api] base_url: the links Airflow writes, and where task processes find the execution API
 # ({base_url}/execution/; without base_url Airflow assumes http://localhost:8080 whatever the port)
 case "$host" in
-  0.0.0.0 | :: | 127.0.0.1 | "") url_host=localhost ;;
+  0.0.0.0 | "") url_host=127.0.0.1 ;;       # every interface: reached on loopback from here
+  ::) url_host="[::1]" ;;
   *:*) url_host="[$host]" ;;
   *) url_host="$host" ;;
 esac
