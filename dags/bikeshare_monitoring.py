@@ -3,6 +3,10 @@
 
 Every hour at :15, for the hour `T` the run's logical date falls in (a manual run is floored):
 
+0. **within_data** - on the `local` profile only, a run whose hour lies outside the replayed data (the
+   wall-clock hours Airflow schedules once the DAG is unpaused) is **skipped** with the reason, so nothing
+   waits or alerts (`include/gcp/data_span.py`); the `gcp` profile never skips.
+
 1. **predictions_fresh** - hour `T`'s forecasts must be in `station_predictions` by `T + 15 min`
    (bikeshare_train_predict loads each hour's Avro rows there); otherwise alert `predictions_late`.
 2. **wait_for_outcomes** - sensor (reschedule, 2 h timeout) until a verified feature-store run labelled
@@ -50,6 +54,17 @@ DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution(
 )
 def bikeshare_monitoring() -> None:
     @task
+    def within_data(logical_date=None) -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.gcp import data_span
+
+        hour = Hour.floor(logical_date).start
+        if reason := data_span.outside_reason(hour):  # local profile only: a wall-clock hour of no replayed data
+            raise AirflowSkipException(reason)
+        return f"{hour.isoformat()}: within the data"
+
+    @task
     def predictions_fresh(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
@@ -79,9 +94,9 @@ def bikeshare_monitoring() -> None:
 
         return hourly.unflagged_stockouts(Hour.floor(logical_date).start, get_current_context())
 
-    predictions_fresh()
-    unflagged_stockouts()
-    wait_for_outcomes() >> [score_served_model(), feature_drift()]
+    outcomes = wait_for_outcomes()
+    within_data() >> [predictions_fresh(), unflagged_stockouts(), outcomes]
+    outcomes >> [score_served_model(), feature_drift()]
 
 
 bikeshare_monitoring()

@@ -5,6 +5,9 @@ Each run works for its cut-off hour `T` = the run's data-interval end (with Airf
 the logical date), floored to its hour by every task (`include/hours.py`: a manual run at 09:17 is the
 09:00 run, with the same version and files):
 
+0. **within_data** - on the `local` profile only, a run whose hour lies outside the replayed data (the
+   wall-clock hours Airflow schedules once the DAG is unpaused) is **skipped** with the reason, so nothing
+   waits or alerts (`include/gcp/data_span.py`); the `gcp` profile never skips.
 1. **wait_for_features** - sensor (reschedule mode, 3 h timeout) until the feature store's run log
    `feature_store_runs` says its data passed the dbt tests (no `bikeshare_features` run is open - every
    `building` row is followed by a `verified` row of the same or a newer `as_of` - and a run verified an
@@ -32,8 +35,12 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    active station's expected pickups and dropoffs (and net change) for the hours `[T, T+1h)` (horizon 1, the
    next hour), `[T+1h, T+2h)` and `[T+2h, T+3h)` (a model from before the horizons: horizon 1 only); one Avro
    file per run (`include/ml/schemas/prediction.avsc`, `target_hour` = `T` + horizon - 1 h) to
-   `predictions/{version}/{YYYY-MM-DD}/{HH}.avro` of `T`, loaded into `station_predictions` (a rerun replaces
-   that run's rows, every horizon, never another run's). Live monitoring scores horizon 1.
+   `predictions/{version}/{YYYY-MM-DD}/{HH}.avro` of `T`, loaded into `station_predictions`. Live monitoring
+   scores horizon 1. **What was served stays as served** (`include/ml/served.py`): the first run of `T` to
+   write is the hour's record; a later run of `T` (a backfill, a cleared task) predicts with the model version
+   that served `T` and writes `predictions_backfill/{YYYY-MM-DD}/{HH}.avro` and
+   `station_predictions_backfill` (with its `run_id`), never the served file or rows. How to backfill:
+   `docs/backfills.md`.
 
 5. **plan_rebalancing** - from each station's bikes on the dock at `T` (the newest GBFS `station_status` at
    or before `T`) and the served rates for hours +1..+3: the risk of running empty or full within 1 h and
@@ -47,9 +54,10 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `models/{version}/risk_reliability.png` and `risk_calibration.json` (`include/rebalancing/calibration.py`).
 
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
-rewritten; the predictions file of the hour is replaced on a rerun. So a backfill of a past week from
-the UI writes 168 prediction files and 168 plans, and the same again when rerun. Code: `include/ml`,
-`include/rebalancing`.
+rewritten; the served forecasts of an hour are written once, a rerun's go beside them (its backfill file and
+rows replaced by the next rerun). So a backfill of a past week from the UI serves the hours that had no
+forecast yet (168 prediction files and 168 plans at most) and writes a backfill of those that had one; rerun,
+it changes no served forecast. Code: `include/ml`, `include/rebalancing`.
 """
 
 from __future__ import annotations
@@ -79,6 +87,17 @@ DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution(
 def bikeshare_train_predict() -> None:
     # The edge: each task floors the run's data-interval end to its hour (a manual run at 09:17 is the
     # 09:00 run); everything in include/ml takes that hour and refuses one that is not on the hour.
+    @task
+    def within_data(data_interval_end=None) -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.gcp import data_span
+
+        hour = Hour.floor(data_interval_end).start
+        if reason := data_span.outside_reason(hour):  # local profile only: a wall-clock hour of no replayed data
+            raise AirflowSkipException(reason)
+        return f"{hour.isoformat()}: within the data"
+
     @task.sensor(poke_interval=60, timeout=TIMEOUTS.sensor("wait_for_features"), mode="reschedule")
     def wait_for_features(data_interval_end=None) -> bool:
         from include.ml import dataset
@@ -114,11 +133,12 @@ def bikeshare_train_predict() -> None:
         return hourly.predict(hour, hourly.Publication.from_xcom(published).serving_version)
 
     @task
-    def write_predictions(rows: list[dict], published: dict, data_interval_end=None) -> str | None:
+    def write_predictions(rows: list[dict], published: dict, data_interval_end=None, run_id=None) -> str | None:
         from include.ml import hourly
 
         hour = Hour.floor(data_interval_end).start
-        return hourly.write_predictions(hour, hourly.Publication.from_xcom(published).serving_version, rows)
+        version = hourly.Publication.from_xcom(published).serving_version
+        return hourly.write_predictions(hour, version, rows, run_id=run_id)  # served, or a rerun's backfill
 
     @task(execution_timeout=TIMEOUTS.execution("calibrate_risk"))
     def calibrate_risk(evaluation: dict, data_interval_end=None) -> dict:
@@ -135,7 +155,7 @@ def bikeshare_train_predict() -> None:
         return hourly.run(Hour.floor(data_interval_end).start)
 
     evaluation = train_and_evaluate()
-    wait_for_features() >> evaluation
+    within_data() >> wait_for_features() >> evaluation
     published = publish(evaluation)
     published >> calibrate_risk(evaluation)  # beside the plan, never in its way
     report_unverifiable(published)  # a leaf: red when a model was skipped, the predictions unaffected

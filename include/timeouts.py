@@ -124,6 +124,7 @@ INVENTORY = DagTimeouts(
 MONITORING = DagTimeouts(
     dagrun=150 * M,
     measured={
+        "within_data": 2.0,  # local only: two aggregate queries (gcp: no query)
         "predictions_fresh": 6.2,
         "wait_for_outcomes": 7.8,
         "score_served_model": 18.4,
@@ -183,6 +184,7 @@ DRAIN_MAX_SECONDS = 25 * 60  # the largest drain_timeout_seconds a run may ask f
 TRAIN_PREDICT = DagTimeouts(
     dagrun=4 * H + 15 * M,  # sensor 3 h + poke 5 + train 30 + publish 5 + predict 10 + write 5 + plan 10 = 4 h 5 min
     measured={  # demo maxima, or the docs' figure under load where larger
+        "within_data": 2.0,  # local only: two aggregate queries (gcp: no query)
         "wait_for_features": 6.4,
         "train_and_evaluate": 356,
         "publish": 5.8,

@@ -75,6 +75,14 @@ def predictions(env: str, model_version: str, cutoff: datetime) -> str:
     return f"{env}/predictions/{_version(model_version)}/{hour:%Y-%m-%d}/{hour:%H}.avro"
 
 
+def predictions_backfill(env: str, cutoff: datetime) -> str:
+    """``{env}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro``: the newest rerun's forecasts of a run at cut-off
+    ``T`` that was served already (include/ml/served.py); the served file under ``predictions/`` is never
+    touched. One object per hour, replaced by the next rerun (its rows name their model version)."""
+    hour = Hour.of(cutoff).start
+    return f"{env}/predictions_backfill/{hour:%Y-%m-%d}/{hour:%H}.avro"
+
+
 def rebalancing_plan(env: str, plan_hour: datetime) -> str:
     """``{env}/rebalancing/{YYYY-MM-DD}/{HH}.json``: the hour's moves and station risks (one object per hour,
     replaced by a rerun). Not under a model version: the plan is of the hour, whichever model's rates fed it."""

@@ -4,7 +4,8 @@ The ingest pipeline writes the raw tables, dbt reads them as sources; both take 
 here (dbt through its ``sources`` config, which uses the same names). The features DAG writes
 ``feature_store_runs`` and the training sensor reads it (include/gcp/feature_runs.py). The training DAG
 loads each run's served forecasts (horizons 1..3) into ``station_predictions`` (include/ml/served.py), whose
-horizon-1 rows the dbt mart ``model_performance`` scores against ``station_hourly_labels``.
+horizon-1 rows the dbt mart ``model_performance`` scores against ``station_hourly_labels``; a later run of an
+hour that was served already (a backfill, a rerun) writes ``station_predictions_backfill`` instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
 STATIONS = "stations"  # the dbt seed of known stations (GBFS station_information), loaded by bikeshare_setup
 FEATURE_STORE_RUNS = "feature_store_runs"
 STATION_PREDICTIONS = "station_predictions"  # the served forecasts, loaded as each hour's Avro file is written
+# a rerun's forecasts of an hour that was served already (a backfill, a clear): never beside the served ones
+STATION_PREDICTIONS_BACKFILL = "station_predictions_backfill"
 MODEL_PERFORMANCE = "model_performance"  # dbt mart: served model vs naive baselines on the outcomes (live)
 FEATURE_DRIFT = "feature_drift"  # hourly PSI of each feature: last 7 days vs the serving model's training rows
 STATION_RISK = "station_risk"  # each hour's inventory, risk of empty/full and target interval per station
@@ -88,7 +91,8 @@ STATION_PREDICTIONS_SPEC = TableSpec(
     description=(
         "The forecasts served by each hourly run at cut-off T, one row per station, target hour and horizon "
         "(target_hour = T + horizon - 1 h): the run's Avro file (include/ml/schemas/prediction.avsc), loaded "
-        "when it is written; a rerun replaces that run's rows. Rows without a horizon are from before the "
+        "when it is written. The first run of an hour to write is its record: a rerun or backfill of a served hour "
+        "writes station_predictions_backfill, never here. Rows without a horizon are from before the "
         "horizons: the next hour (1)."
     ),
     schema=(
@@ -109,6 +113,21 @@ STATION_PREDICTIONS_SPEC = TableSpec(
         ),
     ),
     # day partitions on the target hour: hourly ones would pass BigQuery's 10,000-partition limit in 14 months
+    partition_field="target_hour",
+    clustering_fields=("station_id",),
+)
+
+STATION_PREDICTIONS_BACKFILL_SPEC = TableSpec(
+    name=STATION_PREDICTIONS_BACKFILL,
+    description=(
+        "Forecasts of reruns (backfills, cleared runs) of hours that were served already, kept apart so that "
+        "station_predictions stays what was served (include/ml/served.py): the served table's columns, plus the "
+        "Airflow run that wrote them. The newest rerun of an hour replaces that run's rows here; nothing scores them."
+    ),
+    schema=(
+        *STATION_PREDICTIONS_SPEC.schema,
+        _field("run_id", "STRING", mode="NULLABLE", doc="The Airflow run that wrote the rows (a backfill's run id)."),
+    ),
     partition_field="target_hour",
     clustering_fields=("station_id",),
 )
@@ -288,6 +307,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     RAW_EVENTS_DEAD_LETTER_SPEC,
     FEATURE_STORE_RUNS_SPEC,
     STATION_PREDICTIONS_SPEC,
+    STATION_PREDICTIONS_BACKFILL_SPEC,
     FEATURE_DRIFT_SPEC,
     STATION_RISK_SPEC,
     REBALANCING_PLAN_SPEC,

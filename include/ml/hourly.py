@@ -7,8 +7,10 @@ label hours ``[T - window, T)`` (all complete at ``T``), is validated on the las
 them (a split in time), and the serving model predicts, from features as of ``T``, the hours ``[T, T + 1h)``
 (horizon 1, the next hour), ``[T + 1h, T + 2h)`` and ``[T + 2h, T + 3h)`` (include/ml/model.py; a model
 from before the horizons predicts horizon 1 only). The model version is named after ``T``. Every step is
-idempotent per logical hour: a committed version is reused, never retrained or rewritten, and the run's
-predictions (one file, all horizons; its rows in ``station_predictions``) are replaced on a rerun.
+idempotent per logical hour: a committed version is reused, never retrained or rewritten. What was served
+stays as served (include/ml/served.py): the first run of an hour to write its predictions is the hour's record
+(one file, all horizons; its rows in ``station_predictions``); a rerun or backfill of that hour predicts with
+the model version that served it and writes to ``predictions_backfill/`` and ``station_predictions_backfill``.
 Step results are typed (:class:`Evaluation`, :class:`Publication`); the DAG turns them into XCom dicts
 and back with ``to_xcom`` / ``from_xcom``, which refuse a missing or unknown key.
 """
@@ -29,7 +31,7 @@ import pandas as pd
 
 from include.gcp.settings import Settings, get_settings
 from include.hours import Hour
-from include.ml import baselines, dataset, drift, evaluate, plot, predictions, registry, served
+from include.ml import baselines, dataset, drift, evaluate, plot, registry, served
 from include.ml.model import (
     DEFAULT_PARAMS,
     HISTORY_REACH,
@@ -275,7 +277,8 @@ def publish(
     cutoff: datetime, evaluation: Evaluation, config: TrainConfig | None = None, settings: Settings | None = None
 ) -> Publication:
     """Commit the version's metadata (once), move ``latest.json`` if promoted, and name the serving model: the
-    newest verified promoted version up to the hour, never one that fails verification (those are listed)."""
+    newest verified promoted version up to the hour, never one that fails verification (those are listed); for
+    an hour that was served already (a rerun, a backfill), the version that served it, if it still verifies."""
     s, run = settings or get_settings(), Run(cutoff, config or TrainConfig())
     if evaluation.version != run.version:
         raise ValueError(f"the evaluation is of {evaluation.version}, the run's version is {run.version}")
@@ -309,11 +312,22 @@ def publish(
     serving = registry.serving(run.version, s)
     if not evaluation.promoted:
         log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, serving.version)
+    version, unverifiable = serving.version, list(serving.unverifiable)
+    served_by = served.served_version(run.cutoff, s)
+    if served_by is not None and served_by != version:  # a rerun of a served hour: the model that served it
+        checked = registry.verify(served_by, s)
+        if isinstance(checked, registry.Verified):
+            log.info("the hour %s was served by model %s: this rerun predicts with it", run.cutoff, served_by)
+            version = served_by
+        else:
+            if all(bad.version != served_by for bad in unverifiable):
+                unverifiable.append(checked)
+            log.error("hour %s: its model %s no longer verifies; the rerun uses %s", run.cutoff, served_by, version)
     return Publication(
         version=run.version,
         promoted=evaluation.promoted,
-        serving_version=serving.version,
-        unverifiable=[bad.to_xcom() for bad in serving.unverifiable],
+        serving_version=version,
+        unverifiable=[bad.to_xcom() for bad in unverifiable],
     )
 
 
@@ -360,11 +374,17 @@ def predict(cutoff: datetime, serving_version: str | None, settings: Settings | 
 
 
 def write_predictions(
-    cutoff: datetime, serving_version: str | None, rows: list[dict], settings: Settings | None = None
+    cutoff: datetime,
+    serving_version: str | None,
+    rows: list[dict],
+    settings: Settings | None = None,
+    run_id: str | None = None,
 ) -> str | None:
-    """Write the run's rows (every horizon) as one Avro object keyed by the cut-off (replacing an earlier run's
-    file of that hour), then load them into ``station_predictions`` (replacing that run's rows, never another
-    run's), which live monitoring scores (horizon 1) and the rebalancing plan reads.
+    """Write the run's rows (every horizon) as one Avro object and load them into BigQuery: the hour's record
+    (``predictions/{version}/...`` and ``station_predictions``, which live monitoring scores on horizon 1 and
+    the rebalancing plan reads) if nothing was served for the hour yet, else a backfill beside it
+    (``predictions_backfill/...`` and ``station_predictions_backfill``, marked with ``run_id``) that leaves
+    the served forecasts as they were (:func:`served.write_run`). Returns the object's URI.
 
     The hour and the version come from the run; every row must agree with them (``target_hour`` = cut-off +
     horizon - 1 h; a row without a horizon is the next hour's)."""
@@ -389,7 +409,7 @@ def write_predictions(
         }
         for r in rows
     ]
-    path = predictions.write(recs, serving_version, run.cutoff, settings)
-    loaded = served.load_run(recs, run.cutoff, settings)
-    log.info("%s written; %d rows of the run at %s loaded into station_predictions", path, loaded, run.cutoff)
-    return path
+    written = served.write_run(recs, run.cutoff, str(serving_version), run_id, settings)
+    table = "station_predictions" if written.served else "station_predictions_backfill"
+    log.info("%s written; %d rows of the run at %s loaded into %s", written.path, written.rows, run.cutoff, table)
+    return written.path

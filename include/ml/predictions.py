@@ -4,7 +4,9 @@ The run at cut-off ``T`` writes one object, keyed by ``T`` (``include/gcp/paths.
 rows for horizons 1..3 (``target_hour`` = ``T``, ``T+1h``, ``T+2h``). Files written before the horizons hold
 horizon 1 only and lack the field: they are read with the current schema as the reader's, so every record
 has ``horizon`` (1 for them). A rerun of a run writes the same path again (atomically, temp object then
-copy), so it replaces the file and never adds a second one.
+copy), so it replaces the file and never adds a second one. A rerun of an hour that was served already writes
+``{env}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro`` instead (:func:`write_backfill`, include/ml/served.py):
+the served file stays as it was.
 """
 
 from __future__ import annotations
@@ -90,3 +92,16 @@ def read(model_version: str, cutoff: datetime, settings: Settings | None = None)
     """Every record of the run at ``cutoff`` (all horizons; :func:`next_hour` keeps horizon 1)."""
     s = settings or get_settings()
     return from_avro(bucket.read_bytes(paths.predictions(s.env, model_version, cutoff), s))
+
+
+def write_backfill(records_: list[dict[str, Any]], cutoff: datetime, settings: Settings | None = None) -> str:
+    """Write a rerun's predictions of a run that was served already to ``{env}/predictions_backfill/...`` of
+    its cut-off ``T`` (replacing the previous rerun's file of that hour, never the served one)."""
+    s = settings or get_settings()
+    return bucket.write_bytes(paths.predictions_backfill(s.env, cutoff), to_avro(records_), "avro/binary", s)
+
+
+def read_backfill(cutoff: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every record of the newest rerun of the run at ``cutoff`` (:func:`write_backfill`)."""
+    s = settings or get_settings()
+    return from_avro(bucket.read_bytes(paths.predictions_backfill(s.env, cutoff), s))

@@ -56,6 +56,7 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     checks = ("predictions_fresh", "wait_for_outcomes", "score_served_model", "feature_drift", "unflagged_stockouts")
     assert {task_id: states[task_id] for task_id in checks} == {
+        "within_data": ("success", 1),  # the hour is inside the data (include/gcp/data_span.py)
         "predictions_fresh": ("success", 1),
         "wait_for_outcomes": ("success", 1),
         "score_served_model": ("success", 1),
@@ -94,3 +95,19 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     assert late == {"hour": (CUTOFF + timedelta(hours=1)).isoformat(), "rows": 0, "fresh": False}
     last = alerts.read_log()[-1]
     assert (last["kind"], last["details"]["hour"]) == ("predictions_late", (CUTOFF + timedelta(hours=1)).isoformat())
+
+
+def test_a_wall_clock_hour_after_the_local_data_is_skipped_without_an_alert(airflow_db, feature_store_env) -> None:
+    """Unpaused on the local profile, monitoring runs wall-clock hours (2026) with no forecasts and no outcomes:
+    skipped at its first task with the reason, no ``predictions_late``, no sensor waiting 2 h."""
+    from datetime import UTC, datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_monitoring")
+    run = dag.test(logical_date=datetime(2026, 12, 7, 9, 15, tzinfo=UTC))
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(states, "skipped")
+    assert "within_data" in states
+    assert alerts.read_log(feature_store_env) == []

@@ -1,11 +1,12 @@
 """bikeshare_train_predict, run for real with dag.test() on the local stack over feature-store tables of the
 dbt contract's shape: it trains, gates, publishes and writes the run's Avro (horizons 1..3); a rerun changes no
-object."""
+served object and writes its forecasts as a backfill beside them; locally, a wall-clock hour after the data is
+skipped without an alert."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,14 +46,19 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert {r["problem"] for r in plan["stations"]} == {"no status reported"}  # no feed polled here: said, not hidden
     assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)  # and every horizon, for the plan
 
-    assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour
-    assert bucket.list_paths(f"{s.env}/", s) == objects
-    assert served.rows_for_hour(target, s) == len(STATIONS)  # replaced, not doubled
+    served_file = bucket.read_bytes(paths.predictions(s.env, version, target), s)
+    assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour: a backfill beside the record
+    backfill = paths.predictions_backfill(s.env, target)
+    assert set(bucket.list_paths(f"{s.env}/", s)) == {*objects, backfill}
+    assert bucket.read_bytes(paths.predictions(s.env, version, target), s) == served_file  # as served
+    assert {r["model_version"] for r in predictions.read_backfill(target, s)} == {version}  # the model that served
+    assert served.rows_for_hour(target, s) == len(STATIONS)  # not doubled
     assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)
 
     # a manual run at 09:17 (any minute) is the run of its hour: same version, same files, no error
     assert dag.test(logical_date=CUTOFF + timedelta(minutes=17)).state == "success"
-    assert bucket.list_paths(f"{s.env}/", s) == objects
+    assert set(bucket.list_paths(f"{s.env}/", s)) == {*objects, backfill}
+    assert bucket.read_bytes(paths.predictions(s.env, version, target), s) == served_file
     assert served.rows_for_hour(target, s) == len(STATIONS)
 
 
@@ -85,10 +91,11 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     assert states.pop("report_unverifiable") == "failed"
     assert set(states.values()) == {"success"}, states
     assert not marker.exists()
-    fallback = predictions.read(earlier, CUTOFF, s)
+    fallback = predictions.read_backfill(CUTOFF, s)  # the hour was served: the rerun is a backfill beside it
     assert sorted(r["station_id"] for r in predictions.next_hour(fallback)) == sorted(STATIONS)
-    assert served.rows_for_hour(CUTOFF, s) == len(STATIONS)  # the hour's rows replaced by the fallback's
-    assert set(served.rates_for_run(CUTOFF, s)["model_version"]) == {earlier}  # every horizon of the run
+    assert {r["model_version"] for r in fallback} == {earlier}
+    assert served.rows_for_hour(CUTOFF, s) == len(STATIONS)  # what was served stays as served
+    assert set(served.rates_for_run(CUTOFF, s)["model_version"]) == {version}  # every horizon of the run
     [alert] = alerts.read_log(s)  # one alert, its own kind: no task_failed for the same thing
     assert alert["kind"] == "model_unverifiable"
     assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "report_unverifiable")
@@ -96,3 +103,19 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     assert alert["details"]["serving_version"] == earlier
     assert f"use {earlier}" in alert["summary"]
     assert "To do: delete gs://" in alert["summary"]
+
+
+def test_a_wall_clock_hour_after_the_local_data_is_skipped_without_an_alert(airflow_db, feature_store_env) -> None:
+    """Unpaused on the local profile, the DAG runs wall-clock hours (2026) of a replayed 2019 feature store: the
+    run is skipped at its first task with the reason, nothing waits, trains, writes or alerts."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    s = feature_store_env
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_train_predict")
+    run = dag.test(logical_date=datetime(2026, 12, 7, 9, tzinfo=UTC))
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(states, "skipped")
+    assert "within_data" in states
+    assert bucket.list_paths(f"{s.env}/", s) == []
+    assert alerts.read_log(s) == []

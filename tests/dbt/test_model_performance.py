@@ -100,16 +100,42 @@ def test_scores_equal_the_python_metrics(scored: pd.DataFrame, dbt_settings: Set
     assert max(e["mae"] for e in performance.station_errors_24h(AS_OF, s)) < 50
 
 
+def test_a_backfill_of_a_served_hour_is_not_scored(
+    scored: pd.DataFrame, dbt: Callable[..., DbtResult], dbt_settings: Settings
+) -> None:
+    """A training-DAG rerun or backfill of a served hour writes its forecasts beside the served ones
+    (include/ml/served.py write_run): the monitoring build (with the unique forecast test on
+    station_predictions) scores exactly what it scored before."""
+    s = dbt_settings
+    before = performance.latest_scores(AS_OF, s)
+    hour = SERVED_HOURS[-1]
+    rows = scored[scored["hour_start"] == pd.Timestamp(hour)]
+    far_off = [50.0] * len(rows)
+    recs = predictions.records(rows["station_id"].tolist(), far_off, [1.0] * len(rows), [1.0] * len(rows), hour, "v2")
+    written = served.write_run(recs, hour, "v2", "backfill__test", s)
+    assert (written.served, written.served_version) == (False, "v1")
+    dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
+    after = performance.latest_scores(AS_OF, s)
+    for window, predictors in before.items():
+        assert sorted(after[window]) == sorted(predictors)
+        for name, row in predictors.items():
+            for column in ("scored_hours", "station_hours", "mae", "rmse", "precision_at_10"):
+                assert after[window][name][column] == pytest.approx(row[column], nan_ok=True), (window, name, column)
+    backfill = frame(s, "select count(*) as n from {ds}.station_predictions_backfill")
+    assert backfill["n"].tolist() == [len(rows)]
+
+
 def test_a_rerun_of_an_hour_is_rescored_and_nothing_doubles(
     scored: pd.DataFrame, dbt: Callable[..., DbtResult], dbt_settings: Settings
 ) -> None:
-    """A training-DAG rerun replaces an hour's forecasts; the next monitoring build rescores it."""
+    """An hour's served rows rewritten (served.load_run, the low-level load: e.g. restored from its Avro file of
+    record) are rescored by the next monitoring build."""
     s = dbt_settings
     hour = SERVED_HOURS[-1]
     rows = scored[scored["hour_start"] == pd.Timestamp(hour)]
     far_off = [50.0] * len(rows)
     recs = predictions.records(rows["station_id"].tolist(), far_off, [1.0] * len(rows), [1.0] * len(rows), hour, "v2")
-    served.load_run(recs, hour, s)  # the rerun's next hour only: its hours +2 and +3 are gone
+    served.load_run(recs, hour, s)  # the next hour only: its hours +2 and +3 are gone
     dbt("build", "--select", cosmos_tasks.MONITORING_SELECTOR, as_of=AS_OF)
     perf = frame(s, "select * from {ds}.model_performance")
     assert not perf.duplicated(["window_end", "window_name", "predictor"]).any()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from google.cloud import bigquery
 
-from include.gcp import bucket, clients, feature_runs, paths
-from include.gcp.tables import STATION_PREDICTIONS
+from include.gcp import bucket, clients, feature_runs, hour_rows, paths
+from include.gcp.tables import STATION_PREDICTIONS, STATION_PREDICTIONS_BACKFILL
 from include.ml import baselines, dataset, hourly, predictions, registry, served
 from include.ml.model import StationFlowModel
 from tests.ml import planting
@@ -106,18 +106,23 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
         clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_skops(settings.env, version))
     )
     before = bucket.list_paths(f"{settings.env}/", settings)
+    served_file = bucket.read_bytes(paths.predictions(settings.env, version, target), settings)
     again = _run(CUTOFF, settings)
     assert again[0].reused is True  # a committed version is never retrained or rewritten
-    assert bucket.list_paths(f"{settings.env}/", settings) == before  # same objects, none added
+    assert again[1].serving_version == version  # the model that served the hour
+    assert again[2].endswith(paths.predictions_backfill(settings.env, target))  # the rerun: a backfill beside it
+    backfill_file = paths.predictions_backfill(settings.env, target)
+    assert set(bucket.list_paths(f"{settings.env}/", settings)) == {*before, backfill_file}  # nothing else added
     after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
     assert after_blob.md5_hash == model_blob.md5_hash
-    assert predictions.read(version, target, settings)[0]["station_id"] == rows[0]["station_id"]
-    assert len(predictions.read(version, target, settings)) == 3 * len(STATIONS)
-    assert len(served.rates_for_run(target, settings)) == 3 * len(STATIONS)  # replaced, not doubled
+    assert bucket.read_bytes(paths.predictions(settings.env, version, target), settings) == served_file  # as served
+    assert len(predictions.read_backfill(target, settings)) == 3 * len(STATIONS)
+    assert len(served.rates_for_run(target, settings)) == 3 * len(STATIONS)  # the served rows, not doubled
 
 
-def test_a_rerun_replaces_its_runs_horizons_and_leaves_the_run_before_it(feature_store) -> None:
-    """Runs T-1h and T both forecast the hours T and T+1h; rerunning T replaces its three horizons only."""
+def test_a_run_whose_rows_never_landed_is_served_by_its_rerun_and_the_run_before_it_kept(feature_store) -> None:
+    """Runs T-1h and T both forecast the hours T and T+1h. Run T's rows lost (a crash between its file and its
+    rows: the hour served nothing), its rerun serves the hour, all three horizons, and run T-1h keeps its rows."""
     settings, _, _ = feature_store("lagged", WEEKS)
     before = CUTOFF - timedelta(hours=1)
     for cutoff in (before, CUTOFF):
@@ -126,8 +131,9 @@ def test_a_rerun_replaces_its_runs_horizons_and_leaves_the_run_before_it(feature
     assert len(earlier) == 3 * len(STATIONS)
     bq = clients.bigquery_client(settings)
     table = settings.table_id(STATION_PREDICTIONS)
-    bq.query(f"DELETE FROM `{table}` WHERE target_hour = '{CUTOFF.isoformat()}' AND horizon = 1").result()
+    bq.query(f"DELETE FROM `{table}` WHERE {served.RUN_ROWS}", job_config=hour_rows.hour_param(CUTOFF)).result()
     assert served.rows_for_hour(CUTOFF, settings) == 0  # run T-1h's horizon 2 of the hour T does not count
+    assert served.served_version(CUTOFF, settings) is None
 
     _run(CUTOFF, settings)  # the rerun
     assert served.rows_for_hour(CUTOFF, settings) == len(STATIONS)
@@ -144,6 +150,49 @@ def test_a_rerun_replaces_its_runs_horizons_and_leaves_the_run_before_it(feature
     by_hour = {r["target_hour"].replace(tzinfo=UTC): r["n"] for r in bq.query(sql, job_config=config).result()}
     # hour T-1h: run T-1h's horizon 1; T and T+1h: one row of each run; T+2h: run T's horizon 3
     assert by_hour == {h: n * len(STATIONS) for h, n in zip(hours, [1, 2, 2, 1], strict=True)}
+
+
+def test_a_rerun_of_a_served_hour_keeps_the_record_and_predicts_with_the_model_that_served(feature_store) -> None:
+    """The hour T was served by an older model (the hour's own training was not there yet). A later run of T
+    (a backfill) trains and promotes T's version, but predicts with the model that served T and writes its
+    forecasts beside the served ones: station_predictions (what model_performance scores) keeps the same
+    rows, values and model; the backfill is in station_predictions_backfill and predictions_backfill/."""
+    settings, _, _ = feature_store("lagged", WEEKS)
+    hour = CUTOFF - timedelta(hours=5)
+    older = registry.version_for(hour - timedelta(hours=3))
+    planting.commit_model(settings, older, planting.fitted_model())
+    hourly.write_predictions(hour, older, hourly.predict(hour, older, settings), settings, run_id="scheduled__live")
+    table = settings.table_id(STATION_PREDICTIONS)
+    sql = f"SELECT * FROM `{table}` WHERE {served.RUN_ROWS} ORDER BY station_id, horizon"
+    bq = clients.bigquery_client(settings)
+
+    def record() -> pd.DataFrame:
+        rows = bq.query(sql, job_config=hour_rows.hour_param(hour)).result()
+        return rows.to_arrow(create_bqstorage_client=False).to_pandas()
+
+    as_served = record()
+    assert set(as_served["model_version"]) == {older}
+    assert len(as_served) == 3 * len(STATIONS)
+    served_file = bucket.read_bytes(paths.predictions(settings.env, older, hour), settings)
+
+    evaluation, published, uri = _run(hour, settings)  # the backfill of the hour
+    version = registry.version_for(hour)
+    assert (evaluation.version, evaluation.reused, evaluation.promoted) == (version, False, True)
+    assert registry.serving_version(version, settings) == version  # a newer model would serve the hour now...
+    assert published.serving_version == older  # ...but the rerun predicts with the one that served it
+    assert uri.endswith(paths.predictions_backfill(settings.env, hour))
+    pd.testing.assert_frame_equal(record(), as_served)  # the served record: same rows, values and model
+    assert bucket.read_bytes(paths.predictions(settings.env, older, hour), settings) == served_file
+    assert not bucket.exists(paths.predictions(settings.env, version, hour), settings)
+    backfill = bq.query(
+        f"SELECT * FROM `{settings.table_id(STATION_PREDICTIONS_BACKFILL)}` WHERE {served.RUN_ROWS}",
+        job_config=hour_rows.hour_param(hour),
+    ).result()
+    assert {(r["model_version"], r["run_id"]) for r in backfill} == {(older, None)}
+    assert len(predictions.read_backfill(hour, settings)) == 3 * len(STATIONS)
+    # what model_performance scores (int_served_vs_outcome: station_predictions, horizon 1): one forecast per
+    # station of the hour, the served one
+    assert served.rows_for_hour(hour, settings) == len(STATIONS)
 
 
 def test_a_model_from_before_the_horizons_serves_the_next_hour_only(feature_store) -> None:

@@ -92,7 +92,7 @@ def store(feature_store, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def test_prediction_falls_back_to_the_newest_verified_model_idempotently(store: Settings, tmp_path: Path) -> None:
     """latest.json moved to a planted skops file with a matching checksum: the hour is still predicted, by
-    LATER, and a rerun of the hour replaces its Avro file and rows."""
+    LATER, and a rerun of the hour leaves the served Avro file and rows as they were (its own: a backfill)."""
     s, hour, marker = store, planting.LIVE, tmp_path / "code-ran"
     runs: list[tuple[hourly.Publication, list[dict], list[str]]] = []
 
@@ -111,8 +111,9 @@ def test_prediction_falls_back_to_the_newest_verified_model_idempotently(store: 
         assert [bad["version"] for bad in published.unverifiable] == [planting.PLANTED]
         assert sorted(r["station_id"] for r in rows if r["horizon"] == 1) == sorted(STATIONS)
         assert {r["model_version"] for r in rows} == {planting.LATER}
-    assert runs[0][2] == runs[1][2] == [paths.predictions(s.env, planting.LATER, hour)]  # replaced, not added
-    assert served.rows_for_hour(hour, s) == len(STATIONS)  # the hour's rows replaced, not doubled
+    assert runs[0][2] == runs[1][2] == [paths.predictions(s.env, planting.LATER, hour)]  # the served file, kept
+    assert bucket.exists(paths.predictions_backfill(s.env, hour), s)  # the rerun's, beside it
+    assert served.rows_for_hour(hour, s) == len(STATIONS)  # the hour's served rows, not doubled
     written = predictions.next_hour(predictions.read(planting.LATER, hour, s))
     written = pd.DataFrame(written).set_index("station_id").sort_index()
     frame = planting.frame_for(registry.load_model(planting.LATER, s))

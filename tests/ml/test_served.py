@@ -1,5 +1,6 @@
 """station_predictions: a run's served forecasts (horizons 1..3), loaded from its Avro records, replaced on a
-rerun without touching another run's rows; the next-hour count, the rates a plan reads, an old table migrated."""
+load without touching another run's rows; the next-hour count, the rates a plan reads, an old table migrated;
+the first write of an hour served, a rerun's written beside it (station_predictions_backfill)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from include.gcp import clients, resources
+from include.gcp import bucket, clients, paths, resources
 from include.gcp.hour_rows import replace_hour
 from include.gcp.settings import Settings
-from include.gcp.tables import STATION_PREDICTIONS, STATION_PREDICTIONS_SPEC
+from include.gcp.tables import STATION_PREDICTIONS, STATION_PREDICTIONS_BACKFILL, STATION_PREDICTIONS_SPEC
 from include.ml import predictions, served
 
 HOUR = datetime(2019, 9, 30, 4, tzinfo=UTC)
@@ -45,8 +46,8 @@ def s(test_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Setti
     client.delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
 
 
-def _table(s: Settings) -> pd.DataFrame:
-    sql = f"SELECT * FROM `{s.table_id(STATION_PREDICTIONS)}` ORDER BY target_hour, horizon, station_id"
+def _table(s: Settings, table: str = STATION_PREDICTIONS) -> pd.DataFrame:
+    sql = f"SELECT * FROM `{s.table_id(table)}` ORDER BY target_hour, horizon, station_id"
     frame = clients.bigquery_client(s).query(sql).result().to_arrow(create_bqstorage_client=False).to_pandas()
     frame["target_hour"] = pd.to_datetime(frame["target_hour"], utc=True)
     return frame
@@ -143,3 +144,41 @@ def test_a_table_from_before_the_horizons_is_migrated_by_the_first_run_and_its_r
     assert served.load_run(_run(HOUR, ["a", "b"], "v2", horizons=1), HOUR, s) == 2  # a rerun of the old hour
     assert set(_table(s).query("model_version == 'v0'")["station_id"]) == set()
     assert "added" not in resources.ensure_table(STATION_PREDICTIONS_SPEC, s).name  # migrated once
+
+
+def test_the_first_write_of_an_hour_is_served_and_a_rerun_is_a_backfill_beside_it(s: Settings) -> None:
+    """What was served stays as served: the hour's first write is its record (file and rows); a rerun of the
+    hour (another model, other values) goes to predictions_backfill/ and station_predictions_backfill, and the
+    next rerun replaces that backfill, never the served rows or file."""
+    assert served.served_version(HOUR, s) is None  # no table yet
+    first = served.write_run(_run(HOUR, ["a", "b"], "v1"), HOUR, "v1", "scheduled__1", s)
+    assert (first.served, first.rows, first.served_version) == (True, 6, "v1")
+    assert first.path.endswith(paths.predictions(s.env, "v1", HOUR))
+    assert served.served_version(HOUR, s) == "v1"
+    assert served.served_version(HOUR + H, s) is None  # run T's horizon 2 is not run T+1h's record
+    record = _table(s)
+
+    rerun = [{**r, "predicted_pickups": 99.0} for r in _run(HOUR, ["a", "b"], "v2")]
+    again = served.write_run(rerun, HOUR, "v2", "backfill__2", s)
+    assert (again.served, again.rows, again.served_version) == (False, 6, "v1")
+    assert again.path.endswith(paths.predictions_backfill(s.env, HOUR))
+    pd.testing.assert_frame_equal(_table(s), record)  # the served rows: the same values, the same model
+    assert {r["model_version"] for r in predictions.read("v1", HOUR, s)} == {"v1"}  # the served file kept
+    assert not bucket.exists(paths.predictions(s.env, "v2", HOUR), s)
+    backfill = _table(s, STATION_PREDICTIONS_BACKFILL)
+    assert set(zip(backfill["model_version"], backfill["run_id"], backfill["predicted_pickups"], strict=True)) == {
+        ("v2", "backfill__2", 99.0)
+    }
+    assert {r["predicted_pickups"] for r in predictions.read_backfill(HOUR, s)} == {99.0}
+
+    served.write_run(_run(HOUR, ["a"], "v1"), HOUR, "v1", "backfill__3", s)  # the next rerun replaces the backfill
+    backfill = _table(s, STATION_PREDICTIONS_BACKFILL)
+    assert set(zip(backfill["station_id"], backfill["run_id"], strict=True)) == {("a", "backfill__3")}
+    assert len(backfill) == 3
+    pd.testing.assert_frame_equal(_table(s), record)
+    assert served.rows_for_hour(HOUR, s) == 2
+    assert served.rates_for_run(HOUR, s)["model_version"].tolist() == ["v1"] * 6  # the plan reads the served rates
+
+    other = served.write_run(_run(HOUR + H, ["a"], "v3"), HOUR + H, "v3", None, s)  # another hour: its own record
+    assert other.served
+    assert served.served_version(HOUR + H, s) == "v3"

@@ -29,6 +29,7 @@
         'station_features': 'as_of',
         'station_features_wide': 'as_of',
         'station_hourly_labels': 'hour_start',
+        'station_predictions': 'target_hour',
     }) -}}
 {% endmacro %}
 
