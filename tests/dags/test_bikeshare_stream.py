@@ -124,6 +124,9 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     scheduled = dag.test(run_conf={"action": "run"})  # as scheduled: a drained job stays stopped
     assert scheduled.state == "success"
     assert _xcom(scheduled, "start_job")["state"] == "DRAINED"
+    since = datetime.fromisoformat(_xcom(scheduled, "start_job")["stopped_at"])  # the real drain's marker
+    assert timedelta(0) <= datetime.now(UTC) - since < timedelta(minutes=10)  # younger than the limit: quiet
+    assert alerts.read_log(s) == []
     assert _pipelines(name) == []
 
 
