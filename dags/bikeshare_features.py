@@ -3,6 +3,9 @@
 
 1. **source_freshness** — `dbt source freshness` on `raw_events` for live runs; a backfill or a late
    catch-up skips it (freshness is measured against *now*, which says nothing about a past interval).
+   On the `local` profile a run whose interval end lies outside the replayed events (the wall-clock runs
+   Airflow schedules once the DAG is unpaused) is **skipped**, with the whole run, and says why
+   (`include/gcp/data_span.py`): no false freshness alert, no build of years of empty hours.
 2. **mark_building** — appends `(run_id, as_of, 'building', now)` to the `feature_store_runs` log
    (`as_of` = the run's `data_interval_end` floored to 15 minutes; the table is created if missing).
 3. **dbt_build** — one `dbt build` by cosmos (`DbtBuildLocalOperator`): the marts
@@ -60,9 +63,14 @@ def bikeshare_features() -> None:
     @task
     def source_freshness(data_interval_end=None, dag_run=None) -> str:
         from airflow.sdk import timezone
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from include.dbt import cosmos_tasks
+        from include.gcp import data_span
         from include.gcp.settings import get_settings
+
+        if reason := data_span.outside_reason(data_interval_end):  # local profile only: no replayed data there
+            raise AirflowSkipException(reason)
 
         if not cosmos_tasks.is_live_run(data_interval_end, timezone.utcnow(), dag_run.run_type):
             return f"not a live run ({dag_run.run_id}, interval end {data_interval_end}): freshness not checked"

@@ -149,6 +149,21 @@ def test_dag_is_freshness_then_one_dbt_build_then_the_run_log() -> None:
     assert tasks["features_ready"].outlets == []  # no Asset: training waits on feature_store_runs
 
 
+def test_a_wall_clock_run_after_the_local_events_is_skipped_without_an_alert(
+    airflow_db, dataset_factory, events: list[Event]
+) -> None:
+    """Unpaused on the local profile, the DAG runs wall-clock intervals (2026) past the replayed 2019 events: the
+    run is skipped at its first task with the reason, no freshness alert, nothing logged as building."""
+    s = dataset_factory("wallclock")
+    load_events(s, events[:50])
+    run = parse_dag().test(logical_date=datetime(2026, 12, 7, 9, 15, tzinfo=UTC))
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(states, "skipped")
+    assert len(states) == 4
+    assert feature_runs.read_gate(s) == feature_runs.Gate(None, 0)  # nothing logged: no run building, none verified
+
+
 def test_live_runs_catch_up_and_backfill_give_identical_rows(airflow_db, dataset_factory, events: list[Event]) -> None:
     # live: before each run only the events of the past have arrived
     live = dataset_factory("live")
