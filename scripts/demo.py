@@ -23,7 +23,6 @@ the procedure of include/dbt/README.md): an incremental run would stop on the ch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from include.dbt import code_stamp  # noqa: E402
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
 from include.gcp import clients, feature_runs  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
@@ -55,7 +55,8 @@ FEATURE_TABLES = (
     "station_features_wide",
     "station_features",
 )
-FEATURE_CODE_STAMP = ROOT / ".local" / "demo-feature-code.sha256"
+FEATURE_CODE_STAMP = ROOT / ".local" / "demo-feature-code.sha256"  # one sha256 per file: include/dbt/code_stamp.py
+DBT_DIR = ROOT / "include" / "dbt"
 
 
 def step(title: str) -> float:
@@ -125,16 +126,6 @@ def wait_for_feed(expected: int) -> int:
         time.sleep(2)
 
 
-def feature_code_fingerprint() -> str:
-    """Hash of the dbt models and macros: what the feature tables were built by."""
-    digest = hashlib.sha256()
-    dbt_dir = ROOT / "include" / "dbt"
-    for path in sorted([*dbt_dir.glob("models/**/*"), *dbt_dir.glob("macros/**/*")]):
-        if path.is_file():
-            digest.update(path.relative_to(dbt_dir).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
 def drop_views_that_became_tables(s) -> None:
     """Drop, in SQL, the views of models that are tables now (stg_raw_events and int_fleet_stations
     since 2026-12-01): dbt would drop them through the tables API, which the emulator never answers for
@@ -157,13 +148,16 @@ def rebuild_features_if_code_changed(hour: datetime) -> bool:
     from google.api_core.exceptions import NotFound
 
     s = get_settings()
-    if FEATURE_CODE_STAMP.exists() and FEATURE_CODE_STAMP.read_text() == feature_code_fingerprint():
+    reason = code_stamp.why_rebuild(
+        FEATURE_CODE_STAMP.read_text() if FEATURE_CODE_STAMP.exists() else None, code_stamp.fingerprint(DBT_DIR)
+    )
+    if reason is None:
         return False
     try:
         clients.bigquery_client(s).get_table(s.table_id("station_features_wide"))
     except NotFound:
         return False  # a first demo: the DAG run builds them
-    print("   the dbt feature code changed since the last demo: rebuilding the feature tables (--full-refresh)")
+    print(f"   {reason}: rebuilding the feature tables (--full-refresh)")
     drop_views_that_became_tables(s)
     # the rebuild runs no tests: it only closes the training gate; the DAG run that follows verifies
     feature_runs.mark_building(f"demo_full_refresh__{hour.isoformat()}", hour, s)
@@ -242,8 +236,8 @@ def main() -> None:
     started = step(f"5. bikeshare_features as of {hour:%Y-%m-%d %H:%M} UTC (catches up every 15-minute as_of)")
     rebuilt = rebuild_features_if_code_changed(hour)
     dag_test("bikeshare_features", logical_date=hour)
-    FEATURE_CODE_STAMP.write_text(feature_code_fingerprint())
-    done(started, "feature tables rebuilt for changed dbt code" if rebuilt else "")
+    FEATURE_CODE_STAMP.write_text(code_stamp.stamp(code_stamp.fingerprint(DBT_DIR)))
+    done(started, "feature tables rebuilt (reason above)" if rebuilt else "")
 
     started = step(f"6. bikeshare_train_predict for the hour after {hour:%Y-%m-%d %H:%M} UTC")
     dag_test("bikeshare_train_predict", logical_date=hour)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from include.dbt import failures
 from include.dbt.runner import dbt_target, profile_env, run_dbt, settings_vars
 from include.dbt.settings import DbtSettings
 from include.gcp.settings import Settings
@@ -77,12 +78,24 @@ def build_operator(
     next run, 15 minutes later, repairs (each run builds every missing as_of); either way the
     training gate stays closed until a run passes.
     """
+    from airflow.exceptions import AirflowException
     from cosmos import settings as cosmos_settings
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
 
     dbt = dbt_settings or DbtSettings.from_env()
-    return DbtBuildLocalOperator(
+
+    class FeatureBuildOperator(DbtBuildLocalOperator):
+        """Cosmos' build, whose failure names the failed models and tests and their causes (the exception is
+        the alert's text), not only dbt's exit code."""
+
+        def handle_exception_subprocess(self, result: Any) -> None:
+            if result.exit_code not in (0, self.skip_exit_code):
+                self.log.error("\n".join(result.full_output))
+                raise AirflowException(failures.summary(result.full_output, result.exit_code))
+            super().handle_exception_subprocess(result)
+
+    return FeatureBuildOperator(
         task_id=BUILD_TASK_ID,
         project_dir=str(dbt.project_dir),
         profile_config=profile_config(settings, dbt),
@@ -91,7 +104,7 @@ def build_operator(
         install_deps=False,
         exclude=" ".join(BUILD_EXCLUDE),
         vars=dbt_vars(settings),
-        env=profile_env(settings),
+        env=profile_env(settings, dbt),
         append_env=True,
         emit_datasets=False,  # no Assets: training waits on feature_store_runs (see the module docstring)
         # where cosmos keeps dbt's partial-parse state between runs (else every run parses in full)

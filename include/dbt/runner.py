@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from include.dbt import failures
 from include.dbt.settings import DbtSettings
 from include.gcp.settings import Settings, get_settings
 
@@ -78,7 +79,7 @@ def dbt_target(settings: Settings) -> str:
     return "local" if settings.is_local else "prod"
 
 
-def profile_env(settings: Settings) -> dict[str, str]:
+def profile_env(settings: Settings, dbt_settings: DbtSettings | None = None) -> dict[str, str]:
     """Variables include/dbt/profiles.yml reads (``env_var``), and no usage statistics (offline)."""
     env = {
         "DBT_BQ_PROJECT": settings.project,
@@ -88,6 +89,9 @@ def profile_env(settings: Settings) -> dict[str, str]:
     }
     if settings.is_local:
         env["DBT_BQ_API_ENDPOINT"] = settings.bigquery.url
+    job_timeout = (dbt_settings or DbtSettings.from_env()).job_timeout_seconds
+    if job_timeout:
+        env["DBT_BQ_JOB_TIMEOUT_SECONDS"] = str(job_timeout)
     return env
 
 
@@ -148,5 +152,5 @@ def run_dbt(
     result = DbtResult(cmd, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
     if check and not result.ok:
         tail = "\n".join(result.output.splitlines()[-60:])
-        raise DbtError(f"{' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+        raise DbtError(f"{' '.join(args)}: {failures.summary(result.output, proc.returncode)}\n{tail}")
     return result

@@ -23,6 +23,9 @@ class DbtSettings:
 
     executable: Path = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
     project_dir: Path = PROJECT_DIR
+    # BigQuery's job limit (creation and execution), s; None: profiles.yml's default per target (local 1500:
+    # the emulator on a busy machine, inside the dbt_build task's 30-min limit; prod 900)
+    job_timeout_seconds: int | None = None
 
     @property
     def profiles_yml(self) -> Path:
@@ -30,10 +33,11 @@ class DbtSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DbtSettings:
-        """Read ``BIKESHARE_DBT_EXECUTABLE`` and ``BIKESHARE_DBT_PROJECT_DIR``."""
+        """Read ``BIKESHARE_DBT_EXECUTABLE``, ``_PROJECT_DIR`` and ``_JOB_TIMEOUT_SECONDS``."""
         read = EnvReader() if environ is None else EnvReader(environ)
         default = cls()
         return cls(
             executable=read.path("DBT_EXECUTABLE", default.executable),
             project_dir=read.path("DBT_PROJECT_DIR", default.project_dir),
+            job_timeout_seconds=read.integer("DBT_JOB_TIMEOUT_SECONDS", 0) or None,
         )
