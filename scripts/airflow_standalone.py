@@ -8,7 +8,7 @@ every process of its group leaves the scheduler hanging. A process started from 
 ignored (bash starts the background jobs of a script that way), which standalone and its children would
 inherit, and then nothing stops them. So:
 
-* standalone runs in a process group of its own: a terminal's Ctrl-C reaches this supervisor only. This
+* standalone runs in a process group of its own: a terminal's Ctrl-C reaches this launcher only. This
   process handles SIGINT, SIGTERM and SIGHUP (even when SIGINT was ignored at its start), so standalone,
   started with ``exec``, gets them at their defaults;
 * the first signal sends one SIGINT to standalone and waits up to ``BIKESHARE_AIRFLOW_STOP_GRACE`` seconds
@@ -129,13 +129,15 @@ def main() -> int:
     standalone = subprocess.Popen(["airflow", "standalone"], process_group=0, stdin=subprocess.DEVNULL)
     seen: list[psutil.Process] = []
     try:
+        ticks = 0
         while standalone.poll() is None and not received.signals:
             time.sleep(0.5)
-            if subreaper:
+            ticks += 1
+            if subreaper and ticks % 10 == 0:  # every 5 s: a scan of /proc
                 reap_adopted(standalone.pid)
         if received.signals:
-            name = signal.Signals(received.signals[0]).name
-            say(f"{name}: stopping airflow standalone (up to {grace:.0f} s; signal again to stop at once)")
+            signame = signal.Signals(received.signals[0]).name
+            say(f"{signame}: stopping airflow standalone (up to {grace:.0f} s; signal again to stop at once)")
             seen = descendants()
             with suppress(ProcessLookupError):
                 standalone.send_signal(signal.SIGINT)

@@ -96,6 +96,13 @@ def described(proc: psutil.Process) -> str:
     return f"{proc.pid} (gone)"
 
 
+def ignored(pid: int) -> set[int]:
+    """The signals a process ignores (/proc/<pid>/status, SigIgn: bit n-1 for signal n)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+
+
 def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
@@ -149,6 +156,10 @@ def test_make_airflow_binds_loopback_and_stops_everything_on_sigterm(tmp_path: P
         # Anything else on all interfaces is one of the two log servers (Airflow binds them so, unconfigurably)
         everywhere = {(ip, p) for ip, p in bound if ip not in ("127.0.0.1", "::1")}
         assert {p for _, p in everywhere} <= {worker_logs, trigger_logs}, f"listening beyond loopback: {bound}"
+        # Started with SIGINT ignored, and yet standalone has it at its default: the signal that stops it cleanly
+        standalone = [p for p in running if p.cmdline()[-1:] == ["standalone"]]
+        assert len(standalone) == 1, names
+        assert not ignored(standalone[0].pid) & {signal.SIGINT}, "airflow standalone ignores SIGINT"
         # The LocalExecutor forks all its workers at start: the script's parallelism, not Airflow's 32
         workers = [n for n in names if "LocalExecutor" in n]
         assert len(workers) == PARALLELISM, f"{len(workers)} LocalExecutor workers: {names}"
