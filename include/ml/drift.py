@@ -12,7 +12,10 @@ scores far above 0.25 on perfectly normal weeks (research/drift_calibration.py m
 week on Jan-Sep 2019). So each feature gets its own bar, :func:`thresholds`, from the drift its own training
 window already showed: each of the last ``CALIBRATION_WEEKS`` weeks of the training part scored against the
 profile of the rows before it, the largest of those times ``MARGIN``, never below ``ALERT_PSI``. Stored
-with the profile; a model without bars is checked against ``ALERT_PSI``.
+with the profile; a model without bars is checked against ``ALERT_PSI``. Calendar features (``CALENDAR``)
+follow the clock, not the data (a week with a holiday has more holiday hours): recorded, never alerted on.
+A seasonal feature's high bar would hide a broken upstream, so a feature that is stuck (:func:`stuck`: one
+value, or none, all week where its training rows varied) alerts whatever its PSI.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ BINS = 10
 FLOOR = 1e-4
 ALERT_PSI = 0.25
 CALIBRATION_WEEKS = 8
-MARGIN = 2.0
+MARGIN = 3.0  # research/drift_calibration.py: 0 of 35 normal weeks alarm at 3 (2 at 2.0), plants still fire
+CALENDAR = frozenset({"hour_of_day", "day_of_week", "is_holiday"})
 WEEK = pd.Timedelta(days=7)
 
 
@@ -66,7 +70,11 @@ def report(feature_profile: dict[str, Any], frame: pd.DataFrame) -> dict[str, fl
 
 
 def thresholds(
-    feature_profile: dict[str, Any], train: pd.DataFrame, features: list[str], time_column: str = "as_of"
+    feature_profile: dict[str, Any],
+    train: pd.DataFrame,
+    features: list[str],
+    time_column: str = "as_of",
+    margin: float = MARGIN,
 ) -> dict[str, float]:
     """Each profiled feature's alert bar (module docstring): ``MARGIN`` x the largest PSI of one of the last
     ``CALIBRATION_WEEKS`` training weeks against the profile of the training rows before that week."""
@@ -85,10 +93,25 @@ def thresholds(
         scores = report(profile(before, [f for f in features if f in feature_profile]), week)
         for name, value in scores.items():
             worst[name] = max(worst[name], value)
-    return {name: round(max(ALERT_PSI, MARGIN * value), 4) for name, value in worst.items()}
+    return {name: round(max(ALERT_PSI, margin * value), 4) for name, value in worst.items()}
 
 
 def shifted(scores: dict[str, float], bars: dict[str, float] | None) -> dict[str, float]:
     """The features whose PSI passes their bar (``ALERT_PSI`` for a feature without one), highest first."""
     bars = bars or {}
-    return {name: value for name, value in scores.items() if value > bars.get(name, ALERT_PSI)}
+    return {name: value for name, value in scores.items() if name not in CALENDAR and value > bars.get(name, ALERT_PSI)}
+
+
+def stuck(feature_profile: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    """The profiled features that took one value (or none: all missing) over ``frame`` while their training
+    rows spread over at least two bins of 5 % or more: a broken upstream, whatever the PSI says."""
+    out = []
+    for name, entry in feature_profile.items():
+        if name in CALENDAR or name not in frame:
+            continue
+        values = frame[name].to_numpy(dtype="float64")
+        values = values[np.isfinite(values)]
+        varied = sum(share >= 0.05 for share in entry["shares"]) >= 2
+        if varied and len(frame) and np.unique(values).size <= 1:
+            out.append(name)
+    return out

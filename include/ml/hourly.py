@@ -121,6 +121,7 @@ class Evaluation(_XCom):
     trained_at: str | None = None
     model_sha256: str | None = None
     feature_profile: dict[str, Any] = field(default_factory=dict)
+    feature_alert_psi: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ def train_and_evaluate(
         horizons=run.config.horizons,
     ).fit(train_part)
     trained_at = datetime.now(UTC).isoformat()
+    profile = drift.profile(train_part, features)
     model_sha256 = registry.save_model(run.version, model, s)
 
     by_horizon = model.predict_horizons(valid_part, frame)  # history: only hours before each row's T are read
@@ -269,7 +271,8 @@ def train_and_evaluate(
         point_forecasts=dict(model.point_forecasts),
         trained_at=trained_at,
         model_sha256=model_sha256,
-        feature_profile=drift.profile(train_part, features),
+        feature_profile=profile,
+        feature_alert_psi=drift.thresholds(profile, train_part, features),
     )
 
 
@@ -305,6 +308,7 @@ def publish(
             "code_version": _code_version(),
             registry.MODEL_SHA256: evaluation.model_sha256,
             "feature_profile": evaluation.feature_profile,  # what feature drift is measured against
+            "feature_alert_psi": evaluation.feature_alert_psi,  # and each feature's bar (include/ml/drift.py)
         }
         registry.commit(run.version, metadata, s)
     if evaluation.promoted:

@@ -80,14 +80,16 @@ def score(
 
 def feature_drift(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
     """PSI of each feature over the week before ``hour`` against the serving model's training profile;
-    recorded in ``feature_drift``, alert ``feature_drift`` above ``drift.ALERT_PSI``."""
+    recorded in ``feature_drift``, alert ``feature_drift`` for a feature above its calibrated bar (the model's
+    ``feature_alert_psi``; ``drift.ALERT_PSI`` for an older model without bars)."""
     from include.gcp.hour_rows import replace_hour
     from include.gcp.tables import FEATURE_DRIFT_SPEC
     from include.ml import dataset, drift, registry
 
     s, hour = settings or get_settings(), Hour.of(hour).start
     version = registry.serving_version(registry.version_for(hour), s)
-    profile = (registry.read_metadata(version, s) or {}).get("feature_profile") if version else None
+    metadata = (registry.read_metadata(version, s) or {}) if version else {}
+    profile, bars = metadata.get("feature_profile"), metadata.get("feature_alert_psi")
     if not profile:
         reason = "no promoted model yet" if not version else f"model {version} has no feature profile (older model)"
         log.warning("feature drift not measured for %s: %s", hour.isoformat(), reason)
@@ -99,16 +101,34 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
         for name, value in scores.items()
     ]
     replace_hour(FEATURE_DRIFT_SPEC, "checked_hour", hour, rows, s)
-    shifted = {name: value for name, value in scores.items() if value > drift.ALERT_PSI}
+    shifted = drift.shifted(scores, bars)
+    stuck = drift.stuck(profile, frame)
     found = []
-    if shifted:
-        listed = ", ".join(f"{name} {value:.2f}" for name, value in list(shifted.items())[:10])
+    if stuck:
         found.append(
             alerts.Alert(
                 "feature_drift",
-                f"{len(shifted)} feature(s) with PSI > {drift.ALERT_PSI} over the week before {hour.isoformat()} "
+                f"{len(stuck)} feature(s) stuck at one value (or missing) all week before {hour.isoformat()}, "
+                f"though they varied in model {version}'s training rows: {', '.join(stuck[:10])}",
+                details={"model_version": version, "stuck": stuck},
+            )
+        )
+    if shifted:
+        bar = bars or {}
+        listed = ", ".join(
+            f"{name} {value:.2f} (bar {bar.get(name, drift.ALERT_PSI):.2f})"
+            for name, value in list(shifted.items())[:10]
+        )
+        found.append(
+            alerts.Alert(
+                "feature_drift",
+                f"{len(shifted)} feature(s) with a PSI above their bar over the week before {hour.isoformat()} "
                 f"against model {version}'s training rows: {listed}",
-                details={"model_version": version, "psi": shifted},
+                details={
+                    "model_version": version,
+                    "psi": shifted,
+                    "bars": {n: bar.get(n, drift.ALERT_PSI) for n in shifted},
+                },
             )
         )
     top = dict(list(scores.items())[:5])
@@ -118,6 +138,7 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
         "rows": len(frame),
         "top_psi": top,
         "shifted": list(shifted),
+        "stuck": stuck,
     }
     alerts.raise_alerts(found, context, s, result)  # the drift rows are written either way
     return result

@@ -84,7 +84,7 @@ def _weeks(levels: list[float], seed: int = 0) -> pd.DataFrame:
 
 def test_a_growing_season_raises_its_features_bar_and_a_steady_one_keeps_the_common_bar() -> None:
     steady = _weeks([5.0] * 12)
-    growing = _weeks([2.0 + k for k in range(12)])
+    growing = _weeks([10.0 + 0.5 * k for k in range(12)])
     bar_steady = drift.thresholds(drift.profile(steady, ["x"]), steady, ["x"])["x"]
     bar_growing = drift.thresholds(drift.profile(growing, ["x"]), growing, ["x"])["x"]
     assert bar_steady == drift.ALERT_PSI  # noise alone stays far below the common bar
@@ -92,10 +92,10 @@ def test_a_growing_season_raises_its_features_bar_and_a_steady_one_keeps_the_com
 
 
 def test_the_calibrated_bar_keeps_a_normal_next_week_quiet_and_a_planted_shift_loud() -> None:
-    train = _weeks([2.0 + k for k in range(12)])
+    train = _weeks([10.0 + 0.5 * k for k in range(12)])
     prof = drift.profile(train, ["x"])
     bars = drift.thresholds(prof, train, ["x"])
-    next_week = _weeks([14.0], seed=1)  # the season goes on as it did
+    next_week = _weeks([16.0], seed=1)  # the season goes on as it did
     assert drift.psi(prof["x"], next_week["x"].to_numpy()) > drift.ALERT_PSI  # the common bar would cry wolf
     assert drift.shifted(drift.report(prof, next_week), bars) == {}
     doubled = next_week.assign(x=next_week["x"] * 2)
@@ -107,3 +107,14 @@ def test_the_calibrated_bar_keeps_a_normal_next_week_quiet_and_a_planted_shift_l
 def test_a_model_without_bars_is_checked_against_the_common_bar() -> None:
     assert drift.shifted({"a": 0.3, "b": 0.2}, None) == {"a": 0.3}
     assert drift.shifted({"a": 0.3, "b": 0.2}, {"a": 0.5}) == {}
+
+
+def test_a_stuck_feature_is_named_whatever_its_bar_and_calendar_features_never_alert() -> None:
+    train = _weeks([10.0 + 0.5 * k for k in range(12)])
+    prof = drift.profile(train.assign(hour_of_day=train.index % 24), ["x", "hour_of_day"])
+    week = _weeks([16.0], seed=1)
+    assert drift.stuck(prof, week.assign(hour_of_day=week.index % 24)) == []
+    assert drift.stuck(prof, week.assign(x=0.0, hour_of_day=week.index % 24)) == ["x"]
+    assert drift.stuck(prof, week.assign(x=np.nan, hour_of_day=week.index % 24)) == ["x"]  # all missing
+    assert drift.stuck(prof, week.assign(hour_of_day=5)) == []  # the clock's own feature: not a data fault
+    assert drift.shifted({"is_holiday": 9.0, "hour_of_day": 9.0, "x": 9.0}, {}) == {"x": 9.0}
