@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := source scripts/dev_env.sh &&
 PY := .venv/bin/python
 
-.PHONY: help install lock stack-up stack-down stack-status resources airflow-db demo airflow test lint fmt ci clean \
+.PHONY: help install lock stack-up stack-down stack-status resources airflow-db demo airflow backfill test lint fmt ci clean \
 	replay stream-start stream-state stream-drain dbt-parse
 
 help:  ## list the targets
@@ -40,6 +40,10 @@ demo: resources airflow-db  ## the whole lifecycle locally, each step a DAG run:
 
 airflow: stack-up airflow-db  ## airflow standalone from the venv, UI on http://localhost:8080 bound to 127.0.0.1 (BIKESHARE_AIRFLOW_HOST/_PORT); stop with Ctrl-C or SIGTERM
 	@bash scripts/airflow_standalone.sh
+
+backfill: airflow-db  ## unpause DAG and backfill it FROM..TO (logical dates; runs with make airflow up): DAG=x FROM=.. TO=.. make backfill
+	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || (echo "usage: DAG=bikeshare_train_predict FROM=2019-09-23T04:00:00+00:00 TO=2019-09-24T04:00:00+00:00 make backfill"; exit 2)
+	@$(ENV) airflow dags unpause "$(DAG)" && airflow backfill create --dag-id "$(DAG)" --from-date "$(FROM)" --to-date "$(TO)"
 
 replay: resources  ## replay one day of Sep 2019 trips to the topic at 3600x (python -m include.simulator --help)
 	@$(ENV) python -m include.simulator --month 2019-09 --from 2019-09-03T04:00Z --to 2019-09-04T04:00Z --speed-up 3600
