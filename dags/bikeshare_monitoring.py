@@ -23,8 +23,8 @@ Every hour at :15, for the hour `T` the run's logical date falls in (a manual ru
    risk below the service level, no move to or from it) alerts `unflagged_stockout`; an hour the status
    feed does not cover yet is skipped. Independent of the outcomes sensor: it reads the feed, not the labels.
 
-A failed task alerts too (`task_failed`), as in every DAG. Alerts, limits and channels: README
-"Alerts"; code: `include/monitoring`.
+A failed task alerts too (`task_failed`), as in every DAG; a check that alerts fails its own task, without
+a second `task_failed` alert. Alerts, limits and channels: docs/operations.md; code: `include/monitoring`.
 """
 
 from __future__ import annotations
