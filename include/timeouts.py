@@ -203,11 +203,23 @@ TRAIN_PREDICT = DagTimeouts(
     sensors={"wait_for_features": 3 * H},
 )
 
+# Every 5 min, max_active_runs=1, not retried (a retry would only delay the alert). check_google_services
+# (include/monitoring/services.py) probes side by side, each call limited to 20 s with its retries, the whole
+# check to 30 s: measured 0.02-1.2 s with every service up, 6.8-19.6 s with one down (a closed port:
+# tests/monitoring/test_services.py; a port that never answers 10.0-20.7 s), on the loaded 2-core machine.
+# The run ends before the next one is due, so a hung run never holds the next check.
+SERVICES = DagTimeouts(
+    dagrun=4 * M,
+    measured={"check_google_services": 30.0},  # the check's own cap (Budget.overall), above every measurement
+    task=2 * M,  # 4 x 30 s
+)
+
 ALL: dict[str, DagTimeouts] = {
     "bikeshare_features": FEATURES,
     "bikeshare_inventory": INVENTORY,
     "bikeshare_monitoring": MONITORING,
     "bikeshare_replay": REPLAY,
+    "bikeshare_services": SERVICES,
     "bikeshare_setup": SETUP,
     "bikeshare_stream": STREAM,
     "bikeshare_train_predict": TRAIN_PREDICT,

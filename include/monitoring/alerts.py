@@ -149,6 +149,16 @@ REGISTRY: dict[str, AlertKind] = _kinds(
         "Check each named station's risk in station_risk and its reports in station_status for the plan hour; "
         "if the same stations are missed often, lower BIKESHARE_REBALANCING_SERVICE_LEVEL.",
     ),
+    AlertKind(
+        "google_service_unreachable",
+        "A Google service does not answer",
+        "critical",
+        "a Google service the product uses (Pub/Sub, BigQuery, Cloud Storage; locally also the metadata stand-in) "
+        "did not answer its probe within 20 s, answered with a server error, or denied access",
+        "Read which service, endpoint and error the alert names. Local: `make stack-status`, then `make stack-up` "
+        "to start what is down (its log: .local/logs/<service>.log). gcp: the Google Cloud status page for an "
+        "incident, then the deployment's service account roles (IAM) and egress to the endpoint.",
+    ),
 )
 
 KINDS: dict[str, str] = {name: k.meaning for name, k in REGISTRY.items()}  # kind -> what it means
