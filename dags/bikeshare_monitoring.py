@@ -17,7 +17,8 @@ Every hour at :15, for the hour `T` the run's logical date falls in (a manual ru
    (Brier score, predictors `risk_*`). Alerts `model_worse_than_naive` when the model's 7-day MAE is not
    below the best baseline's, `station_error` when one station's 24-h MAE explodes.
 4. **feature_drift** - population stability index of each feature over the week before `T` against the
-   serving model's training rows, into `feature_drift`; alert `feature_drift` above 0.25.
+   serving model's training rows, into `feature_drift`; alert `feature_drift` for a feature above its own bar
+   (3 x the week-to-week PSI its training weeks showed; calendar features never) or stuck at one value all week.
 5. **unflagged_stockouts** - the plan hour `T - 1h`, now passed: a station empty or full for more than
    30 consecutive minutes (`station_status`, clipped to the hour) that the plan had not flagged (1-hour
    risk below the service level, no move to or from it) alerts `unflagged_stockout`; an hour the status
