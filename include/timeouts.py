@@ -79,6 +79,13 @@ class DagRunTimeoutAlert(BaseNotifier):
     skips its unfinished tasks, so no task alert fires). Any other run failure already alerted through
     the failed task's own callback (``include/monitoring/alerts.py``), so it is not sent twice."""
 
+    template_fields = ()
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render; and a DAG's callback gets the scheduler's SerializedDAG, which has no template
+        environment for BaseNotifier's default (Airflow 3.3: "Callback failed ... get_template_env")."""
+        return None
+
     def notify(self, context: Any) -> None:
         if context.get("reason") != "timed_out":
             return

@@ -12,7 +12,8 @@ scores far above 0.25 on perfectly normal weeks (research/drift_calibration.py m
 week on Jan-Sep 2019). So each feature gets its own bar, :func:`thresholds`, from the drift its own training
 window already showed: each of the last ``CALIBRATION_WEEKS`` weeks of the training part scored against the
 profile of the rows before it, the largest of those times ``MARGIN``, never below ``ALERT_PSI``. Stored
-with the profile; a model without bars is checked against ``ALERT_PSI``. Calendar features (``CALENDAR``)
+with the profile; a model trained before the bars is not judged on PSI (the common bar cried wolf every
+week), only on stuck features. Calendar features (``CALENDAR``)
 follow the clock, not the data (a week with a holiday has more holiday hours): recorded, never alerted on.
 A seasonal feature's high bar would hide a broken upstream, so a feature that is stuck (:func:`stuck`: one
 value, or none, all week where its training rows varied) alerts whatever its PSI.
@@ -97,8 +98,10 @@ def thresholds(
 
 
 def shifted(scores: dict[str, float], bars: dict[str, float] | None) -> dict[str, float]:
-    """The features whose PSI passes their bar (``ALERT_PSI`` for a feature without one), highest first."""
-    bars = bars or {}
+    """The features whose PSI passes their bar (``ALERT_PSI`` for a feature without one), highest first;
+    none for a model without bars (``None``: trained before them)."""
+    if bars is None:
+        return {}
     return {name: value for name, value in scores.items() if name not in CALENDAR and value > bars.get(name, ALERT_PSI)}
 
 

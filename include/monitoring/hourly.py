@@ -81,7 +81,7 @@ def score(
 def feature_drift(hour: datetime, context: Any = None, settings: Settings | None = None) -> dict[str, Any]:
     """PSI of each feature over the week before ``hour`` against the serving model's training profile;
     recorded in ``feature_drift``, alert ``feature_drift`` for a feature above its calibrated bar (the model's
-    ``feature_alert_psi``; ``drift.ALERT_PSI`` for an older model without bars)."""
+    ``feature_alert_psi``; a model trained before the bars is not judged on PSI) or stuck all week."""
     from include.gcp.hour_rows import replace_hour
     from include.gcp.tables import FEATURE_DRIFT_SPEC
     from include.ml import dataset, drift, registry
@@ -102,6 +102,8 @@ def feature_drift(hour: datetime, context: Any = None, settings: Settings | None
     ]
     replace_hour(FEATURE_DRIFT_SPEC, "checked_hour", hour, rows, s)
     shifted = drift.shifted(scores, bars)
+    if bars is None:
+        log.warning("model %s has no calibrated drift bars (trained before them): PSI recorded, not judged", version)
     stuck = drift.stuck(profile, frame)
     found = []
     if stuck:

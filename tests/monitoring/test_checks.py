@@ -104,9 +104,10 @@ def test_the_calibrated_bar_keeps_a_normal_next_week_quiet_and_a_planted_shift_l
     assert list(drift.shifted(drift.report(prof, stuck), bars)) == ["x"]
 
 
-def test_a_model_without_bars_is_checked_against_the_common_bar() -> None:
-    assert drift.shifted({"a": 0.3, "b": 0.2}, None) == {"a": 0.3}
+def test_a_model_without_bars_is_not_judged_on_psi_and_a_feature_without_a_bar_gets_the_common_one() -> None:
+    assert drift.shifted({"a": 9.0}, None) == {}  # trained before the bars: the common bar cried wolf
     assert drift.shifted({"a": 0.3, "b": 0.2}, {"a": 0.5}) == {}
+    assert drift.shifted({"a": 0.3, "b": 0.3}, {"a": 0.5}) == {"b": 0.3}
 
 
 def test_a_stuck_feature_is_named_whatever_its_bar_and_calendar_features_never_alert() -> None:
