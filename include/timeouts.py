@@ -167,7 +167,8 @@ SETUP = DagTimeouts(
 
 # Every 15 min, max_active_runs=1. Demo (13 runs): start_job 15.5 s (the local DirectRunner's start),
 # choose_action 10.5 s, drain_job 3.7 s, monitor 3.0 s, ensure_resources 2.8 s (4.5 min and more when the
-# Pub/Sub emulator is down: the hang issue 23 §3 is about). drain_job waits up to the run's
+# Pub/Sub emulator was down: the hang issue 23 §3 is about; its create calls now end at 120 s with an error
+# naming the service, include/gcp/resources.py). drain_job waits up to the run's
 # drain_timeout_seconds (default 600 s, at most DRAIN_MAX_SECONDS): a drain run legitimately exceeds 15 min.
 # The run path (choose, ensure, start, monitor) fits in 20 min; a hung call is cut at 5 min and retried.
 STREAM = DagTimeouts(
