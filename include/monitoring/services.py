@@ -5,7 +5,7 @@ of a resource the product uses:
 
 - **pubsub** - the topic (publisher client), then the subscription (subscriber client);
 - **bigquery** - the dataset (REST client);
-- **storage** - the bucket;
+- **storage** - the bucket (one object listed: the permission Airflow's role has);
 - **metadata** - local profile only: the metadata-server stand-in of the local stack
   (:mod:`include.localstack.metadata_server`), where ``google.auth.default()`` gets Beam's dummy token.
 
@@ -246,9 +246,10 @@ def probe_storage(settings: Settings, budget: Budget, deadline: float) -> str:
     from include.gcp import clients
 
     client = clients.storage_client(settings)
-    try:
+    try:  # one object's listing, not the bucket's metadata: roles/storage.objectAdmin has no storage.buckets.get
         retry = DEFAULT_RETRY.with_timeout(max(0.5, min(budget.total, deadline - time.monotonic())))
-        client.get_bucket(settings.bucket, retry=retry, timeout=_attempt(budget, deadline))
+        blobs = client.list_blobs(settings.bucket, max_results=1, retry=retry, timeout=_attempt(budget, deadline))
+        next(iter(blobs.pages), None)
     finally:
         client.close()
     return f"gs://{settings.bucket}"
