@@ -1,5 +1,5 @@
 """
-### bikeshare_services - do the Google services answer? Every 5 minutes
+### bikeshare_services - do the Google services answer? Every 4 minutes
 
 One task, **check_google_services**: a cheap read of a resource of each Google service the product uses, side by
 side, each call limited to 20 s with its retries (the whole check to 30 s):
@@ -34,7 +34,7 @@ DEFAULT_ARGS = default_args("data-platform", retries=0, execution_timeout=TIMEOU
 
 @dag(
     dag_id="bikeshare_services",
-    schedule="*/5 * * * *",
+    schedule="*/4 * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,  # a probe is a look at now: a missed interval cannot be checked later
     max_active_runs=1,
