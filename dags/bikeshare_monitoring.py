@@ -56,14 +56,10 @@ DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution(
 def bikeshare_monitoring() -> None:
     @task
     def within_data(logical_date=None) -> str:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from include.gcp import data_span
 
-        hour = Hour.floor(logical_date).start
-        if reason := data_span.outside_reason(hour):  # local profile only: a wall-clock hour of no replayed data
-            raise AirflowSkipException(reason)
-        return f"{hour.isoformat()}: within the data"
+        # local profile only: a wall-clock hour of no replayed data is skipped with the reason
+        return data_span.skip_outside_data(Hour.floor(logical_date).start)
 
     @task
     def predictions_fresh(logical_date=None) -> dict[str, Any]:

@@ -89,14 +89,10 @@ def bikeshare_train_predict() -> None:
     # 09:00 run); everything in include/ml takes that hour and refuses one that is not on the hour.
     @task
     def within_data(data_interval_end=None) -> str:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from include.gcp import data_span
 
-        hour = Hour.floor(data_interval_end).start
-        if reason := data_span.outside_reason(hour):  # local profile only: a wall-clock hour of no replayed data
-            raise AirflowSkipException(reason)
-        return f"{hour.isoformat()}: within the data"
+        # local profile only: a wall-clock hour of no replayed data is skipped with the reason
+        return data_span.skip_outside_data(Hour.floor(data_interval_end).start)
 
     @task.sensor(poke_interval=60, timeout=TIMEOUTS.sensor("wait_for_features"), mode="reschedule")
     def wait_for_features(data_interval_end=None) -> bool:

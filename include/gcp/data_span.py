@@ -82,3 +82,13 @@ def outside_reason(hour: datetime, settings: Settings | None = None) -> str | No
             f"skipped, not alerted. {todo}"
         )
     return None
+
+
+def skip_outside_data(hour: datetime, settings: Settings | None = None) -> str:
+    """The DAGs' ``within_data`` task: skip (``AirflowSkipException``, the reason shown in the UI) an hour
+    :func:`outside_reason` names, else say the hour is within the data."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if reason := outside_reason(hour, settings):
+        raise AirflowSkipException(reason)
+    return f"{hour.isoformat()}: within the data"

@@ -60,3 +60,12 @@ def test_a_feature_build_without_events_counts_as_data(s: Settings) -> None:
     assert data_span.outside_reason(as_of, s) is None
     assert data_span.outside_reason(datetime(2019, 1, 1, tzinfo=UTC), s) is None  # no first event to be before
     assert "after the data" in data_span.outside_reason(as_of + timedelta(days=1), s)
+
+
+def test_the_dags_task_skips_with_the_reason_and_passes_an_hour_inside(s: Settings) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    hour = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    with pytest.raises(AirflowSkipException, match="no data"):
+        data_span.skip_outside_data(hour, s)
+    assert data_span.skip_outside_data(hour, replace(s, profile="gcp")) == "2026-12-07T09:00:00+00:00: within the data"

@@ -143,8 +143,9 @@ def test_bucket_write_read_and_rerun_replaces(test_settings: Settings) -> None:
     assert bucket.read_bytes(path, test_settings) == b"second run"
     prefix = f"{test_settings.env}/predictions/"
     assert bucket.list_paths(prefix, test_settings) == [path]
-    # no temporary objects are left behind by the atomic write
-    names = [b.name for b in clients.storage_client(test_settings).list_blobs(test_settings.bucket)]
+    # no temporary objects are left behind by the atomic write (the session's bucket also holds other tests'
+    # objects, e.g. predictions_backfill/: only this path's own temporaries would be left by a bad write)
+    names = [b.name for b in clients.storage_client(test_settings).list_blobs(test_settings.bucket, prefix=path)]
     assert names == [path]
 
 
