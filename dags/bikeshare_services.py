@@ -39,7 +39,7 @@ DEFAULT_ARGS = default_args("data-platform", retries=0, execution_timeout=TIMEOU
     catchup=False,  # a probe is a look at now: a missed interval cannot be checked later
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    **TIMEOUTS.dag_args(),  # dagrun_timeout (shorter than the interval) and its alert
+    **TIMEOUTS.dag_args(),  # dagrun_timeout (no longer than the 4-min interval) and its alert
     tags=["bikeshare", "monitoring", "platform"],
     doc_md=__doc__,
 )
