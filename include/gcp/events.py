@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
+from include.systems import DEFAULT_SYSTEM
+
 Kind = Literal["pickup", "dropoff"]
 KINDS: frozenset[str] = frozenset({"pickup", "dropoff"})
 FIELDS = ("event_id", "station_id", "ts_iso", "kind", "delta")
@@ -108,6 +110,7 @@ class Event:
     station_id: str
     kind: Kind
     delta: int = 1
+    system_id: str = DEFAULT_SYSTEM  # the key is (system_id, event_id): two systems may reuse an id
 
     @property
     def ts_iso(self) -> str:
@@ -115,8 +118,8 @@ class Event:
         return format_ts(self.ts)
 
     def fingerprint(self) -> int:
-        """A 63-bit digest of everything but the id: two copies of an id with different
-        fingerprints are a ``conflicting_duplicate``."""
+        """A 63-bit digest of everything but the key ``(system_id, event_id)``: two copies of a key with
+        different fingerprints are a ``conflicting_duplicate``."""
         text = f"{self.station_id}|{self.ts_iso}|{self.kind}|{self.delta}"
         return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 

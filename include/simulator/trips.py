@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from include.gcp.events import Event
+from include.systems import DEFAULT_SYSTEM
 
 CITIBIKE_TZ = ZoneInfo("America/New_York")  # trip files carry local wall-clock times
 
@@ -32,12 +33,14 @@ class Trip:
     end_station: str
     started_at: datetime  # UTC
     ended_at: datetime  # UTC
+    system_id: str = DEFAULT_SYSTEM
 
     def events(self) -> tuple[Event, Event]:
+        """Its pickup and dropoff; ids hash the trip key only, unique within the system."""
         digest = hashlib.sha1(self.trip_key.encode()).hexdigest()[:20]
         return (
-            Event(self.started_at, f"{digest}-p", self.start_station, "pickup"),
-            Event(self.ended_at, f"{digest}-d", self.end_station, "dropoff"),
+            Event(self.started_at, f"{digest}-p", self.start_station, "pickup", system_id=self.system_id),
+            Event(self.ended_at, f"{digest}-d", self.end_station, "dropoff", system_id=self.system_id),
         )
 
 
