@@ -61,12 +61,12 @@ from include.rebalancing.backtest import (
     replay,
     window_events,
 )
-from include.rebalancing.config import SYSTEM_TIME_ZONE
 from include.rebalancing.plan import Fleet, default_time_limit
 from include.rebalancing.risk import RiskConfig
 from include.simulator.sources import month_files
 from include.simulator.trip_data import load_station_information, station_information_file
 from include.simulator.trips import Trip, read_trips
+from include.systems import DEFAULT_SYSTEM, time_zone
 
 MONTHS = tuple(f"2019-{m:02d}" for m in range(1, 10))
 POLICIES = ("none", "naive", "plan")
@@ -88,7 +88,7 @@ def local_midnight(month: str, offset_months: int = 0) -> datetime:
     """The 1st of ``month`` (+ ``offset_months``) at local midnight."""
     year, mon = int(month[:4]), int(month[5:7]) + offset_months
     year, mon = year + (mon - 1) // 12, (mon - 1) % 12 + 1
-    return datetime(year, mon, 1, tzinfo=ZoneInfo(SYSTEM_TIME_ZONE))
+    return datetime(year, mon, 1, tzinfo=ZoneInfo(time_zone(DEFAULT_SYSTEM)))
 
 
 def load(months: Sequence[str], data_dir: Path) -> Data:
@@ -132,7 +132,7 @@ def load(months: Sequence[str], data_dir: Path) -> Data:
     )
     origin = local_midnight(every[0]).replace(tzinfo=None)
     hours = int((local_midnight(last, 1).replace(tzinfo=None) - origin) // timedelta(hours=1)) + 24
-    counts = HourlyCounts.from_trips(trips, network.size, origin, hours, SYSTEM_TIME_ZONE)
+    counts = HourlyCounts.from_trips(trips, network.size, origin, hours, time_zone(DEFAULT_SYSTEM))
     return Data(network, trips, counts, excluded, rejected)
 
 

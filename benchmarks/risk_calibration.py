@@ -39,11 +39,13 @@ import pandas as pd
 
 from include.ml.model import StationFlowModel
 from include.rebalancing import calibration as cal
-from include.rebalancing.config import SYSTEM_TIME_ZONE
 from include.simulator.sources import month_files
 from include.simulator.trip_data import load_station_information
 from include.simulator.trips import ReplayStats, events_from_files
+from include.systems import DEFAULT_SYSTEM, time_zone
 from research import model_research as research
+
+SYSTEM_TIME_ZONE = time_zone(DEFAULT_SYSTEM)  # the replayed trips are Jersey City's
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("pickups", "dropoffs", "net_change")

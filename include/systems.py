@@ -159,3 +159,9 @@ def time_zone(system_id: str = DEFAULT_SYSTEM) -> str:
 
 def is_known(system_id: str) -> bool:
     return system_id in all_systems()
+
+
+def zone_or_default(time_zone: str | None) -> str:
+    """``time_zone``, or the default system's when None: what a caller of one system (all that existed
+    before the systems table, and every model saved before it) reads local hours in."""
+    return time_zone or get_system(DEFAULT_SYSTEM).time_zone

@@ -1,9 +1,9 @@
 """The crews' clock: how the view writes times and hours, in the system's time zone.
 
 Crews read local wall-clock time ("7:00 am"); the pipeline keeps every hour in UTC. The view shows local
-time first and UTC after it, for the engineers who match it against the tables. The zone itself is the
-plan's one setting (:data:`include.rebalancing.config.SYSTEM_TIME_ZONE`), keyed here by bike share system so
-that serving several systems only adds a row (and passes the system along). Standard library only.
+time first and UTC after it, for the engineers who match it against the tables. Each system's zone comes from
+the systems table (:mod:`include.systems`); the functions take the system, defaulting to the one replayed
+here. Standard library only.
 """
 
 from __future__ import annotations
@@ -13,23 +13,22 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from include.rebalancing.config import SYSTEM_TIME_ZONE
+from include import systems
 
-SYSTEM = "citibike-jc"  # the one system served today: Citi Bike Jersey City
-SYSTEM_TIME_ZONES: dict[str, str] = {SYSTEM: SYSTEM_TIME_ZONE}
-SYSTEM_PLACES: dict[str, str] = {"citibike-jc": "New York"}  # how the page names the zone ("New York time")
+SYSTEM = systems.DEFAULT_SYSTEM  # the system a page shows when none is asked for: Citi Bike Jersey City
 
 _HOUR_PARAM = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):00Z$")
 
 
 @cache
 def zone(system: str = SYSTEM) -> ZoneInfo:
-    """The system's time zone (a KeyError names an unknown system, rather than guessing UTC)."""
-    return ZoneInfo(SYSTEM_TIME_ZONES[system])
+    """The system's time zone (an unknown system is an error naming the known ones, rather than guessing UTC)."""
+    return ZoneInfo(systems.time_zone(system))
 
 
 def place(system: str = SYSTEM) -> str:
-    return SYSTEM_PLACES.get(system, SYSTEM_TIME_ZONES[system])
+    """How the page names the zone: its city, the zone name's last part with spaces ("New York time")."""
+    return systems.time_zone(system).rsplit("/", 1)[-1].replace("_", " ")
 
 
 def local(value: datetime, system: str = SYSTEM) -> datetime:

@@ -23,7 +23,7 @@ Horizons (issue 22 §2): from the features as of ``T`` the model forecasts the h
 (so the next hour cannot regress). Each later horizon ``k`` gets its own two Poisson count models, fitted on
 the same rows with the labels of hour ``T+k-1`` (the frame's own label of that station and hour; rows whose
 hour ``T+k-1`` is not in the frame are left out, so a training/validation split never leaks) and more
-inputs: the New York hour of day and weekday of the target hour (:func:`target_calendar`) and what that hour
+inputs: the system's local hour of day and weekday of the target hour (:func:`target_calendar`) and what that hour
 saw before, a day and a week earlier and the mean of the last 4 weeks (:func:`target_history`, read from
 the labels: all before ``T``). The features describe ``T``'s own hour only. Their net-change columns are the
 difference of the two means (no median, no direct model: the rates are what the rebalancing plan reads).
@@ -43,7 +43,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from include.ml.baselines import LOCAL_TZ, same_local_hour_before  # the feature store's calendar: New York's
+from include.ml.baselines import same_local_hour_before
+from include.systems import zone_or_default
 
 NetForecast = Literal["direct", "mean_diff", "skellam_median"]
 MeanForecast = Literal["direct", "mean_diff"]
@@ -91,10 +92,11 @@ def _hours(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame[column], utc=True)
 
 
-def target_calendar(frame: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """New York hour of day and weekday (1 = Sunday, the feature store's convention) of each row's hour
-    ``T + horizon - 1``: the features describe ``T``'s calendar, a later horizon needs its own."""
-    local = (_hours(frame) + pd.Timedelta(hours=horizon - 1)).dt.tz_convert(LOCAL_TZ)
+def target_calendar(frame: pd.DataFrame, horizon: int, time_zone: str | None = None) -> pd.DataFrame:
+    """Local hour of day and weekday (1 = Sunday, the feature store's convention) of each row's hour
+    ``T + horizon - 1`` in the system's zone (None: the default system's): the features describe ``T``'s
+    calendar, a later horizon needs its own."""
+    local = (_hours(frame) + pd.Timedelta(hours=horizon - 1)).dt.tz_convert(zone_or_default(time_zone))
     return pd.DataFrame(
         {
             "target_hour_of_day": local.dt.hour.astype("float64"),
@@ -128,15 +130,19 @@ def horizon_labels(frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | Non
     return counts.reindex(keys).set_axis(frame.index)
 
 
-def target_history(frame: pd.DataFrame, counts: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """What the target hour ``T + horizon - 1`` saw at the station before: the same New York hour a day and a
+def target_history(
+    frame: pd.DataFrame, counts: pd.DataFrame, horizon: int, time_zone: str | None = None
+) -> pd.DataFrame:
+    """What the target hour ``T + horizon - 1`` saw at the station before: the same local hour a day and a
     week earlier and the mean of the last 4 same-weekday hours (NaN where ``counts`` lack them), for pickups
     and dropoffs. All are hours before ``T`` (a day back from ``T + 2h`` is ``T - 22h``), so they are known
     at ``T``; the features as of ``T`` describe ``T``'s own hour only."""
     stations = frame["station_id"].astype(str).to_numpy()
     target = _hours(frame).reset_index(drop=True) + pd.Timedelta(hours=horizon - 1)
     seen = {
-        days: counts.reindex(pd.MultiIndex.from_arrays([stations, same_local_hour_before(target, days).to_numpy()]))
+        days: counts.reindex(
+            pd.MultiIndex.from_arrays([stations, same_local_hour_before(target, days, time_zone).to_numpy()])
+        )
         for days in (1, 7, 14, 21, 28)
     }
     out = {}
@@ -176,6 +182,7 @@ class StationFlowModel:
     horizons: int = HORIZONS
     ahead: Ahead = "per_horizon"
     ahead_history: bool = True
+    time_zone: str | None = None  # the system's IANA zone; None (and older models): the default system's
 
     @property
     def _mean_forecast(self) -> MeanForecast:
@@ -227,11 +234,12 @@ class StationFlowModel:
         return self
 
     def _ahead_rows(self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None) -> pd.DataFrame:
-        inputs = frame.reindex(columns=self.features).join(target_calendar(frame, horizon))
+        zone = vars(self).get("time_zone")  # models saved before the field served the default system
+        inputs = frame.reindex(columns=self.features).join(target_calendar(frame, horizon, zone))
         if self.ahead_history:
             if counts is None:
                 raise ValueError("this model's later horizons need the label history before T (history=)")
-            inputs = inputs.join(target_history(frame, counts, horizon))
+            inputs = inputs.join(target_history(frame, counts, horizon, zone))
         return inputs.assign(horizon=float(horizon)) if self.ahead == "stacked" else inputs
 
     def _fit_ahead(self, frame: pd.DataFrame) -> None:

@@ -39,9 +39,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from include.rebalancing.config import SYSTEM_TIME_ZONE
 from include.rebalancing.inventory import DROPOFF, PICKUP, Docks
 from include.rebalancing.risk import RiskConfig, station_risk
+from include.systems import zone_or_default
 
 if TYPE_CHECKING:
     from include.gcp.events import Event
@@ -199,17 +199,17 @@ def frequency_baseline(
     outcome: np.ndarray,
     horizon: int,
     history_from: int = 0,
-    time_zone: str = SYSTEM_TIME_ZONE,
+    time_zone: str | None = None,
 ) -> np.ndarray:
     """``(m, n)``: at each hour ``i``, each station's frequency of ``outcome`` at the same local hour of day over
     the hours ``j >= history_from`` whose window had closed (``hours[j] + horizon <= hours[i]``); where a
     station has none at that hour of day, its frequency over all such hours; NaN where there is none at all.
 
     The closing condition matters once a year: at the autumn clock change the repeated 01:00 is an hour after
-    the first, whose 3-hour window is still open."""
+    the first, whose 3-hour window is still open. ``time_zone``: the system's (None: the default system's)."""
     hours = pd.DatetimeIndex(hours)
     out = np.full(outcome.shape, np.nan)
-    local_hour = hours.tz_convert(ZoneInfo(time_zone)).hour.to_numpy()
+    local_hour = hours.tz_convert(ZoneInfo(zone_or_default(time_zone))).hour.to_numpy()
     closes = hours + pd.Timedelta(hours=horizon)
     sums = np.zeros((24, outcome.shape[1]))
     counts = np.zeros(24)
@@ -455,7 +455,7 @@ def calibrate(
     *,
     replay_from: datetime | None = None,
     warmup: timedelta = WARMUP,
-    time_zone: str = SYSTEM_TIME_ZONE,
+    time_zone: str | None = None,
     bins: int = BINS,
 ) -> Calibration:
     """Score the chain on the forecast ``rates`` over the hours ``[start, end)``.

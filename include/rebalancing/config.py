@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from include.gcp.settings import EnvReader, SettingsError
 
-# The system's clock for crews (Jersey City). One place, so that a deployment of many systems keys it by system.
-SYSTEM_TIME_ZONE = "America/New_York"
 LOCAL_MAX_STATUS_AGE_MINUTES = 24 * 60.0  # the local feed reports a station when its stock changes
 
 

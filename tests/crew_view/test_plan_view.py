@@ -262,7 +262,7 @@ def test_local_clock_words():
 
 
 def test_the_time_zone_is_one_setting_keyed_by_system():
-    assert clock.SYSTEM_TIME_ZONES[clock.SYSTEM] == "America/New_York"
+    assert clock.place() == "New York"
     assert str(clock.zone()) == "America/New_York"
 
 
@@ -354,3 +354,14 @@ def test_the_stations_table_has_a_fill_bar_and_highest_risk_first():
     assert '<span class="after" style="left:30.8%"></span>' in bar  # 8 after the moves
     assert "2 / 26" in bar
     assert '<span class="p e3">62 %</span> <span class="p e3">85 %</span>' in bar
+
+
+def test_another_system_is_shown_on_its_own_clock(tmp_path, monkeypatch):
+    table = tmp_path / "systems.csv"
+    table.write_text(
+        "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
+        "phx,Phoenix,America/Phoenix,http://127.0.0.1:1/phx/gbfs.json,syn,2,20,,,true\n"
+    )
+    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(table))
+    assert clock.place("phx") == "Phoenix"
+    assert clock.hour_span(HOUR, "phx") == "4:00\u20135:00 am"  # 11:00 UTC is 4 am in Phoenix (UTC-7, no DST)
