@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="send at most this many valid events")
     p.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
     p.add_argument("--dry-run", action="store_true", help="select events and print counts, publish nothing")
+    country = p.add_argument_group("synthetic country (include/simulator/country.py): write its files, publish nothing")
+    country.add_argument(
+        "--country", metavar="KxN", help="K systems of N stations; prints a summary (--from/--to: trips)"
+    )
+    country.add_argument("--nyc", action="store_true", help="country: system 0 is the 1,587 real NYC stations")
+    country.add_argument("--out", help="country: write systems.csv and <system_id>/station_information.json here")
+    country.add_argument(
+        "--gbfs-base-url", default="http://127.0.0.1:8097", help="country: feeds at <url>/<id>/gbfs.json"
+    )
     return p
 
 
@@ -67,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from include.simulator.replay import run_replay, select_events
 
     args = build_parser().parse_args(argv)
+    if args.country:
+        from include.simulator.country import cli
+
+        return cli(args.country, args.seed, args.nyc, args.out, args.gbfs_base_url, args.start, args.end)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     request = request_from_args(args)
     if args.dry_run:
