@@ -16,5 +16,11 @@ setup(
     packages=["include.beam.pipeline"],
     # single modules, so that the rest of include/ and include/gcp/ (settings, clients, ...) stays home;
     # the parents' __init__ keep ``include`` and ``include.beam`` regular packages on the workers
-    py_modules=["include.__init__", "include.beam.__init__", "include.gcp.events", "include.gcp.tables"],
+    py_modules=[
+        "include.__init__",
+        "include.beam.__init__",
+        "include.gcp.events",
+        "include.gcp.tables",
+        "include.systems",  # DEFAULT_SYSTEM and the id form; the table itself comes as --systems
+    ],
 )

@@ -120,7 +120,7 @@ class LocalFeed:
 
     def _apply_event(self, event: Event, now: float | None) -> str:
         t = event.ts.timestamp()
-        known = self.seen.get(event.event_id)
+        known = self.seen.get(event.key)
         if known is not None:
             return "duplicate" if known[1] == event.fingerprint() else "conflicting_duplicate"
         clock = max(t, now if now is not None else t)
@@ -137,7 +137,7 @@ class LocalFeed:
             self.last_reported.append(t)
         self.docks.apply(i, PICKUP if event.kind == "pickup" else DROPOFF, t)
         self.last_reported[i] = max(self.last_reported[i], t)
-        self.seen[event.event_id] = (t, event.fingerprint())
+        self.seen[event.key] = (t, event.fingerprint())
         self.clock = clock if self.clock is None else max(self.clock, clock)
         if len(self.seen) % 10_000 == 0:
             self._forget()

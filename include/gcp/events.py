@@ -3,7 +3,13 @@
 One JSON object per Pub/Sub message, UTF-8, at most :data:`MAX_MESSAGE_BYTES` bytes, with exactly
 these fields (docs/design.md §2.1)::
 
-    {"event_id": str, "station_id": str, "ts_iso": RFC 3339, "kind": "pickup" | "dropoff", "delta": 1}
+    {"system_id": str, "event_id": str, "station_id": str, "ts_iso": RFC 3339, "kind": "pickup" | "dropoff",
+     "delta": 1}
+
+- ``system_id``: the bike share system, one of the systems table's ids (:mod:`include.systems`); an id of the
+  right form that names no system is ``unknown_system``. Events are keyed ``(system_id, event_id)``: two
+  systems may reuse an event or station id. While producers move to the field, a message without it (or
+  with null) is the default system's (``citibike-jc``, every event written before systems existed).
 
 - ``event_id``: 1-128 characters of ``[A-Za-z0-9._:-]``, starting with a letter or digit; derived
   deterministically from the trip, so a replayed or redelivered event keeps its id.
@@ -43,11 +49,13 @@ from include.systems import DEFAULT_SYSTEM
 
 Kind = Literal["pickup", "dropoff"]
 KINDS: frozenset[str] = frozenset({"pickup", "dropoff"})
-FIELDS = ("event_id", "station_id", "ts_iso", "kind", "delta")
+FIELDS = ("system_id", "event_id", "station_id", "ts_iso", "kind", "delta")
+OPTIONAL_FIELDS = frozenset({"system_id"})  # absent or null: DEFAULT_SYSTEM (the transition, docs/country.md §2)
 MAX_MESSAGE_BYTES = 1024  # a valid event is under 300 bytes
 SIMULATED_NOW_ATTRIBUTE = "simulated_now"  # Pub/Sub attribute: the replay's clock, RFC 3339
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 STATION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+SYSTEM_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # include.systems checks the table with the same
 # RFC 3339 date-time: full date, "T" (or space, which RFC 3339 allows), time, and a mandatory offset.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -62,6 +70,8 @@ REASONS: dict[str, str] = {
     "unknown_field": "a field outside the contract",
     "bad_event_id": "event_id is not a string of the allowed form",
     "missing_station": "station_id is absent or empty",
+    "bad_system_id": "system_id is not a string of the allowed form",
+    "unknown_system": "system_id names no system of the systems table",
     "bad_station_id": "station_id is not a string of the allowed form",
     "bad_kind": "kind is not pickup or dropoff",
     "bad_delta": "delta is not the integer 1",
@@ -77,11 +87,12 @@ REASONS: dict[str, str] = {
 class InvalidEvent(ValueError):
     """A message that breaks the contract; ``code`` is one of :data:`REASONS`."""
 
-    def __init__(self, code: str, detail: str, event_id: str | None = None) -> None:
+    def __init__(self, code: str, detail: str, event_id: str | None = None, system_id: str | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
         self.event_id = event_id
+        self.system_id = system_id
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,15 @@ class Limits:
     max_age: timedelta = timedelta(minutes=2_880)
     max_lead: timedelta = timedelta(minutes=5)
     max_bytes: int | None = MAX_MESSAGE_BYTES  # None: no cap (tests of the parser alone)
+    # the system ids accepted; None: the systems table's (include.systems). Dataflow workers get them as a flag.
+    systems: frozenset[str] | None = None
+
+    def known_systems(self) -> frozenset[str]:
+        if self.systems is not None:
+            return self.systems
+        from include.systems import all_systems  # reads the table; never on a worker given --systems
+
+        return frozenset(all_systems())
 
 
 DEFAULT_LIMITS = Limits()
@@ -111,6 +131,11 @@ class Event:
     kind: Kind
     delta: int = 1
     system_id: str = DEFAULT_SYSTEM  # the key is (system_id, event_id): two systems may reuse an id
+
+    @property
+    def key(self) -> str:
+        """What deduplication keys on: :func:`event_key` of ``(system_id, event_id)``."""
+        return event_key(self.system_id, self.event_id)
 
     @property
     def ts_iso(self) -> str:
@@ -139,10 +164,17 @@ class Rejection:
     code: str
     detail: str
     event_id: str | None = None
+    system_id: str | None = None  # the message's, when it had a well-formed one (or none: the default system)
 
     @property
     def error(self) -> str:
         return f"{self.code}: {self.detail}"
+
+
+def event_key(system_id: str | None, event_id: str | None) -> str:
+    """``system_id/event_id``, one string for the dedupe state (``/`` is in neither id's alphabet); a row
+    written before systems (``system_id`` NULL) is the default system's."""
+    return f"{system_id or DEFAULT_SYSTEM}/{event_id}"
 
 
 def format_ts(ts: datetime) -> str:
@@ -193,19 +225,28 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
     """The contract's field rules on a decoded object (see :func:`parse_event`)."""
     event_id = record.get("event_id")
     known_id = event_id if isinstance(event_id, str) and EVENT_ID_PATTERN.fullmatch(event_id) else None
+    system_id = record.get("system_id")
+    if system_id is None:
+        system_id = DEFAULT_SYSTEM
+    well_formed_system = system_id if isinstance(system_id, str) and SYSTEM_ID_PATTERN.fullmatch(system_id) else None
 
     def invalid(code: str, detail: str) -> InvalidEvent:
-        return InvalidEvent(code, detail, known_id)
+        return InvalidEvent(code, detail, known_id, well_formed_system)
 
     unknown = sorted(str(k) for k in record if k not in FIELDS)
     if unknown:
         raise invalid("unknown_field", f"fields outside the contract: {quote(', '.join(unknown))}")
-    missing = [name for name in FIELDS if record.get(name) is None]
+    missing = [name for name in FIELDS if record.get(name) is None and name not in OPTIONAL_FIELDS]
     if missing:
         code = "missing_station" if missing == ["station_id"] else "missing_field"
         raise invalid(code, f"missing {', '.join(missing)}")
     if known_id is None:
         raise invalid("bad_event_id", f"event_id must match {EVENT_ID_PATTERN.pattern}, got {quote(event_id)}")
+    if well_formed_system is None:
+        raise invalid("bad_system_id", f"system_id must match {SYSTEM_ID_PATTERN.pattern}, got {quote(system_id)}")
+    if well_formed_system not in limits.known_systems():
+        known = ", ".join(sorted(limits.known_systems()))
+        raise invalid("unknown_system", f"{quote(system_id)} is not in the systems table (known: {quote(known)})")
     station_id = record["station_id"]
     if station_id == "":
         raise invalid("missing_station", "station_id is empty")
@@ -227,7 +268,14 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
             raise invalid("too_late", f"{format_ts(ts)} is more than {limits.max_age} before {format_ts(now)}")
         if ts - now > limits.max_lead:
             raise invalid("future_ts", f"{format_ts(ts)} is more than {limits.max_lead} after {format_ts(now)}")
-    return Event(ts=ts, event_id=known_id, station_id=station_id, kind=cast(Kind, kind), delta=delta)
+    return Event(
+        ts=ts,
+        event_id=known_id,
+        station_id=station_id,
+        kind=cast(Kind, kind),
+        delta=delta,
+        system_id=well_formed_system,
+    )
 
 
 def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> Event | Rejection:
@@ -235,7 +283,7 @@ def classify(payload: bytes, now: datetime | None = None, limits: Limits = DEFAU
     try:
         return parse_event(payload, now, limits)
     except InvalidEvent as err:
-        return Rejection(err.code, err.detail, err.event_id)
+        return Rejection(err.code, err.detail, err.event_id, err.system_id)
     except Exception as err:  # a bug in the validator must not stop ingest either
         return Rejection("unexpected_error", f"{type(err).__name__}: {quote(str(err))}")
 

@@ -145,6 +145,8 @@ def ensure_table(spec: TableSpec, settings: Settings | None = None) -> Outcome:
 
 def add_columns(client: bigquery.Client, spec: TableSpec, table_id: str) -> list[str]:
     """Give an existing table the NULLABLE columns the spec gained since it was created; returns them.
+    The rows already there get the spec's ``fill_added`` literal for such a column (``system_id``: Jersey
+    City), NULL otherwise.
 
     By copy, not ``ALTER TABLE ADD COLUMN`` / ``tables.update``: the emulator accepts those but then
     fails every insert (HTTP 500), and the copy runs on both backends. Rows are kept:
@@ -181,8 +183,10 @@ def _finish_migration(
     if not _exists(client, table_id):
         client.create_table(spec.to_table(table_id))
     if _count(client, table_id) < _count(client, copy_id):  # not refilled yet (an INSERT is atomic)
-        columns = ", ".join(f"`{c}`" for c in copied)
-        client.query(f"INSERT INTO `{table_id}` ({columns}) SELECT {columns} FROM `{copy_id}`").result()
+        fills = [(c, literal) for c, literal in spec.fill_added if c not in copied]  # the rows before the column
+        columns = ", ".join(f"`{c}`" for c in [*copied, *(c for c, _ in fills)])
+        values = ", ".join([*(f"`{c}`" for c in copied), *(literal for _, literal in fills)])
+        client.query(f"INSERT INTO `{table_id}` ({columns}) SELECT {values} FROM `{copy_id}`").result()
     client.delete_table(copy_id)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from google.cloud import bigquery
 
+from include.systems import DEFAULT_SYSTEM
+
 RAW_EVENTS = "raw_events"
 RAW_EVENTS_DEAD_LETTER = "raw_events_dead_letter"
 STATIONS = "stations"  # the dbt seed of known stations (GBFS station_information), loaded by bikeshare_setup
@@ -36,6 +38,8 @@ class TableSpec:
     description: str
     partition_field: str | None = None
     clustering_fields: tuple[str, ...] = ()
+    # column -> SQL literal given to the rows that predate it when an existing table gains it (the migration)
+    fill_added: tuple[tuple[str, str], ...] = ()
 
     def to_table(self, table_id: str) -> bigquery.Table:
         table = bigquery.Table(table_id, schema=list(self.schema))
@@ -66,9 +70,17 @@ RAW_EVENTS_SPEC = TableSpec(
         _field("kind", "STRING", doc="pickup or dropoff (include/gcp/events.py KINDS)."),
         _field("delta", "INT64", doc="Bikes moved by the event, 1."),
         _field("ingested_at", "TIMESTAMP", mode="NULLABLE", doc="When the pipeline wrote the row."),
+        # added with issue 24: NULLABLE, so that an existing table takes it; the rows before it are Jersey City's
+        _field(
+            "system_id",
+            "STRING",
+            mode="NULLABLE",
+            doc="The bike share system (include/systems.py); the key is (system_id, event_id).",
+        ),
     ),
     partition_field="ts_iso",
     clustering_fields=("station_id",),
+    fill_added=(("system_id", f"'{DEFAULT_SYSTEM}'"),),  # every event before systems was the one system's
 )
 
 RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
@@ -82,6 +94,7 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
         _field("reason", "STRING", mode="NULLABLE", doc="The reason code (include/gcp/events.py REASONS)."),
         _field("event_id", "STRING", mode="NULLABLE", doc="The message's event_id, when it had a well-formed one."),
         _field("message_id", "STRING", mode="NULLABLE", doc="The Pub/Sub message id (audit; local acks)."),
+        _field("system_id", "STRING", mode="NULLABLE", doc="The message's system_id, when it had a well-formed one."),
     ),
     partition_field="received_at",
 )

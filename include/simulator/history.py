@@ -38,6 +38,7 @@ from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_SPEC
 from include.simulator.sources import month_files, parse_time
 from include.simulator.trips import ReplayStats, events_from_files
+from include.systems import DEFAULT_SYSTEM
 
 STAGING_PREFIX = "_history_staging_"
 STAGING_TTL = timedelta(days=1)  # the table's own expiry: BigQuery drops a killed load's leftover
@@ -57,14 +58,16 @@ class HistoryLoad:
 
 
 def merge_sql(target: str, staging: str) -> str:
-    """Insert the staging rows whose event_id raw_events does not have yet, one row per id."""
+    """Insert the staging rows whose key ``(system_id, event_id)`` raw_events does not have yet, one row per
+    key (a row written before systems, ``system_id`` NULL, is the default system's)."""
     columns = ", ".join(f.name for f in RAW_EVENTS_SPEC.schema)
     source = (
         f"SELECT * FROM `{staging}` WHERE TRUE "  # QUALIFY beside a WHERE, as older BigQuery releases want
-        "QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts_iso, station_id, kind) = 1"
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY system_id, event_id ORDER BY ts_iso, station_id, kind) = 1"
     )
     return (
-        f"MERGE `{target}` AS t USING ({source}) AS s ON t.event_id = s.event_id "
+        f"MERGE `{target}` AS t USING ({source}) AS s "
+        f"ON t.event_id = s.event_id AND COALESCE(t.system_id, '{DEFAULT_SYSTEM}') = s.system_id "
         f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({', '.join('s.' + c for c in columns.split(', '))})"
     )
 
@@ -84,7 +87,8 @@ def drop_stale_staging(bq: bigquery.Client, s: Settings, now: datetime | None = 
 
 
 def valid_events(loaded: Sequence[Event]) -> tuple[list[Event], Counter[str], int]:
-    """The events that pass the contract (no time window), once per event_id; refusals by reason."""
+    """The events that pass the contract (no time window), once per key ``(system_id, event_id)``; refusals
+    by reason."""
     kept: dict[str, Event] = {}
     refused: Counter[str] = Counter()
     duplicates = 0
@@ -94,10 +98,10 @@ def valid_events(loaded: Sequence[Event]) -> tuple[list[Event], Counter[str], in
         except InvalidEvent as err:
             refused[err.code] += 1
             continue
-        if event.event_id in kept:
+        if event.key in kept:
             duplicates += 1
             continue
-        kept[event.event_id] = event
+        kept[event.key] = event
     return list(kept.values()), refused, duplicates
 
 

@@ -23,6 +23,7 @@ from include.gcp.events import (
     parse_ts,
     simulated_now,
 )
+from include.systems import DEFAULT_SYSTEM
 
 NOW = datetime(2019, 9, 29, 12, 0, tzinfo=UTC)
 GOOD = {"event_id": "abc123-p", "station_id": "3186", "ts_iso": "2019-09-29T11:59:00Z", "kind": "pickup", "delta": 1}
@@ -72,7 +73,8 @@ def test_any_value_in_any_field_gives_an_event_or_that_fields_reason(field: str,
     result = classify(encode({**GOOD, field: value}), NOW, NO_CAP)
     check_outcome(result)
     if isinstance(result, Event):
-        assert result.to_dict()[field] == value or field == "ts_iso"
+        expected = DEFAULT_SYSTEM if field == "system_id" and value is None else value
+        assert result.to_dict()[field] == expected or field == "ts_iso"
 
 
 ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,40}\Z")
@@ -174,3 +176,37 @@ def test_conflicting_copies_have_different_fingerprints() -> None:
     assert a.fingerprint() == classify(encode(dict(reversed(GOOD.items()))), NOW).fingerprint()
     assert a.fingerprint() != classify(encode({**GOOD, "station_id": "3187"}), NOW).fingerprint()
     assert 0 <= a.fingerprint() < 2**63
+
+
+def test_system_id_is_optional_for_now_and_then_the_default_systems() -> None:
+    event = classify(encode(GOOD), NOW)
+    assert isinstance(event, Event)
+    assert event.system_id == DEFAULT_SYSTEM
+    assert classify(encode({**GOOD, "system_id": None}), NOW) == event
+    assert classify(encode({**GOOD, "system_id": DEFAULT_SYSTEM}), NOW) == event
+    assert json.loads(event.to_json())["system_id"] == DEFAULT_SYSTEM  # what the simulator now sends
+
+
+def test_a_system_outside_the_table_is_a_dead_letter_naming_the_known_ones() -> None:
+    result = classify(encode({**GOOD, "system_id": "gotham"}), NOW)
+    assert isinstance(result, Rejection)
+    assert (result.code, result.event_id) == ("unknown_system", "abc123-p")
+    assert "'gotham'" in result.detail
+    assert DEFAULT_SYSTEM in result.detail
+    for bad in ("Gotham", "", "-x", "a" * 33, 7, ["citibike-jc"]):
+        assert reason(encode({**GOOD, "system_id": bad})) == "bad_system_id"
+
+
+def test_the_accepted_systems_can_be_given_as_a_flag_would() -> None:
+    limits = Limits(systems=frozenset({"ny", "phx"}))
+    phx = classify(encode({**GOOD, "system_id": "phx"}), NOW, limits)
+    assert isinstance(phx, Event)
+    assert phx.system_id == "phx"
+    assert reason(encode({**GOOD, "system_id": DEFAULT_SYSTEM}), NOW, limits) == "unknown_system"
+
+
+def test_the_same_event_id_in_two_systems_is_two_events_with_one_fingerprint_rule() -> None:
+    ny = Event(NOW, "abc123-p", "100", "pickup", system_id="ny")
+    phx = Event(NOW, "abc123-p", "100", "pickup", system_id="phx")
+    assert ny != phx
+    assert ny.fingerprint() == phx.fingerprint()  # the key (system_id, event_id) tells them apart, not the content

@@ -128,6 +128,7 @@ def test_bigquery_insert_and_query(test_settings: Settings) -> None:
         "kind",
         "delta",
         "ingested_at",
+        "system_id",
     ]
     assert table.time_partitioning.field == "ts_iso"
 

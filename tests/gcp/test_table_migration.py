@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.cloud import bigquery
 
 from include.gcp import clients, resources
+from include.gcp.events import DEFAULT_LIMITS
 from include.gcp.settings import Settings
-from include.gcp.tables import RAW_EVENTS_DEAD_LETTER_SPEC
+from include.gcp.tables import RAW_EVENTS_DEAD_LETTER_SPEC, RAW_EVENTS_SPEC
+from include.simulator.trips import Trip
 
 pytestmark = pytest.mark.integration
 OLD_COLUMNS = ("payload", "error", "received_at")
@@ -69,3 +72,32 @@ def test_a_killed_migration_is_finished_by_the_next_call(
         client.query(f"INSERT INTO `{old_table}` (payload, error, received_at) SELECT * FROM `{copy_id}`").result()
     resources.ensure_table(_spec(), test_settings)
     _check(client, old_table)
+
+
+def test_raw_events_before_systems_become_jersey_citys_nothing_lost_nothing_doubled(test_settings: Settings) -> None:
+    """Real trip events in raw_events as it was before system_id: after the migration every row is
+    citibike-jc's, the counts and ids are the same, a second run changes nothing, and new rows carry their system."""
+    spec = replace(RAW_EVENTS_SPEC, name="raw_migration")
+    old = replace(spec, schema=tuple(f for f in spec.schema if f.name != "system_id"), fill_added=())
+    client = clients.bigquery_client(test_settings)
+    table_id = test_settings.table_id(spec.name)
+    client.delete_table(table_id, not_found_ok=True)
+    client.create_table(old.to_table(table_id))
+    t0 = datetime(2019, 9, 1, 8, tzinfo=UTC)
+    trips = [Trip(f"k{i}", "3186", "3183", t0 + timedelta(minutes=i), t0 + timedelta(minutes=i + 9)) for i in range(40)]
+    rows = [{k: v for k, v in e.to_dict().items() if k != "system_id"} for t in trips for e in t.events()]
+    assert client.insert_rows_json(table_id, rows) == []
+    before = sorted(r["event_id"] for r in rows)
+
+    outcome = resources.ensure_table(spec, test_settings)
+    assert "added system_id" in outcome.name
+    got = list(client.query(f"SELECT system_id, event_id FROM `{table_id}`").result())
+    assert sorted(r.event_id for r in got) == before  # nothing lost, nothing doubled
+    assert {r.system_id for r in got} == {"citibike-jc"}
+    assert "added" not in resources.ensure_table(spec, test_settings).name  # a second run is a no-op
+    assert len(list(client.query(f"SELECT event_id FROM `{table_id}`").result())) == len(before)
+    new = {**rows[0], "event_id": "new-p", "system_id": "phx"}
+    assert client.insert_rows_json(table_id, [new]) == []
+    systems = {r.system_id for r in client.query(f"SELECT system_id FROM `{table_id}`").result()}
+    assert systems == {"citibike-jc", "phx"}
+    assert DEFAULT_LIMITS.known_systems() == frozenset({"citibike-jc"})

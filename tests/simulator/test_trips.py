@@ -40,6 +40,7 @@ def test_2019_layout_reads_station_ids_times_and_rejects() -> None:
     assert len(events) == stats.events == 20
     first = events[0]
     assert first.to_dict() == {
+        "system_id": "citibike-jc",
         "event_id": first.event_id,
         "station_id": "3640",
         "ts_iso": "2019-09-01T04:00:37.692000Z",  # 00:00:37.692 EDT
@@ -102,5 +103,6 @@ def test_window_cuts_by_event_time_and_naive_bounds_are_utc() -> None:
 def test_event_json_is_the_contract() -> None:
     event = Event(datetime(2019, 9, 1, 4, 0, 37, 692000, tzinfo=UTC), "abc-p", "3640", "pickup")
     assert event.to_json() == (
-        b'{"event_id":"abc-p","station_id":"3640","ts_iso":"2019-09-01T04:00:37.692000Z","kind":"pickup","delta":1}'
+        b'{"system_id":"citibike-jc","event_id":"abc-p","station_id":"3640",'
+        b'"ts_iso":"2019-09-01T04:00:37.692000Z","kind":"pickup","delta":1}'
     )

@@ -18,6 +18,7 @@ from include.gcp import paths, trip_files
 from include.gcp.settings import PROJECT_ROOT, Settings
 from include.gcp.tables import RAW_EVENTS, RAW_EVENTS_DEAD_LETTER
 from include.simulator import trip_data
+from include.systems import all_systems
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def pipeline_args(settings: Settings, ingest: IngestSettings) -> list[str]:
         f"--dedupe_ttl_seconds={dedupe_ttl_seconds(settings, ingest)}",
         f"--late_event_limit_minutes={settings.late_event_limit_minutes}",
         f"--future_event_limit_minutes={settings.future_event_limit_minutes}",
+        f"--systems={','.join(all_systems())}",  # the workers validate system_id without the table's file
         # Copies of events an earlier job wrote (after a drain, a kill -9, under another job name) are
         # looked up in raw_events, on both runners: neither a new job's dedupe state nor Dataflow's
         # exactly-once delivery knows a message published again (include/beam/pipeline/written_ids.py).

@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from include.gcp.events import event_key
+
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60  # the ack deadline each extension asks for (the emulator's maximum is 600)
@@ -82,7 +84,8 @@ class AckLedger:
     # --- the pipeline's side -------------------------------------------------------------------
 
     def expect_row(self, event_id: str, message_id: str) -> None:
-        """The message is acknowledged when a row of ``event_id`` is written."""
+        """The message is acknowledged when a row of ``event_id`` (the event's key, ``system_id/event_id``)
+        is written."""
         with self._lock:
             self._awaiting_row.setdefault(event_id, set()).add(message_id)
             self._row_of[message_id] = event_id
@@ -100,12 +103,12 @@ class AckLedger:
         with self._lock:
             for row in rows:
                 if table == self.raw_table:
-                    message_ids += self._release(row.get("event_id"))
+                    message_ids += self._release(event_key(row.get("system_id"), row.get("event_id")))
                 elif table == self.dead_letter_table:
                     if row.get("message_id"):
                         message_ids.append(row["message_id"])
                     if row.get("reason") == "write_failed":
-                        message_ids += self._release(row.get("event_id"))
+                        message_ids += self._release(event_key(row.get("system_id"), row.get("event_id")))
         self._ack(message_ids)
 
     # --- acknowledging and leasing -------------------------------------------------------------

@@ -21,10 +21,13 @@ class IngestOptions(PipelineOptions):
     """What the ingest pipeline reads from and writes to, and its tuning knobs."""
 
     def limits(self) -> Limits:
-        """The event contract's time window around the ingest clock."""
+        """The event contract's time window around the ingest clock, and the systems it accepts (the
+        systems table's ids from ``--systems``; unset: the table itself, which only the launching machine has)."""
+        ids = frozenset(s.strip() for s in (self.systems or "").split(",") if s.strip())
         return Limits(
             max_age=timedelta(minutes=self.late_event_limit_minutes),
             max_lead=timedelta(minutes=self.future_event_limit_minutes),
+            systems=ids or None,
         )
 
     def replay_window(self) -> tuple[datetime, datetime] | None:
@@ -118,6 +121,11 @@ class IngestOptions(PipelineOptions):
             type=int,
             default=500,
             help="shards per table for streaming inserts (Beam's default 500); few keys mean fuller inserts",
+        )
+        parser.add_argument(
+            "--systems",
+            default="",
+            help="comma-separated system ids an event may name (the systems table's; include/systems.py)",
         )
         parser.add_argument(
             "--direct_pull_max_messages",

@@ -32,6 +32,7 @@ from include.gcp.events import (
     Limits,
     Rejection,
     classify,
+    event_key,
     format_ts,
     simulated_now,
     writable,
@@ -84,6 +85,7 @@ def dead_letter_row(
         "received_at": format_ts(received_at or datetime.now(UTC)),
         "reason": rejection.code,
         "event_id": rejection.event_id,
+        "system_id": rejection.system_id,
         "message_id": message_id,
     }
     return {k: None if v is None else writable(v) for k, v in row.items()}
@@ -141,13 +143,13 @@ class ParseEvents(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row(payload, result, message_id=message_id))
             return
         self.valid.inc()
-        yield result.event_id, Received(result, message_id, payload, now)
+        yield result.key, Received(result, message_id, payload, now)
 
 
 def conflicting_duplicate(received: Received, detail: str) -> dict[str, str | None]:
     """The dead-letter row of a copy of an event_id whose content differs from the first copy's."""
     event = received.event
-    rejection = Rejection("conflicting_duplicate", detail, event.event_id)
+    rejection = Rejection("conflicting_duplicate", detail, event.event_id, event.system_id)
     payload = received.payload or json.dumps(event.to_dict())
     return dead_letter_row(payload, rejection, message_id=received.message_id)
 
@@ -184,12 +186,12 @@ class SkipWritten(beam.DoFn):
         self._ids = written_ids.shared(self.table, self.written_on, self.max_days)
 
     def process(self, element: tuple[str, Received]) -> Iterator[Any]:
-        event_id, received = element
+        key, received = element
         clock = received.clock or datetime.now(UTC)
         window = written_ids.days_between(clock - self.limits.max_age, clock + self.limits.max_lead)
         assert self._ids is not None, "setup() first"
         fingerprint = self._ids.claim(
-            received.event, window, on_first=lambda: local_acks.expect_row(event_id, received.message_id)
+            received.event, window, on_first=lambda: local_acks.expect_row(key, received.message_id)
         )
         if fingerprint is None:
             yield element
@@ -202,12 +204,13 @@ class SkipWritten(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER, conflicting_duplicate(received, detail))
 
     def written_on(self, day: date) -> dict[str, int]:
-        """event_id → fingerprint of raw_events' rows of ``day`` (retried until BigQuery answers)."""
+        """event key (:func:`~include.gcp.events.event_key`) → fingerprint of raw_events' rows of ``day``
+        (retried until BigQuery answers)."""
         from google.cloud import bigquery
 
         start, end = written_ids.day_bounds(day)
         sql = (
-            f"SELECT event_id, station_id, ts_iso, kind, delta FROM `{self.table}` "
+            f"SELECT system_id, event_id, station_id, ts_iso, kind, delta FROM `{self.table}` "
             "WHERE ts_iso >= @start AND ts_iso < @end"
         )
         params = [
@@ -230,21 +233,21 @@ class SkipWritten(beam.DoFn):
         for r in rows:
             ts = r["ts_iso"] if r["ts_iso"].tzinfo else r["ts_iso"].replace(tzinfo=UTC)
             event = Event(ts=ts, event_id=r["event_id"], station_id=r["station_id"], kind=r["kind"], delta=r["delta"])
-            out.setdefault(r["event_id"], event.fingerprint())
+            out.setdefault(event_key(r["system_id"], r["event_id"]), event.fingerprint())
         LOG.info("read %d event_ids of %s from %s", len(out), day, self.table)
         return out
 
 
-def dedupe_shard(event_id: str, shards: int) -> int:
-    """The dedupe shard of an event_id: crc32, the same in every process and worker (``hash()`` is
-    salted per process), so every copy of an id meets the same shard's state."""
-    return zlib.crc32(event_id.encode("utf-8")) % shards
+def dedupe_shard(key: str, shards: int) -> int:
+    """The dedupe shard of an event key (``system_id/event_id``): crc32, the same in every process and worker
+    (``hash()`` is salted per process), so every copy of an event meets the same shard's state."""
+    return zlib.crc32(key.encode("utf-8")) % shards
 
 
 @beam.typehints.with_input_types(beam.typehints.Tuple[str, Any])
 @beam.typehints.with_output_types(beam.typehints.Tuple[int, Any])
 class KeyByShard(beam.DoFn):
-    """``(event_id, Received)`` → ``(shard, Received)``: a bounded key space for the dedupe state.
+    """``(key, Received)`` → ``(shard, Received)``: a bounded key space for the dedupe state.
 
     The int key hint gives the stateful step a deterministic key coder (VarInt), which Dataflow requires.
     """
@@ -319,8 +322,8 @@ class DedupeByEventId(beam.DoFn):
         event = received.event
         ids = self._seen_ids(shard, seen)
         fingerprint = event.fingerprint()
-        if event.event_id in ids:
-            first_arrival, first_fingerprint = ids[event.event_id]
+        if event.key in ids:
+            first_arrival, first_fingerprint = ids[event.key]
             if first_fingerprint == fingerprint:
                 self.duplicates.inc()
                 yield pvalue.TaggedOutput(DUPLICATE, received)
@@ -331,14 +334,14 @@ class DedupeByEventId(beam.DoFn):
                 yield pvalue.TaggedOutput(DEAD_LETTER, conflicting_duplicate(received, detail))
             return
         arrival = timestamp.micros
-        ids[event.event_id] = (arrival, fingerprint)
-        seen.add((event.event_id, arrival, fingerprint))
+        ids[event.key] = (arrival, fingerprint)
+        seen.add((event.key, arrival, fingerprint))
         expires = arrival + self.ttl_micros
         armed = prune_at.read()
         if armed is None or expires < armed:  # arrivals are nearly ordered: mostly armed already
             prune.set(Timestamp(micros=expires))
             prune_at.write(expires)
-        local_acks.expect_row(event.event_id, received.message_id)
+        local_acks.expect_row(event.key, received.message_id)
         yield received
 
     @on_timer(_PRUNE)
@@ -384,7 +387,7 @@ class ToRawEventRow(beam.DoFn):
 
     def process(self, received: Received) -> Iterator[beam.window.TimestampedValue]:
         event = received.event
-        local_acks.expect_row(event.event_id, received.message_id)  # without dedupe, the first registration
+        local_acks.expect_row(event.key, received.message_id)  # without dedupe, the first registration
         yield beam.window.TimestampedValue(
             raw_event_row(event, datetime.now(UTC)), Timestamp.from_utc_datetime(event.ts)
         )
@@ -411,7 +414,9 @@ class FailedWriteToDeadLetter(beam.DoFn):
         self.write_failures.inc()
         LOG.warning("BigQuery refused row %s: %s", row.get("event_id"), errors)
         payload = json.dumps(row, default=str, sort_keys=True)
-        rejection = Rejection("write_failed", json.dumps(errors, default=str), row.get("event_id"))
+        rejection = Rejection(
+            "write_failed", json.dumps(errors, default=str), row.get("event_id"), row.get("system_id")
+        )
         yield dead_letter_row(payload, rejection)
 
 

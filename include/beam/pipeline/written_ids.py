@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from include.gcp.events import Event
 
-DayLoader = Callable[[date], dict[str, int]]  # day → {event_id: fingerprint} of raw_events' rows that day
+DayLoader = Callable[[date], dict[str, int]]  # day → {system_id/event_id: fingerprint} of raw_events' rows that day
 
 
 def days_between(start: datetime, end: datetime) -> list[date]:
@@ -60,10 +60,10 @@ class WrittenIds:
             for day in days:
                 self._hold(day)
             for day in days:
-                fingerprint = self._days[day].get(event.event_id)
+                fingerprint = self._days[day].get(event.key)
                 if fingerprint is not None:
                     return fingerprint
-            self._days[own][event.event_id] = event.fingerprint()
+            self._days[own][event.key] = event.fingerprint()
             if on_first is not None:
                 on_first()
             self._evict(keep=set(days))

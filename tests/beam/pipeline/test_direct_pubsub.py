@@ -12,6 +12,7 @@ from google.pubsub_v1.types import PubsubMessage, PullResponse, ReceivedMessage
 
 from include.beam.pipeline import direct_pubsub, local_acks
 from include.beam.pipeline.direct_pubsub import _LargerPulls
+from include.gcp.events import event_key
 
 
 class FakeSubscriber:
@@ -97,8 +98,8 @@ def test_an_insert_is_retried_through_an_outage_and_its_rows_reported(monkeypatc
     client = FakeSubscriber(backlog=0)
     ledger.attach(client, "s")
     ledger.received([ReceivedMessage(ack_id=f"a{i}", message=PubsubMessage(message_id=f"m{i}")) for i in range(2)])
-    ledger.expect_row("e0", "m0")
-    ledger.expect_row("e1", "m1")
+    ledger.expect_row(event_key(None, "e0"), "m0")
+    ledger.expect_row(event_key(None, "e1"), "m1")
     try:
         direct_pubsub.install(100, ledger)
         wrapper = bigquery_tools.BigQueryWrapper.__new__(bigquery_tools.BigQueryWrapper)

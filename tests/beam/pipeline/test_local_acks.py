@@ -7,6 +7,7 @@ from typing import Any
 from google.pubsub_v1.types import PubsubMessage, ReceivedMessage
 
 from include.beam.pipeline.local_acks import AckLedger
+from include.gcp.events import event_key
 
 RAW, DEAD = "p.d.raw_events", "p.d.raw_events_dead_letter"
 
@@ -43,8 +44,8 @@ def row(event_id: str) -> dict[str, Any]:
 def test_a_row_acks_its_messages_only_once_it_is_written() -> None:
     acks, client = ledger()
     acks.received(pulled("m1", "m2", "m3"))
-    acks.expect_row("e1", "m1")
-    acks.expect_row("e2", "m2")
+    acks.expect_row(event_key(None, "e1"), "m1")
+    acks.expect_row(event_key(None, "e2"), "m2")
     assert client.acked == []  # nothing before the insert
     acks.inserted(RAW, [row("e1")])
     assert client.acked == ["m1#1"]
@@ -56,7 +57,7 @@ def test_a_row_acks_its_messages_only_once_it_is_written() -> None:
 def test_dead_letters_ack_by_message_id_and_a_refused_row_releases_its_event() -> None:
     acks, client = ledger()
     acks.received(pulled("bad", "good"))
-    acks.expect_row("e1", "good")
+    acks.expect_row(event_key(None, "e1"), "good")
     acks.inserted(DEAD, [{"reason": "bad_json", "message_id": "bad", "event_id": None}])
     assert client.acked == ["bad#1"]
     acks.inserted(DEAD, [{"reason": "write_failed", "message_id": None, "event_id": "e1"}])
@@ -67,7 +68,7 @@ def test_dead_letters_ack_by_message_id_and_a_refused_row_releases_its_event() -
 def test_a_duplicate_is_acked_at_once_unless_it_is_the_message_whose_row_is_pending() -> None:
     acks, client = ledger()
     acks.received(pulled("first", "copy"))
-    acks.expect_row("e1", "first")
+    acks.expect_row(event_key(None, "e1"), "first")
     acks.duplicate("copy")  # another message with the same event: the first one's message still waits
     assert client.acked == ["copy#1"]
     acks.received(pulled("first", delivery=2))  # the same message again (a lease lapsed)

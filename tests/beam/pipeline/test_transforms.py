@@ -26,7 +26,7 @@ from include.beam.pipeline.transforms import (
     raw_event_row,
     with_timestamp_objects,
 )
-from include.gcp.events import Rejection, format_ts, parse_event
+from include.gcp.events import Limits, Rejection, format_ts, parse_event
 from include.simulator.publish import replay_attributes
 
 GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
@@ -48,7 +48,7 @@ REPLAY_WINDOW = (datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 10, 2, tzinfo=
 def test_parse_events_judges_time_by_the_chosen_clock() -> None:
     simulated = ParseEvents(replay_window=REPLAY_WINDOW)
     (good,) = simulated.process(message(payload()))
-    assert good == ("abc-p", Received(parse_event(payload()), "m1", payload(), REPLAY_NOW))
+    assert good == ("citibike-jc/abc-p", Received(parse_event(payload()), "m1", payload(), REPLAY_NOW))
     (late,) = ParseEvents().process(message(payload()))  # the wall clock: 2019 is years behind it
     assert late.tag == DEAD_LETTER
     assert late.value["reason"] == "too_late"
@@ -96,6 +96,7 @@ def test_raw_event_row_for_streaming_inserts_and_storage_write_api() -> None:
     event = parse_event(payload())
     now = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert raw_event_row(event, now) == {
+        "system_id": "citibike-jc",
         "event_id": "abc-p",
         "station_id": "3183",
         "ts_iso": "2019-09-01T04:00:37.692000Z",
@@ -167,16 +168,18 @@ class Shard:
         self.fn = DedupeByEventId(ttl)
         self.bag, self.armed, self.timer = FakeBag(), FakeValue(), FakeTimer()
 
-    def send(self, event_id: str, arrival: float, station_id: str = "3183") -> str:
+    def send(self, event_id: str, arrival: float, station_id: str = "3183", system_id: str | None = None) -> str:
         """``first``, ``duplicate`` or the dead letter's reason."""
-        event = parse_event(payload(event_id=event_id, station_id=station_id))
+        record = {"event_id": event_id, "station_id": station_id} | ({"system_id": system_id} if system_id else {})
+        event = parse_event(payload(**record), limits=Limits(systems=frozenset({"citibike-jc", "ny", "phx"})))
         (out,) = self.fn.process((0, Received(event, f"m-{event_id}-{arrival}")), Timestamp(arrival), *self.state)
         if isinstance(out, pvalue.TaggedOutput):
             return "duplicate" if out.tag == DUPLICATE else out.value["reason"]
         return "first"
 
     def ids(self) -> list[tuple[str, int]]:
-        return sorted((event_id, arrival) for event_id, arrival, _ in self.bag.values)
+        """(event_id, arrival µs) of the bag, the default system's key prefix taken off."""
+        return sorted((key.removeprefix("citibike-jc/"), arrival) for key, arrival, _ in self.bag.values)
 
     def fire(self) -> None:
         assert self.timer.at is not None
@@ -248,7 +251,7 @@ def test_the_first_copys_message_waits_for_its_row_and_an_identical_copy_does_no
     try:
         shard = Shard(ttl=100)
         shard.send("a", 0)
-        assert ledger._row_of == {"m-a-0": "a"}
+        assert ledger._row_of == {"m-a-0": "citibike-jc/a"}
     finally:
         local_acks.deactivate()
 
@@ -256,3 +259,12 @@ def test_the_first_copys_message_waits_for_its_row_and_an_identical_copy_does_no
 def test_dedupe_needs_a_positive_ttl() -> None:
     with pytest.raises(ValueError, match="TTL must be positive"):
         DedupeByEventId(0)
+
+
+def test_the_same_event_id_in_two_systems_is_two_first_copies() -> None:
+    shard = Shard(86_400)
+    assert [shard.send("a", 0, system_id="ny"), shard.send("a", 1, system_id="phx")] == ["first", "first"]
+    assert [shard.send("a", 2, system_id="ny"), shard.send("a", 3, station_id="9", system_id="phx")] == [
+        "duplicate",
+        "conflicting_duplicate",
+    ]

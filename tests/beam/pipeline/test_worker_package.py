@@ -29,6 +29,7 @@ SHIPPED = {
     "include/gcp/__init__.py",
     "include/gcp/events.py",
     "include/gcp/tables.py",
+    "include/systems.py",
 }
 
 

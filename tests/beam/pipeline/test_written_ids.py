@@ -26,7 +26,7 @@ class Table:
     def load(self, day: date) -> dict[str, int]:
         self.loaded.append(day)
         start, end = day_bounds(day)
-        return {e.event_id: e.fingerprint() for e in self.events if start <= e.ts < end}
+        return {e.key: e.fingerprint() for e in self.events if start <= e.ts < end}
 
 
 def window(clock: datetime = TS) -> list[date]:
