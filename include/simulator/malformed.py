@@ -7,12 +7,14 @@ account for all of them: ``published = valid + malformed + duplicates``.
 The malformed types are named by the reason code the validator dead-letters them with
 (:data:`include.gcp.events.REASONS`), so a run can check "injected by type == dead-lettered by code".
 The exact shapes (``e`` is the valid event just sent, ``n`` a running counter from 1; the ingest
-side must route the first four to the dead letters and drop the last one as a duplicate):
+side must route the first five to the dead letters and drop the last one as a duplicate):
 
 - ``bad_json``: the first half of ``e``'s JSON bytes — not parseable JSON.
 - ``bad_kind``: ``e``'s JSON with ``kind = "teleport"`` and ``event_id = f"{e.event_id}-m{n}"``.
 - ``missing_station``: ``e``'s JSON without the ``station_id`` key, ``event_id = f"{e.event_id}-m{n}"``.
 - ``bad_ts_iso``: ``e``'s JSON with ``ts_iso = "not-a-timestamp"``, ``event_id = f"{e.event_id}-m{n}"``.
+- ``unknown_system``: ``e``'s JSON with ``system_id = "no-such-system"`` (well formed, in no systems table),
+  ``event_id = f"{e.event_id}-m{n}"``.
 - ``duplicate``: the exact bytes of a valid event sent earlier in this run (one of the last 100),
   so its ``event_id`` was already published.
 """
@@ -28,7 +30,14 @@ from datetime import datetime
 
 from include.gcp.events import Event
 
-MALFORMED_TYPES: tuple[str, ...] = ("bad_json", "bad_kind", "missing_station", "bad_ts_iso")  # reason codes
+MALFORMED_TYPES: tuple[str, ...] = (  # reason codes
+    "bad_json",
+    "bad_kind",
+    "missing_station",
+    "bad_ts_iso",
+    "unknown_system",
+)
+UNKNOWN_SYSTEM_ID = "no-such-system"
 DUPLICATE = "duplicate"
 INJECTED_TYPES: tuple[str, ...] = (*MALFORMED_TYPES, DUPLICATE)
 VALID = "valid"
@@ -53,6 +62,8 @@ def _variant(event: Event, n: int, kind: str) -> bytes:
         del body["station_id"]
     elif kind == "bad_ts_iso":
         body["ts_iso"] = "not-a-timestamp"
+    elif kind == "unknown_system":
+        body["system_id"] = UNKNOWN_SYSTEM_ID
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -230,6 +230,8 @@ def poisons(real: Event, clock: datetime) -> list[tuple[bytes, str]]:
         (json.dumps({**body, "event_id": "extra-field", "source": "replay"}).encode(), "unknown_field"),
         (b"\xc3\x28 not utf-8", "not_utf8"),
         (variant(kind="teleport"), "bad_kind"),
+        (json.dumps({**body, "event_id": "no-system", "system_id": "gotham"}).encode(), "unknown_system"),
+        (json.dumps({**body, "event_id": "odd-system", "system_id": {"$ne": ""}}).encode(), "bad_system_id"),
         # the first valid event again with another station: the copy, not the original, is refused
         (json.dumps({**body, "station_id": "9999"}).encode(), "conflicting_duplicate"),
     ]

@@ -27,7 +27,8 @@ def check(outcome: scenarios.Outcome) -> None:
 def test_poison_burst_leaves_the_job_running_and_every_message_accounted(local_stack: Settings) -> None:
     outcome = scenarios.poison_burst(local_stack)
     check(outcome)
-    assert outcome.bad_published == sum(outcome.dead_letters.values()) == 12
+    assert outcome.bad_published == sum(outcome.dead_letters.values()) == 14
+    assert outcome.dead_letters["unknown_system"] == outcome.dead_letters["bad_system_id"] == 1
     assert outcome.facts["job_state"] == "RUNNING"
     assert outcome.facts["same_process"]
     stations_in_seed_and_stream = set(outcome.facts["new_stations"]) - {scenarios.NEW_STATION}

@@ -59,8 +59,11 @@ def test_shapes_are_the_documented_ones() -> None:
             assert body["kind"] == "teleport"
         elif m.kind == "missing_station":
             assert "station_id" not in body
+        elif m.kind == "unknown_system":
+            assert body["system_id"] == "no-such-system"
         else:
             assert body["ts_iso"] == "not-a-timestamp"
+    assert {m.kind for m in messages} >= set(MALFORMED_TYPES)
 
 
 def test_injected_by_type_is_dead_lettered_by_code() -> None:
