@@ -13,9 +13,10 @@
 
     Reconcile window: the times t <= the mart's newest time since (newest - late_event_limit_minutes
     - 60 min): relative to what the mart holds, not to the run's as_of, so a features DAG that was
-    down still reconciles what was accepted since its last run. Cost: events of ~49 hours and the
-    stored counts of ~200 as_ofs x the fleet, between TIMESTAMP literals (partition pruning on
-    BigQuery), plus the fleet (int_fleet_stations, which the models read too).
+    down still reconciles what was accepted since its last run. Cost: events of ~49 hours (~9 days for
+    the features: the 7-day counts of stations that joined in the window) and the stored counts of
+    ~200 as_ofs x the fleet, between TIMESTAMP literals (partition pruning on BigQuery), plus the
+    fleet (int_fleet_stations, which the models read too).
 
     The merge floor (late_event_merge_predicate) is the oldest time a run may rewrite. dbt renders
     incremental_predicates when it parses, from the vars alone, so the floor cannot follow the newest
@@ -69,6 +70,9 @@
     {%- set delta = modules.datetime.timedelta -%}
     {%- set events_from = window.first + delta(minutes=offset) -%}
     {%- set events_until = window.last + delta(minutes=offset + 60) -%}
+    {#- the oldest event a branch counts: the 1-hour recount from events_from; the 7-day one at a
+        joined station's first as_of t > window.first, from t - 7 days (a literal: partition pruning) -#}
+    {%- set events_since = events_from - delta(days=7) if check_week else events_from -%}
     {%- set sql -%}
         with
 
@@ -76,7 +80,9 @@
 
             select station_id, event_at, kind, delta
             from {{ ref('stg_raw_events') }}
-            where event_at < {{ timestamp_literal(events_until) }}
+            where
+                event_at >= {{ timestamp_literal(events_since) }}
+                and event_at < {{ timestamp_literal(events_until) }}
 
         ),
 
@@ -243,17 +249,17 @@
     {{- return(timestamp_literal(first_mismatch - modules.datetime.timedelta(minutes=45))) -}}
 {% endmacro %}
 
-{#- The earliest label hour station_hourly_labels must rebuild for late events (a TIMESTAMP
-    literal), or a NULL timestamp. Called only when the model is incremental. -#}
+{#- The earliest label hour station_hourly_labels must rebuild for late events (a datetime), or
+    none. Called only when the model is incremental. -#}
 {% macro late_event_start_hour() %}
     {%- set newest = newest_time(this.identifier, 'hour_start') -%}
     {%- if newest is none -%}
-        {{- return(timestamp_literal(none)) -}}
+        {{- return(none) -}}
     {%- endif -%}
     {%- set last_complete_hour = floor_minutes(as_of_end_datetime(), 60) - modules.datetime.timedelta(hours=1) -%}
     {%- set window = late_event_check_window(newest, 60, last_complete_hour) -%}
     {%- if window is none -%}
-        {{- return(timestamp_literal(none)) -}}
+        {{- return(none) -}}
     {%- endif -%}
     {%- set built -%}
         select
@@ -266,5 +272,5 @@
             hour_start >= {{ timestamp_literal(window.first) }}
             and hour_start <= {{ timestamp_literal(window.last) }}
     {%- endset -%}
-    {{- return(timestamp_literal(first_late_event_mismatch(built, window, 60, 0))) -}}
+    {{- return(first_late_event_mismatch(built, window, 60, 0)) -}}
 {% endmacro %}

@@ -6,18 +6,23 @@
     earliest of the first missing as_of, the late-event lookback and the earliest as_of whose stored
     1-hour counts miss a late event (macros/late_events.sql: a recount of the reconcile window while
     this model compiles, once per dbt invocation), up to the var as_of. -#}
-/* depends_on: {{ ref('int_fleet_stations') }} (queried by the late-event check) */
+/* depends_on: {{ ref('int_fleet_stations') }}, {{ ref('stg_raw_events') }} (queried by the late-event check) */
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
 {%- set start_var = var('features_start', none) -%}
 {%- set existing_max = newest_time('station_features_wide', 'as_of') -%}
+{#- only a first build without features_start reads the events (their first time) -#}
+{%- set reads_history = existing_max is none and not start_var %}
 
 with
+
+{%- if reads_history %}
 
 events as (
 
     select * from {{ ref('stg_raw_events') }}
 
 ),
+{%- endif %}
 
 params as (
 
@@ -27,7 +32,7 @@ params as (
         {{ late_event_start_as_of_wide() }} as late_event_as_of,
         {%- if existing_max is not none %}
         cast(null as timestamp) as first_as_of  -- an increment: only a first build reads the whole history
-        {%- elif start_var %}
+        {%- elif not reads_history %}
         {{ floor_15_minutes_literal(start_var) }} as first_as_of
         {%- else %}
         (

@@ -3,13 +3,29 @@
     [as_of, as_of + 15 min) (zeros included), their per-station running totals (cum_*) and sums over
     the hour ending with the bucket (hour_*), so that every window is a LAG or the difference of two
     (macros/windows.sql), plus the DST shifts the New York wall-clock lags need. A bounded window of
-    the history, never all of it. -#}
+    the history, never all of it. An increment reads the events between TIMESTAMP literals (partition
+    pruning on BigQuery): from 28 days and 2 hours before the earliest as_of it can rebuild
+    (macros/event_bounds.sql), at or before the grid's first time; the counts before that time join
+    no grid row. -#}
+{%- set start_floor = feature_start_as_of_floor() %}
+{%- if start_floor is not none %}
+    {%- set since = timestamp_literal(start_floor - modules.datetime.timedelta(minutes=40440)) -%}
+    {%- set until = as_of_end_literal() -%}
+{%- else %}
+    {%- set since = '(select grid_start from bounds)' -%}
+    {%- set until = '(select as_of_end from bounds)' -%}
+{%- endif %}
 
 with
 
 events as (
 
     select * from {{ ref('stg_raw_events') }}
+    {%- if start_floor is not none %}
+    where
+        event_at >= {{ since }}
+        and event_at < {{ until }}
+    {%- endif %}
 
 ),
 
@@ -39,10 +55,7 @@ grid_times as (
 
 quarter_hour_counts as (
 
-    {{ station_event_counts(
-        floor_15_minutes('event_at'), 'bucket_start',
-        '(select grid_start from bounds)', '(select as_of_end from bounds)'
-    ) }}
+    {{ station_event_counts(floor_15_minutes('event_at'), 'bucket_start', since, until) }}
 
 ),
 

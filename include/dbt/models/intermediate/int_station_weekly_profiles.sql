@@ -1,13 +1,31 @@
 {#- Each fleet station's mean pickups and dropoffs at the same New York weekday and hour over the 26
     weeks before each clock hour (fewer for a station younger than that), for the hours this run's
     as_ofs fall in: one partition per station, weekday and hour, one row per week (DST needs no care
-    here). Only complete hours at least 167 hours old are read. -#}
+    here). Only complete hours at least 167 hours old are read. An increment reads the events between
+    TIMESTAMP literals (partition pruning on BigQuery): from the profile's first hour for the earliest
+    as_of it can rebuild (macros/event_bounds.sql), at or before bounds.profile_start; the counts of
+    the hours before that join no profile hour. -#}
+{%- set start_floor = feature_start_as_of_floor() %}
+{%- if start_floor is not none %}
+    {%- set since = timestamp_literal(
+        floor_minutes(start_floor, 60) - modules.datetime.timedelta(hours=168 * weekly_profile_weeks() + 1)
+    ) -%}
+    {%- set until = as_of_end_literal() -%}
+{%- else %}
+    {%- set since = '(select profile_start from bounds)' -%}
+    {%- set until = '(select as_of_end from bounds)' -%}
+{%- endif %}
 
 with
 
 events as (
 
     select * from {{ ref('stg_raw_events') }}
+    {%- if start_floor is not none %}
+    where
+        event_at >= {{ since }}
+        and event_at < {{ until }}
+    {%- endif %}
 
 ),
 
@@ -42,10 +60,7 @@ profile_hours as (
 
 profile_counts as (
 
-    {{ station_event_counts(
-        'timestamp_trunc(event_at, hour)', 'profile_hour',
-        '(select profile_start from bounds)', '(select as_of_end from bounds)'
-    ) }}
+    {{ station_event_counts('timestamp_trunc(event_at, hour)', 'profile_hour', since, until) }}
 
 ),
 

@@ -11,14 +11,34 @@
 {#- What the model predicts: pickups, dropoffs and net change of each active station in each
     complete hour [hour_start, hour_start + 1h) before the run's as_of (zeros included). An increment
     builds the missing hours, recomputes the late-event lookback and, like station_features, every
-    hour from the earliest one whose stored counts miss a late event (macros/late_events.sql). -#}
+    hour from the earliest one whose stored counts miss a late event (macros/late_events.sql); the
+    first hour it rebuilds is a TIMESTAMP literal, which bounds its read of the events (partition
+    pruning on BigQuery). -#}
 {%- set lookback = var('late_event_lookback_minutes') | int -%}
+{#- the last complete hour ends at or before the run's as_of -#}
+{%- set hours_end = floor_minutes(as_of_end_datetime(), 60) -%}
+{%- set existing_max = newest_time(this.identifier, 'hour_start') if is_incremental() else none %}
+{%- if existing_max is not none %}
+    {%- set late_event_hour = late_event_start_hour() -%}
+    {%- set start_hour = [
+        existing_max + modules.datetime.timedelta(hours=1),
+        floor_minutes(hours_end - modules.datetime.timedelta(minutes=lookback), 60),
+        hours_end if late_event_hour is none else late_event_hour,
+    ] | min -%}
+{%- else %}
+    {%- set start_hour = none -%}
+{%- endif %}
 
 with
 
 events as (
 
     select * from {{ ref('stg_raw_events') }}
+    {%- if start_hour is not none %}
+    where
+        event_at >= {{ timestamp_literal(start_hour) }}
+        and event_at < {{ timestamp_literal(hours_end) }}
+    {%- endif %}
 
 ),
 
@@ -28,36 +48,17 @@ fleet as (
 
 ),
 
-params as (
-
-    select
-        -- the last complete hour ends at or before the run's as_of
-        timestamp_trunc({{ as_of_end_literal() }}, hour) as hours_end,
-        {%- set existing_max = newest_time(this.identifier, 'hour_start') if is_incremental() else none %}
-        {{ timestamp_literal(existing_max) }} as existing_max_hour,
-        {%- if existing_max is not none %}
-        {{ late_event_start_hour() }} as late_event_hour,
-        cast(null as timestamp) as first_hour  -- an increment: only a first build reads the whole history
-        {%- else %}
-        cast(null as timestamp) as late_event_hour,
-        (select timestamp_trunc(min(event_at), hour) from events) as first_hour
-        {%- endif %}
-
-),
-
 bounds as (
 
     select
-        hours_end,
-        case
-            when existing_max_hour is null then first_hour
-            else least(
-                timestamp_add(existing_max_hour, interval 1 hour),
-                timestamp_trunc(timestamp_sub(hours_end, interval {{ lookback }} minute), hour),
-                coalesce(late_event_hour, hours_end)
-            )
-        end as start_hour
-    from params
+        {{ timestamp_literal(hours_end) }} as hours_end,
+        {%- if start_hour is not none %}
+        -- an increment: the earliest of the first missing hour, the lookback's and the late events' first
+        {{ timestamp_literal(start_hour) }} as start_hour
+        {%- else %}
+        -- a first build reads the whole history
+        (select timestamp_trunc(min(event_at), hour) from events) as start_hour
+        {%- endif %}
 
 ),
 
@@ -71,9 +72,15 @@ hours as (
 
 hourly_counts as (
 
+    {%- if start_hour is not none %}
+    {{ station_event_counts(
+        'timestamp_trunc(event_at, hour)', 'hour_start', timestamp_literal(start_hour), timestamp_literal(hours_end)
+    ) }}
+    {%- else %}
     {{ station_event_counts(
         'timestamp_trunc(event_at, hour)', 'hour_start', '(select start_hour from bounds)', '(select hours_end from bounds)'
     ) }}
+    {%- endif %}
 
 ),
 

@@ -10,15 +10,25 @@
     incrementally, so that no run deduplicates the whole history (each of a run's ~7 reads of a view
     would): an increment takes the raw rows ingested since the newest one here (less a margin for
     rows that become visible late) and appends the event_ids not here yet. A merge without a
-    unique key appends. -#}
+    unique key appends. Both reads of an increment are bounded by a TIMESTAMP literal on the event
+    time (macros/event_bounds.sql: events older than the late-event limit are refused at ingest), so
+    BigQuery reads a few day partitions, not the whole history. -#}
 {%- set margin_minutes = 60 %}
+{%- set floor = staging_event_floor() if is_incremental() else none %}
+{%- set newest_ingested_at = staging_newest_ingested_at(floor) if floor is not none else none %}
 
 with
 
 source as (
 
     select * from {{ source('bikeshare', 'raw_events') }}
-    {%- if is_incremental() %}
+    {%- if floor is not none %}
+    where
+        ts_iso >= {{ timestamp_literal(floor) }}
+        {%- if newest_ingested_at is not none %}
+        and ingested_at >= {{ timestamp_literal(newest_ingested_at - modules.datetime.timedelta(minutes=margin_minutes)) }}
+        {%- endif %}
+    {%- elif is_incremental() %}
     where ingested_at >= (select timestamp_sub(max(ingested_at), interval {{ margin_minutes }} minute) from {{ this }})
     {%- endif %}
 
@@ -52,7 +62,12 @@ new_events as (
     select deduplicated.*
     from deduplicated
     {%- if is_incremental() %}
-    left join (select event_id from {{ this }}) as seen
+    left join (
+        select event_id from {{ this }}
+        {%- if floor is not none %}
+        where event_at >= {{ timestamp_literal(floor) }}
+        {%- endif %}
+    ) as seen
         on deduplicated.event_id = seen.event_id
     where seen.event_id is null
     {%- endif %}
