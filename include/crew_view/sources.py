@@ -96,14 +96,14 @@ def serving_model(settings: Settings) -> ServingModel | None:
         promoted=bool(meta.get("promoted")),
         gate=meta.get("gate"),
         metrics=tuple(rows),
-        has_plot=bucket.exists(paths.model_plot(settings.env, version), settings),
+        has_plot=bucket.exists(paths.model_plot(settings.system_root, version), settings),
     )
 
 
 def _predictions_prefix(settings: Settings, version: str | None) -> str:
     """``{env}/predictions/{version}/`` (or ``{env}/predictions/``), cut from the path include.gcp.paths spells
     out, so that module stays the only one that knows the layout."""
-    sample = paths.predictions(settings.env, version or "v", datetime(2000, 1, 1, tzinfo=UTC))
+    sample = paths.predictions(settings.system_root, version or "v", datetime(2000, 1, 1, tzinfo=UTC))
     return sample.rsplit("/", 2 if version else 3)[0] + "/"
 
 
@@ -156,7 +156,7 @@ def forecast(
     model), else the newest predicted hour (see :func:`newest_predictions`); joined with the seed, ranked."""
     found = None
     if hour is not None and version and is_version(version):
-        path = paths.predictions(settings.env, version, hour)
+        path = paths.predictions(settings.system_root, version, hour)
         if bucket.exists(path, settings):
             found = path, hour
     found = found or newest_predictions(settings, version)
@@ -312,7 +312,7 @@ def evaluation_png(version: str, settings: Settings) -> bytes | None:
     if not is_version(version):
         return None
     try:
-        return bucket.read_bytes(paths.model_plot(settings.env, version), settings)
+        return bucket.read_bytes(paths.model_plot(settings.system_root, version), settings)
     except exceptions.NotFound:
         return None
 

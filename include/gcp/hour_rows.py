@@ -30,10 +30,16 @@ def _json_value(value: Any) -> Any:
     return format_ts(value) if isinstance(value, datetime) else value
 
 
-def hour_param(hour: datetime) -> bigquery.QueryJobConfig:
-    return bigquery.QueryJobConfig(
-        query_parameters=[bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour.astimezone(UTC))]
-    )
+def hour_param(hour: datetime, system_id: str | None = None) -> bigquery.QueryJobConfig:
+    """``@hour`` (and ``@system_id`` when given) for a query of one hour's rows."""
+    params = [bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour.astimezone(UTC))]
+    if system_id is not None:
+        params.append(bigquery.ScalarQueryParameter("system_id", "STRING", system_id))
+    return bigquery.QueryJobConfig(query_parameters=params)
+
+
+def _system_scoped(spec: TableSpec) -> bool:
+    return any(f.name == "system_id" for f in spec.schema)
 
 
 def replace_hour(
@@ -50,14 +56,22 @@ def replace_rows(
     spec: TableSpec, where: str, hour: datetime, rows: Iterable[Mapping[str, Any]], settings: Settings | None = None
 ) -> int:
     """Make ``rows`` the table's rows that the SQL condition ``where`` (on ``@hour``) selects; returns how many
-    were loaded. The caller makes sure every row meets the condition."""
+    were loaded. The caller makes sure every row meets the condition. In a table keyed by system, only the
+    settings' system's rows are replaced, and every row is stamped with that system."""
     s = settings or get_settings()
     rows = list(rows)
+    system = s.system_id if _system_scoped(spec) else None
+    if system is not None:
+        where = f"({where}) AND system_id = @system_id"
+        others = {r["system_id"] for r in rows if r.get("system_id") not in (None, system)}
+        if others:
+            raise ValueError(f"rows of {sorted(others)} written as {system}'s (Settings.for_system)")
+        rows = [{**r, "system_id": system} for r in rows]
     client = clients.bigquery_client(s)
     table_id = s.table_id(spec.name)
     delete = f"DELETE FROM `{table_id}` WHERE {where}"
     try:
-        client.query(delete, job_config=hour_param(hour)).result()
+        client.query(delete, job_config=hour_param(hour, system)).result()
     except exceptions.NotFound:  # a deployment older than the table: its first write creates it
         resources.ensure_table(spec, s)
     except exceptions.BadRequest:
@@ -65,7 +79,7 @@ def replace_rows(
         if {f.name for f in spec.schema} <= have:
             raise
         resources.ensure_table(spec, s)  # older than its spec (the condition names a new column): migrate
-        client.query(delete, job_config=hour_param(hour)).result()
+        client.query(delete, job_config=hour_param(hour, system)).result()
     if not rows:
         return 0
     names = [f.name for f in spec.schema]

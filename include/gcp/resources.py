@@ -22,9 +22,10 @@ from google.api_core import retry as api_retry
 from google.cloud import bigquery
 from google.cloud.storage.retry import DEFAULT_RETRY as STORAGE_RETRY
 
-from include.gcp import clients
+from include.gcp import bucket_migration, clients
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import TABLE_SPECS, TableSpec
+from include.systems import DEFAULT_SYSTEM
 
 ATTEMPT_SECONDS = 60.0  # one create call (measured <= 11.6 s for the slowest ensure step under load)
 TOTAL_SECONDS = 120.0  # with the retries of transient errors: well inside the tasks' 5-min execution_timeout
@@ -220,6 +221,9 @@ def ensure_bucket(settings: Settings | None = None) -> Outcome:
         created = True
     except exceptions.Conflict:
         created = False
+    if not created and bucket_migration.needed(s):  # objects from before systems: copy them once
+        moved = bucket_migration.migrate(s)
+        return Outcome("bucket", f"{s.bucket} (copied {len(moved.copied)} objects to {s.env}/{DEFAULT_SYSTEM}/)", False)
     return Outcome("bucket", s.bucket, created)
 
 

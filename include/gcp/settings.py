@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from include.systems import DEFAULT_SYSTEM, get_system
+
 Profile = Literal["local", "gcp"]
 PROFILES: tuple[str, ...] = ("local", "gcp")
 ENV_PREFIXES: tuple[str, ...] = ("dev", "prod")
@@ -127,6 +129,9 @@ class Settings:
     # Every alert is appended here as a JSON line (include/monitoring/alerts.py); locally the channel that
     # tests read. None (the gcp default): the task log and the Slack / SMTP connections only.
     alert_log: Path | None = PROJECT_ROOT / ".local" / "alerts.jsonl"
+    # The system a per-system task works on (include/systems.py): its bucket paths and the rows it writes.
+    # Set with :meth:`for_system`; the default is the one system replayed here.
+    system_id: str = DEFAULT_SYSTEM
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -136,6 +141,15 @@ class Settings:
         for name in ("late_event_limit_minutes", "future_event_limit_minutes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"BIKESHARE_{name.upper()}={getattr(self, name)}: expected a positive number")
+
+    def for_system(self, system_id: str) -> Settings:
+        """These settings scoped to one system of the systems table (an unknown id is an error naming the known)."""
+        return replace(self, system_id=get_system(system_id).system_id)
+
+    @property
+    def system_root(self) -> str:
+        """``{env}/{system_id}``: where the system's models, predictions and plans live on the bucket."""
+        return f"{self.env}/{self.system_id}"
 
     @property
     def is_local(self) -> bool:

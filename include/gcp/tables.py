@@ -57,6 +57,12 @@ def _field(name: str, kind: str, mode: str = "REQUIRED", doc: str = "") -> bigqu
     return bigquery.SchemaField(name, kind, mode=mode, description=doc)
 
 
+# Added with issue 24 to the hourly tables: NULLABLE so an existing table takes it, its older rows filled with
+# the one system there was (TableSpec.fill_added); every writer sets it (include/gcp/hour_rows.py).
+SYSTEM_ID_FIELD = _field("system_id", "STRING", mode="NULLABLE", doc="The bike share system (include/systems.py).")
+SYSTEM_FILL = (("system_id", f"'{DEFAULT_SYSTEM}'"),)
+
+
 RAW_EVENTS_SPEC = TableSpec(
     name=RAW_EVENTS,
     description=(
@@ -124,10 +130,12 @@ STATION_PREDICTIONS_SPEC = TableSpec(
             mode="NULLABLE",
             doc="Hours ahead: 1 = the next hour [T, T+1h), 2 = [T+1h, T+2h), 3 = [T+2h, T+3h); NULL (older rows) = 1.",
         ),
+        SYSTEM_ID_FIELD,
     ),
     # day partitions on the target hour: hourly ones would pass BigQuery's 10,000-partition limit in 14 months
     partition_field="target_hour",
     clustering_fields=("station_id",),
+    fill_added=SYSTEM_FILL,
 )
 
 STATION_PREDICTIONS_BACKFILL_SPEC = TableSpec(
@@ -143,6 +151,7 @@ STATION_PREDICTIONS_BACKFILL_SPEC = TableSpec(
     ),
     partition_field="target_hour",
     clustering_fields=("station_id",),
+    fill_added=SYSTEM_FILL,
 )
 
 FEATURE_DRIFT_SPEC = TableSpec(
@@ -157,8 +166,10 @@ FEATURE_DRIFT_SPEC = TableSpec(
         _field("feature", "STRING", doc="A column of station_features_wide."),
         _field("psi", "FLOAT64", doc="Population stability index (> 0.25: a significant shift)."),
         _field("rows", "INT64", doc="Station-hours compared."),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="checked_hour",
+    fill_added=SYSTEM_FILL,
 )
 
 FEATURE_STORE_RUNS_SPEC = TableSpec(
@@ -205,9 +216,11 @@ STATION_RISK_SPEC = TableSpec(
         _field("service_level", "FLOAT64", doc="The configured service level (default 0.10)."),
         _field("model_version", "STRING", mode="NULLABLE", doc="The model whose rates were used."),
         _field("generated_at", "TIMESTAMP"),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="plan_hour",
     clustering_fields=("station_id",),
+    fill_added=SYSTEM_FILL,
 )
 
 REBALANCING_PLAN_SPEC = TableSpec(
@@ -225,8 +238,10 @@ REBALANCING_PLAN_SPEC = TableSpec(
         _field("to_station", "STRING", doc="Where it unloads them."),
         _field("bikes", "INT64"),
         _field("generated_at", "TIMESTAMP"),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="plan_hour",
+    fill_added=SYSTEM_FILL,
 )
 
 # --- the GBFS feed (include/gbfs): polled every minute by bikeshare_inventory, read by the hourly plan ---

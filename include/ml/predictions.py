@@ -23,6 +23,7 @@ import fastavro
 
 from include.gcp import bucket, paths
 from include.gcp.settings import Settings, get_settings
+from include.systems import DEFAULT_SYSTEM
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "prediction.avsc"
 
@@ -59,6 +60,7 @@ def records(
     generated_at: datetime | None = None,
     net_mean: list[float] | None = None,
     horizon: int = 1,
+    system_id: str = DEFAULT_SYSTEM,
 ) -> list[dict[str, Any]]:
     generated_at = generated_at or datetime.now(UTC)
     means = [None] * len(station_ids) if net_mean is None else [float(m) for m in net_mean]
@@ -73,6 +75,7 @@ def records(
             "generated_at": generated_at,
             "predicted_net_change_mean": m,
             "horizon": horizon,
+            "system_id": system_id,
         }
         for sid, n, p, d, m in zip(station_ids, net, pickups, dropoffs, means, strict=True)
     ]
@@ -84,24 +87,24 @@ def write(
     """Write the run's predictions (all horizons) to ``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of
     its cut-off ``T``."""
     s = settings or get_settings()
-    path = paths.predictions(s.env, model_version, cutoff)
+    path = paths.predictions(s.system_root, model_version, cutoff)
     return bucket.write_bytes(path, to_avro(records_), "avro/binary", s)
 
 
 def read(model_version: str, cutoff: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every record of the run at ``cutoff`` (all horizons; :func:`next_hour` keeps horizon 1)."""
     s = settings or get_settings()
-    return from_avro(bucket.read_bytes(paths.predictions(s.env, model_version, cutoff), s))
+    return from_avro(bucket.read_bytes(paths.predictions(s.system_root, model_version, cutoff), s))
 
 
 def write_backfill(records_: list[dict[str, Any]], cutoff: datetime, settings: Settings | None = None) -> str:
     """Write a rerun's predictions of a run that was served already to ``{env}/predictions_backfill/...`` of
     its cut-off ``T`` (replacing the previous rerun's file of that hour, never the served one)."""
     s = settings or get_settings()
-    return bucket.write_bytes(paths.predictions_backfill(s.env, cutoff), to_avro(records_), "avro/binary", s)
+    return bucket.write_bytes(paths.predictions_backfill(s.system_root, cutoff), to_avro(records_), "avro/binary", s)
 
 
 def read_backfill(cutoff: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every record of the newest rerun of the run at ``cutoff`` (:func:`write_backfill`)."""
     s = settings or get_settings()
-    return from_avro(bucket.read_bytes(paths.predictions_backfill(s.env, cutoff), s))
+    return from_avro(bucket.read_bytes(paths.predictions_backfill(s.system_root, cutoff), s))

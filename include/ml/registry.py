@@ -85,9 +85,9 @@ def version_for(hour: datetime) -> str:
     return hour.astimezone(UTC).strftime(VERSION_FORMAT)
 
 
-def plot_path(env: str, version: str) -> str:
+def plot_path(root: str, version: str) -> str:
     """Where the run's picture goes, beside the model."""
-    return paths.model_plot(env, version)
+    return paths.model_plot(root, version)
 
 
 def _s(settings: Settings | None) -> Settings:
@@ -100,7 +100,7 @@ def _uri(s: Settings, path: str) -> str:
 
 def is_committed(version: str, settings: Settings | None = None) -> bool:
     s = _s(settings)
-    return bucket.exists(paths.model_metadata(s.env, version), s)
+    return bucket.exists(paths.model_metadata(s.system_root, version), s)
 
 
 def save_model(version: str, model: Any, settings: Settings | None = None) -> str:
@@ -110,7 +110,7 @@ def save_model(version: str, model: Any, settings: Settings | None = None) -> st
     if is_committed(version, s):
         raise FileExistsError(f"model {version} is committed and never overwritten")
     data = model_file.dumps(model)
-    bucket.write_bytes(paths.model_skops(s.env, version), data, "application/octet-stream", s)
+    bucket.write_bytes(paths.model_skops(s.system_root, version), data, "application/octet-stream", s)
     return sha256(data)
 
 
@@ -119,10 +119,12 @@ def verify(version: str, settings: Settings | None = None) -> Verified | Unverif
     StationFlowModel of trusted types only (loaded here; nothing a file supplies is run, whatever it holds)."""
     s = _s(settings)
     try:
-        metadata_path, model_path = paths.model_metadata(s.env, version), paths.model_skops(s.env, version)
+        root = s.system_root
+        metadata_path, model_path = paths.model_metadata(root, version), paths.model_skops(root, version)
     except ValueError as err:
-        return Unverifiable(str(version), _uri(s, paths.models_prefix(s.env)), str(err), "delete it")
-    todo = f"delete gs://{s.bucket}/{paths.model_dir(s.env, version)}/ and rerun the hour {version} to retrain it"
+        return Unverifiable(str(version), _uri(s, paths.models_prefix(s.system_root)), str(err), "delete it")
+    model_dir = paths.model_dir(s.system_root, version)
+    todo = f"delete gs://{s.bucket}/{model_dir}/ and rerun the hour {version} to retrain it"
 
     def refused(path: str, reason: str) -> Unverifiable:
         return Unverifiable(version, _uri(s, path), reason, todo)
@@ -138,7 +140,7 @@ def verify(version: str, settings: Settings | None = None) -> Verified | Unverif
     try:
         data = bucket.read_bytes(model_path, s)
     except NotFound:
-        legacy = paths.model_pickle(s.env, version)
+        legacy = paths.model_pickle(s.system_root, version)
         if bucket.exists(legacy, s):
             return refused(legacy, "only a pickled model.pkl, which is never loaded (unpickling runs code): retrain it")
         return refused(model_path, "no model file")
@@ -166,7 +168,7 @@ def load_model(version: str, settings: Settings | None = None) -> Any:
 
 def save_plot(version: str, png: bytes, settings: Settings | None = None) -> str:
     s = _s(settings)
-    return bucket.write_bytes(plot_path(s.env, version), png, "image/png", s)
+    return bucket.write_bytes(plot_path(s.system_root, version), png, "image/png", s)
 
 
 def commit(version: str, metadata: dict[str, Any], settings: Settings | None = None) -> str:
@@ -176,11 +178,11 @@ def commit(version: str, metadata: dict[str, Any], settings: Settings | None = N
     and the stored file must still have it: a file changed between training and commit is refused.
     """
     s = _s(settings)
-    path = paths.model_metadata(s.env, version)
+    path = paths.model_metadata(s.system_root, version)
     if bucket.exists(path, s):
         return _uri(s, path)
     try:
-        stored = sha256(bucket.read_bytes(paths.model_skops(s.env, version), s))
+        stored = sha256(bucket.read_bytes(paths.model_skops(s.system_root, version), s))
     except NotFound:
         stored = None  # a run without enough data commits its metadata only
     if stored is not None and metadata.get(MODEL_SHA256) != stored:
@@ -195,7 +197,7 @@ def commit(version: str, metadata: dict[str, Any], settings: Settings | None = N
 def read_metadata(version: str, settings: Settings | None = None) -> dict[str, Any] | None:
     s = _s(settings)
     try:
-        return json.loads(bucket.read_bytes(paths.model_metadata(s.env, version), s))
+        return json.loads(bucket.read_bytes(paths.model_metadata(s.system_root, version), s))
     except NotFound:
         return None
 
@@ -204,7 +206,7 @@ def latest(settings: Settings | None = None) -> dict[str, Any] | None:
     """The pointer to the newest promoted version, or None before the first promotion."""
     s = _s(settings)
     try:
-        return json.loads(bucket.read_bytes(paths.latest_model_pointer(s.env), s))
+        return json.loads(bucket.read_bytes(paths.latest_model_pointer(s.system_root), s))
     except NotFound:
         return None
 
@@ -216,8 +218,8 @@ def point_latest(version: str, settings: Settings | None = None, attempts: int =
     the write is refused (HTTP 412) and the decision is taken again on the pointer it wrote.
     """
     s = _s(settings)
-    path = paths.latest_model_pointer(s.env)
-    pointer = json.dumps({"model_version": version, "metadata": paths.model_metadata(s.env, version)}).encode()
+    path = paths.latest_model_pointer(s.system_root)
+    pointer = json.dumps({"model_version": version, "metadata": paths.model_metadata(s.system_root, version)}).encode()
     for _ in range(attempts):
         data, generation = bucket.read_with_generation(path, s)
         if data is not None and json.loads(data)["model_version"] >= version:
@@ -233,7 +235,7 @@ def point_latest(version: str, settings: Settings | None = None, attempts: int =
 def committed_versions(settings: Settings | None = None) -> list[str]:
     s = _s(settings)
     suffix = "/metadata.json"
-    prefix = paths.models_prefix(s.env) + "/"
+    prefix = paths.models_prefix(s.system_root) + "/"
     return sorted(p[len(prefix) : -len(suffix)] for p in bucket.list_paths(prefix, s) if p.endswith(suffix))
 
 
@@ -243,7 +245,7 @@ def _pointer(s: Settings, skipped: list[Unverifiable]) -> str | None:
         pointer = latest(s)
         return None if pointer is None else str(pointer["model_version"])
     except (ValueError, KeyError, TypeError) as err:
-        path = paths.latest_model_pointer(s.env)
+        path = paths.latest_model_pointer(s.system_root)
         skipped.append(
             Unverifiable(
                 "latest.json", _uri(s, path), f"unreadable pointer ({err!r})", f"delete gs://{s.bucket}/{path}"
@@ -276,7 +278,7 @@ def serving(at_or_before: str, settings: Settings | None = None) -> Serving:
     if pointer is not None and pointer <= at_or_before:
         checked = verify(pointer, s)
         if isinstance(checked, Verified) and not checked.metadata.get("promoted"):
-            path = paths.latest_model_pointer(s.env)
+            path = paths.latest_model_pointer(s.system_root)
             checked = Unverifiable(
                 pointer,
                 _uri(s, path),

@@ -66,6 +66,7 @@ RUN_ROWS = (
     f"target_hour >= @hour AND target_hour < TIMESTAMP_ADD(@hour, INTERVAL {MAX_HORIZON_HOURS} HOUR) "
     f"AND TIMESTAMP_DIFF(target_hour, @hour, HOUR) = {HORIZON} - 1"
 )
+SYSTEM = "system_id = @system_id"  # a per-system task reads its own system's rows only
 RATE_COLUMNS = ["station_id", "horizon", "predicted_pickups", "predicted_dropoffs", "model_version"]
 
 
@@ -73,6 +74,13 @@ def run_rows_of(record: Mapping[str, Any], cutoff: datetime) -> bool:
     """True if ``record`` is a row of the run at ``cutoff``: its target hour is ``cutoff`` + horizon - 1 hours."""
     horizon = int(record.get("horizon") or 1)
     return 1 <= horizon <= MAX_HORIZON_HOURS and record["target_hour"] == cutoff + timedelta(hours=horizon - 1)
+
+
+def _of_system(record: Mapping[str, Any], settings: Settings) -> bool:
+    """True for a record of the settings' system (or of none yet); one of another system is an error."""
+    if record.get("system_id") not in (None, settings.system_id):
+        raise ValueError(f"a record of {record['system_id']!r} in a run of {settings.system_id!r}: {dict(record)}")
+    return True
 
 
 def _run_records(records: Iterable[Mapping[str, Any]], cutoff: datetime) -> list[Mapping[str, Any]]:
@@ -112,7 +120,7 @@ def served_version(cutoff: datetime, settings: Settings | None = None) -> str | 
     table = f"`{s.table_id(STATION_PREDICTIONS)}`"
     tail = "GROUP BY model_version ORDER BY COUNT(*) DESC, model_version LIMIT 1"
     try:
-        rows = _query(f"SELECT model_version FROM {table} WHERE {RUN_ROWS} {tail}", cutoff, s)
+        rows = _query(f"SELECT model_version FROM {table} WHERE {RUN_ROWS} AND {SYSTEM} {tail}", cutoff, s)
     except exceptions.NotFound:
         return None
     except exceptions.BadRequest:  # a table from before the horizons: the run's rows are its next hour's
@@ -142,7 +150,7 @@ def write_run(
     (Avro under ``predictions_backfill/``, rows in ``station_predictions_backfill``); the served ones untouched."""
     s = settings or get_settings()
     cutoff = Hour.of(cutoff).start
-    records = [dict(r) for r in _run_records(records, cutoff)]
+    records = [{**r, "system_id": s.system_id} for r in _run_records(records, cutoff) if _of_system(r, s)]
     first = served_version(cutoff, s)
     if first is None:
         path = predictions.write(records, model_version, cutoff, s)
@@ -166,7 +174,9 @@ def load_hour(records: Iterable[Mapping[str, Any]], target_hour: datetime, setti
 
 
 def _query(sql: str, hour: datetime, settings: Settings) -> list[bigquery.Row]:
-    return list(clients.bigquery_client(settings).query(sql, job_config=hour_param(hour)).result())
+    """``sql`` with ``@hour`` and ``@system_id`` (the settings' system: :data:`SYSTEM` scopes a read to it)."""
+    config = hour_param(hour, settings.system_id)
+    return list(clients.bigquery_client(settings).query(sql, job_config=config).result())
 
 
 def rows_for_hour(target_hour: datetime, settings: Settings | None = None) -> int:
@@ -175,7 +185,8 @@ def rows_for_hour(target_hour: datetime, settings: Settings | None = None) -> in
     s = settings or get_settings()
     table = f"`{s.table_id(STATION_PREDICTIONS)}`"
     try:
-        rows = _query(f"SELECT COUNT(*) AS n FROM {table} WHERE target_hour = @hour AND {HORIZON} = 1", target_hour, s)
+        where = f"target_hour = @hour AND {HORIZON} = 1 AND {SYSTEM}"
+        rows = _query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", target_hour, s)
     except exceptions.NotFound:
         return 0
     except exceptions.BadRequest:  # a table from before the horizons, not migrated yet: all its rows are hour +1
@@ -192,7 +203,7 @@ def rates_for_run(cutoff: datetime, settings: Settings | None = None) -> pd.Data
     cutoff = Hour.of(cutoff).start
     sql = (
         f"SELECT station_id, {HORIZON} AS horizon, predicted_pickups, predicted_dropoffs, model_version "
-        f"FROM `{s.table_id(STATION_PREDICTIONS)}` WHERE {RUN_ROWS} ORDER BY station_id, horizon"
+        f"FROM `{s.table_id(STATION_PREDICTIONS)}` WHERE {RUN_ROWS} AND {SYSTEM} ORDER BY station_id, horizon"
     )
     try:
         rows = _query(sql, cutoff, s)

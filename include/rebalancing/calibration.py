@@ -761,9 +761,9 @@ def calibrate_version(
         "horizons_from_horizon_1": list(range(forecast + 1, RATE_HOURS + 1)),
         "events_source": "raw_events (deduplicated by event_id)",
     }
-    bucket.write_bytes(paths.model_risk_reliability(s.env, version), png, "image/png", s)
+    bucket.write_bytes(paths.model_risk_reliability(s.system_root, version), png, "image/png", s)
     bucket.write_bytes(
-        paths.model_risk_calibration(s.env, version),
+        paths.model_risk_calibration(s.system_root, version),
         json.dumps(summary, indent=2, sort_keys=True).encode(),
         "application/json",
         s,
@@ -784,7 +784,7 @@ def calibrate_run(
     s = settings or get_settings()
     if not trained:
         return {"version": version, "skipped": "no model trained by this run"}
-    if bucket.exists(paths.model_risk_calibration(s.env, version), s):
+    if bucket.exists(paths.model_risk_calibration(s.system_root, version), s):
         return {"version": version, "skipped": "calibrated already"}
     start = cutoff - timedelta(days=validation_days)
     days = (cutoff - 3 * HOUR - start) / timedelta(days=1)

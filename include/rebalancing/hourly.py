@@ -248,7 +248,7 @@ def run(plan_hour: datetime, settings: Settings | None = None, config: Rebalanci
     generated_at = datetime.now(UTC)
     risk, moves = risk_rows(stations, hour, cfg, generated_at), plan_rows(plan, hour, generated_at)
     path = bucket.write_bytes(
-        paths.rebalancing_plan(s.env, hour), document(hour, cfg, plan, risk, moves), "application/json", s
+        paths.rebalancing_plan(s.system_root, hour), document(hour, cfg, plan, risk, moves), "application/json", s
     )
     replace_hour(STATION_RISK_SPEC, "plan_hour", hour, risk, s)
     replace_hour(REBALANCING_PLAN_SPEC, "plan_hour", hour, moves, s)

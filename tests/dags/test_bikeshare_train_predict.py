@@ -38,19 +38,19 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert sorted(r["station_id"] for r in predictions.next_hour(rows)) == sorted(STATIONS)
     assert sorted({(r["horizon"], r["target_hour"]) for r in rows}) == [(k, target + (k - 1) * HOUR) for k in (1, 2, 3)]
     objects = bucket.list_paths(f"{s.env}/", s)
-    assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.env, version, target)]
+    assert [p for p in objects if p.endswith(".avro")] == [paths.predictions(s.system_root, version, target)]
 
     assert served.rows_for_hour(target, s) == len(STATIONS)  # loaded for live monitoring (horizon 1)
-    plan = json.loads(bucket.read_bytes(paths.rebalancing_plan(s.env, CUTOFF), s))  # the hour's plan, after it
+    plan = json.loads(bucket.read_bytes(paths.rebalancing_plan(s.system_root, CUTOFF), s))  # the hour's plan, after it
     assert sorted(r["station_id"] for r in plan["stations"]) == sorted(STATIONS)
     assert {r["problem"] for r in plan["stations"]} == {"no status reported"}  # no feed polled here: said, not hidden
     assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)  # and every horizon, for the plan
 
-    served_file = bucket.read_bytes(paths.predictions(s.env, version, target), s)
+    served_file = bucket.read_bytes(paths.predictions(s.system_root, version, target), s)
     assert dag.test(logical_date=CUTOFF).state == "success"  # rerun of the same hour: a backfill beside the record
-    backfill = paths.predictions_backfill(s.env, target)
+    backfill = paths.predictions_backfill(s.system_root, target)
     assert set(bucket.list_paths(f"{s.env}/", s)) == {*objects, backfill}
-    assert bucket.read_bytes(paths.predictions(s.env, version, target), s) == served_file  # as served
+    assert bucket.read_bytes(paths.predictions(s.system_root, version, target), s) == served_file  # as served
     assert {r["model_version"] for r in predictions.read_backfill(target, s)} == {version}  # the model that served
     assert served.rows_for_hour(target, s) == len(STATIONS)  # not doubled
     assert len(served.rates_for_run(target, s)) == 3 * len(STATIONS)
@@ -58,7 +58,7 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     # a manual run at 09:17 (any minute) is the run of its hour: same version, same files, no error
     assert dag.test(logical_date=CUTOFF + timedelta(minutes=17)).state == "success"
     assert set(bucket.list_paths(f"{s.env}/", s)) == {*objects, backfill}
-    assert bucket.read_bytes(paths.predictions(s.env, version, target), s) == served_file
+    assert bucket.read_bytes(paths.predictions(s.system_root, version, target), s) == served_file
     assert served.rows_for_hour(target, s) == len(STATIONS)
 
 
@@ -81,9 +81,11 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
 
     marker = tmp_path / "code-ran"
     _, data = planting.payloads(marker)["skops calling os.system"]
-    bucket.write_bytes(paths.model_skops(s.env, version), data, "application/octet-stream", s)
+    bucket.write_bytes(paths.model_skops(s.system_root, version), data, "application/octet-stream", s)
     metadata = {**registry.read_metadata(version, s), registry.MODEL_SHA256: registry.sha256(data)}
-    bucket.write_bytes(paths.model_metadata(s.env, version), json.dumps(metadata).encode(), "application/json", s)
+    bucket.write_bytes(
+        paths.model_metadata(s.system_root, version), json.dumps(metadata).encode(), "application/json", s
+    )
 
     rerun = dag.test(logical_date=CUTOFF)
     assert rerun.state == "failed"  # report_unverifiable, a leaf, is red; everything else did its work

@@ -135,14 +135,14 @@ def test_bigquery_insert_and_query(test_settings: Settings) -> None:
 
 def test_bucket_write_read_and_rerun_replaces(test_settings: Settings) -> None:
     hour = datetime(2019, 9, 1, 9, tzinfo=UTC)
-    path = paths.predictions(test_settings.env, "v1", hour)
+    path = paths.predictions(test_settings.system_root, "v1", hour)
     uri = bucket.write_bytes(path, b"first", "avro/binary", test_settings)
     assert uri == f"gs://{test_settings.bucket}/{path}"
     assert bucket.read_bytes(path, test_settings) == b"first"
 
     bucket.write_bytes(path, b"second run", "avro/binary", test_settings)
     assert bucket.read_bytes(path, test_settings) == b"second run"
-    prefix = f"{test_settings.env}/predictions/"
+    prefix = f"{test_settings.system_root}/predictions/"
     assert bucket.list_paths(prefix, test_settings) == [path]
     # no temporary objects are left behind by the atomic write (the session's bucket also holds other tests'
     # objects, e.g. predictions_backfill/: only this path's own temporaries would be left by a bad write)

@@ -142,25 +142,29 @@ def commit_model(s: Settings, version: str, model: StationFlowModel) -> None:
 
 def plant(s: Settings, variant: str, file_name: str, data: bytes) -> None:
     """Write the planted version as an attacker would: straight to the bucket, no registry call."""
-    directory = paths.model_dir(s.env, PLANTED)
+    directory = paths.model_dir(s.system_root, PLANTED)
     bucket.write_bytes(f"{directory}/{file_name}", data, "application/octet-stream", s)
     metadata: dict[str, Any] = {"version": PLANTED, "promoted": True, "gate": "model MAE 0.001 beats every baseline"}
     if variant != "no checksum":
         metadata[registry.MODEL_SHA256] = registry.sha256(data) if "matching" in variant else "0" * 64
-    bucket.write_bytes(paths.model_metadata(s.env, PLANTED), json.dumps(metadata).encode(), "application/json", s)
+    bucket.write_bytes(
+        paths.model_metadata(s.system_root, PLANTED), json.dumps(metadata).encode(), "application/json", s
+    )
     if variant.endswith("+ pointer"):
-        pointer = {"model_version": PLANTED, "metadata": paths.model_metadata(s.env, PLANTED)}
-        bucket.write_bytes(paths.latest_model_pointer(s.env), json.dumps(pointer).encode(), "application/json", s)
+        pointer = {"model_version": PLANTED, "metadata": paths.model_metadata(s.system_root, PLANTED)}
+        bucket.write_bytes(
+            paths.latest_model_pointer(s.system_root), json.dumps(pointer).encode(), "application/json", s
+        )
 
 
 def unplant(s: Settings) -> None:
     """Delete the planted version and point latest.json back at LATER (the operator's fix)."""
     store = clients.storage_client(s).bucket(s.bucket)
-    for path in bucket.list_paths(paths.model_dir(s.env, PLANTED) + "/", s):
+    for path in bucket.list_paths(paths.model_dir(s.system_root, PLANTED) + "/", s):
         with suppress(NotFound):
             store.blob(path).delete()
-    pointer = {"model_version": LATER, "metadata": paths.model_metadata(s.env, LATER)}
-    bucket.write_bytes(paths.latest_model_pointer(s.env), json.dumps(pointer).encode(), "application/json", s)
+    pointer = {"model_version": LATER, "metadata": paths.model_metadata(s.system_root, LATER)}
+    bucket.write_bytes(paths.latest_model_pointer(s.system_root), json.dumps(pointer).encode(), "application/json", s)
 
 
 def publish(s: Settings, hour: datetime) -> dict[str, Any]:

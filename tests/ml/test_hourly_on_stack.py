@@ -78,8 +78,8 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert meta["metrics"]["model"]["rmse"] == meta["metrics"]["model_net_change_mean_column"]["rmse"]
     assert {"features", "training_window", "package_versions", "cutoff_hour", "trained_at"} <= set(meta)
     assert registry.latest(settings)["model_version"] == version
-    assert bucket.exists(registry.plot_path(settings.env, version), settings)
-    assert bucket.read_bytes(registry.plot_path(settings.env, version), settings)[:4] == b"\x89PNG"
+    assert bucket.exists(registry.plot_path(settings.system_root, version), settings)
+    assert bucket.read_bytes(registry.plot_path(settings.system_root, version), settings)[:4] == b"\x89PNG"
 
     assert meta["config"]["horizons"] == 3
     for k in (1, 2, 3):  # each horizon's count MAE beside a naive rate's, on the validation days
@@ -94,7 +94,7 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert all(r["predicted_pickups"] > 0 and r["predicted_dropoffs"] > 0 for r in rows)
     assert all(isinstance(r["predicted_net_change_mean"], float) for r in rows)
     assert [r["station_id"] for r in predictions.next_hour(rows)] == [r["station_id"] for r in rows[: len(STATIONS)]]
-    assert uri.endswith(paths.predictions(settings.env, version, target))
+    assert uri.endswith(paths.predictions(settings.system_root, version, target))
     rates = served.rates_for_run(target, settings)  # the same rows in station_predictions, all horizons
     assert len(rates) == 3 * len(STATIONS)
     assert rates.groupby("station_id")["horizon"].apply(list).tolist() == [[1, 2, 3]] * len(STATIONS)
@@ -103,19 +103,25 @@ def test_a_good_model_is_promoted_and_a_rerun_replaces_not_adds(feature_store) -
     assert served.rows_for_hour(target, settings) == len(STATIONS)
 
     model_blob = (
-        clients.storage_client(settings).bucket(settings.bucket).get_blob(paths.model_skops(settings.env, version))
+        clients.storage_client(settings)
+        .bucket(settings.bucket)
+        .get_blob(paths.model_skops(settings.system_root, version))
     )
     before = bucket.list_paths(f"{settings.env}/", settings)
-    served_file = bucket.read_bytes(paths.predictions(settings.env, version, target), settings)
+    served_file = bucket.read_bytes(paths.predictions(settings.system_root, version, target), settings)
     again = _run(CUTOFF, settings)
     assert again[0].reused is True  # a committed version is never retrained or rewritten
     assert again[1].serving_version == version  # the model that served the hour
-    assert again[2].endswith(paths.predictions_backfill(settings.env, target))  # the rerun: a backfill beside it
-    backfill_file = paths.predictions_backfill(settings.env, target)
+    assert again[2].endswith(
+        paths.predictions_backfill(settings.system_root, target)
+    )  # the rerun: a backfill beside it
+    backfill_file = paths.predictions_backfill(settings.system_root, target)
     assert set(bucket.list_paths(f"{settings.env}/", settings)) == {*before, backfill_file}  # nothing else added
     after_blob = clients.storage_client(settings).bucket(settings.bucket).get_blob(model_blob.name)
     assert after_blob.md5_hash == model_blob.md5_hash
-    assert bucket.read_bytes(paths.predictions(settings.env, version, target), settings) == served_file  # as served
+    assert (
+        bucket.read_bytes(paths.predictions(settings.system_root, version, target), settings) == served_file
+    )  # as served
     assert len(predictions.read_backfill(target, settings)) == 3 * len(STATIONS)
     assert len(served.rates_for_run(target, settings)) == 3 * len(STATIONS)  # the served rows, not doubled
 
@@ -173,17 +179,17 @@ def test_a_rerun_of_a_served_hour_keeps_the_record_and_predicts_with_the_model_t
     as_served = record()
     assert set(as_served["model_version"]) == {older}
     assert len(as_served) == 3 * len(STATIONS)
-    served_file = bucket.read_bytes(paths.predictions(settings.env, older, hour), settings)
+    served_file = bucket.read_bytes(paths.predictions(settings.system_root, older, hour), settings)
 
     evaluation, published, uri = _run(hour, settings)  # the backfill of the hour
     version = registry.version_for(hour)
     assert (evaluation.version, evaluation.reused, evaluation.promoted) == (version, False, True)
     assert registry.serving_version(version, settings) == version  # a newer model would serve the hour now...
     assert published.serving_version == older  # ...but the rerun predicts with the one that served it
-    assert uri.endswith(paths.predictions_backfill(settings.env, hour))
+    assert uri.endswith(paths.predictions_backfill(settings.system_root, hour))
     pd.testing.assert_frame_equal(record(), as_served)  # the served record: same rows, values and model
-    assert bucket.read_bytes(paths.predictions(settings.env, older, hour), settings) == served_file
-    assert not bucket.exists(paths.predictions(settings.env, version, hour), settings)
+    assert bucket.read_bytes(paths.predictions(settings.system_root, older, hour), settings) == served_file
+    assert not bucket.exists(paths.predictions(settings.system_root, version, hour), settings)
     backfill = bq.query(
         f"SELECT * FROM `{settings.table_id(STATION_PREDICTIONS_BACKFILL)}` WHERE {served.RUN_ROWS}",
         job_config=hour_rows.hour_param(hour),

@@ -100,7 +100,7 @@ def test_prediction_falls_back_to_the_newest_verified_model_idempotently(store: 
         published = hourly.Publication.from_xcom(planting.publish(s, hour))
         rows = hourly.predict(hour, published.serving_version, s)
         hourly.write_predictions(hour, published.serving_version, rows, s)
-        runs.append((published, rows, bucket.list_paths(f"{s.env}/predictions/", s)))
+        runs.append((published, rows, bucket.list_paths(f"{s.system_root}/predictions/", s)))
 
     outcome = planting.run_case(
         s, "matching checksum + pointer", "skops calling builtins.exec", marker, after=lambda: (dag_run(), dag_run())
@@ -111,8 +111,8 @@ def test_prediction_falls_back_to_the_newest_verified_model_idempotently(store: 
         assert [bad["version"] for bad in published.unverifiable] == [planting.PLANTED]
         assert sorted(r["station_id"] for r in rows if r["horizon"] == 1) == sorted(STATIONS)
         assert {r["model_version"] for r in rows} == {planting.LATER}
-    assert runs[0][2] == runs[1][2] == [paths.predictions(s.env, planting.LATER, hour)]  # the served file, kept
-    assert bucket.exists(paths.predictions_backfill(s.env, hour), s)  # the rerun's, beside it
+    assert runs[0][2] == runs[1][2] == [paths.predictions(s.system_root, planting.LATER, hour)]  # the served file, kept
+    assert bucket.exists(paths.predictions_backfill(s.system_root, hour), s)  # the rerun's, beside it
     assert served.rows_for_hour(hour, s) == len(STATIONS)  # the hour's served rows, not doubled
     written = predictions.next_hour(predictions.read(planting.LATER, hour, s))
     written = pd.DataFrame(written).set_index("station_id").sort_index()

@@ -56,7 +56,7 @@ def _settings() -> Settings:
 
 def test_a_newer_pointer_written_meanwhile_is_not_overwritten(store: GenerationStore) -> None:
     s = _settings()
-    path = paths.latest_model_pointer(s.env)
+    path = paths.latest_model_pointer(s.system_root)
     registry.point_latest("20190901T0100Z", s)
     # while the 02:00 run decides, the 05:00 run moves the pointer forward
     store.before_write = lambda: registry.point_latest("20190901T0500Z", s)
@@ -67,7 +67,7 @@ def test_a_newer_pointer_written_meanwhile_is_not_overwritten(store: GenerationS
 
 def test_an_older_pointer_written_meanwhile_is_moved_past(store: GenerationStore) -> None:
     s = _settings()
-    path = paths.latest_model_pointer(s.env)
+    path = paths.latest_model_pointer(s.system_root)
     store.before_write = lambda: registry.point_latest("20190901T0300Z", s)  # a slower, older run wins the race
     assert registry.point_latest("20190901T0400Z", s) is True
     assert store.pointer(path) == "20190901T0400Z"
@@ -84,10 +84,12 @@ def test_pointer_on_the_bucket_moves_forward_only(test_settings: Settings) -> No
         assert registry.point_latest("20190901T0300Z", s) is True
         assert registry.point_latest("20190901T0200Z", s) is False  # a backfill never moves serving back
         assert registry.latest(s)["model_version"] == "20190901T0300Z"
-        data, generation = bucket.read_with_generation(paths.latest_model_pointer(s.env), s)
+        data, generation = bucket.read_with_generation(paths.latest_model_pointer(s.system_root), s)
         assert json.loads(data)["model_version"] == "20190901T0300Z"
         assert generation > 0
-        assert bucket.list_paths(paths.models_prefix(s.env), s) == [paths.latest_model_pointer(s.env)]  # no temp left
+        assert bucket.list_paths(paths.models_prefix(s.system_root), s) == [
+            paths.latest_model_pointer(s.system_root)
+        ]  # no temp left
     finally:
         with suppress(NotFound):
             clients.storage_client(s).bucket(s.bucket).delete(force=True)

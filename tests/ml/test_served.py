@@ -153,7 +153,7 @@ def test_the_first_write_of_an_hour_is_served_and_a_rerun_is_a_backfill_beside_i
     assert served.served_version(HOUR, s) is None  # no table yet
     first = served.write_run(_run(HOUR, ["a", "b"], "v1"), HOUR, "v1", "scheduled__1", s)
     assert (first.served, first.rows, first.served_version) == (True, 6, "v1")
-    assert first.path.endswith(paths.predictions(s.env, "v1", HOUR))
+    assert first.path.endswith(paths.predictions(s.system_root, "v1", HOUR))
     assert served.served_version(HOUR, s) == "v1"
     assert served.served_version(HOUR + H, s) is None  # run T's horizon 2 is not run T+1h's record
     record = _table(s)
@@ -161,10 +161,10 @@ def test_the_first_write_of_an_hour_is_served_and_a_rerun_is_a_backfill_beside_i
     rerun = [{**r, "predicted_pickups": 99.0} for r in _run(HOUR, ["a", "b"], "v2")]
     again = served.write_run(rerun, HOUR, "v2", "backfill__2", s)
     assert (again.served, again.rows, again.served_version) == (False, 6, "v1")
-    assert again.path.endswith(paths.predictions_backfill(s.env, HOUR))
+    assert again.path.endswith(paths.predictions_backfill(s.system_root, HOUR))
     pd.testing.assert_frame_equal(_table(s), record)  # the served rows: the same values, the same model
     assert {r["model_version"] for r in predictions.read("v1", HOUR, s)} == {"v1"}  # the served file kept
-    assert not bucket.exists(paths.predictions(s.env, "v2", HOUR), s)
+    assert not bucket.exists(paths.predictions(s.system_root, "v2", HOUR), s)
     backfill = _table(s, STATION_PREDICTIONS_BACKFILL)
     assert set(zip(backfill["model_version"], backfill["run_id"], backfill["predicted_pickups"], strict=True)) == {
         ("v2", "backfill__2", 99.0)

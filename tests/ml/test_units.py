@@ -178,9 +178,28 @@ def test_avro_round_trip_with_the_checked_in_schema() -> None:
         "generated_at",
         "predicted_net_change_mean",
         "horizon",
+        "system_id",
     }
     with pytest.raises(Exception, match="predicted_net_change"):
         predictions.to_avro([{**recs[0], "predicted_net_change": None}])
+
+
+def test_a_file_written_before_systems_reads_as_jersey_citys() -> None:
+    """Avro files written with the schema before issue 24 (no system_id) stay readable: the field's default."""
+    import io
+
+    import fastavro
+
+    old_schema = predictions.schema()
+    old_schema = {**old_schema, "fields": [f for f in old_schema["fields"] if f["name"] != "system_id"]}
+    generated = datetime(2019, 9, 1, 9, 0, 1, 123000, tzinfo=UTC)
+    recs = predictions.records(["3186"], [1.5], [3.0], [4.5], HOUR0, "20190901T0700Z", generated, [1.25])
+    buf = io.BytesIO()
+    fastavro.writer(buf, old_schema, [{k: v for k, v in r.items() if k != "system_id"} for r in recs])
+    (back,) = predictions.from_avro(buf.getvalue())
+    assert back == {**recs[0], "system_id": "citibike-jc"}
+    phx = predictions.records(["3186"], [1.5], [3.0], [4.5], HOUR0, "v", generated, [1.25], system_id="phx")
+    assert predictions.from_avro(predictions.to_avro(phx))[0]["system_id"] == "phx"
 
 
 @pytest.mark.parametrize("added", [("horizon",), ("horizon", "predicted_net_change_mean")])

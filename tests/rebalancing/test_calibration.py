@@ -398,11 +398,11 @@ def test_calibrate_version_writes_the_plot_and_summary_beside_the_model(test_set
 
     result, png = cal.calibrate_version(version, 1, settings, history=timedelta(days=7))
 
-    assert bucket.read_bytes(paths.model_risk_reliability(settings.env, version), settings) == png
+    assert bucket.read_bytes(paths.model_risk_reliability(settings.system_root, version), settings) == png
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     import json
 
-    summary = json.loads(bucket.read_bytes(paths.model_risk_calibration(settings.env, version), settings))
+    summary = json.loads(bucket.read_bytes(paths.model_risk_calibration(settings.system_root, version), settings))
     assert summary["model_version"] == version
     assert summary["horizons_forecast"] == getattr(model, "horizons", 1)
     assert summary["station_hours"] == len(result.frame) == 3 * 24

@@ -82,7 +82,7 @@ def test_the_hour_is_planned_from_the_stored_status_and_rates_and_a_rerun_replac
     assert summary["moves"] == 1
     assert by_id["A"]["bikes_after_plan"] == moves[0]["bikes"]
 
-    document = json.loads(bucket.read_bytes(paths.rebalancing_plan(ds.env, HOUR), ds))
+    document = json.loads(bucket.read_bytes(paths.rebalancing_plan(ds.system_root, HOUR), ds))
     assert [(m["from_station"], m["to_station"], m["bikes"]) for m in document["moves"]] == [
         (m["from_station"], m["to_station"], m["bikes"]) for m in moves
     ]
@@ -93,4 +93,4 @@ def test_the_hour_is_planned_from_the_stored_status_and_rates_and_a_rerun_replac
     assert [(m["from_station"], m["to_station"], m["bikes"]) for m in again] == [
         (m["from_station"], m["to_station"], m["bikes"]) for m in moves
     ]
-    assert bucket.exists(paths.rebalancing_plan(ds.env, HOUR), ds)
+    assert bucket.exists(paths.rebalancing_plan(ds.system_root, HOUR), ds)
