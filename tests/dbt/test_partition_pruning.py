@@ -21,11 +21,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
-from include.dbt.runner import DbtResult
+from include.dbt.runner import DbtResult, dbt_vars, run_dbt
 from include.gcp import clients
 from include.gcp.settings import Settings
 
@@ -232,19 +231,24 @@ def dbt_queries(log_text: str) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def compiled_increment(dbt: Callable[..., DbtResult], dbt_settings: Settings, dbt_target: Path) -> CompiledIncrement:
+def compiled_increment(
+    dbt: Callable[..., DbtResult], dbt_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> CompiledIncrement:
     """Features built (a first build, or a catch-up after the other modules), then the next 15-minute
-    increment compiled: the models of a run, and what dbt queried while compiling them."""
+    increment compiled: the models of a run, and what dbt queried while compiling them (its debug log,
+    in a target and log folder of its own)."""
     dbt("run", "--exclude", "tag:monitoring", as_of=NEWEST)
     table = dbt_settings.table_id("station_features_wide")
     (row,) = clients.bigquery_client(dbt_settings).query(f"select max(as_of) as newest from `{table}`").result()
-    log = dbt_target.parent / "logs" / "dbt.log"
-    log_offset = log.stat().st_size if log.exists() else 0
-    dbt("compile", "--select", "resource_type:model", "--exclude", "tag:monitoring", as_of=row.newest + STEP)
-    with log.open(encoding="utf-8", errors="replace") as f:
-        f.seek(log_offset)
-        log_text = f.read()
-    manifest = json.loads((dbt_target / "manifest.json").read_text())
+    target = tmp_path_factory.mktemp("dbt_pruning") / "target"
+    run_dbt(
+        ["compile", "--select", "resource_type:model", "--exclude", "tag:monitoring"],
+        dbt_settings,
+        vars=dbt_vars(as_of=row.newest + STEP),
+        target_path=target,
+    )
+    log_text = (target.parent / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    manifest = json.loads((target / "manifest.json").read_text())
     models = {
         node["name"]: node["compiled_code"]
         for node in manifest["nodes"].values()
