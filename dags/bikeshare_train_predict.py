@@ -53,6 +53,15 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `raw_events`, Brier score beside the station's historical frequency for the hour, and a reliability plot:
    `models/{version}/risk_reliability.png` and `risk_calibration.json` (`include/rebalancing/calibration.py`).
 
+**One system per task** (issue 24): steps 2-6 run in the task group `per_system`, mapped over the enabled
+systems of the systems table (`include/systems.py`, `include/dbt/seeds/systems.csv`); the UI names each map
+index by its system id. A system's tasks read and write that system's rows and bucket root only
+(`Settings.for_system`), so a failing system fails only its own tasks, and its alert names it; the others
+serve. How often a system's model is refitted is `BIKESHARE_TRAIN_CADENCE` (hourly / daily / weekly, at the
+system's local `BIKESHARE_TRAIN_LOCAL_HOUR`, `include/ml/cadence.py`); prediction stays hourly on the
+system's newest promoted model. The ML tasks go to the Airflow queue `BIKESHARE_ML_QUEUE` (default
+`default`), so a deployment can give them bigger workers (README, "Bigger machines for ML").
+
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
 rewritten; the served forecasts of an hour are written once, a rerun's go beside them (its backfill file and
 rows replaced by the next rerun). So a backfill of a past week from the UI serves the hours that had no
@@ -62,15 +71,27 @@ it changes no served forecast. Code: `include/ml`, `include/rebalancing`.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task, task_group
 
 from include.hours import Hour
 from include.monitoring.alerts import default_args
 from include.timeouts import TRAIN_PREDICT as TIMEOUTS
 
 DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution())  # alerts on a final failure
+ML_QUEUE = os.environ.get("BIKESHARE_ML_QUEUE", "default") or "default"  # where the heavy tasks run
+ML_PER_RUN = 2  # systems fitted or predicted at once in one run: the local 2-core machine; on Astro, the queue's
+SYSTEM_LABEL = "{{ system_id }}"  # map_index_template: the UI shows the system, not 0..K-1
+
+
+def _settings(system_id: str):  # Settings, imported in the task (parse time)
+    """The task's settings scoped to its system; the system also names the map index in the UI."""
+    from include.gcp.settings import get_settings
+
+    get_current_context()["system_id"] = system_id  # type: ignore[typeddict-unknown-key]  # map_index_template
+    return get_settings().for_system(system_id)
 
 
 @dag(
@@ -98,64 +119,83 @@ def bikeshare_train_predict() -> None:
     def wait_for_features(data_interval_end=None) -> bool:
         from include.ml import dataset
 
+        # one dbt run builds every system's features: one wait for the country
         return dataset.features_ready(Hour.floor(data_interval_end).start)
 
-    @task(execution_timeout=TIMEOUTS.execution("train_and_evaluate"))
-    def train_and_evaluate(data_interval_end=None) -> dict:
-        from include.ml import hourly
-
-        return hourly.train_and_evaluate(Hour.floor(data_interval_end).start).to_xcom()
-
     @task
-    def publish(evaluation: dict, data_interval_end=None) -> dict:
-        from include.ml import hourly
+    def systems() -> list[str]:
+        from include.systems import enabled_system_ids
 
-        hour = Hour.floor(data_interval_end).start
-        return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation)).to_xcom()
+        return enabled_system_ids()
 
-    @task
-    def report_unverifiable(published: dict) -> None:
-        from include.monitoring import alerts
+    ml = {"queue": ML_QUEUE, "max_active_tis_per_dagrun": ML_PER_RUN, "map_index_template": SYSTEM_LABEL}
 
-        # a skipped version: alert model_unverifiable (why, what to do) and fail here, never green; the
-        # predictions (the older verified model's) go on
-        alerts.raise_alerts(alerts.unverifiable_alerts(published), get_current_context())
+    @task_group
+    def per_system(system_id: str) -> None:
+        @task(execution_timeout=TIMEOUTS.execution("per_system.train_and_evaluate"), **ml)
+        def train_and_evaluate(system_id: str, data_interval_end=None) -> dict:
+            from include.ml import hourly
 
-    @task(execution_timeout=TIMEOUTS.execution("predict"))
-    def predict(published: dict, data_interval_end=None) -> list[dict]:
-        from include.ml import hourly
+            s = _settings(system_id)
+            return hourly.train_and_evaluate(Hour.floor(data_interval_end).start, settings=s).to_xcom()
 
-        hour = Hour.floor(data_interval_end).start
-        return hourly.predict(hour, hourly.Publication.from_xcom(published).serving_version)
+        @task(map_index_template=SYSTEM_LABEL)
+        def publish(system_id: str, evaluation: dict, data_interval_end=None) -> dict:
+            from include.ml import hourly
 
-    @task
-    def write_predictions(rows: list[dict], published: dict, data_interval_end=None, run_id=None) -> str | None:
-        from include.ml import hourly
+            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation), settings=s).to_xcom()
 
-        hour = Hour.floor(data_interval_end).start
-        version = hourly.Publication.from_xcom(published).serving_version
-        return hourly.write_predictions(hour, version, rows, run_id=run_id)  # served, or a rerun's backfill
+        @task(map_index_template=SYSTEM_LABEL)
+        def report_unverifiable(system_id: str, published: dict) -> None:
+            from include.monitoring import alerts
 
-    @task(execution_timeout=TIMEOUTS.execution("calibrate_risk"))
-    def calibrate_risk(evaluation: dict, data_interval_end=None) -> dict:
-        from include.rebalancing import calibration
+            _settings(system_id)
+            # a skipped version: alert model_unverifiable (why, what to do) and fail here, never green; the
+            # predictions (the older verified model's) go on
+            alerts.raise_alerts(alerts.unverifiable_alerts(published), get_current_context())
 
-        hour = Hour.floor(data_interval_end).start
-        trained = not evaluation["reused"] and bool(evaluation.get("model_sha256"))
-        return calibration.calibrate_run(hour, evaluation["version"], trained)
+        @task(execution_timeout=TIMEOUTS.execution("per_system.predict"), **ml)
+        def predict(system_id: str, published: dict, data_interval_end=None) -> list[dict]:
+            from include.ml import hourly
 
-    @task(execution_timeout=TIMEOUTS.execution("plan_rebalancing"))
-    def plan_rebalancing(data_interval_end=None) -> dict:
-        from include.rebalancing import hourly
+            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            return hourly.predict(hour, hourly.Publication.from_xcom(published).serving_version, s)
 
-        return hourly.run(Hour.floor(data_interval_end).start)
+        @task(map_index_template=SYSTEM_LABEL)
+        def write_predictions(
+            system_id: str, rows: list[dict], published: dict, data_interval_end=None, run_id=None
+        ) -> str | None:
+            from include.ml import hourly
 
-    evaluation = train_and_evaluate()
-    within_data() >> wait_for_features() >> evaluation
-    published = publish(evaluation)
-    published >> calibrate_risk(evaluation)  # beside the plan, never in its way
-    report_unverifiable(published)  # a leaf: red when a model was skipped, the predictions unaffected
-    write_predictions(predict(published), published) >> plan_rebalancing()
+            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            version = hourly.Publication.from_xcom(published).serving_version
+            return hourly.write_predictions(hour, version, rows, s, run_id=run_id)  # served, or a rerun's backfill
+
+        @task(execution_timeout=TIMEOUTS.execution("per_system.calibrate_risk"), **ml)
+        def calibrate_risk(system_id: str, evaluation: dict, data_interval_end=None) -> dict:
+            from include.rebalancing import calibration
+
+            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            trained = not evaluation["reused"] and bool(evaluation.get("model_sha256"))
+            return calibration.calibrate_run(hour, evaluation["version"], trained, settings=s)
+
+        @task(execution_timeout=TIMEOUTS.execution("per_system.plan_rebalancing"), **ml)
+        def plan_rebalancing(system_id: str, data_interval_end=None) -> dict:
+            from include.rebalancing import hourly
+
+            return hourly.run(Hour.floor(data_interval_end).start, _settings(system_id))
+
+        evaluation = train_and_evaluate(system_id)
+        published = publish(system_id, evaluation)
+        published >> calibrate_risk(system_id, evaluation)  # beside the plan, never in its way
+        report_unverifiable(system_id, published)  # a leaf: red when a model was skipped, the predictions go on
+        predicted = predict(system_id, published)
+        write_predictions(system_id, predicted, published) >> plan_rebalancing(system_id)
+
+    enabled = systems()
+    within_data() >> wait_for_features() >> enabled  # a skipped hour skips every system's tasks
+    per_system.expand(system_id=enabled)
 
 
 bikeshare_train_predict()

@@ -32,6 +32,7 @@ import pandas as pd
 from include.gcp.settings import Settings, get_settings
 from include.hours import Hour
 from include.ml import baselines, dataset, drift, evaluate, plot, registry, served
+from include.ml.cadence import TrainCadence
 from include.ml.model import (
     DEFAULT_PARAMS,
     HISTORY_REACH,
@@ -43,6 +44,7 @@ from include.ml.model import (
     counts_by_hour,
     horizon_labels,
 )
+from include.systems import time_zone
 
 log = logging.getLogger(__name__)
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "fastavro", "google-cloud-bigquery", "google-cloud-storage")
@@ -181,7 +183,7 @@ def _metrics(valid: pd.DataFrame, predicted: pd.DataFrame, naive: dict[str, np.n
 
 
 def _horizon_metrics(
-    frame: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, by_horizon: pd.DataFrame
+    frame: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, by_horizon: pd.DataFrame, time_zone: str
 ) -> dict[str, float]:
     """MAE of each horizon's pickups and dropoffs on the validation hours ``T`` whose target hour ``T + k - 1``
     is labelled, beside the mean of the last 4 same-weekday hours of that target hour (a naive rate), flat:
@@ -199,22 +201,31 @@ def _horizon_metrics(
         )
         for label in ("pickups", "dropoffs"):
             y = actual.loc[known, label].to_numpy()
-            naive = baselines.baseline_predictions(frame, train, keys, column=label)["mean_last_4_same_weekday_hours"]
+            naive = baselines.baseline_predictions(frame, train, keys, label, time_zone)[
+                "mean_last_4_same_weekday_hours"
+            ]
             out[f"h{k}_{label}_mae"] = evaluate.mae_rmse(y, block.loc[known, label].to_numpy())["mae"]
             out[f"h{k}_{label}_naive_4w_mae"] = evaluate.mae_rmse(y, naive)["mae"]
     return out
 
 
 def train_and_evaluate(
-    cutoff: datetime, config: TrainConfig | None = None, settings: Settings | None = None
+    cutoff: datetime,
+    config: TrainConfig | None = None,
+    settings: Settings | None = None,
+    cadence: TrainCadence | None = None,
 ) -> Evaluation:
     """Fit the candidate on the training part of the window, score it and every baseline on the validation
     days, decide the gate and draw the picture; stores model.skops and the PNG (uncommitted).
 
     One step, because both halves need the same window: fetching it from the BigQuery emulator costs
     ~20 s per 70k wide rows, and reading it twice doubled the run time.
+
+    Off the system's training cadence (``BIKESHARE_TRAIN_CADENCE``, :mod:`include.ml.cadence`) nothing is fitted
+    while the system has a promoted model: the run predicts with it.
     """
     s, run = settings or get_settings(), Run(cutoff, config or TrainConfig())
+    zone = time_zone(s.system_id)
     stored = registry.read_metadata(run.version, s)
     if stored is not None:
         log.info("model %s is committed already: reused, not retrained", run.version)
@@ -226,6 +237,13 @@ def train_and_evaluate(
             metrics=stored["metrics"],
             rows=stored.get("rows", {}),
         )
+    cadence = cadence or TrainCadence.from_env()
+    if not cadence.fits(run.cutoff, zone):
+        current = registry.serving(run.version, s).version
+        if current is not None:
+            gate = f"off the training cadence ({cadence.describe(zone)}): the promoted model {current} serves"
+            log.info("%s: %s", run.version, gate)
+            return Evaluation(version=run.version, reused=True, promoted=False, gate=gate, metrics={}, rows={})
     frame = dataset.training_frame(run.window, s)
     train_part, valid_part = _split(frame, run)
     rows = {"train": len(train_part), "validation": len(valid_part), "stations": int(frame["station_id"].nunique())}
@@ -240,6 +258,7 @@ def train_and_evaluate(
         dict(run.config.params),
         mean_forecast=run.config.mean_forecast,
         horizons=run.config.horizons,
+        time_zone=zone,
     ).fit(train_part)
     trained_at = datetime.now(UTC).isoformat()
     profile = drift.profile(train_part, features)
@@ -247,10 +266,11 @@ def train_and_evaluate(
 
     by_horizon = model.predict_horizons(valid_part, frame)  # history: only hours before each row's T are read
     predicted = by_horizon[by_horizon["horizon"] == 1].drop(columns="horizon")
-    naive = baselines.baseline_predictions(frame[["station_id", "hour_start", "net_change"]], train_part, valid_part)
+    labels = frame[["station_id", "hour_start", "net_change"]]
+    naive = baselines.baseline_predictions(labels, train_part, valid_part, time_zone=zone)
     metrics = _metrics(valid_part, predicted, naive)
     decision = evaluate.gate({k: metrics[k] for k in ("model", *baselines.BASELINES)})
-    horizons = _horizon_metrics(frame, train_part, valid_part, by_horizon)
+    horizons = _horizon_metrics(frame, train_part, valid_part, by_horizon, zone)
     (log.info if decision.promoted else log.warning)("gate for %s: %s", run.version, decision.reason)
     last_day = valid_part[valid_part["hour_start"] >= run.cutoff - timedelta(hours=24)]
     png = plot.evaluation_png(

@@ -187,6 +187,7 @@ class Alert:
     severity: str = field(init=False, default="")
     next_step: str = field(init=False, default="")
     runbook: str = field(init=False, default="")
+    system_id: str | None = None  # the bike share system a per-system task worked on (issue 24)
 
     def __post_init__(self) -> None:
         if self.kind not in REGISTRY:
@@ -200,6 +201,7 @@ class Alert:
     def headline(self) -> str:
         """One line: kind, where, and what happened (the e-mail's subject)."""
         where = ".".join(p for p in (self.dag_id, self.task_id) if p)
+        where += f"[{self.system_id}]" if self.system_id else ""  # a per-system task: which system
         return f"[bikeshare {self.kind}] {where} {self.run_id or ''}: {self.summary}".replace("  ", " ")
 
     @property
@@ -224,7 +226,19 @@ class Alert:
             run_id=getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
             task_id=getattr(ti, "task_id", None),
             details=details,
+            system_id=system_of(context),
         )
+
+
+def system_of(context: Any) -> str | None:
+    """The system of a per-system task: what the task put in its context, else its mapped ``system_id`` argument."""
+    if not context:
+        return None
+    if context.get("system_id"):
+        return str(context["system_id"])
+    task = context.get("task")
+    value = (getattr(task, "op_kwargs", None) or {}).get("system_id")
+    return value if isinstance(value, str) else None
 
 
 def _connection(conn_id: str) -> Any | None:
@@ -275,7 +289,9 @@ def send(alert: Alert, context: Any = None, settings: Settings | None = None) ->
     s = settings or get_settings()
     if context and alert.dag_id is None:
         where = Alert.from_context(alert.kind, alert.summary, context)
-        alert = replace(alert, dag_id=where.dag_id, run_id=where.run_id, task_id=where.task_id)
+        alert = replace(
+            alert, dag_id=where.dag_id, run_id=where.run_id, task_id=where.task_id, system_id=where.system_id
+        )
     log.error("ALERT %s", alert.line)
     delivered = ["task_log"]
     channels: list[tuple[str, Any]] = []

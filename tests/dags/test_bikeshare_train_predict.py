@@ -90,7 +90,7 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     rerun = dag.test(logical_date=CUTOFF)
     assert rerun.state == "failed"  # report_unverifiable, a leaf, is red; everything else did its work
     states = {ti.task_id: ti.state for ti in rerun.get_task_instances()}
-    assert states.pop("report_unverifiable") == "failed"
+    assert states.pop("per_system.report_unverifiable") == "failed"
     assert set(states.values()) == {"success"}, states
     assert not marker.exists()
     fallback = predictions.read_backfill(CUTOFF, s)  # the hour was served: the rerun is a backfill beside it
@@ -100,7 +100,8 @@ def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     assert set(served.rates_for_run(CUTOFF, s)["model_version"]) == {version}  # every horizon of the run
     [alert] = alerts.read_log(s)  # one alert, its own kind: no task_failed for the same thing
     assert alert["kind"] == "model_unverifiable"
-    assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "report_unverifiable")
+    assert (alert["dag_id"], alert["task_id"]) == ("bikeshare_train_predict", "per_system.report_unverifiable")
+    assert alert["system_id"] == "citibike-jc"  # the alert names the system whose task failed
     assert alert["details"]["version"] == version
     assert alert["details"]["serving_version"] == earlier
     assert f"use {earlier}" in alert["summary"]

@@ -1,0 +1,59 @@
+"""How often each system's model is refitted: hourly, daily or weekly (``BIKESHARE_TRAIN_CADENCE``).
+
+Prediction stays hourly on the system's newest promoted model; only the fit follows the cadence. A daily
+fit happens at the system's local ``BIKESHARE_TRAIN_LOCAL_HOUR`` (default 03:00, the quietest hour), a
+weekly one at that hour on Mondays, in the system's own time zone, DST included: on a day where the hour
+does not exist (spring forward) the first hour after it fits, where it exists twice (fall back) the first.
+A system with no promoted model yet fits at any hour, so a new system serves from its first run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, cast
+from zoneinfo import ZoneInfo
+
+from include.gcp.settings import EnvReader, SettingsError
+
+Cadence = Literal["hourly", "daily", "weekly"]
+CADENCES: tuple[str, ...] = ("hourly", "daily", "weekly")
+MONDAY = 0
+
+
+@dataclass(frozen=True)
+class TrainCadence:
+    """When a system's hourly run fits a new model (see the module docstring)."""
+
+    cadence: Cadence = "hourly"
+    local_hour: int = 3
+
+    def __post_init__(self) -> None:
+        if self.cadence not in CADENCES:
+            raise SettingsError(f"BIKESHARE_TRAIN_CADENCE={self.cadence!r}: expected one of {', '.join(CADENCES)}")
+        if not 0 <= self.local_hour <= 23:
+            raise SettingsError(f"BIKESHARE_TRAIN_LOCAL_HOUR={self.local_hour}: expected 0..23")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainCadence:
+        read = EnvReader() if environ is None else EnvReader(environ)
+        return cls(
+            cadence=cast(Cadence, read.text("TRAIN_CADENCE", "hourly")),
+            local_hour=read.integer("TRAIN_LOCAL_HOUR", 3),
+        )
+
+    def fits(self, cutoff: datetime, time_zone: str) -> bool:
+        """True if the run at ``cutoff`` (UTC, on the hour) is the system's fitting hour."""
+        if self.cadence == "hourly":
+            return True
+        zone = ZoneInfo(time_zone)
+        now, before = cutoff.astimezone(zone), (cutoff - timedelta(hours=1)).astimezone(zone)
+        first_at_or_after = now.hour >= self.local_hour and (
+            before.date() != now.date() or before.hour < self.local_hour
+        )
+        return first_at_or_after and (self.cadence == "daily" or now.weekday() == MONDAY)
+
+    def describe(self, time_zone: str) -> str:
+        at = f"{self.local_hour:02d}:00 {time_zone}"
+        return {"hourly": "every hour", "daily": f"daily at {at}", "weekly": f"Mondays at {at}"}[self.cadence]
