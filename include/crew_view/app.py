@@ -47,21 +47,27 @@ def create_app(
         openapi_url=None,
     )
 
-    def read(hour: str | None) -> CrewView:
-        """The view of plan ``hour`` (the picker's ``2019-09-30T11:00Z``), the newest served without one."""
+    def read(hour: str | None, system: str | None) -> CrewView:
+        """The view of ``system``'s plan ``hour`` (the picker's ``2019-09-30T11:00Z``), the newest served without
+        one; the default system without ``system``."""
         try:
             wanted = clock.parse_hour(hour) if hour else None
-        except ValueError as err:
+            scoped = settings().for_system(system or clock.SYSTEM)
+        except ValueError as err:  # SystemsError is a ValueError: an unknown system names the known ones
             raise HTTPException(status_code=400, detail=str(err)) from None
-        return sources.assemble(settings(), wanted)
+        return sources.assemble(scoped, wanted)
 
     @app.get("/", response_class=HTMLResponse)
-    def index(hour: str | None = Query(default=None, max_length=32)) -> HTMLResponse:
-        return HTMLResponse(page.render(read(hour)), headers=NO_STORE)
+    def index(
+        hour: str | None = Query(default=None, max_length=32), system: str | None = Query(default=None, max_length=32)
+    ) -> HTMLResponse:
+        return HTMLResponse(page.render(read(hour, system)), headers=NO_STORE)
 
     @app.get("/view.json")
-    def view_json(hour: str | None = Query(default=None, max_length=32)) -> JSONResponse:
-        view = read(hour)
+    def view_json(
+        hour: str | None = Query(default=None, max_length=32), system: str | None = Query(default=None, max_length=32)
+    ) -> JSONResponse:
+        view = read(hour, system)
         data: dict[str, Any] = dataclasses.asdict(view)
         data["performance"]["best_baseline"] = view.performance.best_baseline
         if view.plan is not None:  # what the page derives, so a client need not redo it

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from include.crew_view.clock import age
+from include.systems import DEFAULT_SYSTEM
 
 MODEL = "model"  # the predictor name of the serving model in metadata.json and model_performance
 WINDOW_24H = "24h"
@@ -465,3 +466,5 @@ class CrewView:
     plan: Plan | None = None
     hours: tuple[datetime, ...] = ()  # the served plan hours, newest first (the hour picker)
     notes: tuple[str, ...] = ()  # e.g. "no plan for the hour asked for": said above the plan
+    system_id: str = DEFAULT_SYSTEM  # the system shown: its plan, its clock (issue 24)
+    systems: tuple[tuple[str, str], ...] = ()  # (id, name) of every system, for the system picker

@@ -200,38 +200,57 @@ def stop_words(stop: Stop, plan: Plan) -> tuple[str, str]:
 # --- the crew's part ----------------------------------------------------------------------------------------
 
 
-def _hour_option(hour: datetime, chosen: datetime | None) -> str:
+def _hour_option(hour: datetime, chosen: datetime | None, system: str) -> str:
     selected = " selected" if hour == chosen else ""
-    label = f"{clock.day(hour)}, {clock.clock(hour)}"
+    label = f"{clock.day(hour, system)}, {clock.clock(hour, system)}"
     return f'<option value="{clock.hour_param(hour)}"{selected}>{label}</option>'
+
+
+def _system_picker(view: CrewView) -> str:
+    """The system's select (each system has its own plans and clock); the hour list is the chosen system's."""
+    systems = view.systems or ((view.system_id, view.system_id),)
+    options = "".join(
+        f'<option value="{escape(sid)}"{" selected" if sid == view.system_id else ""}>{escape(name)}</option>'
+        for sid, name in systems
+    )
+    return f'<label class="hidden" for="system">System</label><select id="system" name="system">{options}</select>'
 
 
 def header(view: CrewView) -> str:
     """The plan hour (local first), the hour picker and a one-line summary with the warnings' count."""
-    plan = view.plan
+    plan, system = view.plan, view.system_id
+    there = f"&amp;system={escape(system)}"
     parts = ["<header><h1>Rebalancing crews</h1>"]
     if plan is not None:
         parts.append(
             f'<div class="when" id="plan-hour" data-hour="{clock.hour_param(plan.hour)}">'
-            f"{clock.day(plan.hour)}, {clock.hour_span(plan.hour)}</div>"
-            f'<div class="sub">{escape(clock.place())} time &middot; {clock.utc(plan.hour)}'
-            + (f" &middot; plan made {clock.clock(plan.generated_at)}" if plan.generated_at else "")
+            f"{clock.day(plan.hour, system)}, {clock.hour_span(plan.hour, system)}</div>"
+            f'<div class="sub">{escape(clock.place(system))} time &middot; {clock.utc(plan.hour)}'
+            + (f" &middot; plan made {clock.clock(plan.generated_at, system)}" if plan.generated_at else "")
             + "</div>"
         )
     if view.hours:
         chosen = plan.hour if plan else None
-        options = "".join(_hour_option(h, chosen) for h in view.hours)
+        options = "".join(_hour_option(h, chosen, system) for h in view.hours)
         steps = ""
         if chosen in view.hours:
             i = view.hours.index(chosen)  # newest first: i - 1 is later, i + 1 earlier
             if i + 1 < len(view.hours):
                 earlier = view.hours[i + 1]
-                steps += f'<a rel="prev" href="?hour={clock.hour_param(earlier)}">&larr; {clock.clock(earlier)}</a>'
+                steps += (
+                    f'<a rel="prev" href="?hour={clock.hour_param(earlier)}{there}">'
+                    f"&larr; {clock.clock(earlier, system)}</a>"
+                )
             if i > 0:
                 later = view.hours[i - 1]
-                steps += f' <a rel="next" href="?hour={clock.hour_param(later)}">{clock.clock(later)} &rarr;</a>'
+                steps += (
+                    f' <a rel="next" href="?hour={clock.hour_param(later)}{there}">'
+                    f"{clock.clock(later, system)} &rarr;</a>"
+                )
         parts.append(
-            '<form class="picker" method="get"><label class="hidden" for="hour">Plan hour</label>'
+            '<form class="picker" method="get">'
+            + _system_picker(view)
+            + '<label class="hidden" for="hour">Plan hour</label>'
             f'<select id="hour" name="hour">{options}</select><button type="submit">Show</button>{steps}</form>'
         )
     parts.extend(f'<div class="note">{escape(n)}</div>' for n in view.notes)
@@ -412,11 +431,12 @@ def plan_facts(view: CrewView) -> str:
 # --- the engineers' part ------------------------------------------------------------------------------------
 
 
-def _hour_span(hour: datetime) -> str:
+def _hour_span(hour: datetime, system: str) -> str:
     """``Mon 30 Sep 2019, 12:00-1:00 am New York (2019-09-30 04:00-05:00 UTC)``: local first, then UTC."""
     start = hour.astimezone(UTC)
     end = start + timedelta(hours=1)
-    return f"{clock.day(hour)}, {clock.hour_span(hour)} {clock.place()} ({start:%Y-%m-%d %H:%M}\u2013{end:%H:%M} UTC)"
+    local = f"{clock.day(hour, system)}, {clock.hour_span(hour, system)} {clock.place(system)}"
+    return f"{local} ({start:%Y-%m-%d %H:%M}\u2013{end:%H:%M} UTC)"
 
 
 def forecast_section(view: CrewView) -> str:
@@ -452,7 +472,8 @@ def forecast_section(view: CrewView) -> str:
         else ""
     )
     sub = (
-        f'<div class="sub">target hour <b>{escape(_hour_span(fc.target_hour))}</b> · {len(fc.stations)} stations · '
+        f'<div class="sub">target hour <b>{escape(_hour_span(fc.target_hour, view.system_id))}</b> · '
+        f"{len(fc.stations)} stations · "
         f"model {escape(fc.model_version)} · generated {_utc(fc.generated_at)} · the top {TOP} with a non-zero "
         "point forecast in bold (the top 10 numbered on the map)</div>"
     )
@@ -562,6 +583,6 @@ def render(view: CrewView) -> str:
         f"{plan_facts(view)}{forecast_section(view)}"
         f'<div id="model-and-performance">{model_section(view)}{performance_section(view)}</div></details>'
         f"<footer>profile {escape(view.profile)} &middot; env {escape(view.env)} &middot; page rendered "
-        f"{clock.when(view.rendered_at)} &middot; reload for fresh data</footer>"
+        f"{clock.when(view.rendered_at, view.system_id)} &middot; reload for fresh data</footer>"
         "</body></html>"
     )

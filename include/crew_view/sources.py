@@ -46,6 +46,7 @@ from include.gcp import bucket, clients, paths, tables
 from include.gcp.settings import Settings
 from include.ml import predictions, registry
 from include.rebalancing.config import RebalancingConfig
+from include.systems import all_systems
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -219,19 +220,22 @@ def performance(settings: Settings) -> Performance:
     return Performance(rows=tuple(rows))
 
 
-def _hour_job(hour: datetime) -> bigquery.QueryJobConfig:
-    return bigquery.QueryJobConfig(
-        query_parameters=[bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour.astimezone(UTC))]
-    )
+def _hour_job(hour: datetime | None, system_id: str) -> bigquery.QueryJobConfig:
+    """``@system_id`` (every read is of one system's rows) and ``@hour`` when given."""
+    params = [bigquery.ScalarQueryParameter("system_id", "STRING", system_id)]
+    if hour is not None:
+        params.append(bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour.astimezone(UTC)))
+    return bigquery.QueryJobConfig(query_parameters=params)
 
 
 def served_hours(settings: Settings, limit: int = SERVED_HOURS) -> tuple[datetime, ...]:
     """The plan hours ``station_risk`` holds, newest first (at most ``limit``); none before the first run."""
     sql = (
-        f"SELECT DISTINCT plan_hour FROM `{settings.table_id(STATION_RISK)}` ORDER BY plan_hour DESC LIMIT {int(limit)}"
+        f"SELECT DISTINCT plan_hour FROM `{settings.table_id(STATION_RISK)}` WHERE system_id = @system_id "
+        f"ORDER BY plan_hour DESC LIMIT {int(limit)}"
     )
     try:
-        rows = clients.bigquery_client(settings).query(sql).result()
+        rows = clients.bigquery_client(settings).query(sql, job_config=_hour_job(None, settings.system_id)).result()
         return tuple(h for r in rows if (h := _aware(r["plan_hour"])) is not None)
     except exceptions.NotFound:
         return ()
@@ -249,10 +253,10 @@ def plan(settings: Settings, hour: datetime) -> Plan | None:
         SELECT station_id, name, lat, lon, capacity, bikes, status_reported_at, expected_pickups_3h,
                expected_dropoffs_3h, p_empty_1h, p_empty_3h, p_full_1h, p_full_3h, target_low, target_high,
                reachable, bikes_after_plan, problem, service_level, model_version, generated_at
-        FROM `{settings.table_id(STATION_RISK)}` WHERE plan_hour = @hour
+        FROM `{settings.table_id(STATION_RISK)}` WHERE plan_hour = @hour AND system_id = @system_id
     """
     try:
-        rows = list(client.query(risk_sql, job_config=_hour_job(hour)).result())
+        rows = list(client.query(risk_sql, job_config=_hour_job(hour, settings.system_id)).result())
     except exceptions.NotFound:
         return None
     if not rows:
@@ -282,11 +286,11 @@ def plan(settings: Settings, hour: datetime) -> Plan | None:
     ]
     moves_sql = f"""
         SELECT truck, move_order, from_station, to_station, bikes, generated_at
-        FROM `{settings.table_id(REBALANCING_PLAN)}` WHERE plan_hour = @hour
+        FROM `{settings.table_id(REBALANCING_PLAN)}` WHERE plan_hour = @hour AND system_id = @system_id
         ORDER BY truck, move_order
     """
     try:
-        move_rows = list(client.query(moves_sql, job_config=_hour_job(hour)).result())
+        move_rows = list(client.query(moves_sql, job_config=_hour_job(hour, settings.system_id)).result())
     except exceptions.NotFound:
         move_rows = []
     moves = [
@@ -334,7 +338,7 @@ def plan_and_hours(
     if hour is not None:
         the_plan = plan(settings, hour)
         if the_plan is None:
-            notes = (f"No plan for {when(hour)}: showing the newest plan instead.",)
+            notes = (f"No plan for {when(hour, settings.system_id)}: showing the newest plan instead.",)
         elif hour not in hours:  # older than the picker's two weeks, opened by its link
             hours = tuple(sorted({*hours, hour}, reverse=True))
     if the_plan is None and hours:
@@ -380,4 +384,6 @@ def assemble(settings: Settings, hour: datetime | None = None) -> CrewView:
         plan=the_plan,
         hours=hours,
         notes=notes,
+        system_id=settings.system_id,
+        systems=tuple((s.system_id, s.name) for s in all_systems().values()),
     )

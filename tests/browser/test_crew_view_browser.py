@@ -117,7 +117,7 @@ def test_hour_picker_form_and_links(chromium, server):
         page.select_option("#hour", clock.hour_param(fixtures.EARLIER_HOUR))
         with page.expect_navigation():
             page.get_by_role("button", name="Show").click()  # the GET form: CSP form-action 'self'
-        assert "?hour=2019-09-30T10%3A00Z" in page.url
+        assert "?system=citibike-jc&hour=2019-09-30T10%3A00Z" in page.url  # the system picker is in the form
         assert page.locator("#plan-hour").inner_text() == "Mon 30 Sep 2019, 6:00\u20137:00 am"
         assert page.locator("svg.plan-map g.move").count() == len(fixtures.EARLIER_MOVES)
         with page.expect_navigation():

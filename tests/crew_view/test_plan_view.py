@@ -283,15 +283,41 @@ def test_the_hour_picker_offers_every_served_hour_newest_first():
     form = html[html.index('<form class="picker"') : html.index("</form>")]
     assert 'method="get"' in form
     assert "action=" not in form  # submits to this page, wherever the view is mounted
-    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', form)
+    hour_select = form[form.index('<select id="hour"') :]
+    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', hour_select)
     assert [(v, bool(sel)) for v, sel, _ in options] == [
         ("2019-09-30T12:00Z", False),
         ("2019-09-30T11:00Z", True),
         ("2019-09-30T10:00Z", False),
     ]
     assert options[1][2] == "Mon 30 Sep 2019, 7:00 am"
-    assert '<a rel="prev" href="?hour=2019-09-30T10:00Z">&larr; 6:00 am</a>' in form
-    assert '<a rel="next" href="?hour=2019-09-30T12:00Z">8:00 am &rarr;</a>' in form
+    assert '<a rel="prev" href="?hour=2019-09-30T10:00Z&amp;system=citibike-jc">&larr; 6:00 am</a>' in form
+    assert '<a rel="next" href="?hour=2019-09-30T12:00Z&amp;system=citibike-jc">8:00 am &rarr;</a>' in form
+
+
+def test_the_system_picker_offers_every_system_and_the_page_reads_the_chosen_ones_clock(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    table = tmp_path / "systems.csv"
+    table.write_text(
+        "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
+        "citibike-jc,Jersey City,America/New_York,http://127.0.0.1:1/jc/gbfs.json,citibike,2,20,,,true\n"
+        "phx,Phoenix,America/Phoenix,http://127.0.0.1:1/phx/gbfs.json,syn,2,20,,,true\n"
+    )
+    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(table))
+    shown = replace(
+        view(plan_of(), hours=(HOUR,)), system_id="phx", systems=(("citibike-jc", "Jersey City"), ("phx", "Phoenix"))
+    )
+    html = page.render(shown)
+    form = html[html.index('<form class="picker"') : html.index("</form>")]
+    systems = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', form[: form.index('id="hour"')])
+    assert [(v, bool(sel), name) for v, sel, name in systems] == [
+        ("citibike-jc", False, "Jersey City"),
+        ("phx", True, "Phoenix"),
+    ]
+    head = text_of(html[html.index("<header>") : html.index("</header>")])
+    assert "Mon 30 Sep 2019, 4:00\u20135:00 am" in head  # 11:00 UTC on Phoenix's clock
+    assert "Phoenix time" in head
 
 
 def test_no_plan_yet_and_a_note_about_the_hour_asked_for():

@@ -165,6 +165,10 @@ def test_app_serves_the_picked_hour_and_refuses_a_malformed_one(world):
     assert "Mon 30 Sep 2019, 6:00\u20137:00 am" in res.text
     assert client.get("/", params={"hour": "2019-09-30 11:00"}).status_code == 400
     assert client.get("/view.json", params={"hour": "../x"}).status_code == 400
+    unknown = client.get("/", params={"system": "gotham"})
+    assert unknown.status_code == 400
+    assert "citibike-jc" in unknown.text  # names the known systems
+    assert client.get("/view.json", params={"system": "citibike-jc"}).json()["system_id"] == "citibike-jc"
     assert (
         client.get("/view.json", params={"hour": "2019-09-30T10:00Z"})
         .json()["plan"]["hour"]
