@@ -265,9 +265,11 @@ STATION_STATUS_SPEC = TableSpec(
         _field("is_renting", "BOOLEAN"),
         _field("is_returning", "BOOLEAN"),
         _field("fetched_at", "TIMESTAMP", doc="When the poll read it (wall clock)."),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="last_reported",
     clustering_fields=("station_id",),
+    fill_added=SYSTEM_FILL,
 )
 
 STATION_INFORMATION_SPEC = TableSpec(
@@ -283,7 +285,9 @@ STATION_INFORMATION_SPEC = TableSpec(
         _field("lon", "FLOAT64"),
         _field("capacity", "INT64", mode="NULLABLE", doc="Docks; NULL when the feed does not publish it."),
         _field("fetched_at", "TIMESTAMP", doc="When the poll read this version (wall clock)."),
+        SYSTEM_ID_FIELD,
     ),
+    fill_added=SYSTEM_FILL,
 )
 
 GBFS_DEAD_LETTERS_SPEC = TableSpec(
@@ -297,8 +301,10 @@ GBFS_DEAD_LETTERS_SPEC = TableSpec(
         _field("payload", "STRING", doc="What was refused: the file or the station's JSON (cut at 100k characters)."),
         _field("station_id", "STRING", mode="NULLABLE", doc="The refused station's id, when it had one."),
         _field("received_at", "TIMESTAMP"),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="received_at",
+    fill_added=SYSTEM_FILL,
 )
 
 GBFS_FETCHES_SPEC = TableSpec(
@@ -326,8 +332,10 @@ GBFS_FETCHES_SPEC = TableSpec(
             mode="NULLABLE",
             doc="fetched_at - last_updated on the wall clock (gcp); NULL when the feed lives in replay time (local).",
         ),
+        SYSTEM_ID_FIELD,
     ),
     partition_field="fetched_at",
+    fill_added=SYSTEM_FILL,
 )
 
 TABLE_SPECS: tuple[TableSpec, ...] = (
