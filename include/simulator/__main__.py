@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     country.add_argument(
         "--gbfs-base-url", default="http://127.0.0.1:8097", help="country: feeds at <url>/<id>/gbfs.json"
     )
+    country.add_argument(
+        "--publish",
+        action="store_true",
+        help="country: publish its events of --from/--to like a replay (BIKESHARE_SYSTEMS_FILE must list its systems)",
+    )
     return p
 
 
@@ -72,10 +77,22 @@ def request_from_args(args: argparse.Namespace):  # -> ReplayRequest (imported l
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from include.simulator.publish import PublishError, ReplaySummary
-    from include.simulator.replay import run_replay, select_events
+    from include.simulator.publish import ReplaySummary
+    from include.simulator.replay import select_events
 
     args = build_parser().parse_args(argv)
+    if args.country and args.publish:
+        from include.simulator.country import CountrySpec, parse_size
+        from include.simulator.replay import ReplayRequest
+
+        k, n = parse_size(args.country)
+        spec = CountrySpec(k, n, args.seed, args.nyc)
+        start, end = parse_time(args.start), parse_time(args.end)
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+        request = ReplayRequest(
+            country=spec, start=start, end=end, speed_up=args.speed_up, malformed_share=args.malformed_share
+        )
+        return _publish(request, args.progress_every)
     if args.country:
         from include.simulator.country import cli
 
@@ -90,8 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary.first_event_time, summary.last_event_time = events[0].ts.isoformat(), events[-1].ts.isoformat()
         print(json.dumps(summary.to_dict(), indent=2))
         return 0
+    return _publish(request, args.progress_every)
+
+
+def _publish(request, progress_every: float) -> int:  # a ReplayRequest, imported lazily
+    from include.simulator.publish import PublishError
+    from include.simulator.replay import run_replay
+
     try:
-        summary = run_replay(request, progress_every=args.progress_every)
+        summary = run_replay(request, progress_every=progress_every)
     except PublishError as err:
         print(json.dumps(err.summary.to_dict(), indent=2))
         logging.error("%s", err)

@@ -119,6 +119,15 @@ def load_history(
         raise ValueError("give trip files or months to load")
     stats = ReplayStats()
     loaded = events_from_files(paths, start=start, end=end, stats=stats)
+    return load_events(loaded, s, dict(stats.rejected or {}))
+
+
+def load_events(
+    loaded: Sequence[Event], settings: Settings | None = None, rejected_rows: dict[str, int] | None = None
+) -> HistoryLoad:
+    """Load events (the trip files', or the synthetic country's: ``country_events``) into raw_events the same
+    way: checked against the contract, once per key, skipping keys already there."""
+    s = settings or get_settings()
     valid, refused, duplicates = valid_events(loaded)
     resources.ensure_bigquery(s)
     bq = clients.bigquery_client(s)
@@ -138,7 +147,7 @@ def load_history(
     return HistoryLoad(
         events=len(loaded),
         inserted=inserted,
-        rejected_rows=dict(stats.rejected or {}),
+        rejected_rows=rejected_rows or {},
         rejected_events=dict(sorted(refused.items())),
         duplicates_in_input=duplicates,
         stale_staging_dropped=dropped,
@@ -153,8 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--from", dest="start", help="window start, ISO 8601, inclusive; naive = UTC")
     p.add_argument("--to", dest="end", help="window end, ISO 8601, exclusive; naive = UTC")
+    p.add_argument("--country", metavar="KxN", help="the synthetic country's events of --from/--to instead of files")
+    p.add_argument("--seed", type=int, default=0, help="the country's seed")
     args = p.parse_args(argv)
-    result = load_history(args.month, args.files, parse_time(args.start), parse_time(args.end))
+    start, end = parse_time(args.start), parse_time(args.end)
+    if args.country:
+        from include.simulator.country import CountrySpec, country_events, parse_size
+
+        if start is None or end is None:
+            p.error("--country needs --from and --to")
+        result = load_events(country_events(CountrySpec(*parse_size(args.country), seed=args.seed), start, end))
+    else:
+        result = load_history(args.month, args.files, start, end)
     print(json.dumps(asdict(result)))
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from include.gcp.events import Event
 from include.gcp.settings import Settings
+from include.simulator.country import CountrySpec, country_events
 from include.simulator.malformed import with_malformed
 from include.simulator.pacing import Clock
 from include.simulator.publish import Progress, ReplaySummary, log_progress, publish_messages
@@ -28,6 +29,7 @@ class ReplayRequest:
     start: datetime | None = None  # inclusive, UTC
     end: datetime | None = None  # exclusive, UTC
     synthetic: SyntheticSpec | None = None
+    country: CountrySpec | None = None  # the synthetic country's events in [start, end) (include/simulator/country.py)
     speed_up: float | None = None  # None or 0: as fast as possible
     malformed_share: float = 0.0
     seed: int = 0
@@ -43,7 +45,13 @@ class ReplayRequest:
 def select_events(request: ReplayRequest, summary: ReplaySummary | None = None) -> list[Event]:
     """The valid events of a request, in event-time order; fills trips and rejected rows in ``summary``."""
     summary = summary if summary is not None else ReplaySummary()
-    if request.synthetic is not None:
+    if request.country is not None:
+        if request.files or request.months or request.synthetic is not None:
+            raise ValueError("choose either trip files/months, synthetic mode or a country, not more than one")
+        if request.start is None or request.end is None:
+            raise ValueError("a country replay needs a window: from and to")
+        events = country_events(request.country, request.start, request.end)
+    elif request.synthetic is not None:
         if request.files or request.months:
             raise ValueError("choose either trip files/months or synthetic mode, not both")
         trips = synthetic_trips(request.synthetic)

@@ -94,3 +94,27 @@ def test_a_killed_loads_staging_table_is_dropped_by_the_next_load(dataset: Setti
     result = load_history(["2019-09"], start=START, end=END, settings=dataset)
     assert result.inserted > 100
     assert not [t for t in bq.list_tables(dataset.dataset) if t.table_id.startswith(history.STAGING_PREFIX)]
+
+
+def test_a_synthetic_country_loads_through_the_same_path_keyed_by_system(
+    dataset: Settings, tmp_path, monkeypatch
+) -> None:
+    """Two synthetic systems whose stations share ids: their events land in raw_events apart, once per
+    (system_id, event_id); a rerun adds nothing; a system missing from the systems table is refused."""
+    from include.simulator.country import CountrySpec, country_events, country_systems, write_systems_csv
+
+    spec = CountrySpec(2, 20, seed=3)
+    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(write_systems_csv(country_systems(spec), tmp_path / "s.csv")))
+    events = country_events(spec, START, START + timedelta(hours=1))
+    loaded = history.load_events(events, dataset)
+    assert (loaded.events, loaded.inserted, loaded.rejected_events) == (len(events), len(events), {})
+    sql = f"select system_id, count(*) as n from `{dataset.table_id(RAW_EVENTS)}` group by system_id"
+    got = {r.system_id: r.n for r in clients.bigquery_client(dataset).query(sql).result()}
+    assert got == {sid: sum(e.system_id == sid for e in events) for sid in spec.system_ids}
+    assert history.load_events(events, dataset).inserted == 0  # rerun: nothing doubled
+
+    monkeypatch.setenv(
+        "BIKESHARE_SYSTEMS_FILE", str(write_systems_csv(country_systems(spec)[:1], tmp_path / "one.csv"))
+    )
+    refused = history.load_events(events, dataset)
+    assert refused.rejected_events == {"unknown_system": sum(e.system_id == "syn-02" for e in events)}

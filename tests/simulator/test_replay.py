@@ -62,3 +62,21 @@ def test_cli_arguments_become_a_request() -> None:
     assert request.end == datetime(2019, 9, 1, 13, tzinfo=UTC)
     synthetic = request_from_args(build_parser().parse_args(["--synthetic", "--from", "2026-01-05", "--stations", "7"]))
     assert synthetic.synthetic == SyntheticSpec(datetime(2026, 1, 5, tzinfo=UTC), stations=7)
+
+
+def test_a_country_replay_selects_its_events_of_the_window() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from include.simulator.country import CountrySpec, country_events
+    from include.simulator.replay import ReplayRequest, select_events
+
+    spec = CountrySpec(2, 10, seed=1)
+    start = datetime(2019, 7, 1, 12, tzinfo=UTC)
+    request = ReplayRequest(country=spec, start=start, end=start + timedelta(hours=1))
+    events = select_events(request)
+    assert events == country_events(spec, request.start, request.end)
+    assert {e.system_id for e in events} == {"syn-01", "syn-02"}
+    with pytest.raises(ValueError, match="needs a window"):
+        select_events(ReplayRequest(country=spec, start=start))
+    with pytest.raises(ValueError, match="not more than one"):
+        select_events(ReplayRequest(country=spec, start=start, end=start, months=["2019-07"]))
