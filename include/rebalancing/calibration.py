@@ -649,8 +649,8 @@ def model_rates(model: Any, features: pd.DataFrame, history: pd.DataFrame | None
 
 
 def stack_events(since: datetime, until: datetime, settings: Settings) -> pd.DataFrame:
-    """``raw_events`` with ``since <= ts < until``, one row per event_id (the earliest ingested copy, as dbt's
-    staging model keeps): station_id, ts, kind."""
+    """The settings' system's ``raw_events`` with ``since <= ts < until``, one row per event (the earliest
+    ingested copy, as dbt's staging model keeps): station_id, ts, kind."""
     from google.cloud import bigquery
 
     from include.gcp import clients
@@ -660,11 +660,13 @@ def stack_events(since: datetime, until: datetime, settings: Settings) -> pd.Dat
         SELECT station_id, ts_iso AS ts, LOWER(kind) AS kind
         FROM `{settings.table_id(RAW_EVENTS)}`
         WHERE ts_iso >= @since AND ts_iso < @until AND LOWER(kind) IN ('pickup', 'dropoff')
+          AND system_id = @system_id
         QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at, ts_iso) = 1
     """
     params = [
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", since.astimezone(UTC)),
         bigquery.ScalarQueryParameter("until", "TIMESTAMP", until.astimezone(UTC)),
+        bigquery.ScalarQueryParameter("system_id", "STRING", settings.system_id),
     ]
     job = clients.bigquery_client(settings).query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
     rows = [(r["station_id"], r["ts"], r["kind"]) for r in job.result(page_size=50_000)]
