@@ -74,7 +74,7 @@ def test_events_reach_station_status_through_the_feed(airflow_db: Path, inventor
 
     run = dag.test()
     assert run.state == "success"
-    result = run.get_task_instance("poll_feed").xcom_pull(task_ids="poll_feed")
+    result = run.get_task_instance("poll_feed", map_index=0).xcom_pull(task_ids="poll_feed", map_indexes=0)
     assert [f["feed"] for f in result["fetches"]] == ["gbfs", "station_information", "station_status"]
     assert result["dead_letters"] == {}
     stored = rows(s, "SELECT station_id, num_bikes_available, last_reported FROM {station_status}")
@@ -82,7 +82,7 @@ def test_events_reach_station_status_through_the_feed(airflow_db: Path, inventor
 
     again = dag.test()  # within the feed's ttl (60 s): skipped, nothing fetched
     assert again.state == "success"
-    assert again.get_task_instance("poll_feed").state == "skipped"
+    assert again.get_task_instance("poll_feed", map_index=0).state == "skipped"
     assert len(rows(s, "SELECT * FROM {gbfs_fetches}")) == 3
 
 
