@@ -275,3 +275,18 @@ def test_the_server_serves_every_systems_feed_over_http(two_feeds: LocalFeeds) -
     finally:
         http.shutdown()
         http.server_close()
+
+
+def test_the_server_serves_the_synthetic_countrys_stations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m include.simulator --country 2x50 --out DIR``'s files: each system starts from its own snapshot,
+    found through BIKESHARE_GBFS_STATION_INFORMATION_DIR (and its systems table through BIKESHARE_SYSTEMS_FILE)."""
+    from include.gbfs.server import load_snapshot
+    from include.simulator.country import CountrySpec, write_country
+
+    files = write_country(CountrySpec(2, 50), tmp_path)
+    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", files["systems_file"])
+    environ = {"BIKESHARE_GBFS_STATION_INFORMATION_DIR": str(tmp_path)}
+    g = GbfsSettings.from_env(Settings(), environ)
+    feeds = LocalFeeds.start(lambda system_id: load_snapshot(p) if (p := g.station_information_of(system_id)) else [])
+    counts = {k: len(read_information(json.dumps(f.information()).encode()).stations) for k, f in feeds.feeds.items()}
+    assert counts == {"syn-01": 50, "syn-02": 50}
