@@ -1,7 +1,8 @@
 """
 ### bikeshare_inventory - station stock from every system's GBFS feed, every minute
 
-**systems** lists the enabled systems of the systems table (`include/dbt/seeds/systems.csv`), and **poll_feed**
+**systems** lists the enabled systems of the systems table (`include/dbt/seeds/systems.csv`) (after bringing the
+four GBFS tables to their specs, once: a table from before systems gains `system_id`), and **poll_feed**
 is mapped over them (the map index is named by the system): each reads its system's GBFS feed through the
 auto-discovery URL (the table's `gbfs_url`; `BIKESHARE_GBFS_URL` overrides the default system's; locally the GBFS
 server `make stack-up` starts, `/{system_id}/gbfs.json`), keeps each station's status once per `last_reported`
@@ -18,6 +19,7 @@ when the status is older than 3 x ttl. Code and rules: `include/gbfs`.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,8 +47,12 @@ SYSTEM_LABEL = "{{ system_id }}"  # map_index_template: the UI shows the system,
 def bikeshare_inventory() -> None:
     @task
     def systems() -> list[str]:
+        """The enabled systems; first the GBFS tables brought to their specs, once, before the parallel polls."""
+        from include.gbfs.poll import ensure_tables
         from include.systems import enabled_system_ids
 
+        for done in ensure_tables():
+            logging.getLogger(__name__).info("%s", done)
         return enabled_system_ids()
 
     @task(map_index_template=SYSTEM_LABEL)

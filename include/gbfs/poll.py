@@ -384,6 +384,28 @@ class _Poll:
         return self.result
 
 
+GBFS_SPECS = (STATION_STATUS_SPEC, STATION_INFORMATION_SPEC, GBFS_DEAD_LETTERS_SPEC, GBFS_FETCHES_SPEC)
+
+
+def ensure_tables(settings: Settings | None = None) -> list[str]:
+    """Bring the four GBFS tables to their specs when they are not (missing, or older than a column such as
+    ``system_id``: the copy-refill migration of :func:`include.gcp.resources.ensure_table`); returns what it did.
+
+    Run once per DAG run before the per-system polls (the ``systems`` task): the migration must not run in
+    several mapped polls at once, and a poll of a table without ``system_id`` would fail on its filter."""
+    s = settings or get_settings()
+    client = clients.bigquery_client(s)
+    done = []
+    for spec in GBFS_SPECS:
+        try:
+            have = {f.name for f in client.get_table(s.table_id(spec.name)).schema}
+        except exceptions.NotFound:
+            have = set()
+        if {f.name for f in spec.schema} - have:
+            done.append(str(resources.ensure_table(spec, s)))
+    return done
+
+
 def poll(
     settings: Settings | None = None,
     gbfs: GbfsSettings | None = None,
@@ -403,7 +425,7 @@ def poll(
     try:
         last = last_fetches(run.client, s, run.now)
     except exceptions.NotFound:  # a deployment older than the tables: the first poll creates them
-        for spec in (STATION_STATUS_SPEC, STATION_INFORMATION_SPEC, GBFS_DEAD_LETTERS_SPEC, GBFS_FETCHES_SPEC):
+        for spec in GBFS_SPECS:
             resources.ensure_table(spec, s)
         last = {}
     if not force and not due(last.get(STATION_STATUS), run.now):
