@@ -680,22 +680,27 @@ def stack_events(since: datetime, until: datetime, settings: Settings) -> pd.Dat
 
 
 def stack_capacities(settings: Settings) -> dict[str, int]:
-    """Each station's capacity: its newest ``station_information`` row (the GBFS feed's), or the ``stations``
-    seed while that table is empty (a fresh deployment), as the plan's inventory reads them."""
+    """Each station's capacity in the settings' system: its newest ``station_information`` row (the GBFS
+    feed's), or the ``stations`` seed while that table is empty (a fresh deployment), as the plan's inventory
+    reads them."""
     from google.api_core import exceptions
+    from google.cloud import bigquery
 
     from include.gcp import clients
     from include.gcp.tables import STATION_INFORMATION, STATIONS
 
     client = clients.bigquery_client(settings)
     queries = (
-        f"""SELECT station_id, capacity FROM `{settings.table_id(STATION_INFORMATION)}` WHERE true
+        f"""SELECT station_id, capacity FROM `{settings.table_id(STATION_INFORMATION)}` WHERE system_id = @system_id
             QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY fetched_at DESC) = 1""",
         f"SELECT CAST(station_id AS STRING) AS station_id, capacity FROM `{settings.table_id(STATIONS)}`",
     )
+    system = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("system_id", "STRING", settings.system_id)]
+    )
     for sql in queries:
         try:
-            rows = list(client.query(sql).result())
+            rows = list(client.query(sql, job_config=system if "@system_id" in sql else None).result())
         except exceptions.NotFound:
             continue
         found = {str(r["station_id"]): int(r["capacity"]) for r in rows if r["capacity"] is not None}
