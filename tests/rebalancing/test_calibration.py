@@ -367,7 +367,15 @@ def test_calibrate_version_writes_the_plot_and_summary_beside_the_model(test_set
         settings,
         STATION_INFORMATION,
         [
-            {"station_id": sid, "name": sid, "lat": 40.7, "lon": -74.0, "capacity": c, "fetched_at": fetched}
+            {
+                "system_id": settings.system_id,
+                "station_id": sid,
+                "name": sid,
+                "lat": 40.7,
+                "lon": -74.0,
+                "capacity": c,
+                "fetched_at": fetched,
+            }
             for sid, (c, _, _) in stations.items()
         ],
     )
