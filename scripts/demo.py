@@ -36,7 +36,7 @@ from include.beam.control.job import JobState  # noqa: E402
 from include.beam.control.job_control import streaming_job  # noqa: E402
 from include.dbt import code_stamp  # noqa: E402
 from include.dbt.runner import dbt_vars, run_dbt  # noqa: E402
-from include.gcp import clients, feature_runs  # noqa: E402
+from include.gcp import clients, feature_runs, paths  # noqa: E402
 from include.gcp.settings import get_settings  # noqa: E402
 from include.gcp.tables import FEATURE_STORE_RUNS, RAW_EVENTS, RAW_EVENTS_DEAD_LETTER  # noqa: E402
 from include.simulator.history import load_history  # noqa: E402
@@ -171,7 +171,7 @@ def rebuild_features_if_code_changed(hour: datetime) -> bool:
 def summary(demo_started: datetime) -> None:
     s = get_settings()
     bucket = clients.storage_client(s).bucket(s.bucket)
-    latest = bucket.blob(f"{s.env}/models/latest.json")
+    latest = bucket.blob(paths.latest_model_pointer(s.system_root))  # the one system replayed here
     print(f"\n== result (bucket gs://{s.bucket}, dataset {s.project}.{s.dataset})")
     # Counts that a rerun leaves as they are (tables, never the tall station_features view: 62 M rows to count).
     print(f"   {RAW_EVENTS}: {count(f'select count(*) from `{s.table_id(RAW_EVENTS)}`'):,} rows (one per event_id)")
@@ -187,9 +187,9 @@ def summary(demo_started: datetime) -> None:
     runs = s.table_id(FEATURE_STORE_RUNS)
     verified = count(f"select count(distinct as_of) from `{runs}` where state = 'verified'")
     print(f"   {FEATURE_STORE_RUNS}: {verified:,} as_of(s) verified by dbt's tests")
-    for blob in sorted(bucket.list_blobs(prefix=f"{s.env}/"), key=lambda b: b.name):
+    for blob in sorted(bucket.list_blobs(prefix=f"{s.system_root}/"), key=lambda b: b.name):
         print(f"   gs://{s.bucket}/{blob.name}  ({blob.size:,} bytes)")
-    plan = bucket.blob(f"{s.env}/rebalancing/{DAY_END:%Y-%m-%d}/{DAY_END:%H}.json")
+    plan = bucket.blob(paths.rebalancing_plan(s.system_root, DAY_END))
     if plan.exists():
         body = json.loads(plan.download_as_text())
         summary_ = body["summary"]

@@ -60,6 +60,9 @@ def _load_dev_env() -> None:
 
 
 _load_dev_env()
+# The ML tests fit the hour they run (the hourly cadence); the default cadence (daily) and its skipping are
+# tested where it is set explicitly (tests/ml/test_cadence.py, test_hourly_on_stack.py).
+os.environ.setdefault("BIKESHARE_TRAIN_CADENCE", "hourly")
 
 from include.gcp.settings import get_settings as _settings  # noqa: E402  (stdlib only: no client loaded yet)
 

@@ -15,8 +15,10 @@ def _fitting_hours(cadence: TrainCadence, zone: str, start: datetime, hours: int
     return [f"{r.astimezone(UTC):%m-%d %H}" for r in runs if cadence.fits(r, zone)]
 
 
-def test_hourly_fits_every_run() -> None:
-    assert len(_fitting_hours(TrainCadence(), "America/Phoenix", datetime(2019, 3, 9, tzinfo=UTC), 72)) == 72
+def test_hourly_fits_every_run_and_daily_is_the_measured_default() -> None:
+    hourly = TrainCadence("hourly")
+    assert len(_fitting_hours(hourly, "America/Phoenix", datetime(2019, 3, 9, tzinfo=UTC), 72)) == 72
+    assert TrainCadence() == TrainCadence.from_env({}) == TrainCadence("daily", 3)
 
 
 def test_daily_fits_once_a_local_day_at_its_hour_in_each_zone() -> None:

@@ -254,3 +254,32 @@ def test_storage_read_scan_matches_sql_and_an_empty_window_keeps_the_columns(fea
     empty = dataset.training_frame(dataset.Window.before(START, 1), settings)
     assert empty.empty
     assert list(empty.columns) == list(frame.columns)
+
+
+def test_off_its_daily_hour_a_system_with_a_promoted_model_predicts_with_it_and_fits_nothing(feature_store) -> None:
+    from zoneinfo import ZoneInfo
+
+    from include.ml.cadence import TrainCadence
+    from include.systems import time_zone
+
+    base, _, _ = feature_store("lagged", WEEKS)
+    settings = base.with_names(bucket=f"{base.bucket}-daily")
+    clients.storage_client(settings).create_bucket(settings.bucket)
+    first, second = CUTOFF - timedelta(hours=1), CUTOFF
+    local_hour = (second.astimezone(ZoneInfo(time_zone(settings.system_id))).hour + 12) % 24
+    daily = TrainCadence("daily", local_hour)  # neither hour is the fitting hour
+    assert not daily.fits(first, time_zone(settings.system_id))
+    assert not daily.fits(second, time_zone(settings.system_id))
+
+    fitted = hourly.train_and_evaluate(first, CONFIG, settings, daily)  # no promoted model yet: it fits anyway
+    assert not fitted.reused
+    assert hourly.publish(first, fitted, CONFIG, settings).serving_version == fitted.version
+    skipped = hourly.train_and_evaluate(second, CONFIG, settings, daily)
+    assert skipped.reused
+    assert not skipped.promoted
+    assert f"the promoted model {fitted.version} serves" in skipped.gate
+    assert registry.read_metadata(registry.version_for(second), settings) is None  # nothing fitted or committed
+    published = hourly.publish(second, skipped, CONFIG, settings)
+    assert published.serving_version == fitted.version
+    rows = hourly.predict(second, published.serving_version, settings)
+    assert {r["model_version"] for r in rows} == {fitted.version}
