@@ -35,6 +35,7 @@ from include.beam.control.job import JobInfo, JobState
 from include.gcp import clients
 from include.gcp.settings import Settings
 from include.gcp.tables import GBFS_DEAD_LETTERS, GBFS_FETCHES, RAW_EVENTS, RAW_EVENTS_DEAD_LETTER, STATIONS
+from include.systems import enabled_system_ids
 
 MAX_STALENESS = timedelta(minutes=30)
 MAX_DEAD_LETTER_SHARE = 0.05
@@ -143,6 +144,7 @@ class StatusFreshness:
     ttl: int | None = None
     lag_seconds: float | None = None  # how old the file was when fetched (wall clock only)
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    system_id: str | None = None  # whose feed: the stalest system's is the one judged (stalest_status)
 
     def age(self, now: datetime) -> timedelta | None:
         if self.fetched_at is None:
@@ -160,6 +162,7 @@ class StatusFreshness:
             "age_seconds": age.total_seconds() if age is not None else None,
             "limit_seconds": self.limit().total_seconds(),
             "gbfs_dead_letters_by_reason": dict(self.dead_letters_by_reason),
+            "system_id": self.system_id,
         }
 
 
@@ -256,31 +259,47 @@ def dead_letters_by_reason(settings: Settings, window: timedelta = WINDOW, now: 
 
 
 def status_freshness(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> StatusFreshness:
-    """The GBFS poller's newest good station_status fetch and the feed's dead letters in the window
+    """The settings' system's newest good station_status fetch and its feed's dead letters in the window
     (tables missing: a deployment from before the inventory, never fetched)."""
+    system = [bigquery.ScalarQueryParameter("system_id", "STRING", settings.system_id)]
     try:
         newest = _rows(
             settings,
             f"""
             SELECT fetched_at, ttl, lag_seconds FROM `{settings.table_id(GBFS_FETCHES)}`
-            WHERE feed = 'station_status' AND ok ORDER BY fetched_at DESC LIMIT 1
+            WHERE feed = 'station_status' AND ok AND system_id = @system_id ORDER BY fetched_at DESC LIMIT 1
             """,
+            system,
         )
         letters = _rows(
             settings,
             f"""
             SELECT reason, COUNT(*) AS n FROM `{settings.table_id(GBFS_DEAD_LETTERS)}`
-            WHERE received_at >= @since AND received_at < @until GROUP BY reason ORDER BY reason
+            WHERE received_at >= @since AND received_at < @until AND system_id = @system_id
+            GROUP BY reason ORDER BY reason
             """,
-            _window_params(window, now or datetime.now(UTC)),
+            [*_window_params(window, now or datetime.now(UTC)), *system],
         )
     except api_exceptions.NotFound:
-        return StatusFreshness(None)
+        return StatusFreshness(None, system_id=settings.system_id)
     by_reason = {r["reason"]: int(r["n"]) for r in letters}
     if not newest:
-        return StatusFreshness(None, dead_letters_by_reason=by_reason)
+        return StatusFreshness(None, dead_letters_by_reason=by_reason, system_id=settings.system_id)
     row = newest[0]
-    return StatusFreshness(row["fetched_at"], row["ttl"], row["lag_seconds"], by_reason)
+    return StatusFreshness(row["fetched_at"], row["ttl"], row["lag_seconds"], by_reason, settings.system_id)
+
+
+def stalest_status(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> StatusFreshness:
+    """Of every enabled system's feed, the one furthest behind its limit (never read counts as furthest): one
+    system's fresh feed must not hide another's stale one."""
+    checked_at = now or datetime.now(UTC)
+    found = [status_freshness(settings.for_system(sid), window, checked_at) for sid in enabled_system_ids()]
+
+    def behind(status: StatusFreshness) -> float:
+        age = status.age(checked_at)
+        return float("inf") if age is None else age / status.limit()
+
+    return max(found, key=behind)
 
 
 def dead_letter_share(settings: Settings, window: timedelta = WINDOW, now: datetime | None = None) -> float | None:
@@ -328,7 +347,7 @@ def judge(
             problems.append(
                 Problem(
                     ProblemKind.STATION_STATUS_STALE,
-                    f"station status was never read from the GBFS feed; its dead letters in the last "
+                    f"station status{_of(status)} was never read from the GBFS feed; its dead letters in the last "
                     f"{_minutes(report.window)}: {letters} (see gbfs_dead_letters)",
                 )
             )
@@ -336,7 +355,8 @@ def judge(
             problems.append(
                 Problem(
                     ProblemKind.STATION_STATUS_STALE,
-                    f"station status is stale: {_minutes(age)} old (last read {status.fetched_at.isoformat()}, "
+                    f"station status{_of(status)} is stale: {_minutes(age)} old "
+                    f"(last read {status.fetched_at.isoformat()}, "
                     f"ttl {status.ttl} s), limit {_minutes(limit)}"
                     + (f"; GBFS dead letters in the last {_minutes(report.window)}: {letters}" if letters else "")
                     + ": is bikeshare_inventory running, does the feed answer? (gbfs_fetches, gbfs_dead_letters)",
@@ -370,7 +390,7 @@ def check_health(
     try:
         ingested, event_ts = newest_timestamps(settings)
         good, bad = window_counts(settings, window, checked_at)
-        status = status_freshness(settings, window, checked_at)
+        status = stalest_status(settings, window, checked_at)
         report = HealthReport(checked_at, job_state, ingested, event_ts, window, good, bad, status=status)
         report.new_stations.extend(new_stations(settings, window, checked_at))
         report.dead_letters_by_reason.update(dead_letters_by_reason(settings, window, checked_at))
@@ -415,6 +435,10 @@ def check_health(
         )
         raise StreamUnhealthy("\n".join([message, *report.notes]), found)
     return report
+
+
+def _of(status: StatusFreshness) -> str:
+    return f" of system {status.system_id}" if status.system_id else ""
 
 
 def _minutes(delta: timedelta) -> str:

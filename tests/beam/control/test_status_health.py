@@ -56,6 +56,11 @@ def test_status_older_than_three_ttls_is_a_problem() -> None:
     ]
 
 
+def test_the_problem_names_the_system_whose_feed_is_stale() -> None:
+    (problem,) = judge(_report(StatusFreshness(NOW - timedelta(minutes=7), ttl=120, system_id="phx")))
+    assert problem.message.startswith("station status of system phx is stale: 7.0 min old")
+
+
 def test_never_read_is_a_problem_only_when_the_feed_is_failing() -> None:
     assert _kinds(None) == []  # not measured
     assert _kinds(StatusFreshness(None)) == []  # nothing tried: a note in check_health
@@ -95,6 +100,6 @@ def _stale_status_is_a_problem(s: Settings) -> None:
         assert fresh.problem_kinds == []
         assert fresh.to_dict()["station_status"]["age_seconds"] == 120  # 60 s since the fetch + 60 s old then
 
-    with pytest.raises(StreamUnhealthy, match="station status is stale") as caught:
+    with pytest.raises(StreamUnhealthy, match="station status of system citibike-jc is stale") as caught:
         check_health(s, JobState.RUNNING, now=now + timedelta(minutes=4), window=timedelta(hours=1))
     assert kind_of_failure(caught.value) == "stream_unhealthy"  # the alert the monitor's failure sends
