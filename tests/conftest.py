@@ -179,3 +179,25 @@ def airflow_db() -> Path:
     """A migrated Airflow metadata database (SQLite under .local/airflow), as dag.test() needs."""
     subprocess.run([str(AIRFLOW_CLI), "db", "migrate"], check=True, capture_output=True)
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+SYSTEMS_HEADER = "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
+ZONES_OF_TEST_SYSTEMS = {"citibike-jc": "America/New_York", "phx": "America/Phoenix", "la": "America/Los_Angeles"}
+
+
+@pytest.fixture
+def systems_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # -> Callable[..., Path]
+    """``systems_table("citibike-jc", "phx")``: a systems CSV of those ids (zones from
+    :data:`ZONES_OF_TEST_SYSTEMS`), made the deployment's table through ``BIKESHARE_SYSTEMS_FILE``."""
+
+    def make(*system_ids: str) -> Path:
+        path = tmp_path / "systems.csv"
+        rows = [
+            f"{sid},{sid.upper()},{ZONES_OF_TEST_SYSTEMS[sid]},http://127.0.0.1:1/{sid}/gbfs.json,test,2,20,,,true\n"
+            for sid in system_ids
+        ]
+        path.write_text(SYSTEMS_HEADER + "".join(rows))
+        monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(path))
+        return path
+
+    return make

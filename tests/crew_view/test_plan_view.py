@@ -295,16 +295,10 @@ def test_the_hour_picker_offers_every_served_hour_newest_first():
     assert '<a rel="next" href="?hour=2019-09-30T12:00Z&amp;system=citibike-jc">8:00 am &rarr;</a>' in form
 
 
-def test_the_system_picker_offers_every_system_and_the_page_reads_the_chosen_ones_clock(tmp_path, monkeypatch):
+def test_the_system_picker_offers_every_system_and_the_page_reads_the_chosen_ones_clock(systems_table):
     from dataclasses import replace
 
-    table = tmp_path / "systems.csv"
-    table.write_text(
-        "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
-        "citibike-jc,Jersey City,America/New_York,http://127.0.0.1:1/jc/gbfs.json,citibike,2,20,,,true\n"
-        "phx,Phoenix,America/Phoenix,http://127.0.0.1:1/phx/gbfs.json,syn,2,20,,,true\n"
-    )
-    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(table))
+    systems_table("citibike-jc", "phx")
     shown = replace(
         view(plan_of(), hours=(HOUR,)), system_id="phx", systems=(("citibike-jc", "Jersey City"), ("phx", "Phoenix"))
     )
@@ -382,12 +376,7 @@ def test_the_stations_table_has_a_fill_bar_and_highest_risk_first():
     assert '<span class="p e3">62 %</span> <span class="p e3">85 %</span>' in bar
 
 
-def test_another_system_is_shown_on_its_own_clock(tmp_path, monkeypatch):
-    table = tmp_path / "systems.csv"
-    table.write_text(
-        "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
-        "phx,Phoenix,America/Phoenix,http://127.0.0.1:1/phx/gbfs.json,syn,2,20,,,true\n"
-    )
-    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(table))
+def test_another_system_is_shown_on_its_own_clock(systems_table):
+    systems_table("phx")
     assert clock.place("phx") == "Phoenix"
     assert clock.hour_span(HOUR, "phx") == "4:00\u20135:00 am"  # 11:00 UTC is 4 am in Phoenix (UTC-7, no DST)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +17,8 @@ HOUR = datetime(2019, 9, 1, 8, tzinfo=UTC)
 
 
 @pytest.fixture
-def two_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    table = tmp_path / "systems.csv"
-    table.write_text(
-        "system_id,name,time_zone,gbfs_url,trip_source,trucks,truck_capacity,depot_lat,depot_lon,enabled\n"
-        "citibike-jc,Jersey City,America/New_York,http://127.0.0.1:1/jc/gbfs.json,citibike,2,20,,,true\n"
-        "phx,Phoenix,America/Phoenix,http://127.0.0.1:1/phx/gbfs.json,syn,2,20,,,true\n"
-    )
-    monkeypatch.setenv("BIKESHARE_SYSTEMS_FILE", str(table))
+def two_systems(systems_table) -> None:
+    systems_table("citibike-jc", "phx")
 
 
 def _rows(feature: str) -> list[dict[str, object]]:
