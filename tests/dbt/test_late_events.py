@@ -122,7 +122,7 @@ def assert_tall_equals_wide(settings: Settings, station: str) -> None:
         (column, row.as_of): value
         for row in wide
         for column, value in row.items()
-        if column not in ("station_id", "as_of")
+        if column not in ("system_id", "station_id", "as_of")
     }
     tall = {(f"{f}_{w}" if w != "static" else f, t): v for (f, w, t), v in tall_snapshot(settings, station).items()}
     assert tall == unpivoted
