@@ -1,31 +1,36 @@
 """
-### bikeshare_inventory - station stock from the GBFS feed, every minute
+### bikeshare_inventory - station stock from every system's GBFS feed, every minute
 
-One task, **poll_feed**: read the operator's GBFS feed through its auto-discovery URL (`BIKESHARE_GBFS_URL`;
-Citi Bike: `https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json`; locally the GBFS server `make stack-up` starts),
-keep each station's status once per `last_reported` in BigQuery `station_status` and changed stations in
-`station_information`. The feed's `ttl` is honoured: while the last good `station_status` is younger than
-its ttl the task is **skipped**.
+**systems** lists the enabled systems of the systems table (`include/dbt/seeds/systems.csv`) (after bringing the
+four GBFS tables to their specs, once: a table from before systems gains `system_id`), and **poll_feed**
+is mapped over them (the map index is named by the system): each reads its system's GBFS feed through the
+auto-discovery URL (the table's `gbfs_url`; `BIKESHARE_GBFS_URL` overrides the default system's; locally the GBFS
+server `make stack-up` starts, `/{system_id}/gbfs.json`), keeps each station's status once per `last_reported`
+in BigQuery `station_status` and changed stations in `station_information`, every row with its `system_id`. Each
+system's feed has its own `ttl`: while its last good `station_status` is younger than that, its map index is
+**skipped**.
 
 A bad feed (HTTP error, timeout, invalid JSON, a schema violation, more bikes than docks, negative counts, a
 `last_reported` in the future or older than the stored one) never fails the run: each file or station is a
-row of `gbfs_dead_letters` with its reason, and nothing bad is stored. The run fails (and alerts) only when
-BigQuery itself cannot be reached. `bikeshare_stream`'s monitor alerts when the status is older than
-3 x ttl. Code and rules: `include/gbfs`.
+row of `gbfs_dead_letters` with its reason and system, and nothing bad is stored. A map index fails (and alerts)
+only when BigQuery itself cannot be reached, and then only that system's. `bikeshare_stream`'s monitor alerts
+when the status is older than 3 x ttl. Code and rules: `include/gbfs`.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 from include.monitoring.alerts import default_args
 from include.timeouts import INVENTORY as TIMEOUTS
 
 # a minute's DAG: retry within it
 DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), execution_timeout=TIMEOUTS.execution())
+SYSTEM_LABEL = "{{ system_id }}"  # map_index_template: the UI shows the system, not 0..K-1
 
 
 @dag(
@@ -41,17 +46,29 @@ DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), 
 )
 def bikeshare_inventory() -> None:
     @task
-    def poll_feed() -> dict[str, Any]:
+    def systems() -> list[str]:
+        """The enabled systems; first the GBFS tables brought to their specs, once, before the parallel polls."""
+        from include.gbfs.poll import ensure_tables
+        from include.systems import enabled_system_ids
+
+        for done in ensure_tables():
+            logging.getLogger(__name__).info("%s", done)
+        return enabled_system_ids()
+
+    @task(map_index_template=SYSTEM_LABEL)
+    def poll_feed(system_id: str) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.gbfs.poll import poll
+        from include.gcp.settings import get_settings
 
-        result = poll()
+        get_current_context()["system_id"] = system_id  # type: ignore[typeddict-unknown-key]  # map_index_template
+        result = poll(get_settings().for_system(system_id))
         if result.skipped:
-            raise AirflowSkipException(f"the feed's ttl has not passed: {result.skipped}")
+            raise AirflowSkipException(f"{system_id}: the feed's ttl has not passed: {result.skipped}")
         return result.to_dict()
 
-    poll_feed()
+    poll_feed.expand(system_id=systems())
 
 
 bikeshare_inventory()

@@ -1,11 +1,17 @@
-"""One poll of the GBFS feed: fetch, validate, keep what is new, dead-letter the rest (:mod:`include.gbfs.feed`'s I/O).
+"""One poll of one system's GBFS feed: fetch, validate, keep what is new, dead-letter the rest (I/O of
+:mod:`include.gbfs.feed`).
 
-1. ``gbfs.json`` (``BIKESHARE_GBFS_URL``) gives the URLs of ``station_information`` and ``station_status``.
+Every system has its own feed (:func:`include.gbfs.settings.feed_url`) and shares the four tables: every row
+written carries the poll's ``system_id`` (``Settings.system_id``) and every read (the last fetches, the newest
+stored status, the stored information) is of that system's rows only, so two systems may reuse a station id and
+one system's feed being down dead-letters that system alone.
+
+1. ``gbfs.json`` (the system's auto-discovery URL) gives the URLs of ``station_information`` and ``station_status``.
 2. ``station_information`` when its ``ttl`` has passed since the last good fetch: a station whose name,
    coordinates or capacity changed gets a new row in ``station_information``.
 3. ``station_status`` when its ``ttl`` has passed (:func:`due`): each station's row is stored when its
    ``last_reported`` is newer than the newest stored for it (read from the lookback's partitions), so a rerun or
-   an unchanged station stores nothing: one row per (station_id, last_reported).
+   an unchanged station stores nothing: one row per (system_id, station_id, last_reported).
 
 Each file fetched leaves a row in ``gbfs_fetches`` (ok or not, ``last_updated``, ``ttl``, counts): the next
 poll honours the ``ttl`` from it and the stream health check judges the status' age from it. A file that
@@ -60,6 +66,7 @@ from include.gcp.tables import (
 )
 from include.gcp.tables import STATION_INFORMATION as INFORMATION_TABLE
 from include.gcp.tables import STATION_STATUS as STATUS_TABLE
+from include.systems import DEFAULT_SYSTEM
 
 log = logging.getLogger(__name__)
 USER_AGENT = "bikeshare-mlops-gbfs-poller/1"
@@ -99,6 +106,7 @@ class FeedFetch:
 @dataclass
 class PollResult:
     polled_at: datetime
+    system_id: str = DEFAULT_SYSTEM
     skipped: str | None = None  # why nothing was fetched (the status is younger than its ttl)
     fetches: list[FeedFetch] = field(default_factory=list)
     dead_letters: dict[str, int] = field(default_factory=dict)  # by reason
@@ -107,6 +115,7 @@ class PollResult:
         """JSON-friendly (an XCom, the task log)."""
         return {
             "polled_at": self.polled_at.isoformat(),
+            "system_id": self.system_id,
             "skipped": self.skipped,
             "fetches": [{k: v for k, v in f.row().items() if k != "url"} for f in self.fetches],
             "dead_letters": dict(self.dead_letters),
@@ -156,14 +165,18 @@ def _set_timeout(response: Any, seconds: float) -> None:
 # --- BigQuery --------------------------------------------------------------------------------------------
 
 
+def _system(s: Settings) -> bigquery.ScalarQueryParameter:
+    return bigquery.ScalarQueryParameter("system_id", "STRING", s.system_id)
+
+
 def last_fetches(client: bigquery.Client, s: Settings, now: datetime) -> dict[str, dict[str, Any]]:
-    """The newest good fetch of each file in the last day: {feed: {fetched_at, ttl, last_updated}}."""
+    """The system's newest good fetch of each file in the last day: {feed: {fetched_at, ttl, last_updated}}."""
     sql = f"""
         SELECT feed, fetched_at, ttl, last_updated FROM `{s.table_id(GBFS_FETCHES)}`
-        WHERE ok AND fetched_at >= @since
+        WHERE ok AND fetched_at >= @since AND system_id = @system_id
         QUALIFY ROW_NUMBER() OVER (PARTITION BY feed ORDER BY fetched_at DESC) = 1
     """
-    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", now - timedelta(days=1))]
+    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", now - timedelta(days=1)), _system(s)]
     job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
     return {r["feed"]: dict(r.items()) for r in job.result()}
 
@@ -177,24 +190,26 @@ def due(last: dict[str, Any] | None, now: datetime) -> bool:
 
 
 def newest_stored(client: bigquery.Client, s: Settings, since: datetime) -> dict[str, datetime]:
-    """station_id -> newest stored last_reported at or after ``since`` (only those partitions are read)."""
+    """The system's station_id -> newest stored last_reported at or after ``since`` (only those partitions are read)."""
     sql = f"""
         SELECT station_id, MAX(last_reported) AS newest FROM `{s.table_id(STATUS_TABLE)}`
-        WHERE last_reported >= @since GROUP BY station_id
+        WHERE last_reported >= @since AND system_id = @system_id GROUP BY station_id
     """
-    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)]
+    params = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since), _system(s)]
     job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
     return {r["station_id"]: r["newest"] for r in job.result()}
 
 
 def stored_information(client: bigquery.Client, s: Settings, seed: bool = True) -> dict[str, StationInformation]:
-    """Each station's newest ``station_information`` row; the ``stations`` seed when that table is empty (``seed``)."""
+    """Each of the system's stations' newest ``station_information`` row; the ``stations`` seed when the system has
+    none (``seed``; the seed is Jersey City's stations, so the default system's only)."""
     sql = f"""
         SELECT station_id, name, lat, lon, capacity FROM `{s.table_id(INFORMATION_TABLE)}`
+        WHERE system_id = @system_id
         QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY fetched_at DESC) = 1
     """
-    rows = list(client.query(sql).result())
-    if not rows and seed:
+    rows = list(client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=[_system(s)])).result())
+    if not rows and seed and s.system_id == DEFAULT_SYSTEM:
         try:
             rows = list(
                 client.query(f"SELECT station_id, name, lat, lon, capacity FROM `{s.table_id(STATIONS)}`").result()
@@ -227,13 +242,24 @@ class _Poll:
     def __init__(self, s: Settings, g: GbfsSettings, now: datetime) -> None:
         self.s, self.g, self.now = s, g, now
         self.client = clients.bigquery_client(s)
-        self.result = PollResult(now)
+        self.result = PollResult(now, s.system_id)
         self.letters: list[dict[str, Any]] = []
         self.letter_ids: list[str] = []
 
+    def stamp(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with the poll's system: every table the poller writes is shared by the systems."""
+        row["system_id"] = self.s.system_id
+        return row
+
+    def row_id(self, *parts: object) -> str:
+        """A streaming insert id; with the system, so two systems' rows of one station id are never one row."""
+        return _row_id(self.s.system_id, *parts)
+
     def dead_letter(self, letter: DeadLetter, url: str, fetch_: FeedFetch | None = None) -> None:
-        self.letters.append(letter.row(url, self.now))
-        self.letter_ids.append(_row_id(letter.feed, url, letter.reason, letter.station_id, self.now, len(self.letters)))
+        self.letters.append(self.stamp(letter.row(url, self.now)))
+        self.letter_ids.append(
+            self.row_id(letter.feed, url, letter.reason, letter.station_id, self.now, len(self.letters))
+        )
         self.result.dead_letters[letter.reason] = self.result.dead_letters.get(letter.reason, 0) + 1
         if fetch_ is not None:
             fetch_.dead_letters += 1
@@ -261,12 +287,12 @@ class _Poll:
         known = stored_information(self.client, self.s, seed=False)
         changed = [st for st in result.stations if known.get(st.station_id) != st]
         record.unchanged = len(result.stations) - len(changed)
-        rows = [st.row(self.now) for st in changed]
+        rows = [self.stamp(st.row(self.now)) for st in changed]
         refused = insert(
             self.client,
             self.s.table_id(INFORMATION_TABLE),
             rows,
-            [_row_id(r["station_id"], r["fetched_at"]) for r in rows],
+            [self.row_id(r["station_id"], r["fetched_at"]) for r in rows],
         )
         for i in refused:
             self.dead_letter(
@@ -310,12 +336,12 @@ class _Poll:
             result.stale,
             len(result.unknown_stations),
         )
-        rows = [r.row(self.now) for r in result.rows]
+        rows = [self.stamp(r.row(self.now)) for r in result.rows]
         refused = insert(
             self.client,
             self.s.table_id(STATUS_TABLE),
             rows,
-            [_row_id(r["station_id"], r["last_reported"]) for r in rows],
+            [self.row_id(r["station_id"], r["last_reported"]) for r in rows],
         )
         for i in refused:
             self.dead_letter(
@@ -328,29 +354,56 @@ class _Poll:
         record.rows_written = len(rows) - len(refused)
         if result.unknown_stations:
             log.warning(
-                "%d station(s) in station_status without a capacity in station_information: %s",
+                "%s: %d station(s) in station_status without a capacity in station_information: %s",
+                self.s.system_id,
                 len(result.unknown_stations),
                 ", ".join(result.unknown_stations[:20]),
             )
 
     def finish(self) -> PollResult:
         if self.result.dead_letters:
-            log.warning("GBFS dead letters by reason: %s (table gbfs_dead_letters)", self.result.dead_letters)
+            log.warning(
+                "%s: GBFS dead letters by reason: %s (table gbfs_dead_letters)",
+                self.s.system_id,
+                self.result.dead_letters,
+            )
         if self.letters:
             refused = insert(self.client, self.s.table_id(GBFS_DEAD_LETTERS), self.letters, self.letter_ids)
             if refused:  # cannot happen for rows feed.py made writable; say so loudly if it does
                 log.error(
                     "BigQuery refused %d GBFS dead letters: %s", len(refused), [self.letters[i] for i in refused][:3]
                 )
-        fetches = [f.row() for f in self.result.fetches]
+        fetches = [self.stamp(f.row()) for f in self.result.fetches]
         if fetches:
             insert(
                 self.client,
                 self.s.table_id(GBFS_FETCHES),
                 fetches,
-                [_row_id(f["feed"], f["fetched_at"]) for f in fetches],
+                [self.row_id(f["feed"], f["fetched_at"]) for f in fetches],
             )
         return self.result
+
+
+GBFS_SPECS = (STATION_STATUS_SPEC, STATION_INFORMATION_SPEC, GBFS_DEAD_LETTERS_SPEC, GBFS_FETCHES_SPEC)
+
+
+def ensure_tables(settings: Settings | None = None) -> list[str]:
+    """Bring the four GBFS tables to their specs when they are not (missing, or older than a column such as
+    ``system_id``: the copy-refill migration of :func:`include.gcp.resources.ensure_table`); returns what it did.
+
+    Run once per DAG run before the per-system polls (the ``systems`` task): the migration must not run in
+    several mapped polls at once, and a poll of a table without ``system_id`` would fail on its filter."""
+    s = settings or get_settings()
+    client = clients.bigquery_client(s)
+    done = []
+    for spec in GBFS_SPECS:
+        try:
+            have = {f.name for f in client.get_table(s.table_id(spec.name)).schema}
+        except exceptions.NotFound:
+            have = set()
+        if {f.name for f in spec.schema} - have:
+            done.append(str(resources.ensure_table(spec, s)))
+    return done
 
 
 def poll(
@@ -358,15 +411,21 @@ def poll(
     gbfs: GbfsSettings | None = None,
     now: datetime | None = None,
     force: bool = False,
+    system_id: str | None = None,
 ) -> PollResult:
-    """Fetch what is due and store what is new (module docstring); ``force`` ignores the ttl."""
+    """Fetch what is due of one system's feed and store what is new (module docstring); ``force`` ignores the ttl.
+
+    The system is ``system_id`` (the settings scoped to it, :meth:`Settings.for_system`), else the settings' own;
+    its feed is ``gbfs``, else :meth:`GbfsSettings.from_env` of that system."""
     s = settings or get_settings()
+    if system_id is not None:
+        s = s.for_system(system_id)
     g = gbfs or GbfsSettings.from_env(s)
     run = _Poll(s, g, (now or datetime.now(UTC)).astimezone(UTC))
     try:
         last = last_fetches(run.client, s, run.now)
     except exceptions.NotFound:  # a deployment older than the tables: the first poll creates them
-        for spec in (STATION_STATUS_SPEC, STATION_INFORMATION_SPEC, GBFS_DEAD_LETTERS_SPEC, GBFS_FETCHES_SPEC):
+        for spec in GBFS_SPECS:
             resources.ensure_table(spec, s)
         last = {}
     if not force and not due(last.get(STATION_STATUS), run.now):

@@ -1,22 +1,29 @@
 """The local profile's GBFS feed: a real HTTP server on 127.0.0.1 whose stock is rebuilt from the published events.
 
 ``python -m include.gbfs.server`` (started by ``make stack-up`` with the emulators, :mod:`include.localstack`)
-serves GBFS v2.3 ``gbfs.json``, ``station_information.json`` and ``station_status.json``, plus
-``inventory.json``: the failure counts and empty/full minutes per station (totals over the stations of known
-capacity), and what it did with the messages.
+serves one GBFS v2.3 feed per system of the systems table (:mod:`include.systems`): ``/{system_id}/gbfs.json``,
+``station_information.json`` and ``station_status.json``, plus ``inventory.json``: the failure counts and
+empty/full minutes per station (totals over the stations of known capacity), and what it did with the messages.
+The default system's feed is also at the old paths (``/gbfs.json``, ...), so a single-system setup keeps working.
 
-- **Stations**: the real Citi Bike ``station_information.json`` snapshot (``BIKESHARE_GBFS_STATION_INFORMATION``,
-  default the trip data folder's, else the copy vendored in include/simulator/data; 1,587 stations). A capacity
-  of 0 there (26 stations, retired before the snapshot but in the 2019 trips) is served as unknown (no
-  ``capacity``), as is a station that appears only in the events (3426 and 459 in the Jersey City trips):
-  unknown capacity is clamped below only and has no ``num_docks_available`` (:mod:`include.rebalancing.inventory`).
+- **Systems**: each system's stock, clock and dedupe are its own (:class:`LocalFeed`); an event goes to the feed of
+  its ``system_id`` (:class:`LocalFeeds`), so two systems may share a station id. A refused message is counted on
+  the system it names when that is known, else on the default system.
+- **Stations**: the default system's are the real Citi Bike ``station_information.json`` snapshot
+  (``BIKESHARE_GBFS_STATION_INFORMATION``, default the trip data folder's, else the copy vendored in
+  include/simulator/data; 1,587 stations). A capacity of 0 there (26 stations, retired before the snapshot but in
+  the 2019 trips) is served as unknown (no ``capacity``), as is a station that appears only in the events (3426
+  and 459 in the Jersey City trips): unknown capacity is clamped below only and has no ``num_docks_available``
+  (:mod:`include.rebalancing.inventory`).
+  Another system's are ``BIKESHARE_GBFS_STATION_INFORMATION_DIR/{system_id}/station_information.json`` when that
+  exists (``python -m include.simulator --country KxN --out DIR`` writes them), else only those its events name.
 - **Stock**: it learns every event from its own subscription on the events topic
   (``BIKESHARE_GBFS_SUBSCRIPTION``, default ``<topic>-gbfs``, created with the topic if missing), so every path
   that publishes — the replay, the synthetic fleet — feeds it. Each message is validated by the event contract
   (:func:`include.gcp.events.classify`, judged by its ``simulated_now`` when it has one) and deduplicated on
-  ``event_id`` within the late-event window; a refused one is counted by reason, never applied. A pickup takes a
-  bike, a dropoff returns one, clamped to ``[0, capacity]``; an attempt at an empty or full dock is a failed
-  pickup / failed return.
+  ``(system_id, event_id)`` within the late-event window; a refused one is counted by reason, never applied. A
+  pickup takes a bike, a dropoff returns one, clamped to ``[0, capacity]``; an attempt at an empty or full dock
+  is a failed pickup / failed return.
 - **Start snapshot**: every station half full (``capacity // 2``,
   :func:`~include.rebalancing.inventory.start_snapshot`), dated by the first event's replay time, which every
   station's ``last_reported`` takes; until that event the status lists no station (``last_updated`` 0: the
@@ -24,8 +31,8 @@ capacity), and what it did with the messages.
 - **Time**: the feed lives in the replay's time: ``last_updated`` is the newest replay time seen (``simulated_now``,
   else the event's time), a station's ``last_reported`` the time of its newest event. The poller therefore judges
   "in the future" against ``last_updated`` locally (``BIKESHARE_GBFS_CLOCK=feed``), the wall clock on gcp.
-- **Durable**: the stock and the recent event ids are written to ``.local/gbfs/state.json`` before the messages
-  are acknowledged, so a restart neither loses nor double-counts an event; ``make clean`` (or ``--reset``)
+- **Durable**: every system's stock and recent event ids are written to ``.local/gbfs/state.json`` before the
+  messages are acknowledged, so a restart neither loses nor double-counts an event; ``make clean`` (or ``--reset``)
   starts from the snapshot again.
 """
 
@@ -41,21 +48,24 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from include.gbfs.settings import GbfsSettings
-from include.gcp.events import Event, Limits, classify, simulated_now
+from include.gcp.events import Event, Limits, Rejection, classify, simulated_now
 from include.gcp.settings import Settings, get_settings
 from include.rebalancing.inventory import DROPOFF, PICKUP, UNKNOWN_CAPACITY, Docks
 from include.simulator.trip_data import load_station_information
+from include.systems import DEFAULT_SYSTEM, all_systems, is_known
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 1  # one system's state (LocalFeed); a file of this version is the default system's
+SERVER_STATE_VERSION = 2  # every system's: {"version": 2, "systems": {system_id: <version 1>}}
+FILES = ("gbfs", "station_information", "station_status", "inventory")
 SAVE_EVERY_S = 2.0  # messages are acknowledged once the state holding them is on disk
 
 
@@ -89,9 +99,12 @@ def load_snapshot(path: Path) -> list[Station]:
 
 
 class LocalFeed:
-    """The feed's state: stations, the rebuilt docks, the replay clock, the event ids seen. Thread-safe."""
+    """One system's feed: stations, the rebuilt docks, the replay clock, the event ids seen. Thread-safe."""
 
-    def __init__(self, stations: list[Station], ttl: int = 60, limits: Limits | None = None) -> None:
+    def __init__(
+        self, stations: list[Station], ttl: int = 60, limits: Limits | None = None, system_id: str = DEFAULT_SYSTEM
+    ) -> None:
+        self.system_id = system_id
         self.lock = threading.Lock()
         self.stations = list(stations)
         self.index = {s.station_id: i for i, s in enumerate(self.stations)}
@@ -109,10 +122,15 @@ class LocalFeed:
     def apply(self, data: bytes, attributes: Mapping[str, str] | None = None) -> str:
         """One message: ``applied``, ``duplicate``, or the reason it was refused (never raises)."""
         now = simulated_now(dict(attributes or {}))
-        result = classify(data, now, self.limits)
+        return self.take(classify(data, now, self.limits), now)
+
+    def take(self, result: Event | Rejection, now: datetime | None) -> str:
+        """A classified message: applied when it is an event of this system (another's is ``other_system``)."""
         with self.lock:
             if not isinstance(result, Event):
                 outcome = result.code
+            elif result.system_id != self.system_id:
+                outcome = "other_system"
             else:
                 outcome = self._apply_event(result, now.timestamp() if now else None)
             self.counts[outcome] += 1
@@ -254,6 +272,7 @@ class LocalFeed:
                 }
             return {
                 "version": STATE_VERSION,
+                "system_id": self.system_id,
                 "stations": [[s.station_id, s.name, s.lat, s.lon, s.short_name, s.capacity] for s in self.stations],
                 "docks": docks,
                 "started_at": self.started_at,
@@ -271,7 +290,7 @@ class LocalFeed:
             Station(i, n, math.nan if lat is None else lat, math.nan if lon is None else lon, sn, c)
             for i, n, lat, lon, sn, c in state["stations"]
         ]
-        feed = cls(stations, ttl, limits)
+        feed = cls(stations, ttl, limits, state.get("system_id", DEFAULT_SYSTEM))
         if state["docks"] is not None:
             arrays = {k: [math.nan if v is None else v for v in vs] for k, vs in state["docks"].items()}
             feed.docks = Docks(**arrays)
@@ -289,13 +308,96 @@ class LocalFeed:
         os.replace(tmp, path)
 
 
+class LocalFeeds:
+    """Every system's :class:`LocalFeed`, an event routed to its ``system_id``'s; the server's state.
+
+    A system of the systems table without a feed yet (the table grew since the state was saved) gets one on its
+    first event or request, from ``stations(system_id)``."""
+
+    def __init__(
+        self,
+        feeds: Mapping[str, LocalFeed],
+        ttl: int = 60,
+        limits: Limits | None = None,
+        stations: Callable[[str], list[Station]] | None = None,
+        default_system: str = DEFAULT_SYSTEM,
+    ) -> None:
+        self.feeds = dict(feeds)
+        self.ttl, self.limits = ttl, limits or Limits()
+        self.stations = stations or (lambda _: [])
+        self.default_system = default_system
+        self.lock = threading.Lock()
+
+    @classmethod
+    def start(cls, stations: Callable[[str], list[Station]], ttl: int = 60, limits: Limits | None = None) -> LocalFeeds:
+        """A feed per system of the systems table, each from its start snapshot."""
+        feeds = cls({}, ttl, limits, stations)
+        for system_id in all_systems():
+            feeds.feed(system_id)
+        return feeds
+
+    @property
+    def default(self) -> LocalFeed:
+        feed = self.feed(self.default_system)
+        assert feed is not None
+        return feed
+
+    def feed(self, system_id: str) -> LocalFeed | None:
+        """The system's feed (made on first use for a system of the systems table); None: no such system."""
+        with self.lock:
+            feed = self.feeds.get(system_id)
+            if feed is None and (system_id == self.default_system or is_known(system_id)):
+                feed = self.feeds[system_id] = LocalFeed(self.stations(system_id), self.ttl, self.limits, system_id)
+            return feed
+
+    def apply(self, data: bytes, attributes: Mapping[str, str] | None = None) -> str:
+        """One message, applied to (or refused, counted on) its system's feed; outcomes as :meth:`LocalFeed.apply`."""
+        now = simulated_now(dict(attributes or {}))
+        result = classify(data, now, self.limits)
+        named = result.system_id if result.system_id is not None else self.default_system
+        feed = self.feed(named) if isinstance(result, Event) or is_known(named) else None
+        return (feed or self.default).take(result, now)
+
+    def to_state(self) -> dict[str, Any]:
+        with self.lock:
+            feeds = dict(self.feeds)
+        return {"version": SERVER_STATE_VERSION, "systems": {k: f.to_state() for k, f in feeds.items()}}
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        ttl: int = 60,
+        limits: Limits | None = None,
+        stations: Callable[[str], list[Station]] | None = None,
+    ) -> LocalFeeds:
+        """Version 2, or a version 1 file (from before systems: the default system's)."""
+        if state.get("version") == STATE_VERSION:
+            systems = {DEFAULT_SYSTEM: {**state, "system_id": DEFAULT_SYSTEM}}
+        elif state.get("version") == SERVER_STATE_VERSION:
+            systems = state["systems"]
+        else:
+            raise ValueError(f"state version {state.get('version')!r}, expected {SERVER_STATE_VERSION}")
+        feeds = {k: LocalFeed.from_state({**v, "system_id": k}, ttl, limits) for k, v in systems.items()}
+        return cls(feeds, ttl, limits, stations)
+
+    def save(self, path: Path) -> None:
+        """Write every system's state atomically (a temp file, then a rename)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_state(), separators=(",", ":"), allow_nan=True))
+        os.replace(tmp, path)
+
+
 # --- Pub/Sub ---------------------------------------------------------------------------------------------
 
 
 class EventListener:
     """Pulls the events topic through the feed's own subscription; acks only what the saved state holds."""
 
-    def __init__(self, feed: LocalFeed, settings: Settings, gbfs: GbfsSettings, state_file: Path | None) -> None:
+    def __init__(
+        self, feed: LocalFeed | LocalFeeds, settings: Settings, gbfs: GbfsSettings, state_file: Path | None
+    ) -> None:
         self.feed, self.settings, self.gbfs, self.state_file = feed, settings, gbfs, state_file
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="gbfs-events", daemon=True)
@@ -365,22 +467,41 @@ class EventListener:
 # --- HTTP ------------------------------------------------------------------------------------------------
 
 
-def make_handler(feed: LocalFeed) -> type[BaseHTTPRequestHandler]:
+def route(feeds: LocalFeeds, path: str) -> tuple[LocalFeed, str, str] | None:
+    """``/{system_id}/{file}.json`` (or the default system's ``/{file}.json``) -> (its feed, the file, the prefix
+    of the system's URLs); None when no such system or file."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 1:
+        system_id, name, prefix = feeds.default_system, parts[0], ""
+    elif len(parts) == 2:
+        system_id, name, prefix = parts[0], parts[1], f"/{parts[0]}"
+    else:
+        return None
+    if not name.endswith(".json") or name[: -len(".json")] not in FILES:
+        return None
+    feed = feeds.feed(system_id)
+    return None if feed is None else (feed, name[: -len(".json")], prefix)
+
+
+def make_handler(feed: LocalFeed | LocalFeeds) -> type[BaseHTTPRequestHandler]:
+    feeds = feed if isinstance(feed, LocalFeeds) else LocalFeeds({feed.system_id: feed}, default_system=feed.system_id)
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
             host, port = self.server.server_address[:2]
-            base = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
-            documents = {
-                "/gbfs.json": lambda: feed.discovery(base),
-                "/station_information.json": feed.information,
-                "/station_status.json": feed.status,
-                "/inventory.json": feed.inventory,
-            }
-            if path not in documents:
-                self.send_error(404, "not a GBFS file of this feed")
+            found = route(feeds, self.path.split("?", 1)[0])
+            if found is None:
+                self.send_error(404, "not a GBFS file of a system of this server")
                 return
-            data = json.dumps(documents[path](), separators=(",", ":")).encode()
+            feed, name, prefix = found
+            base = f"http://{self.headers.get('Host') or f'{host}:{port}'}{prefix}"
+            documents: dict[str, Callable[[], dict[str, Any]]] = {
+                "gbfs": lambda: feed.discovery(base),
+                "station_information": feed.information,
+                "station_status": feed.status,
+                "inventory": feed.inventory,
+            }
+            data = json.dumps(documents[name](), separators=(",", ":")).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -403,19 +524,31 @@ class FeedServer:
             max_lead=timedelta(minutes=settings.future_event_limit_minutes),
         )
         state_file = gbfs.state_file
-        if state_file is not None and state_file.exists() and not reset:
-            self.feed = LocalFeed.from_state(json.loads(state_file.read_text()), gbfs.ttl_seconds, limits)
-        else:
+
+        def stations(system_id: str) -> list[Station]:
+            path = gbfs.station_information_of(system_id)
+            if path is None:
+                return []
             try:
-                stations = load_snapshot(gbfs.station_information)
+                return load_snapshot(path)
             except (OSError, ValueError, KeyError, TypeError) as err:  # no data folder: events alone define stations
-                log.error("no station snapshot (%s): serving only the stations the events name", err)
-                stations = []
-            self.feed = LocalFeed(stations, gbfs.ttl_seconds, limits)
-        self.listener = EventListener(self.feed, settings, gbfs, state_file)
-        self.http = ThreadingHTTPServer((host, port), make_handler(self.feed))
+                log.error("%s: no station snapshot (%s): serving only the stations the events name", system_id, err)
+                return []
+
+        if state_file is not None and state_file.exists() and not reset:
+            state = json.loads(state_file.read_text())
+            self.feeds = LocalFeeds.from_state(state, gbfs.ttl_seconds, limits, stations)
+        else:
+            self.feeds = LocalFeeds.start(stations, gbfs.ttl_seconds, limits)
+        self.listener = EventListener(self.feeds, settings, gbfs, state_file)
+        self.http = ThreadingHTTPServer((host, port), make_handler(self.feeds))
         self.http.daemon_threads = True
         self.http_thread = threading.Thread(target=self.http.serve_forever, name="gbfs-http", daemon=True)
+
+    @property
+    def feed(self) -> LocalFeed:
+        """The default system's feed (the one at the old paths)."""
+        return self.feeds.default
 
     @property
     def url(self) -> str:
@@ -432,8 +565,8 @@ class FeedServer:
         self.listener.thread.join(timeout=10)
         self.http.shutdown()
         self.http.server_close()
-        if self.listener.state_file is not None and self.feed.docks is not None:
-            self.feed.save(self.listener.state_file)
+        if self.listener.state_file is not None and any(f.docks is not None for f in self.feeds.feeds.values()):
+            self.feeds.save(self.listener.state_file)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -447,9 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = FeedServer(settings, gbfs, args.host, args.port, reset=args.reset).start()
     log.info(
-        "GBFS feed on %s (%d stations; events from %s)",
+        "GBFS feeds on %s: %s (events from %s)",
         server.url,
-        len(server.feed.stations),
+        ", ".join(f"/{k}/gbfs.json {len(f.stations)} stations" for k, f in server.feeds.feeds.items()),
         server.listener.subscription,
     )
     stopped = threading.Event()
@@ -458,7 +591,7 @@ def main(argv: list[str] | None = None) -> None:
     while not stopped.wait(1.0):
         pass
     server.stop()
-    log.info("stopped; %s", dict(server.feed.counts))
+    log.info("stopped; %s", {k: dict(f.counts) for k, f in server.feeds.feeds.items()})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Where the GBFS feed is and how it is read: ``BIKESHARE_GBFS_*``, read like every setting (:class:`EnvReader`).
+"""Where a system's GBFS feed is and how it is read: ``BIKESHARE_GBFS_*``, read like every setting (:class:`EnvReader`).
 
-The gcp profile reads the operator's auto-discovery URL (``BIKESHARE_GBFS_URL``, required there; Citi Bike:
-``https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json``), on the wall clock. The local profile reads the local
-server (:mod:`include.gbfs.server`, ``Settings.gbfs``), whose feed lives in the replay's time, so its rows
-are judged against the feed's own ``last_updated`` (``clock = feed``).
+Every system has its own feed (issue 24): :meth:`GbfsSettings.from_env` gives the one of ``Settings.system_id``.
+The gcp profile reads the system's auto-discovery URL, ``gbfs_url`` of the systems table
+(:mod:`include.systems`), on the wall clock; ``BIKESHARE_GBFS_URL`` still overrides it for the default system
+only (the one variable of the single-system deployment). The local profile reads the local server
+(:mod:`include.gbfs.server`, ``Settings.gbfs``) at ``/{system_id}/gbfs.json`` (the default system at the old
+``/gbfs.json``, which that server keeps), whose feed lives in the replay's time, so its rows are judged against
+the feed's own ``last_updated`` (``clock = feed``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Literal
 
 from include.gcp.settings import EnvReader, Settings, SettingsError, get_settings
 from include.simulator.trip_data import station_information_file
+from include.systems import DEFAULT_SYSTEM, get_system
 
 FeedClock = Literal["wall", "feed"]
 CITI_BIKE_GBFS_URL = "https://gbfs.citibikenyc.com/gbfs/2.3/gbfs.json"
@@ -25,7 +29,7 @@ MAX_TTL = timedelta(hours=1)  # a feed cannot make the poller wait longer than t
 
 @dataclass(frozen=True)
 class GbfsSettings:
-    """The feed and how it is read; build with :meth:`from_env`."""
+    """One system's feed and how it is read; build with :meth:`from_env` (the feed of ``Settings.system_id``)."""
 
     url: str  # the auto-discovery gbfs.json
     language: str = "en"
@@ -35,7 +39,9 @@ class GbfsSettings:
     # the local server
     subscription: str = "bike-events-gbfs"  # its own subscription on the events topic
     ttl_seconds: int = 60  # the ttl it advertises
-    station_information: Path = Path("station_information.json")  # the snapshot it serves (.json or .json.gz)
+    station_information: Path = Path("station_information.json")  # the default system's snapshot (.json or .json.gz)
+    # other systems' snapshots: {dir}/{system_id}/station_information.json (python -m include.simulator --country)
+    station_information_dir: Path | None = None
     state_file: Path | None = None  # where it keeps its stock across restarts (None: memory only)
 
     def __post_init__(self) -> None:
@@ -54,9 +60,7 @@ class GbfsSettings:
     def from_env(cls, settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> GbfsSettings:
         s = settings or get_settings()
         read = EnvReader() if environ is None else EnvReader(environ)
-        url = read.text("GBFS_URL", "" if not s.is_local else f"{s.gbfs.url}/gbfs.json")
-        if not url:
-            raise SettingsError(f"the gcp profile needs BIKESHARE_GBFS_URL (Citi Bike: {CITI_BIKE_GBFS_URL})")
+        url = feed_url(s, read)
         timeout = read.text("GBFS_TIMEOUT_SECONDS", "10")
         try:
             timeout_seconds = float(timeout)
@@ -71,5 +75,27 @@ class GbfsSettings:
             subscription=read.text("GBFS_SUBSCRIPTION", f"{s.topic}-gbfs"),
             ttl_seconds=read.integer("GBFS_TTL_SECONDS", 60),
             station_information=read.path("GBFS_STATION_INFORMATION", station_information_file(s.trips_data_dir)),
+            station_information_dir=Path(d) if (d := read.text("GBFS_STATION_INFORMATION_DIR", "")) else None,
             state_file=s.state_dir / "gbfs" / "state.json",
         )
+
+    def station_information_of(self, system_id: str) -> Path | None:
+        """The snapshot the local server starts ``system_id``'s stations from; None: its events define them."""
+        if self.station_information_dir is not None:
+            own = self.station_information_dir / system_id / "station_information.json"
+            if own.exists():
+                return own
+        return self.station_information if system_id == DEFAULT_SYSTEM else None
+
+
+def feed_url(s: Settings, read: EnvReader | None = None) -> str:
+    """The auto-discovery URL of ``s.system_id``'s feed (module docstring): the override, the local server's or
+    the systems table's. The override is the default system's only, so no other system polls Jersey City."""
+    read = read or EnvReader()
+    override = read.text("GBFS_URL", "") if s.system_id == DEFAULT_SYSTEM else ""
+    if override:
+        return override
+    if s.is_local:
+        prefix = "" if s.system_id == DEFAULT_SYSTEM else f"/{s.system_id}"
+        return f"{s.gbfs.url}{prefix}/gbfs.json"
+    return get_system(s.system_id).gbfs_url

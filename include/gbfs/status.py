@@ -1,5 +1,7 @@
 """Each station's stock as of an hour: what the hourly plan starts from (include/rebalancing/hourly.py).
 
+One system's: the settings' ``system_id`` (every system's rows share the tables, and station ids may repeat).
+
 :func:`inventory_as_of` reads, per station, the newest ``station_status`` row with ``last_reported <= hour``
 (within the lookback before it: a station silent longer has no status) joined to the station's newest
 ``station_information`` row for name, coordinates and capacity. Information is taken as it is now, not as of
@@ -19,6 +21,7 @@ from google.cloud import bigquery
 from include.gcp import clients
 from include.gcp.settings import Settings, get_settings
 from include.gcp.tables import STATION_INFORMATION, STATION_STATUS, STATIONS
+from include.systems import DEFAULT_SYSTEM
 
 COLUMNS = [
     "station_id",
@@ -36,28 +39,39 @@ LOOKBACK = timedelta(hours=48)  # the poller's default lookback: older status is
 
 
 def _information_source(client: bigquery.Client, s: Settings) -> str:
-    """The newest row per station of station_information, or the stations seed while that table is empty."""
+    """The system's newest row per station of station_information, or while it has none the stations seed (Jersey
+    City's: the default system's only); the query's ``@system_id`` is the settings' system."""
     info = f"`{s.table_id(STATION_INFORMATION)}`"
     try:
         client.get_table(s.table_id(STATION_INFORMATION))
-        known = next(iter(client.query(f"SELECT COUNT(*) AS n FROM {info}").result())).n
+        config = bigquery.QueryJobConfig(query_parameters=[_system(s)])
+        count = f"SELECT COUNT(*) AS n FROM {info} WHERE system_id = @system_id"
+        known = next(iter(client.query(count, job_config=config).result())).n
     except exceptions.NotFound:  # a deployment whose feed was never polled: its first poll creates the table
         known = 0
     if known:
-        return f"""(SELECT station_id, name, lat, lon, capacity FROM {info}
+        return f"""(SELECT station_id, name, lat, lon, capacity FROM {info} WHERE system_id = @system_id
                    QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY fetched_at DESC) = 1)"""
+    nothing = (
+        "(SELECT CAST(NULL AS STRING) AS station_id, CAST(NULL AS STRING) AS name, CAST(NULL AS FLOAT64) AS lat,"
+        " CAST(NULL AS FLOAT64) AS lon, CAST(NULL AS INT64) AS capacity)"
+    )
+    if s.system_id != DEFAULT_SYSTEM:
+        return nothing
     try:
         client.get_table(s.table_id(STATIONS))
     except exceptions.NotFound:
-        return (
-            "(SELECT CAST(NULL AS STRING) AS station_id, CAST(NULL AS STRING) AS name, CAST(NULL AS FLOAT64) AS lat,"
-            " CAST(NULL AS FLOAT64) AS lon, CAST(NULL AS INT64) AS capacity)"
-        )
+        return nothing
     return f"(SELECT CAST(station_id AS STRING) AS station_id, name, lat, lon, capacity FROM `{s.table_id(STATIONS)}`)"
 
 
+def _system(s: Settings) -> bigquery.ScalarQueryParameter:
+    return bigquery.ScalarQueryParameter("system_id", "STRING", s.system_id)
+
+
 def inventory_as_of(hour: datetime, settings: Settings | None = None, lookback: timedelta = LOOKBACK) -> pd.DataFrame:
-    """One row per station with a status at or before ``hour`` (columns :data:`COLUMNS`), sorted by station_id."""
+    """One row per station of the settings' system with a status at or before ``hour`` (columns :data:`COLUMNS`),
+    sorted by station_id."""
     s = settings or get_settings()
     client = clients.bigquery_client(s)
     at = hour.astimezone(UTC)
@@ -65,7 +79,7 @@ def inventory_as_of(hour: datetime, settings: Settings | None = None, lookback: 
         WITH latest AS (
           SELECT station_id, num_bikes_available, num_docks_available, last_reported, is_renting, is_returning
           FROM `{s.table_id(STATION_STATUS)}`
-          WHERE last_reported <= @hour AND last_reported >= @since
+          WHERE last_reported <= @hour AND last_reported >= @since AND system_id = @system_id
           QUALIFY ROW_NUMBER() OVER (PARTITION BY station_id ORDER BY last_reported DESC, fetched_at DESC) = 1
         )
         SELECT l.station_id, l.num_bikes_available AS bikes, l.num_docks_available AS docks, i.capacity,
@@ -76,6 +90,7 @@ def inventory_as_of(hour: datetime, settings: Settings | None = None, lookback: 
     params = [
         bigquery.ScalarQueryParameter("hour", "TIMESTAMP", at),
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", at - lookback),
+        _system(s),
     ]
     try:
         client.get_table(s.table_id(STATION_STATUS))

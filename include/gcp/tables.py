@@ -253,8 +253,9 @@ GBFS_FETCHES = "gbfs_fetches"
 STATION_STATUS_SPEC = TableSpec(
     name=STATION_STATUS,
     description=(
-        "Each station's status as the GBFS feed reported it, one row per (station_id, last_reported): a poll "
-        "stores only what is newer than the stored row (include/gbfs/poll.py); the contract is include/gbfs/feed.py."
+        "Each station's status as its system's GBFS feed reported it, one row per (system_id, station_id, "
+        "last_reported): a poll stores only what is newer than the system's stored row (include/gbfs/poll.py); the "
+        "contract is include/gbfs/feed.py."
     ),
     schema=(
         _field("station_id", "STRING"),

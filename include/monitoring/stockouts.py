@@ -145,7 +145,7 @@ status AS (
         num_docks_available,
         LEAD(last_reported) OVER (PARTITION BY station_id ORDER BY last_reported) AS next_reported
     FROM `{status}`
-    WHERE last_reported >= @since AND last_reported < @hour_end
+    WHERE last_reported >= @since AND last_reported < @hour_end AND system_id = @system_id
 ),
 states AS (
     -- each report's state, clipped to the hour: it holds until the station's next report
@@ -211,7 +211,8 @@ ORDER BY longest.minutes DESC, longest.station_id, longest.kind
 COVERAGE_SQL = """
 SELECT
     (SELECT COUNT(*) FROM `{risk}` WHERE plan_hour = @plan_hour) AS stations,
-    (SELECT MAX(last_reported) FROM `{status}` WHERE last_reported >= @since) AS newest_report
+    (SELECT MAX(last_reported) FROM `{status}` WHERE last_reported >= @since AND system_id = @system_id)
+        AS newest_report
 """
 
 
@@ -228,6 +229,7 @@ def check_hour(
         bigquery.ScalarQueryParameter("hour_end", "TIMESTAMP", hour.end),
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", hour.start - timedelta(hours=lim.state_lookback_hours)),
         bigquery.ScalarQueryParameter("min_minutes", "FLOAT64", lim.min_minutes),
+        bigquery.ScalarQueryParameter("system_id", "STRING", s.system_id),  # station_status is every system's
     ]
 
     def query(sql: str) -> list[dict[str, Any]]:

@@ -288,3 +288,13 @@ def test_the_queries_dbt_sends_while_compiling_an_increment_are_bounded(
     assert any("first_mismatch" in sql and "joined_recounted" not in sql for _, sql in reading), "the labels' recount"
     found = [(node, problems(sql)) for node, sql in reading]
     assert [(node, p) for node, p in found if p] == []
+
+
+@pytest.mark.integration
+def test_the_newest_time_lookups_of_an_increment_are_bounded(compiled_increment: CompiledIncrement) -> None:
+    """The marts' newest as_of / hour (macros/as_of.sql newest_time) is first looked up since the merge
+    floor, a literal on the partition column: on BigQuery a bare max() reads the whole column."""
+    lookups = [sql for _, sql in compiled_increment.queries if re.search(r"select max\(\w+\) as newest from", sql)]
+    assert len(lookups) >= 2  # station_features_wide's as_of and station_hourly_labels' hour_start
+    unbounded = [sql for sql in lookups if not re.search(r"where \w+ >= timestamp '[^']+'", sql)]
+    assert unbounded == []

@@ -228,6 +228,7 @@ def test_inventory_falls_back_to_the_stations_seed(ds: Settings) -> None:
                 "is_renting": True,
                 "is_returning": True,
                 "fetched_at": "2026-12-07T12:00:00Z",
+                "system_id": "citibike-jc",
             }
         ],
     )

@@ -238,7 +238,8 @@ def test_the_server_rebuilds_stock_from_published_events(
     inventory = get(server.url + "/inventory.json")
     assert (inventory["failed_pickups"], inventory["failed_returns"]) == (1, 1)
     assert inventory["messages"] == {"applied": 5, "duplicate": 2, "bad_json": 1}
-    assert json.loads(gbfs.state_file.read_text())["counts"]["applied"] == 5  # saved before the acks
+    saved = json.loads(gbfs.state_file.read_text())["systems"]["citibike-jc"]
+    assert saved["counts"]["applied"] == 5  # saved before the acks
 
     # a restart reads the saved state: nothing lost, a redelivered copy not counted twice
     server.stop()

@@ -59,7 +59,10 @@
 {#- The newest value of `column` in the model `identifier` of this run's schema, as a Python
     datetime; none at parse time, on a first build, on a full refresh and for an empty table.
     Looked up by name, not ref: station_features is built from the model that asks. One
-    `select max(...)`, run while the model compiles. -#}
+    `select max(...)`, run while the model compiles. With an as_of, first among the values since the
+    merge floor (macros/late_events.sql; `column` is the table's partition column, so BigQuery reads
+    ~5 day partitions of one column, not all of them), and over the whole table only when none is
+    that recent (after an outage): the same value either way. -#}
 {% macro newest_time(identifier, column) %}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{- return(none) -}}
@@ -68,6 +71,14 @@
     {%- if relation is none -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set newest = run_query('select max(' ~ column ~ ') as newest from ' ~ relation).columns[0].values()[0] -%}
+    {%- set sql = 'select max(' ~ column ~ ') as newest from ' ~ relation -%}
+    {%- set newest = none -%}
+    {%- if var('as_of', none) -%}
+        {%- set since = sql ~ ' where ' ~ column ~ ' >= ' ~ timestamp_literal(late_event_merge_floor()) -%}
+        {%- set newest = run_query(since).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if newest is none -%}
+        {%- set newest = run_query(sql).columns[0].values()[0] -%}
+    {%- endif -%}
     {{- return(none if newest is none else parse_utc(newest)) -}}
 {% endmacro %}
