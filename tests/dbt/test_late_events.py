@@ -307,9 +307,10 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert rows_written(dbt_target)["station_features_wide"] == sum(rebuilt.values())
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
     assert_labels_match_recount(built, busiest, ts - 2 * HOUR, as_of.replace(minute=0))
-    # no as_of: the whole tables (the feature store's three; model_performance is not built here)
+    # no as_of: the whole tables (staging, the fleet and the feature store's three, each keyed by system;
+    # model_performance is not built here)
     audit = dbt("test", "--select", "unique_combination_*", "--exclude", "tag:monitoring")
-    assert "PASS=3" in audit.output
+    assert "PASS=5" in audit.output
     assert "ERROR=0" in audit.output
 
 
