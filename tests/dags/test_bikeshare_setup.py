@@ -26,7 +26,7 @@ def test_setup_dag_creates_everything_and_a_rerun_changes_nothing(airflow_db, fr
     assert dag.test().state == "success"
 
     bq = clients.bigquery_client(s)
-    seeds = {"stations", "us_federal_holidays"}
+    seeds = {"stations", "systems", "us_federal_holidays"}
     assert {t.table_id for t in bq.list_tables(s.dataset)} == {spec.name for spec in TABLE_SPECS} | seeds
     stations = bq.query(f"select count(*) as n from `{s.table_id('stations')}`").result()
     assert next(iter(stations)).n > 50  # the GBFS stations, loaded and tested by dbt
