@@ -12,14 +12,17 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from include.systems import DEFAULT_SYSTEM
+
 SEEDS_DIR = Path(__file__).resolve().parent / "seeds"
 
 
-def stations_rows(gbfs_path: Path) -> list[dict[str, object]]:
-    """id, name, lat, lon, capacity of every station in the feed, ordered by id."""
+def stations_rows(gbfs_path: Path, system_id: str = DEFAULT_SYSTEM) -> list[dict[str, object]]:
+    """system, id, name, lat, lon, capacity of every station in the feed of ``system_id``, ordered by id."""
     stations = json.loads(gbfs_path.read_text())["data"]["stations"]
     rows = [
         {
+            "system_id": system_id,
             "station_id": str(s["station_id"]),
             "name": s.get("name", ""),
             "lat": s.get("lat"),

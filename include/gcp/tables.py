@@ -85,7 +85,7 @@ RAW_EVENTS_SPEC = TableSpec(
         ),
     ),
     partition_field="ts_iso",
-    clustering_fields=("station_id",),
+    clustering_fields=("system_id", "station_id"),
     fill_added=(("system_id", f"'{DEFAULT_SYSTEM}'"),),  # every event before systems was the one system's
 )
 
@@ -103,6 +103,7 @@ RAW_EVENTS_DEAD_LETTER_SPEC = TableSpec(
         _field("system_id", "STRING", mode="NULLABLE", doc="The message's system_id, when it had a well-formed one."),
     ),
     partition_field="received_at",
+    clustering_fields=("system_id",),
 )
 
 STATION_PREDICTIONS_SPEC = TableSpec(
@@ -134,7 +135,7 @@ STATION_PREDICTIONS_SPEC = TableSpec(
     ),
     # day partitions on the target hour: hourly ones would pass BigQuery's 10,000-partition limit in 14 months
     partition_field="target_hour",
-    clustering_fields=("station_id",),
+    clustering_fields=("system_id", "station_id"),
     fill_added=SYSTEM_FILL,
 )
 
@@ -150,7 +151,7 @@ STATION_PREDICTIONS_BACKFILL_SPEC = TableSpec(
         _field("run_id", "STRING", mode="NULLABLE", doc="The Airflow run that wrote the rows (a backfill's run id)."),
     ),
     partition_field="target_hour",
-    clustering_fields=("station_id",),
+    clustering_fields=("system_id", "station_id"),
     fill_added=SYSTEM_FILL,
 )
 
@@ -170,6 +171,7 @@ FEATURE_DRIFT_SPEC = TableSpec(
     ),
     partition_field="checked_hour",
     fill_added=SYSTEM_FILL,
+    clustering_fields=("system_id",),
 )
 
 FEATURE_STORE_RUNS_SPEC = TableSpec(
@@ -219,7 +221,7 @@ STATION_RISK_SPEC = TableSpec(
         SYSTEM_ID_FIELD,
     ),
     partition_field="plan_hour",
-    clustering_fields=("station_id",),
+    clustering_fields=("system_id", "station_id"),
     fill_added=SYSTEM_FILL,
 )
 
@@ -242,6 +244,7 @@ REBALANCING_PLAN_SPEC = TableSpec(
     ),
     partition_field="plan_hour",
     fill_added=SYSTEM_FILL,
+    clustering_fields=("system_id",),
 )
 
 # --- the GBFS feed (include/gbfs): polled every minute by bikeshare_inventory, read by the hourly plan ---
@@ -269,7 +272,7 @@ STATION_STATUS_SPEC = TableSpec(
         SYSTEM_ID_FIELD,
     ),
     partition_field="last_reported",
-    clustering_fields=("station_id",),
+    clustering_fields=("system_id", "station_id"),
     fill_added=SYSTEM_FILL,
 )
 
@@ -306,6 +309,7 @@ GBFS_DEAD_LETTERS_SPEC = TableSpec(
     ),
     partition_field="received_at",
     fill_added=SYSTEM_FILL,
+    clustering_fields=("system_id",),
 )
 
 GBFS_FETCHES_SPEC = TableSpec(
@@ -337,6 +341,7 @@ GBFS_FETCHES_SPEC = TableSpec(
     ),
     partition_field="fetched_at",
     fill_added=SYSTEM_FILL,
+    clustering_fields=("system_id",),
 )
 
 TABLE_SPECS: tuple[TableSpec, ...] = (

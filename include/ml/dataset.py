@@ -3,7 +3,8 @@
 A training row pairs the features of a station ``as_of`` an hour start ``h`` (built only from events
 before ``h``) with the label of the hour ``[h, h + 1)``, so a feature never post-dates its label. Feature
 columns are read generically (every column of ``station_features_wide`` except the keys), so a new
-feature in dbt needs no change here.
+feature in dbt needs no change here. Every read is of one system's rows (``Settings.system_id``): a
+per-system task holds its own system's data only (issue 24).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import pandas as pd
 from include.gcp import clients, feature_runs
 from include.gcp.settings import Settings, get_settings
 from include.hours import HOUR, Hour
+from include.systems import SYSTEM_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
 FEATURES_TABLE = "station_features_wide"
 LABELS_TABLE = "station_hourly_labels"
-KEYS = ("station_id", "as_of")
+KEYS = ("system_id", "station_id", "as_of")
 LABELS = ("pickups", "dropoffs", "net_change")
 
 READ_STREAMS = 32
@@ -43,6 +45,13 @@ class Window:
 
 def _timestamp(value: datetime) -> str:
     return f"TIMESTAMP '{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
+
+
+def _of_system(row_restriction: str, settings: Settings) -> str:
+    """The restriction, for the settings' system only (ids are ``[a-z0-9-]``: include/systems.py checks them)."""
+    if not SYSTEM_ID_PATTERN.fullmatch(settings.system_id):
+        raise ValueError(f"not a system id: {settings.system_id!r}")
+    return f"({row_restriction}) AND system_id = '{settings.system_id}'"
 
 
 def _scan(table: str, row_restriction: str, settings: Settings, columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -99,9 +108,13 @@ def training_frame(window: Window, settings: Settings | None = None) -> pd.DataF
     """
     s = settings or get_settings()
     start, end = _timestamp(window.start), _timestamp(window.end)
-    features = _scan(FEATURES_TABLE, f"as_of >= {start} AND as_of < {end} AND EXTRACT(MINUTE FROM as_of) = 0", s)
+    restriction = _of_system(f"as_of >= {start} AND as_of < {end} AND EXTRACT(MINUTE FROM as_of) = 0", s)
+    features = _scan(FEATURES_TABLE, restriction, s)
     labels = _scan(
-        LABELS_TABLE, f"hour_start >= {start} AND hour_start < {end}", s, ("station_id", "hour_start", *LABELS)
+        LABELS_TABLE,
+        _of_system(f"hour_start >= {start} AND hour_start < {end}", s),
+        s,
+        ("station_id", "hour_start", *LABELS),
     )
     for frame, col in ((features, "as_of"), (labels, "hour_start")):
         frame[col] = pd.to_datetime(frame[col], utc=True)
@@ -116,7 +129,7 @@ def label_history(start: datetime, end: datetime, settings: Settings | None = No
     """Labels (station_id, hour_start, pickups, dropoffs, net_change) of the hours in ``[start, end)``: what the
     later horizons' models read about their target hours' past (include/ml/model.py ``target_history``)."""
     s = settings or get_settings()
-    restriction = f"hour_start >= {_timestamp(start)} AND hour_start < {_timestamp(end)}"
+    restriction = _of_system(f"hour_start >= {_timestamp(start)} AND hour_start < {_timestamp(end)}", s)
     frame = _scan(LABELS_TABLE, restriction, s, ("station_id", "hour_start", *LABELS))
     frame["hour_start"] = pd.to_datetime(frame["hour_start"], utc=True)
     frame = frame.astype({label: "int64" for label in LABELS})
@@ -127,13 +140,13 @@ def hourly_features(start: datetime, end: datetime, settings: Settings | None = 
     """Features of every active station as of each hour in ``[start, end)`` (feature drift's recent week)."""
     s = settings or get_settings()
     restriction = f"as_of >= {_timestamp(start)} AND as_of < {_timestamp(end)} AND EXTRACT(MINUTE FROM as_of) = 0"
-    return _normalise(_scan(FEATURES_TABLE, restriction, s))
+    return _normalise(_scan(FEATURES_TABLE, _of_system(restriction, s), s))
 
 
 def prediction_frame(as_of: datetime, settings: Settings | None = None) -> pd.DataFrame:
     """Features of every active station as of ``as_of`` (the start of the hour to predict)."""
     s = settings or get_settings()
-    return _normalise(_scan(FEATURES_TABLE, f"as_of = {_timestamp(Hour.of(as_of).start)}", s))
+    return _normalise(_scan(FEATURES_TABLE, _of_system(f"as_of = {_timestamp(Hour.of(as_of).start)}", s), s))
 
 
 def features_ready(as_of: datetime, settings: Settings | None = None) -> bool:

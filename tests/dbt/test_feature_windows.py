@@ -19,10 +19,11 @@ from include.dbt.runner import dbt_vars, run_dbt
 from include.gcp import clients, resources
 from include.gcp.raw_events import load_raw_events
 from include.gcp.settings import Settings
+from include.systems import DEFAULT_SYSTEM
 
 pytestmark = pytest.mark.integration
 
-STATION_COLUMNS = "station_id string, name string, lat float64, lon float64, capacity int64"
+STATION_COLUMNS = "system_id string, station_id string, name string, lat float64, lon float64, capacity int64"
 HOLIDAY_COLUMNS = "holiday_date date, observed_date date, holiday_name string"
 
 
@@ -58,7 +59,9 @@ def build_wide(window_settings: Settings, tmp_path: Path) -> Callable[..., dict[
             settings,
             ingested_at=datetime(2019, 12, 1, tzinfo=UTC),
         )
-        station_rows = ", ".join(f"('{s}', 'Station {s}', 40.7, -74.0, {capacity})" for s, capacity in stations)
+        station_rows = ", ".join(
+            f"('{DEFAULT_SYSTEM}', '{s}', 'Station {s}', 40.7, -74.0, {capacity})" for s, capacity in stations
+        )
         holiday_rows = ", ".join(f"(date '{d}', date '{o}', '{n}')" for d, o, n in holidays)
         for table, columns, rows in (
             ("stations", STATION_COLUMNS, station_rows),
@@ -243,10 +246,10 @@ def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
     assert len(rows) == 46  # one station, one as_of, every feature of the catalogue
     client.query(f"drop view `{tall}`").result()
     client.query(
-        f"create table `{tall}` (station_id string, feature_name string, window_len string, value float64, "
-        "as_of timestamp)"
+        f"create table `{tall}` (system_id string, station_id string, feature_name string, window_len string, "
+        "value float64, as_of timestamp)"
     ).result()
-    values = ", ".join(f"('{a}', '{f}', '{w}', {v}, timestamp '{t.isoformat()}')" for a, f, w, v, t in rows)
+    values = ", ".join(f"('{y}', '{a}', '{f}', '{w}', {v}, timestamp '{t.isoformat()}')" for y, a, f, w, v, t in rows)
     client.query(f"insert into `{tall}` values {values}").result()
     vars_ = {**dbt_vars(as_of="2019-09-02T12:07:00+00:00"), "test_window_minutes": None}
 
@@ -261,7 +264,8 @@ def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
 
     assert "PASS=2" in catalogue_tests()
     client.query(
-        f"insert into `{tall}` values ('A', 'pickup_count', '26w', 1.0, timestamp '2019-09-02 12:00:00+00')"
+        f"insert into `{tall}` values "
+        f"('{DEFAULT_SYSTEM}', 'A', 'pickup_count', '26w', 1.0, timestamp '2019-09-02 12:00:00+00')"
     ).result()
     output = catalogue_tests()
     assert "FAIL 1 in_feature_catalogue_station_features_" in output

@@ -122,7 +122,7 @@ def assert_tall_equals_wide(settings: Settings, station: str) -> None:
         (column, row.as_of): value
         for row in wide
         for column, value in row.items()
-        if column not in ("station_id", "as_of")
+        if column not in ("system_id", "station_id", "as_of")
     }
     tall = {(f"{f}_{w}" if w != "static" else f, t): v for (f, w, t), v in tall_snapshot(settings, station).items()}
     assert tall == unpivoted
@@ -307,9 +307,10 @@ def test_a_recomputed_old_as_of_updates_its_rows_and_never_duplicates_them(
     assert rows_written(dbt_target)["station_features_wide"] == sum(rebuilt.values())
     assert_features_match_recount(built, busiest, ts - STEP, as_of)
     assert_labels_match_recount(built, busiest, ts - 2 * HOUR, as_of.replace(minute=0))
-    # no as_of: the whole tables (the feature store's three; model_performance is not built here)
+    # no as_of: the whole tables (staging, the fleet and the feature store's three, each keyed by system;
+    # model_performance is not built here)
     audit = dbt("test", "--select", "unique_combination_*", "--exclude", "tag:monitoring")
-    assert "PASS=3" in audit.output
+    assert "PASS=5" in audit.output
     assert "ERROR=0" in audit.output
 
 

@@ -91,4 +91,4 @@ def test_committed_seeds_match_the_generator(tmp_path: Path) -> None:
     generated = tmp_path / "h.csv"
     seed_data.write_csv(generated, seed_data.federal_holidays())
     assert generated.read_text() == (seed_data.SEEDS_DIR / "us_federal_holidays.csv").read_text()
-    assert (seed_data.SEEDS_DIR / "stations.csv").read_text().startswith("station_id,name,lat,lon,capacity\n")
+    assert (seed_data.SEEDS_DIR / "stations.csv").read_text().startswith("system_id,station_id,name,lat,lon,capacity\n")

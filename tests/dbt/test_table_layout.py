@@ -20,7 +20,7 @@ from include.gcp.settings import Settings
 from include.gcp.tables import TABLE_SPECS
 
 # The keys every system-wide table clusters on first, and the station keys (those, then station_id).
-SYSTEM_KEYS: tuple[str, ...] = ()
+SYSTEM_KEYS: tuple[str, ...] = ("system_id",)
 STATION_KEYS: tuple[str, ...] = (*SYSTEM_KEYS, "station_id")
 
 # table -> (day-partition column or None, clustering columns)

@@ -22,9 +22,11 @@ from google.cloud import bigquery
 from include.gcp import clients, feature_runs
 from include.gcp.settings import Settings
 from include.ml.dataset import FEATURES_TABLE, LABELS_TABLE
+from include.systems import DEFAULT_SYSTEM
 
 START = datetime(2019, 8, 1, tzinfo=UTC)
 STATIONS = ("3186", "3203", "3195", "3639", "3269")
+SYSTEM = DEFAULT_SYSTEM  # the ML tasks read one system's rows (include/ml/dataset.py)
 
 
 def make_labels(hours: int, pattern: str, seed: int = 0) -> pd.DataFrame:
@@ -41,7 +43,11 @@ def make_labels(hours: int, pattern: str, seed: int = 0) -> pd.DataFrame:
         else:
             week = rng.poisson(2 + i, size=(2, 168))
             pickups, dropoffs = (np.resize(w, hours) for w in week)
-        frames.append(pd.DataFrame({"station_id": sid, "hour_start": index, "pickups": pickups, "dropoffs": dropoffs}))
+        frames.append(
+            pd.DataFrame(
+                {"system_id": SYSTEM, "station_id": sid, "hour_start": index, "pickups": pickups, "dropoffs": dropoffs}
+            )
+        )
     labels = pd.concat(frames, ignore_index=True)
     labels["net_change"] = labels["dropoffs"] - labels["pickups"]
     return labels
@@ -59,6 +65,7 @@ def make_features(labels: pd.DataFrame, last_as_of: datetime) -> pd.DataFrame:
         half_year = pd.concat([net.shift(168 * k) for k in range(1, 27)], axis=1)
         f = pd.DataFrame(
             {
+                "system_id": SYSTEM,
                 "station_id": sid,
                 "as_of": hours,
                 "pickup_count_1h": g["pickups"].astype(float).shift(1).fillna(0.0),
@@ -107,14 +114,16 @@ def load_feature_store(settings: Settings, labels: pd.DataFrame, features: pd.Da
     """Replace both tables, recorded in the feature store's run log as a run that passed (building, then
     verified once loaded) as of the newest feature as_of, as a bikeshare_features run would be."""
     label_schema = [
+        bigquery.SchemaField("system_id", "STRING"),
         bigquery.SchemaField("station_id", "STRING"),
         bigquery.SchemaField("hour_start", "TIMESTAMP"),
         bigquery.SchemaField("pickups", "INT64"),
         bigquery.SchemaField("dropoffs", "INT64"),
         bigquery.SchemaField("net_change", "INT64"),
     ]
-    feature_schema = [bigquery.SchemaField("station_id", "STRING"), bigquery.SchemaField("as_of", "TIMESTAMP")]
-    feature_schema += [bigquery.SchemaField(c, "FLOAT64") for c in features.columns if c not in ("station_id", "as_of")]
+    keys = ("system_id", "station_id", "as_of")
+    feature_schema = [bigquery.SchemaField(k, "TIMESTAMP" if k == "as_of" else "STRING") for k in keys]
+    feature_schema += [bigquery.SchemaField(c, "FLOAT64") for c in features.columns if c not in keys]
     as_of = pd.Timestamp(features["as_of"].max()).to_pydatetime()
     with feature_runs.building("tests.ml.load_feature_store", as_of, settings):
         _load(settings, LABELS_TABLE, labels, label_schema)

@@ -68,8 +68,9 @@ def fitted_model(hours: int = 2 * HOURS) -> StationFlowModel:
     first week alone has no 168-hour lags)."""
     labels = make_labels(hours, "lagged")
     features = make_features(labels, START + timedelta(hours=hours))
-    frame = labels.merge(features.rename(columns={"as_of": "hour_start"}), on=["station_id", "hour_start"])
-    columns = [c for c in features.columns if c not in ("station_id", "as_of")]
+    keys = ["system_id", "station_id", "hour_start"]
+    frame = labels.merge(features.rename(columns={"as_of": "hour_start"}), on=keys)
+    columns = [c for c in features.columns if c not in ("system_id", "station_id", "as_of")]
     params = {"max_iter": 20, "random_state": 0}
     return StationFlowModel(columns, "skellam_median", params, mean_forecast="direct").fit(frame)
 

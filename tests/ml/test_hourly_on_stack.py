@@ -247,7 +247,7 @@ def test_storage_read_scan_matches_sql_and_an_empty_window_keeps_the_columns(fea
     rows = clients.bigquery_client(settings).query(sql).result().to_arrow(create_bqstorage_client=False).to_pandas()
     rows["as_of"] = pd.to_datetime(rows["as_of"], utc=True)
     rows = rows.sort_values(["as_of", "station_id"]).reset_index(drop=True)
-    columns = ["station_id", "as_of", *dataset.feature_columns(frame)]
+    columns = ["system_id", "station_id", "as_of", *dataset.feature_columns(frame)]
     assert list(rows.columns) == columns  # every feature column, in table order
     pd.testing.assert_frame_equal(frame[columns], rows[columns], check_dtype=False)
 

@@ -88,8 +88,10 @@ def test_skellam_median_matches_scipy() -> None:
 def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast: str) -> None:
     labels = make_labels(3 * 168, "lagged")
     features = make_features(labels, labels["hour_start"].max())
-    frame = features.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    cols = [c for c in features.columns if c not in ("station_id", "as_of")]
+    frame = features.merge(
+        labels, left_on=["system_id", "station_id", "as_of"], right_on=["system_id", "station_id", "hour_start"]
+    )
+    cols = [c for c in features.columns if c not in ("system_id", "station_id", "as_of")]
     cut = frame["hour_start"].max() - pd.Timedelta(days=7)
     train, valid = frame[frame["hour_start"] < cut], frame[frame["hour_start"] >= cut]
     model = StationFlowModel(cols, net_forecast, {"max_iter": 60, "random_state": 0}).fit(train)
@@ -112,8 +114,10 @@ def test_model_learns_a_lagged_signal_and_handles_unknown_stations(net_forecast:
 def _lagged_frame(weeks: int = 3) -> tuple[pd.DataFrame, list[str]]:
     labels = make_labels(weeks * 168, "lagged")
     features = make_features(labels, labels["hour_start"].max())
-    frame = features.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    return frame, [c for c in features.columns if c not in ("station_id", "as_of")]
+    frame = features.merge(
+        labels, left_on=["system_id", "station_id", "as_of"], right_on=["system_id", "station_id", "hour_start"]
+    )
+    return frame, [c for c in features.columns if c not in ("system_id", "station_id", "as_of")]
 
 
 def test_later_horizons_leave_the_next_hour_exactly_as_it_was_and_come_ordered() -> None:

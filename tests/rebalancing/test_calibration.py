@@ -15,6 +15,7 @@ from PIL import Image
 from include.gcp import paths
 from include.rebalancing import calibration as cal
 from include.rebalancing.inventory import DROPOFF, PICKUP
+from include.systems import DEFAULT_SYSTEM
 
 T0 = datetime(2019, 9, 1, tzinfo=UTC)
 
@@ -389,15 +390,15 @@ def test_calibrate_version_writes_the_plot_and_summary_beside_the_model(test_set
         .reset_index()
     )
     counts["net_change"] = counts["dropoffs"] - counts["pickups"]
-    labels = counts[["station_id", "hour_start", "pickups", "dropoffs", "net_change"]]
+    labels = counts[["station_id", "hour_start", "pickups", "dropoffs", "net_change"]].assign(system_id=DEFAULT_SYSTEM)
     features = make_features(labels, grid[-1].to_pydatetime())
     load_feature_store(settings, labels, features)
 
     version_hour = origin + timedelta(days=9)
     full = features[features["as_of"].dt.minute == 0].merge(
-        labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"]
+        labels, left_on=["system_id", "station_id", "as_of"], right_on=["system_id", "station_id", "hour_start"]
     )
-    columns = [c for c in features.columns if c not in ("station_id", "as_of")]
+    columns = [c for c in features.columns if c not in ("system_id", "station_id", "as_of")]
     model = StationFlowModel(columns, params={"max_iter": 20, "random_state": 0}).fit(
         full[full["as_of"] < pd.Timestamp(version_hour)]
     )

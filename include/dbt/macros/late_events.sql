@@ -59,7 +59,7 @@
 {% endmacro %}
 
 {#- The earliest time of `window` whose stored counts differ from a recount, or none.
-    `built`: SQL with station_id, at_time, pickups, dropoffs for at_time in the window. The counts
+    `built`: SQL with system_id, station_id, at_time, pickups, dropoffs for at_time in the window. The counts
     at t cover events in [t + offset, t + offset + 60 min) (offset -60 for a feature as_of, 0 for a
     label hour); a station is in the fleet at t when its first pickup is before t + offset + 60 min,
     as in the models. With `check_week` (features), `built` also has pickups_7d, dropoffs_7d
@@ -78,7 +78,7 @@
 
         events as (
 
-            select station_id, event_at, kind, delta
+            select system_id, station_id, event_at, kind, delta
             from {{ ref('stg_raw_events') }}
             where
                 event_at >= {{ timestamp_literal(events_since) }}
@@ -103,6 +103,7 @@
         fleet as (
 
             select
+                system_id,
                 station_id,
                 joined_at as first_pickup_at
             from {{ ref('int_fleet_stations') }}
@@ -121,6 +122,7 @@
         expected as (
 
             select
+                fleet.system_id,
                 fleet.station_id,
                 checked.at_time
             from checked
@@ -132,6 +134,7 @@
         recounted as (
 
             select
+                expected.system_id,
                 expected.station_id,
                 expected.at_time,
                 coalesce(sum(if(window_events.kind = 'pickup', window_events.delta, 0)), 0) as pickups,
@@ -139,10 +142,11 @@
             from expected
             left join window_events
                 on
-                    expected.station_id = window_events.station_id
+                    expected.system_id = window_events.system_id
+                    and expected.station_id = window_events.station_id
                     and window_events.event_at >= timestamp_add(expected.at_time, interval {{ offset }} minute)
                     and window_events.event_at < timestamp_add(expected.at_time, interval {{ offset + 60 }} minute)
-            group by expected.station_id, expected.at_time
+            group by expected.system_id, expected.station_id, expected.at_time
 
         ),
 
@@ -152,10 +156,11 @@
 
             -- stations whose first as_of in the fleet is inside the window, at that as_of
             select
+                system_id,
                 station_id,
                 min(at_time) as at_time
             from expected
-            group by station_id
+            group by system_id, station_id
             having min(at_time) > {{ timestamp_literal(window.first) }}
 
         ),
@@ -163,6 +168,7 @@
         joined_recounted as (
 
             select
+                joined.system_id,
                 joined.station_id,
                 joined.at_time,
                 coalesce(sum(if(events.kind = 'pickup', events.delta, 0)), 0) as pickups_7d,
@@ -170,10 +176,11 @@
             from joined
             left join events
                 on
-                    joined.station_id = events.station_id
+                    joined.system_id = events.system_id
+                    and joined.station_id = events.station_id
                     and events.event_at >= timestamp_sub(joined.at_time, interval 10080 minute)
                     and events.event_at < joined.at_time
-            group by joined.station_id, joined.at_time
+            group by joined.system_id, joined.station_id, joined.at_time
 
         ),
         {%- endif %}
@@ -185,7 +192,8 @@
             from recounted
             left join built
                 on
-                    recounted.station_id = built.station_id
+                    recounted.system_id = built.system_id
+                    and recounted.station_id = built.station_id
                     and recounted.at_time = built.at_time
             where
                 built.station_id is null
@@ -199,7 +207,8 @@
             from joined_recounted
             inner join built
                 on
-                    joined_recounted.station_id = built.station_id
+                    joined_recounted.system_id = built.system_id
+                    and joined_recounted.station_id = built.station_id
                     and joined_recounted.at_time = built.at_time
             where
                 built.pickups_7d != joined_recounted.pickups_7d
@@ -233,6 +242,7 @@
     {%- set time_filter = 'as_of >= ' ~ timestamp_literal(window.first) ~ ' and as_of <= ' ~ timestamp_literal(window.last) -%}
     {%- set built -%}
         select
+            system_id,
             station_id,
             as_of as at_time,
             pickup_count_1h as pickups,
@@ -263,6 +273,7 @@
     {%- endif -%}
     {%- set built -%}
         select
+            system_id,
             station_id,
             hour_start as at_time,
             pickups,

@@ -2,7 +2,7 @@
     is the bucket [t, t + 15 min), cum_<x> is the running total of x up to and including row t and
     hour_<x> the sum of x over the hour ending with row t (rows t-3..t). Every window is a LAG of
     one of them (a trailing window: the difference of two), all in the named window `station_time`
-    (partition by station_id order by as_of), which the selecting query must define: the engine
+    (partition by system_id, station_id order by as_of), which the selecting query must define: the engine
     sorts once, and the SQL stays short (the emulator's cost grows with the query's length).
     LAG runs alike on BigQuery and the emulator. -#}
 
@@ -38,7 +38,7 @@
 
 {#- The named window every LAG above uses. -#}
 {% macro station_time_window() -%}
-    window station_time as (partition by station_id order by as_of)
+    window station_time as (partition by system_id, station_id order by as_of)
 {%- endmacro %}
 
 {#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
@@ -70,6 +70,7 @@
     buckets have no row: the models join these counts onto a dense grid. -#}
 {% macro station_event_counts(bucket, bucket_name, since, until) -%}
     select
+        system_id,
         station_id,
         {{ bucket }} as {{ bucket_name }},
         sum(if(kind = 'pickup', delta, 0)) as pickups,
@@ -78,5 +79,5 @@
     where
         event_at >= {{ since }}
         and event_at < {{ until }}
-    group by 1, 2
+    group by 1, 2, 3
 {%- endmacro %}

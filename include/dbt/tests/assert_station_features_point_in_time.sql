@@ -56,6 +56,7 @@ windows as (
 recounted as (
 
     select
+        windows.system_id,
         windows.station_id,
         windows.feature_name,
         windows.window_len,
@@ -65,11 +66,12 @@ recounted as (
     from windows
     left join events
         on
-            windows.station_id = events.station_id
+            windows.system_id = events.system_id
+            and windows.station_id = events.station_id
             and events.kind = if(windows.feature_name = 'pickup_count', 'pickup', 'dropoff')
             and events.event_at >= timestamp_sub(windows.as_of, interval windows.window_minutes minute)
             and events.event_at < windows.as_of
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 )
 

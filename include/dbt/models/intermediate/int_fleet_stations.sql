@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
-        unique_key='station_id',
+        unique_key=['system_id', 'station_id'],
     )
 }}
 {#- The fleet: every station with a pickup, and when it joined (its first pickup). The one definition
@@ -31,10 +31,11 @@ events as (
 first_pickups as (
 
     select
+        system_id,
         station_id,
         min(event_at) as joined_at
     from events
-    group by station_id
+    group by system_id, station_id
 
 ),
 
@@ -42,11 +43,14 @@ final as (
 
     {%- if is_incremental() %}
     select
+        first_pickups.system_id,
         first_pickups.station_id,
         least(first_pickups.joined_at, coalesce(fleet.joined_at, first_pickups.joined_at)) as joined_at
     from first_pickups
     left join {{ this }} as fleet
-        on first_pickups.station_id = fleet.station_id
+        on
+            first_pickups.system_id = fleet.system_id
+            and first_pickups.station_id = fleet.station_id
     {%- else %}
     select * from first_pickups
     {%- endif %}

@@ -62,6 +62,7 @@ quarter_hour_counts as (
 dense as (
 
     select
+        fleet.system_id,
         fleet.station_id,
         fleet.joined_at,
         grid_times.*,
@@ -71,7 +72,8 @@ dense as (
     cross join grid_times
     left join quarter_hour_counts
         on
-            fleet.station_id = quarter_hour_counts.station_id
+            fleet.system_id = quarter_hour_counts.system_id
+            and fleet.station_id = quarter_hour_counts.station_id
             and grid_times.as_of = quarter_hour_counts.bucket_start
     where fleet.joined_at < (select as_of_end from bounds)
 
@@ -82,11 +84,11 @@ running_totals as (
     select
         *,
         {%- for x, expression in [('pickups', 'pickups'), ('dropoffs', 'dropoffs'), ('activity', 'pickups + dropoffs')] %}
-        sum({{ expression }}) over (partition by station_id order by as_of rows between unbounded preceding and current row)
+        sum({{ expression }}) over (partition by system_id, station_id order by as_of rows between unbounded preceding and current row)
             as cum_{{ x }},
         {%- endfor %}
         {%- for x in ['pickups', 'dropoffs'] %}
-        sum({{ x }}) over (partition by station_id order by as_of rows between 3 preceding and current row)
+        sum({{ x }}) over (partition by system_id, station_id order by as_of rows between 3 preceding and current row)
             as hour_{{ x }}{{ ',' if not loop.last }}
         {%- endfor %}
     from dense

@@ -45,6 +45,7 @@ profile_hours as (
 
     -- every clock hour a profile reads or is read for, with its New York weekday and hour of day
     select
+        fleet.system_id,
         fleet.station_id,
         profile_hour,
         extract(dayofweek from datetime(profile_hour, 'America/New_York')) as local_weekday,
@@ -67,11 +68,12 @@ profile_counts as (
 weekly_profiles as (
 
     select
+        profile_hours.system_id,
         profile_hours.station_id,
         profile_hours.profile_hour,
         {%- for x in ['pickups', 'dropoffs'] %}
         avg(coalesce(profile_counts.{{ x }}, 0)) over (
-            partition by profile_hours.station_id, profile_hours.local_weekday, profile_hours.local_hour
+            partition by profile_hours.system_id, profile_hours.station_id, profile_hours.local_weekday, profile_hours.local_hour
             order by profile_hours.profile_hour
             rows between {{ weekly_profile_weeks() }} preceding and 1 preceding
         ) as same_weekday_hour_mean_{{ x }}_{{ weekly_profile_weeks() }}w{{ ',' if not loop.last }}
@@ -79,7 +81,8 @@ weekly_profiles as (
     from profile_hours
     left join profile_counts
         on
-            profile_hours.station_id = profile_counts.station_id
+            profile_hours.system_id = profile_counts.system_id
+            and profile_hours.station_id = profile_counts.station_id
             and profile_hours.profile_hour = profile_counts.profile_hour
 
 )

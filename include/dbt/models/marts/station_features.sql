@@ -16,6 +16,7 @@ wide as (
 unpivoted as (
 
     select
+        wide.system_id,
         wide.station_id,
         feature.feature_name,
         feature.window_len,

@@ -3,10 +3,10 @@
         materialized='incremental',
         incremental_strategy='merge',
         incremental_predicates=[late_event_merge_predicate('as_of')],
-        unique_key=['station_id', 'as_of'],
+        unique_key=['system_id', 'station_id', 'as_of'],
         on_schema_change='fail',
         partition_by={'field': 'as_of', 'data_type': 'timestamp', 'granularity': 'day'},
-        cluster_by=['station_id'],
+        cluster_by=['system_id', 'station_id'],
     )
 }}
 {#- Every feature of every fleet station at each 15-minute as_of, one row per (station_id, as_of),
@@ -70,6 +70,7 @@ local_hours as (
 windowed as (
 
     select
+        system_id,
         station_id,
         joined_at,
         as_of,
@@ -101,8 +102,8 @@ active as (
 
     select
         windowed.*,
-        count(*) over (partition by as_of) as active_stations,
-        rank() over (partition by as_of order by activity_28d desc) as activity_rank
+        count(*) over (partition by system_id, as_of) as active_stations,
+        rank() over (partition by system_id, as_of order by activity_28d desc) as activity_rank
     from windowed
     where
         as_of >= (select start_as_of from bounds)
@@ -136,8 +137,8 @@ features as (
         coalesce(weekly_profiles.same_weekday_hour_mean_dropoffs_{{ profile_weeks }}, 0) as same_weekday_hour_mean_dropoffs_{{ profile_weeks }},
         -- the fleet's counts: bikes on the road now that dock within the hour
         {%- for window in system_count_windows() %}
-        sum(active.pickup_count_{{ window }}) over (partition by active.as_of) as system_pickup_count_{{ window }},
-        sum(active.dropoff_count_{{ window }}) over (partition by active.as_of) as system_dropoff_count_{{ window }},
+        sum(active.pickup_count_{{ window }}) over (partition by active.system_id, active.as_of) as system_pickup_count_{{ window }},
+        sum(active.dropoff_count_{{ window }}) over (partition by active.system_id, active.as_of) as system_dropoff_count_{{ window }},
         {%- endfor %}
         -- top quartile by pickups + dropoffs in the 28 days before as_of (ties share the rank)
         if(active.activity_28d > 0 and active.activity_rank <= ceil(active.active_stations / 4), 1, 0) as is_peak_station,
@@ -149,10 +150,13 @@ features as (
     from active
     left join weekly_profiles
         on
-            active.station_id = weekly_profiles.station_id
+            active.system_id = weekly_profiles.system_id
+            and active.station_id = weekly_profiles.station_id
             and timestamp_trunc(active.as_of, hour) = weekly_profiles.profile_hour
     left join stations
-        on active.station_id = stations.station_id
+        on
+            active.system_id = stations.system_id
+            and active.station_id = stations.station_id
     left join holiday_days
         on date(active.as_of, 'America/New_York') = holiday_days.holiday_day
 
@@ -161,6 +165,7 @@ features as (
 final as (
 
     select
+        system_id,
         station_id,
         as_of,
         {%- for spec in station_feature_specs() %}

@@ -3,9 +3,9 @@
         materialized='incremental',
         incremental_strategy='merge',
         incremental_predicates=[late_event_merge_predicate('hour_start', truncate_to_hour=true)],
-        unique_key=['station_id', 'hour_start'],
+        unique_key=['system_id', 'station_id', 'hour_start'],
         partition_by={'field': 'hour_start', 'data_type': 'timestamp', 'granularity': 'day'},
-        cluster_by=['station_id'],
+        cluster_by=['system_id', 'station_id'],
     )
 }}
 {#- What the model predicts: pickups, dropoffs and net change of each active station in each
@@ -87,6 +87,7 @@ hourly_counts as (
 labels as (
 
     select
+        fleet.system_id,
         fleet.station_id,
         hours.hour_start,
         coalesce(hourly_counts.pickups, 0) as pickups,
@@ -95,7 +96,8 @@ labels as (
     cross join hours
     left join hourly_counts
         on
-            fleet.station_id = hourly_counts.station_id
+            fleet.system_id = hourly_counts.system_id
+            and fleet.station_id = hourly_counts.station_id
             and hours.hour_start = hourly_counts.hour_start
     -- in the fleet (int_fleet_stations) before the hour ends
     where fleet.joined_at < timestamp_add(hours.hour_start, interval 1 hour)
@@ -103,6 +105,7 @@ labels as (
 )
 
 select
+    system_id,
     station_id,
     hour_start,
     pickups,

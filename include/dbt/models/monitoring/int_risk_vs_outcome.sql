@@ -2,9 +2,9 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
-        unique_key=['plan_hour', 'station_id'],
+        unique_key=['system_id', 'plan_hour', 'station_id'],
         partition_by={'field': 'plan_hour', 'data_type': 'timestamp', 'granularity': 'day'},
-        cluster_by=['station_id'],
+        cluster_by=['system_id', 'station_id'],
     )
 }}
 {#- What the risk said and what happened: one row per plan hour T and station of station_risk, with
@@ -48,18 +48,22 @@ status as (
 
 coverage as (
 
-    -- how far the feed is known: its newest report, not past the run's as_of
-    select least({{ as_of_end_literal() }}, max(last_reported)) as known_until
+    -- how far each system's feed is known: its newest report, not past the run's as_of
+    select
+        system_id,
+        least({{ as_of_end_literal() }}, max(last_reported)) as known_until
     from status
+    group by system_id
 
 ),
 
 states as (
 
     select
+        system_id,
         station_id,
         last_reported as state_start,
-        lead(last_reported) over (partition by station_id order by last_reported) as next_reported,
+        lead(last_reported) over (partition by system_id, station_id order by last_reported) as next_reported,
         num_bikes_available,
         num_docks_available
     from status
@@ -73,7 +77,8 @@ judged as (
         risk.*,
         coverage.known_until
     from risk
-    cross join coverage
+    inner join coverage
+        on risk.system_id = coverage.system_id
     where timestamp_add(risk.plan_hour, interval 1 hour) <= coverage.known_until
 
 ),
@@ -82,6 +87,7 @@ window_states as (
 
     -- each state that holds at some moment of [T, T+3h); a station's newest state holds until known_until
     select
+        judged.system_id,
         judged.plan_hour,
         judged.station_id,
         states.state_start <= judged.plan_hour as holds_at_start,
@@ -92,7 +98,8 @@ window_states as (
     from judged
     inner join states
         on
-            states.station_id = judged.station_id
+            states.system_id = judged.system_id
+            and states.station_id = judged.station_id
             and states.state_start >= timestamp_sub(judged.plan_hour, interval {{ state_lookback_hours }} hour)
             and states.state_start < timestamp_add(judged.plan_hour, interval 3 hour)
             and coalesce(states.next_reported, judged.known_until) > judged.plan_hour
@@ -102,6 +109,7 @@ window_states as (
 outcomes as (
 
     select
+        system_id,
         plan_hour,
         station_id,
         logical_or(holds_at_start) as known_at_start,
@@ -110,13 +118,14 @@ outcomes as (
         logical_or(is_empty) as empty_within_3h,
         logical_or(is_full) as full_within_3h
     from window_states
-    group by plan_hour, station_id
+    group by system_id, plan_hour, station_id
 
 ),
 
 final as (
 
     select
+        judged.system_id,
         judged.plan_hour,
         judged.station_id,
         judged.model_version,
@@ -137,7 +146,8 @@ final as (
     from judged
     inner join outcomes
         on
-            judged.plan_hour = outcomes.plan_hour
+            judged.system_id = outcomes.system_id
+            and judged.plan_hour = outcomes.plan_hour
             and judged.station_id = outcomes.station_id
     where outcomes.known_at_start
 

@@ -31,6 +31,7 @@ features as (
 scored_hours as (
 
     select
+        coalesce(served.system_id, '{{ var("default_system_id") }}') as system_id,
         served.station_id,
         served.target_hour as hour_start,
         served.model_version,
@@ -43,11 +44,13 @@ scored_hours as (
     from served
     inner join outcomes
         on
-            served.station_id = outcomes.station_id
+            coalesce(served.system_id, '{{ var("default_system_id") }}') = outcomes.system_id
+            and served.station_id = outcomes.station_id
             and served.target_hour = outcomes.hour_start
     left join features
         on
-            served.station_id = features.station_id
+            coalesce(served.system_id, '{{ var("default_system_id") }}') = features.system_id
+            and served.station_id = features.station_id
             and served.target_hour = features.as_of
     where served.target_hour < timestamp_trunc({{ as_of_end_literal() }}, hour)
 
@@ -57,14 +60,14 @@ final as (
 
     {#- tall: one row per predictor; `point_forecast` is scored on MAE and ranks stations (precision@10),
         `mean_forecast` is scored on RMSE (the model's two columns, include/ml/model.py SCORED_COLUMNS) -#}
-    select station_id, hour_start, actual_net_change, 'model' as predictor, model_point as point_forecast, model_mean as mean_forecast
+    select system_id, station_id, hour_start, actual_net_change, 'model' as predictor, model_point as point_forecast, model_mean as mean_forecast
     from scored_hours
     union all
-    select station_id, hour_start, actual_net_change, 'zero', cast(0 as float64), cast(0 as float64)
+    select system_id, station_id, hour_start, actual_net_change, 'zero', cast(0 as float64), cast(0 as float64)
     from scored_hours
     {%- for baseline in ['same_hour_last_week', 'historical_mean_station_weekday_hour', 'mean_last_4_same_weekday_hours'] %}
     union all
-    select station_id, hour_start, actual_net_change, '{{ baseline }}', {{ baseline }}, {{ baseline }}
+    select system_id, station_id, hour_start, actual_net_change, '{{ baseline }}', {{ baseline }}, {{ baseline }}
     from scored_hours
     {%- endfor %}
 

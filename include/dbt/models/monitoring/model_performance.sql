@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='merge',
-        unique_key=['window_end', 'window_name', 'predictor'],
+        unique_key=['system_id', 'window_end', 'window_name', 'predictor'],
         partition_by={'field': 'window_end', 'data_type': 'timestamp', 'granularity': 'day'},
         on_schema_change='append_new_columns',
     )
@@ -47,6 +47,7 @@ risk_scored as (
     union all
     {%- endif %}
     select
+        system_id,
         station_id,
         timestamp_add(plan_hour, interval {{ hours - 1 }} hour) as hour_start,
         'risk_{{ target }}_{{ hours }}h' as predictor,
@@ -125,6 +126,7 @@ in_window as (
 errors as (
 
     select
+        system_id,
         window_end,
         window_name,
         predictor,
@@ -133,17 +135,18 @@ errors as (
         cast(avg(abs(point_forecast - actual_net_change)) as float64) as mae,
         cast(sqrt(avg((mean_forecast - actual_net_change) * (mean_forecast - actual_net_change))) as float64) as rmse
     from in_window
-    group by window_end, window_name, predictor
+    group by system_id, window_end, window_name, predictor
 
 ),
 
 ranked as (
 
     select
+        system_id,
         hour_start,
         predictor,
         abs(actual_net_change) >= 3 as big_move,
-        row_number() over (partition by hour_start, predictor order by abs(point_forecast) desc, station_id) as rank_in_hour
+        row_number() over (partition by system_id, hour_start, predictor order by abs(point_forecast) desc, station_id) as rank_in_hour
     from recent
 
 ),
@@ -151,11 +154,12 @@ ranked as (
 hourly_precision as (
 
     select
+        system_id,
         hour_start,
         predictor,
         cast(countif(rank_in_hour <= 10 and big_move) as float64) / 10 as precision_at_10
     from ranked
-    group by hour_start, predictor
+    group by system_id, hour_start, predictor
     having logical_or(big_move)
 
 ),
@@ -163,6 +167,7 @@ hourly_precision as (
 window_precision as (
 
     select
+        hourly_precision.system_id,
         windows.window_end,
         windows.window_name,
         hourly_precision.predictor,
@@ -172,7 +177,7 @@ window_precision as (
         on
             hourly_precision.hour_start >= timestamp_sub(windows.window_end, interval windows.window_hours hour)
             and hourly_precision.hour_start < windows.window_end
-    group by windows.window_end, windows.window_name, hourly_precision.predictor
+    group by hourly_precision.system_id, windows.window_end, windows.window_name, hourly_precision.predictor
 
 ),
 
@@ -180,6 +185,7 @@ risk_hourly as (
 
     -- per hour first: each window then sums 24 or 168 small rows, not every station-hour again
     select
+        risk_scored.system_id,
         risk_scored.hour_start,
         risk_scored.predictor,
         count(*) as station_hours,
@@ -187,13 +193,14 @@ risk_hourly as (
     from risk_scored
     cross join bounds
     where risk_scored.hour_start >= timestamp_sub(bounds.first_end, interval 168 hour)
-    group by risk_scored.hour_start, risk_scored.predictor
+    group by risk_scored.system_id, risk_scored.hour_start, risk_scored.predictor
 
 ),
 
 risk_scores as (
 
     select
+        risk_hourly.system_id,
         windows.window_end,
         windows.window_name,
         risk_hourly.predictor,
@@ -205,13 +212,14 @@ risk_scores as (
         on
             risk_hourly.hour_start >= timestamp_sub(windows.window_end, interval windows.window_hours hour)
             and risk_hourly.hour_start < windows.window_end
-    group by windows.window_end, windows.window_name, risk_hourly.predictor
+    group by risk_hourly.system_id, windows.window_end, windows.window_name, risk_hourly.predictor
 
 ),
 
 forecast_scores as (
 
     select
+        errors.system_id,
         errors.window_end,
         errors.window_name,
         errors.predictor,
@@ -224,7 +232,8 @@ forecast_scores as (
     from errors
     left join window_precision
         on
-            errors.window_end = window_precision.window_end
+            errors.system_id = window_precision.system_id
+            and errors.window_end = window_precision.window_end
             and errors.window_name = window_precision.window_name
             and errors.predictor = window_precision.predictor
 
@@ -235,6 +244,7 @@ final as (
     select * from forecast_scores
     union all
     select
+        system_id,
         window_end,
         window_name,
         predictor,

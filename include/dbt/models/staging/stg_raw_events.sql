@@ -3,10 +3,10 @@
         materialized='incremental',
         incremental_strategy='merge',
         partition_by={'field': 'event_at', 'data_type': 'timestamp', 'granularity': 'day'},
-        cluster_by=['station_id'],
+        cluster_by=['system_id', 'station_id'],
     )
 }}
-{#- One row per event_id, the earliest ingested copy, typed, with the signed delta. A table kept
+{#- One row per event (key: system_id, event_id), the earliest ingested copy, typed, with the signed delta. A table kept
     incrementally, so that no run deduplicates the whole history (each of a run's ~7 reads of a view
     would): an increment takes the raw rows ingested since the newest one here (less a margin for
     rows that become visible late) and appends the event_ids not here yet. A merge without a
@@ -37,6 +37,8 @@ source as (
 typed as (
 
     select
+        -- rows written before the systems table are the one system's (include/systems.py DEFAULT_SYSTEM)
+        cast(coalesce(system_id, '{{ var("default_system_id") }}') as string) as system_id,
         cast(event_id as string) as event_id,
         cast(station_id as string) as station_id,
         cast(ts_iso as timestamp) as event_at,  -- the wire name ts_iso stays at the source
@@ -53,7 +55,7 @@ deduplicated as (
     select *
     from typed
     where true  -- older BigQuery releases accept QUALIFY only beside WHERE / GROUP BY / HAVING
-    qualify row_number() over (partition by event_id order by ingested_at, event_at) = 1
+    qualify row_number() over (partition by system_id, event_id order by ingested_at, event_at) = 1
 
 ),
 
@@ -63,12 +65,14 @@ new_events as (
     from deduplicated
     {%- if is_incremental() %}
     left join (
-        select event_id from {{ this }}
+        select system_id, event_id from {{ this }}
         {%- if floor is not none %}
         where event_at >= {{ timestamp_literal(floor) }}
         {%- endif %}
     ) as seen
-        on deduplicated.event_id = seen.event_id
+        on
+            deduplicated.system_id = seen.system_id
+            and deduplicated.event_id = seen.event_id
     where seen.event_id is null
     {%- endif %}
 
@@ -77,6 +81,7 @@ new_events as (
 final as (
 
     select
+        system_id,
         event_id,
         station_id,
         event_at,

@@ -13,29 +13,35 @@
     ),
 
     expected as (
-        select fleet.station_id, times.at_time
+        select fleet.system_id, fleet.station_id, times.at_time
         from times
         cross join fleet
         where fleet.joined_at < timestamp_add(times.at_time, interval {{ activity_offset_minutes }} minute)
     ),
 
     actual as (
-        select distinct station_id, {{ time_column }} as at_time from {{ model }}
+        select distinct system_id, station_id, {{ time_column }} as at_time from {{ model }}
     ),
 
     missing as (
-        select expected.station_id, expected.at_time, 'missing' as problem
+        select expected.system_id, expected.station_id, expected.at_time, 'missing' as problem
         from expected
         left join actual
-            on expected.station_id = actual.station_id and expected.at_time = actual.at_time
+            on
+                expected.system_id = actual.system_id
+                and expected.station_id = actual.station_id
+                and expected.at_time = actual.at_time
         where actual.station_id is null
     ),
 
     unexpected as (
-        select actual.station_id, actual.at_time, 'before first pickup' as problem
+        select actual.system_id, actual.station_id, actual.at_time, 'before first pickup' as problem
         from actual
         left join expected
-            on expected.station_id = actual.station_id and expected.at_time = actual.at_time
+            on
+                expected.system_id = actual.system_id
+                and expected.station_id = actual.station_id
+                and expected.at_time = actual.at_time
         where expected.station_id is null
     )
 

@@ -14,6 +14,7 @@
 
     per_key as (
         select
+            model.system_id,
             model.station_id,
             model.as_of,
             countif(catalogue.feature_name is not null) as known_features,
@@ -23,7 +24,7 @@
             on
                 model.feature_name = catalogue.feature_name
                 and model.window_len = catalogue.window_len
-        group by model.station_id, model.as_of
+        group by model.system_id, model.station_id, model.as_of
     )
 
     select *
