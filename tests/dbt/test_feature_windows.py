@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 STATION_COLUMNS = "system_id string, station_id string, name string, lat float64, lon float64, capacity int64"
 HOLIDAY_COLUMNS = "holiday_date date, observed_date date, holiday_name string"
+SYSTEM_COLUMNS = "system_id string, name string, time_zone string, gbfs_url string"
 
 
 @pytest.fixture
@@ -35,47 +37,59 @@ def window_settings(test_settings: Settings) -> Iterator[Settings]:
     clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
 
 
+def build_feature_store(
+    settings: Settings,
+    events: list[tuple[str, ...]],
+    stations: list[tuple[str, ...]],
+    holidays: list[tuple[str, str, str]],
+    as_of: str,
+    features_start: str,
+    target: Path,
+    models: str = "+station_features_wide",
+    systems: tuple[tuple[str, str], ...] = ((DEFAULT_SYSTEM, "America/New_York"),),
+) -> None:
+    """Load events ((system_id,) event_id, station_id, ts, kind), stations ((system_id,) id, capacity),
+    holidays and the systems (id, time zone) into the dataset, then build ``models`` for ``as_of`` from
+    ``features_start`` with real dbt. A row without a system is the default system's."""
+    client = clients.bigquery_client(settings)
+    resources.ensure_bigquery(settings)
+    events = [e if len(e) == 5 else (DEFAULT_SYSTEM, *e) for e in events]
+    stations = [s if len(s) == 3 else (DEFAULT_SYSTEM, *s) for s in stations]
+    load_raw_events(
+        [
+            {"system_id": system, "event_id": event_id, "station_id": station, "ts_iso": ts, "kind": kind, "delta": 1}
+            for system, event_id, station, ts, kind in events
+        ],
+        settings,
+        ingested_at=datetime(2019, 12, 1, tzinfo=UTC),
+    )
+    station_rows = ", ".join(f"('{y}', '{s}', 'Station {s}', 40.7, -74.0, {c})" for y, s, c in stations)
+    holiday_rows = ", ".join(f"(date '{d}', date '{o}', '{n}')" for d, o, n in holidays)
+    system_rows = ", ".join(f"('{y}', '{y}', '{zone}', 'http://127.0.0.1:1/gbfs.json')" for y, zone in systems)
+    for table, columns, rows in (
+        ("stations", STATION_COLUMNS, station_rows),
+        ("us_federal_holidays", HOLIDAY_COLUMNS, holiday_rows),
+        ("systems", SYSTEM_COLUMNS, system_rows),
+    ):
+        client.query(f"create table `{settings.table_id(table)}` ({columns})").result()
+        if rows:
+            client.query(f"insert into `{settings.table_id(table)}` values {rows}").result()
+    run_dbt(
+        ["run", "--select", models, "--exclude", "resource_type:seed"],
+        settings,
+        vars={**dbt_vars(as_of=as_of, features_start=features_start), "late_event_lookback_minutes": 60},
+        target_path=target,
+    )
+
+
 @pytest.fixture
 def build_wide(window_settings: Settings, tmp_path: Path) -> Callable[..., dict[str, dict[str, float]]]:
-    """Load events, stations and holidays into the test's dataset, build the wide table (and what
-    ``models`` selects) for ``as_of`` from ``features_start``, and return the wide rows by station."""
-    settings = window_settings
-    client = clients.bigquery_client(settings)
+    """:func:`build_feature_store` in the test's dataset; returns the wide rows by station."""
 
-    def build(
-        events: list[tuple[str, str, str, str]],
-        stations: list[tuple[str, int]],
-        holidays: list[tuple[str, str, str]],
-        as_of: str,
-        features_start: str,
-        models: str = "+station_features_wide",
-    ) -> dict[str, dict[str, float]]:
-        resources.ensure_bigquery(settings)
-        load_raw_events(
-            [
-                {"event_id": event_id, "station_id": station, "ts_iso": ts, "kind": kind, "delta": 1}
-                for event_id, station, ts, kind in events
-            ],
-            settings,
-            ingested_at=datetime(2019, 12, 1, tzinfo=UTC),
-        )
-        station_rows = ", ".join(
-            f"('{DEFAULT_SYSTEM}', '{s}', 'Station {s}', 40.7, -74.0, {capacity})" for s, capacity in stations
-        )
-        holiday_rows = ", ".join(f"(date '{d}', date '{o}', '{n}')" for d, o, n in holidays)
-        for table, columns, rows in (
-            ("stations", STATION_COLUMNS, station_rows),
-            ("us_federal_holidays", HOLIDAY_COLUMNS, holiday_rows),
-        ):
-            client.query(f"create table `{settings.table_id(table)}` ({columns})").result()
-            client.query(f"insert into `{settings.table_id(table)}` values {rows}").result()
-        run_dbt(
-            ["run", "--select", models, "--exclude", "resource_type:seed"],
-            settings,
-            vars={**dbt_vars(as_of=as_of, features_start=features_start), "late_event_lookback_minutes": 60},
-            target_path=tmp_path / "target",
-        )
-        rows = client.query(f"select * from `{settings.table_id('station_features_wide')}`").result()
+    def build(*args: object, **kwargs: object) -> dict[str, dict[str, float]]:
+        build_feature_store(window_settings, *args, target=tmp_path / "target", **kwargs)  # type: ignore[arg-type]
+        sql = f"select * from `{window_settings.table_id('station_features_wide')}`"
+        rows = clients.bigquery_client(window_settings).query(sql).result()
         return {row["station_id"]: dict(row.items()) for row in rows}
 
     return build
@@ -275,3 +289,66 @@ def test_the_catalogue_tests_catch_a_pair_outside_it_and_a_missing_feature(
     output = catalogue_tests()
     assert "PASS in_feature_catalogue_station_features_" in output
     assert "FAIL 1 every_feature_present_station_features_" in output
+
+
+DST_SYSTEMS = (("ny", "America/New_York"), ("la", "America/Los_Angeles"), ("phx", "America/Phoenix"))
+DST_DAYS = {  # the days before, of, after and a week after each 2019 change (02:00 local, not in Phoenix)
+    "spring": (date(2019, 3, 9), date(2019, 3, 10), date(2019, 3, 11), date(2019, 3, 17)),
+    "autumn": (date(2019, 11, 2), date(2019, 11, 3), date(2019, 11, 4), date(2019, 11, 10)),
+}
+LOCAL_FEATURES = (
+    "pickup_count_lag24h",
+    "pickup_count_lag168h",
+    "daily_same_hour_mean_pickups_7d",
+    "same_weekday_hour_mean_pickups_4w",
+    "same_weekday_hour_mean_pickups_26w",
+)
+
+
+def _utc(day: date, hour: int, minute: int, zone: str) -> datetime:
+    return datetime.combine(day, time(hour, minute), ZoneInfo(zone)).astimezone(UTC)
+
+
+@pytest.mark.parametrize("change", ["spring", "autumn"])
+def test_three_systems_with_a_station_100_each_read_their_own_clock_across_dst(
+    window_settings: Settings, tmp_path: Path, change: str
+) -> None:
+    """New York, Los Angeles and Phoenix each have a station "100" with one pickup at 08:10 local every day.
+    At 08:00 local (a different UTC hour in each) on the days around the change, every local-hour feature
+    reads exactly that pickup: a day back is 23 or 25 hours in New York and Los Angeles across the change,
+    always 24 in Phoenix. The calendar is the system's own. On New York's clock alone (before issue 24)
+    Phoenix's lags missed the pickup on the day of the change and every hour_of_day was New York's."""
+    days = DST_DAYS[change]
+    first_event_day = days[0] - timedelta(days=35)  # 4 weeks of same-weekday hours, and the 28-day grid
+    event_days = [first_event_day + timedelta(days=k) for k in range((days[-1] - first_event_day).days + 1)]
+    events = [
+        (system, f"{system}-{day:%m%d}", "100", _utc(day, 8, 10, zone).isoformat(), "pickup")
+        for system, zone in DST_SYSTEMS
+        for day in event_days
+    ]
+    build_feature_store(
+        window_settings,
+        events=events,
+        stations=[(system, "100", 20) for system, _ in DST_SYSTEMS],
+        holidays=[],
+        as_of=f"{days[-1] + timedelta(days=1):%Y-%m-%d}T00:00:00+00:00",
+        features_start=f"{days[0]:%Y-%m-%d}T00:00:00+00:00",
+        target=tmp_path / "target",
+        systems=DST_SYSTEMS,
+    )
+    checked = {(system, _utc(day, 8, 0, zone)): day for system, zone in DST_SYSTEMS for day in days}
+    sql = (
+        f"select system_id, as_of, hour_of_day, day_of_week, {', '.join(LOCAL_FEATURES)} "
+        f"from `{window_settings.table_id('station_features_wide')}` where station_id = '100'"
+    )
+    rows = {
+        (r["system_id"], r["as_of"].astimezone(UTC)): r
+        for r in clients.bigquery_client(window_settings).query(sql).result()
+    }
+    for key, day in checked.items():
+        row = rows[key]
+        assert {f: row[f] for f in LOCAL_FEATURES} == dict.fromkeys(LOCAL_FEATURES, 1.0), key
+        assert row["hour_of_day"] == 8.0, key
+        assert row["day_of_week"] == float((day.weekday() + 1) % 7 + 1), key  # 1 = Sunday
+    # the same station id in three systems: three rows per as_of, never merged
+    assert {system for system, _ in rows} == {system for system, _ in DST_SYSTEMS}

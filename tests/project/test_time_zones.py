@@ -17,11 +17,6 @@ ALLOWED = {
     "include/systems.py": "an example in a comment",
     "include/simulator/country.py": "the synthetic country: the zones of the systems it writes to its systems.csv",
     "include/simulator/trips.py": "Citi Bike's trip files are written on New York wall-clock time (the format's zone)",
-    # until issue 24 step 6 moves the SQL to the seed's zone:
-    "include/dbt/macros/windows.sql": "step 6: utc_offset_hours(ts, tz)",
-    "include/dbt/models/intermediate/int_station_weekly_profiles.sql": "step 6",
-    "include/dbt/models/marts/station_features_wide.sql": "step 6",
-    "include/dbt/models/marts/_marts.yml": "step 6: the description of the calendar columns",
 }
 SCANNED = ("include", "dags", "plugins", "benchmarks")
 

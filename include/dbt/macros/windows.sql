@@ -18,7 +18,7 @@
 {%- endmacro %}
 
 {#- Sum of x over the window `window` of the catalogue (macros/feature_specs.sql) before row t; the
-    local (New York wall-clock) windows read the local_hour_<x>_<d>d columns of the wide model. -#}
+    local (the system's wall-clock) windows read the local_hour_<x>_<d>d columns of the wide model. -#}
 {% macro window_count(x, window) -%}
     {%- set spec = feature_windows()[window] -%}
     {%- if spec.trailing_rows -%}
@@ -41,19 +41,14 @@
     window station_time as (partition by system_id, station_id order by as_of)
 {%- endmacro %}
 
-{#- Hours the New York UTC offset at ts is ahead of the one `days` days earlier: 1 after the spring
-    change, -1 after the autumn one, 0 otherwise (an hour's error only at 1-3 a.m. on the change). -#}
-{% macro dst_shift(ts, days) -%}
-    ({{ new_york_utc_offset_hours(ts) }} - {{ new_york_utc_offset_hours('timestamp_sub(' ~ ts ~ ', interval ' ~ 24 * days ~ ' hour)') }})
+{#- Hours the row's system's UTC offset at ts is ahead of the one `days` days earlier: 1 after the
+    spring change, -1 after the autumn one, 0 otherwise and always in a zone without DST (an hour's
+    error only at 1-3 a.m. on the change). The zones: macros/local_time.sql. -#}
+{% macro dst_shift(ts, days, system_column='system_id') -%}
+    ({{ utc_offset_hours(ts, system_column) }} - {{ utc_offset_hours('timestamp_sub(' ~ ts ~ ', interval ' ~ 24 * days ~ ' hour)', system_column) }})
 {%- endmacro %}
 
-{#- New York's UTC offset at ts in hours (-4 or -5): its wall-clock time read as UTC, minus ts.
-    From microseconds, not TIMESTAMP_DIFF (the emulator counts unit boundaries; docs/local-stack.md). -#}
-{% macro new_york_utc_offset_hours(ts) -%}
-    div((unix_micros(timestamp(datetime({{ ts }}, 'America/New_York'))) - unix_micros({{ ts }})), 3600000000)
-{%- endmacro %}
-
-{#- Sum of x over the hour that starts at row t's New York wall-clock time `days` days earlier:
+{#- Sum of x over the hour that starts at row t's system's wall-clock time `days` days earlier:
     96 rows a day, 4 fewer (more) when a DST change in between made the day 23 (25) hours long.
     Needs the dst_shift_<days>d column (int_station_quarter_hours). The wide model computes it once
     per day back, as local_hour_<x>_<days>d. -#}

@@ -2,7 +2,7 @@
     first as_of this run rebuilds up to the run's as_of: pickups and dropoffs of each bucket
     [as_of, as_of + 15 min) (zeros included), their per-station running totals (cum_*) and sums over
     the hour ending with the bucket (hour_*), so that every window is a LAG or the difference of two
-    (macros/windows.sql), plus the DST shifts the New York wall-clock lags need. A bounded window of
+    (macros/windows.sql), plus the DST shifts the system's wall-clock lags need. A bounded window of
     the history, never all of it. An increment reads the events between TIMESTAMP literals (partition
     pruning on BigQuery): from 28 days and 2 hours before the earliest as_of it can rebuild
     (macros/event_bounds.sql), at or before the grid's first time; the counts before that time join
@@ -41,15 +41,24 @@ bounds as (
 
 ),
 
+systems as (
+
+    select system_id from {{ ref('systems') }}
+
+),
+
 grid_times as (
 
+    -- one row per system and 15-minute time: the DST shifts are the system's clock's
     select
+        systems.system_id,
         grid_time as as_of,
         {%- for days in local_lag_days() %}
-        {{ dst_shift('grid_time', days) }} as dst_shift_{{ days }}d{{ ',' if not loop.last }}
+        {{ dst_shift('grid_time', days, 'systems.system_id') }} as dst_shift_{{ days }}d{{ ',' if not loop.last }}
         {%- endfor %}
     from bounds
     cross join unnest(generate_timestamp_array(bounds.grid_start, bounds.as_of_end, interval 15 minute)) as grid_time
+    cross join systems
 
 ),
 
@@ -65,11 +74,15 @@ dense as (
         fleet.system_id,
         fleet.station_id,
         fleet.joined_at,
-        grid_times.*,
+        grid_times.as_of,
+        {%- for days in local_lag_days() %}
+        grid_times.dst_shift_{{ days }}d,
+        {%- endfor %}
         coalesce(quarter_hour_counts.pickups, 0) as pickups,
         coalesce(quarter_hour_counts.dropoffs, 0) as dropoffs
     from fleet
-    cross join grid_times
+    inner join grid_times
+        on fleet.system_id = grid_times.system_id
     left join quarter_hour_counts
         on
             fleet.system_id = quarter_hour_counts.system_id

@@ -1,4 +1,4 @@
-{#- Each fleet station's mean pickups and dropoffs at the same New York weekday and hour over the 26
+{#- Each fleet station's mean pickups and dropoffs at the same weekday and hour of its system's clock over the 26
     weeks before each clock hour (fewer for a station younger than that), for the hours this run's
     as_ofs fall in: one partition per station, weekday and hour, one row per week (DST needs no care
     here). Only complete hours at least 167 hours old are read. An increment reads the events between
@@ -43,13 +43,13 @@ bounds as (
 
 profile_hours as (
 
-    -- every clock hour a profile reads or is read for, with its New York weekday and hour of day
+    -- every clock hour a profile reads or is read for, with its weekday and hour of day on the system's clock
     select
         fleet.system_id,
         fleet.station_id,
         profile_hour,
-        extract(dayofweek from datetime(profile_hour, 'America/New_York')) as local_weekday,
-        extract(hour from datetime(profile_hour, 'America/New_York')) as local_hour
+        extract(dayofweek from {{ local_datetime('profile_hour', 'fleet.system_id') }}) as local_weekday,
+        extract(hour from {{ local_datetime('profile_hour', 'fleet.system_id') }}) as local_hour
     from bounds
     cross join unnest(generate_timestamp_array(
         bounds.profile_start, timestamp_trunc(bounds.as_of_end, hour), interval 1 hour

@@ -16,7 +16,7 @@
     missing ones, the late-event lookback, and the as_ofs from the earliest one whose 1-hour counts
     here miss a late event); the merge on the unique key makes a re-run change nothing.
     A feature at as_of t reads only grid rows before t, i.e. events with event_at < t. Daily and
-    weekly lags read the same New York wall-clock hour (riders follow the local clock). A station is
+    weekly lags read the same wall-clock hour of the station's system (riders follow the local clock). A station is
     in the fleet from its first pickup (int_fleet_stations) and has a row at every as_of after it. -#}
 
 with
@@ -53,7 +53,7 @@ holidays as (
 
 local_hours as (
 
-    -- the hour starting at as_of's New York wall-clock time d days earlier, once per d
+    -- the hour starting at as_of's wall-clock time (its system's zone) d days earlier, once per d
     select
         *,
         {%- for x in ['pickups', 'dropoffs'] %}
@@ -79,7 +79,7 @@ windowed as (
         {{ window_count('dropoffs', window) }} as dropoff_count_{{ window }},
         {%- endfor %}
         {%- for x in ['pickups', 'dropoffs'] %}
-        -- the hour starting at as_of's New York wall-clock time 1..n weeks earlier, averaged
+        -- the hour starting at as_of's wall-clock time 1..n weeks earlier, averaged
         (
             {%- for week in range(1, same_weekday_hour_weeks() + 1) %}
             local_hour_{{ x }}_{{ 7 * week }}d{{ ' +' if not loop.last }}
@@ -143,9 +143,9 @@ features as (
         -- top quartile by pickups + dropoffs in the 28 days before as_of (ties share the rank)
         if(active.activity_28d > 0 and active.activity_rank <= ceil(active.active_stations / 4), 1, 0) as is_peak_station,
         coalesce(stations.capacity, 0) as capacity,
-        -- calendar in New York local time: riders follow the local clock
-        extract(hour from datetime(active.as_of, 'America/New_York')) as hour_of_day,
-        extract(dayofweek from date(active.as_of, 'America/New_York')) as day_of_week,
+        -- calendar on the system's clock: riders follow the local clock
+        extract(hour from {{ local_datetime('active.as_of', 'active.system_id') }}) as hour_of_day,
+        extract(dayofweek from {{ local_date('active.as_of', 'active.system_id') }}) as day_of_week,
         if(holiday_days.holiday_day is null, 0, 1) as is_holiday
     from active
     left join weekly_profiles
@@ -158,7 +158,7 @@ features as (
             active.system_id = stations.system_id
             and active.station_id = stations.station_id
     left join holiday_days
-        on date(active.as_of, 'America/New_York') = holiday_days.holiday_day
+        on {{ local_date('active.as_of', 'active.system_id') }} = holiday_days.holiday_day
 
 ),
 
