@@ -57,6 +57,9 @@ FEATURE_TABLES = (
     "station_hourly_labels",
     "station_features_wide",
     "station_features",
+    # the monitoring tables keyed by system since issue 24: rebuilt with the rest when the dbt code changed
+    "int_risk_vs_outcome",
+    "model_performance",
 )
 FEATURE_CODE_STAMP = ROOT / ".local" / "demo-feature-code.sha256"  # one sha256 per file: include/dbt/code_stamp.py
 DBT_DIR = ROOT / "include" / "dbt"

@@ -71,15 +71,21 @@ def _query(sql: str, params: list[bigquery.ScalarQueryParameter], settings: Sett
 def latest_scores(
     as_of: datetime, settings: Settings | None = None, risk: bool = False
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{window_name: {predictor: row}}`` of the newest window end at or before ``as_of``: the forecasts'
-    rows (the model and the baselines), or with ``risk`` the risks' (:data:`RISK_PREDICTORS`)."""
+    """``{window_name: {predictor: row}}`` of the settings' system's newest window end at or before ``as_of``:
+    the forecasts' rows (the model and the baselines), or with ``risk`` the risks' (:data:`RISK_PREDICTORS`)."""
     s = settings or get_settings()
     table = s.table_id(MODEL_PERFORMANCE)
+    mine = "system_id = @system_id"
     sql = (
-        f"SELECT * FROM `{table}` WHERE window_end = (SELECT MAX(window_end) FROM `{table}` WHERE window_end <= @as_of)"
+        f"SELECT * FROM `{table}` WHERE {mine} AND window_end = "
+        f"(SELECT MAX(window_end) FROM `{table}` WHERE {mine} AND window_end <= @as_of)"
     )
+    params = [
+        bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of),
+        bigquery.ScalarQueryParameter("system_id", "STRING", s.system_id),
+    ]
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in _query(sql, [bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of)], s):
+    for row in _query(sql, params, s):
         if (row["predictor"] in RISK_PREDICTORS) != risk:
             continue
         out.setdefault(row["window_name"], {})[row["predictor"]] = row
@@ -87,20 +93,22 @@ def latest_scores(
 
 
 def station_errors_24h(as_of: datetime, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Each station's MAE of the served next-hour point forecast (horizon 1) over the 24 scored hours before
-    ``as_of``."""
+    """Each station of the settings' system: its MAE of the served next-hour point forecast (horizon 1) over the
+    24 scored hours before ``as_of``."""
     s = settings or get_settings()
     sql = f"""
         SELECT p.station_id, COUNT(*) AS hours, AVG(ABS(p.predicted_net_change - l.net_change)) AS mae
         FROM `{s.table_id(STATION_PREDICTIONS)}` AS p
         INNER JOIN `{s.table_id(LABELS_TABLE)}` AS l
-            ON p.station_id = l.station_id AND p.target_hour = l.hour_start
+            ON p.system_id = l.system_id AND p.station_id = l.station_id AND p.target_hour = l.hour_start
         WHERE p.target_hour >= @since AND p.target_hour < @as_of AND COALESCE(p.horizon, 1) = 1
+            AND p.system_id = @system_id
         GROUP BY p.station_id
     """
     params = [
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", as_of - timedelta(hours=24)),
         bigquery.ScalarQueryParameter("as_of", "TIMESTAMP", as_of),
+        bigquery.ScalarQueryParameter("system_id", "STRING", s.system_id),
     ]
     return _query(sql, params, s)
 
