@@ -5,7 +5,7 @@
   hour's JSON object on the bucket, because the hour picker needs the list of hours anyway;
 - the serving model: ``latest.json`` and its ``metadata.json`` (:mod:`include.ml.registry`);
 - the forecast (for engineers): the plan hour's Avro file by the plan's model (the first hour of the rates
-  the plan used), else the newest Avro file of the serving model under ``{env}/predictions/{version}/``
+  the plan used), else the newest Avro file of the serving model under ``{env}/{system_id}/predictions/{version}/``
   (:mod:`include.ml.predictions`);
 - the stations seed (``stations``): names, coordinates and capacity;
 - live performance: ``model_performance`` (a dbt mart, maybe not built yet: then the page says so).
@@ -102,7 +102,7 @@ def serving_model(settings: Settings) -> ServingModel | None:
 
 
 def _predictions_prefix(settings: Settings, version: str | None) -> str:
-    """``{env}/predictions/{version}/`` (or ``{env}/predictions/``), cut from the path include.gcp.paths spells
+    """``{env}/{system_id}/predictions/{version}/`` (or ``{env}/{system_id}/predictions/``), cut from the path include.gcp.paths spells
     out, so that module stays the only one that knows the layout."""
     sample = paths.predictions(settings.system_root, version or "v", datetime(2000, 1, 1, tzinfo=UTC))
     return sample.rsplit("/", 2 if version else 3)[0] + "/"

@@ -5,7 +5,7 @@ rows for horizons 1..3 (``target_hour`` = ``T``, ``T+1h``, ``T+2h``). Files writ
 horizon 1 only and lack the field: they are read with the current schema as the reader's, so every record
 has ``horizon`` (1 for them). A rerun of a run writes the same path again (atomically, temp object then
 copy), so it replaces the file and never adds a second one. A rerun of an hour that was served already writes
-``{env}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro`` instead (:func:`write_backfill`, include/ml/served.py):
+``{env}/{system_id}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro`` instead (:func:`write_backfill`, include/ml/served.py):
 the served file stays as it was.
 """
 
@@ -84,7 +84,7 @@ def records(
 def write(
     records_: list[dict[str, Any]], model_version: str, cutoff: datetime, settings: Settings | None = None
 ) -> str:
-    """Write the run's predictions (all horizons) to ``{env}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of
+    """Write the run's predictions (all horizons) to ``{env}/{system_id}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of
     its cut-off ``T``."""
     s = settings or get_settings()
     path = paths.predictions(s.system_root, model_version, cutoff)
@@ -98,7 +98,7 @@ def read(model_version: str, cutoff: datetime, settings: Settings | None = None)
 
 
 def write_backfill(records_: list[dict[str, Any]], cutoff: datetime, settings: Settings | None = None) -> str:
-    """Write a rerun's predictions of a run that was served already to ``{env}/predictions_backfill/...`` of
+    """Write a rerun's predictions of a run that was served already to ``{env}/{system_id}/predictions_backfill/...`` of
     its cut-off ``T`` (replacing the previous rerun's file of that hour, never the served one)."""
     s = settings or get_settings()
     return bucket.write_bytes(paths.predictions_backfill(s.system_root, cutoff), to_avro(records_), "avro/binary", s)

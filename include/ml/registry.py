@@ -1,7 +1,7 @@
 """Model registry on the project bucket: immutable versions, a promoted-version pointer, verified lookups.
 
-Layout (paths from :mod:`include.gcp.paths`): ``{env}/models/{version}/model.skops``, ``metadata.json``,
-``evaluation.png`` and ``{env}/models/latest.json``.
+Layout (paths from :mod:`include.gcp.paths`): ``{env}/{system_id}/models/{version}/model.skops``, ``metadata.json``,
+``evaluation.png`` and ``{env}/{system_id}/models/latest.json``.
 
 Versions are named after the run's cut-off hour (``20190901T0800Z``), so every run of an hour targets the
 same version. ``metadata.json`` is written last and is the commit mark: once it exists the version is final and
