@@ -102,8 +102,8 @@ def serving_model(settings: Settings) -> ServingModel | None:
 
 
 def _predictions_prefix(settings: Settings, version: str | None) -> str:
-    """``{env}/{system_id}/predictions/{version}/`` (or ``{env}/{system_id}/predictions/``), cut from the path include.gcp.paths spells
-    out, so that module stays the only one that knows the layout."""
+    """``{env}/{system_id}/predictions/{version}/`` (or ``.../predictions/``), cut from the path include.gcp.paths
+    spells out, so that module stays the only one that knows the layout."""
     sample = paths.predictions(settings.system_root, version or "v", datetime(2000, 1, 1, tzinfo=UTC))
     return sample.rsplit("/", 2 if version else 3)[0] + "/"
 

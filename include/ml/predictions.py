@@ -5,8 +5,8 @@ rows for horizons 1..3 (``target_hour`` = ``T``, ``T+1h``, ``T+2h``). Files writ
 horizon 1 only and lack the field: they are read with the current schema as the reader's, so every record
 has ``horizon`` (1 for them). A rerun of a run writes the same path again (atomically, temp object then
 copy), so it replaces the file and never adds a second one. A rerun of an hour that was served already writes
-``{env}/{system_id}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro`` instead (:func:`write_backfill`, include/ml/served.py):
-the served file stays as it was.
+``{env}/{system_id}/predictions_backfill/{YYYY-MM-DD}/{HH}.avro`` instead (:func:`write_backfill`,
+include/ml/served.py): the served file stays as it was.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def records(
 def write(
     records_: list[dict[str, Any]], model_version: str, cutoff: datetime, settings: Settings | None = None
 ) -> str:
-    """Write the run's predictions (all horizons) to ``{env}/{system_id}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of
-    its cut-off ``T``."""
+    """Write the run's predictions (all horizons) to
+    ``{env}/{system_id}/predictions/{version}/{YYYY-MM-DD}/{HH}.avro`` of its cut-off ``T``."""
     s = settings or get_settings()
     path = paths.predictions(s.system_root, model_version, cutoff)
     return bucket.write_bytes(path, to_avro(records_), "avro/binary", s)
