@@ -72,12 +72,7 @@ def months_between(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
 
 def feature_frame() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The research copy of station_features_wide joined to its labels (as walk_forward builds it)."""
-    labels = research.hourly_counts()
-    feats = research.features(
-        labels, research.capacities(), research.us_holidays(), research.system_quarter_hours(labels)
-    )
-    data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    data = data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)]  # a week of lag history
+    data, labels = research.labelled_features()
     columns = [c for c in data.columns if c not in ("station_id", "as_of", "hour_start", *LABELS)]
     return data, labels, columns
 

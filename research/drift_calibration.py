@@ -94,12 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     print(subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip())
-    labels = research.hourly_counts()
-    feats = research.features(
-        labels, research.capacities(), research.us_holidays(), research.system_quarter_hours(labels)
-    )
-    data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    data = data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)]  # a week of lag history
+    data, _ = research.labelled_features()
     checks = weekly_checks(data, pd.Timestamp(args.first, tz="UTC"))
     for c in checks:
         planted = ", ".join(f"{name}: {'fires' if c[(drift.MARGIN, name)] else 'QUIET'}" for name in PLANTED)

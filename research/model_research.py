@@ -223,6 +223,15 @@ def features(
     return feats
 
 
+def labelled_features(time_reversed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pandas copy of station_features_wide joined to each hour's label (as_of = hour_start), from the
+    second week on (a week of lag history), and the labels: what the walk-forward research reads."""
+    labels = hourly_counts(time_reversed)
+    feats = features(labels, capacities(), us_holidays(time_reversed), system_quarter_hours(labels, time_reversed))
+    data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
+    return data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)], labels
+
+
 def capacities() -> dict[str, float]:
     from include.simulator.trip_data import load_station_information
 

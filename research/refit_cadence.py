@@ -192,12 +192,7 @@ def main() -> None:
     plan = fit_plan(hours, cadences)
     print(f"{len(days)} days, {len(hours)} scored hours, {len(plan)} fits ({', '.join(cadences)})", flush=True)
 
-    labels = research.hourly_counts()
-    feats = research.features(
-        labels, research.capacities(), research.us_holidays(), research.system_quarter_hours(labels)
-    )
-    data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    data = data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)]  # a week of lag history
+    data, labels = research.labelled_features()
     features = [c for c in data.columns if c not in ("station_id", "as_of", "hour_start", *LABELS)]
     print(f"features ready ({len(features)}), {time.perf_counter() - started:.0f} s", flush=True)
 

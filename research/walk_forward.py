@@ -194,15 +194,7 @@ def main() -> None:
     parser.add_argument("--scored-weeks", type=int, help="score only the first N weeks (quicker comparisons)")
     args = parser.parse_args()
     started = time.perf_counter()
-    labels = research.hourly_counts(time_reversed=args.time_reversed)
-    feats = research.features(
-        labels,
-        research.capacities(),
-        research.us_holidays(args.time_reversed),
-        research.system_quarter_hours(labels, args.time_reversed),
-    )
-    data = feats.merge(labels, left_on=["station_id", "as_of"], right_on=["station_id", "hour_start"])
-    data = data[data["as_of"] >= labels["hour_start"].min() + pd.Timedelta(days=7)]  # a week of lag history
+    data, labels = research.labelled_features(args.time_reversed)
     if args.time_reversed:
         start, end = pd.Timestamp(SCORED_START), data["as_of"].max() + pd.Timedelta(hours=1)
     else:
