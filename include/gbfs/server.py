@@ -406,16 +406,27 @@ class EventListener:
     def start(self) -> None:
         self.thread.start()
 
-    def ensure_subscription(self, subscriber: Any) -> None:
+    def subscribe_now(self) -> None:
+        """Make the subscription now when Pub/Sub answers (the listener retries it when it does not)."""
+        from include.gcp import clients
+
+        try:
+            self.ensure_subscription(clients.subscriber_client(self.settings), timeout=5.0)
+        except Exception as err:  # the emulator not up yet: the listener's loop makes it once it is
+            log.warning("subscribing %s at start: %s (retried by the listener)", self.subscription, err)
+
+    def ensure_subscription(self, subscriber: Any, timeout: float | None = None) -> None:
         from google.api_core import exceptions
 
         from include.gcp import clients
 
+        limit: dict[str, Any] = {} if timeout is None else {"timeout": timeout, "retry": None}
         with contextlib.suppress(exceptions.AlreadyExists):
-            clients.publisher_client(self.settings).create_topic(name=self.settings.topic_path)
+            clients.publisher_client(self.settings).create_topic(name=self.settings.topic_path, **limit)
         try:
             subscriber.create_subscription(
-                request={"name": self.subscription, "topic": self.settings.topic_path, "ack_deadline_seconds": 60}
+                request={"name": self.subscription, "topic": self.settings.topic_path, "ack_deadline_seconds": 60},
+                **limit,
             )
             log.info("created %s on %s", self.subscription, self.settings.topic_path)
         except exceptions.AlreadyExists:
@@ -556,6 +567,8 @@ class FeedServer:
         return f"http://{host}:{port}"
 
     def start(self) -> FeedServer:
+        """Serve, and subscribe before returning: an event published after ``start()`` is never missed."""
+        self.listener.subscribe_now()
         self.http_thread.start()
         self.listener.start()
         return self
