@@ -23,14 +23,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
+from include.mapped import SYSTEM_LABEL, system_settings
 from include.monitoring.alerts import default_args
 from include.timeouts import INVENTORY as TIMEOUTS
 
 # a minute's DAG: retry within it
 DEFAULT_ARGS = default_args("data-platform", retry_delay=timedelta(seconds=10), execution_timeout=TIMEOUTS.execution())
-SYSTEM_LABEL = "{{ system_id }}"  # map_index_template: the UI shows the system, not 0..K-1
 
 
 @dag(
@@ -60,10 +60,8 @@ def bikeshare_inventory() -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.gbfs.poll import poll
-        from include.gcp.settings import get_settings
 
-        get_current_context()["system_id"] = system_id  # type: ignore[typeddict-unknown-key]  # map_index_template
-        result = poll(get_settings().for_system(system_id))
+        result = poll(system_settings(system_id))
         if result.skipped:
             raise AirflowSkipException(f"{system_id}: the feed's ttl has not passed: {result.skipped}")
         return result.to_dict()

@@ -7,14 +7,17 @@ Every hour at :15, for the hour `T` the run's logical date falls in (a manual ru
    wall-clock hours Airflow schedules once the DAG is unpaused) is **skipped** with the reason, so nothing
    waits or alerts (`include/gcp/data_span.py`); the `gcp` profile never skips.
 
+Each check runs once per enabled system (mapped over `systems()`, the map index named by the system; an alert
+names it): a system's failure is its own. The sensor and the dbt build are shared: one dbt run serves them all.
+
 1. **predictions_fresh** - hour `T`'s forecasts must be in `station_predictions` by `T + 15 min`
    (bikeshare_train_predict loads each hour's Avro rows there); otherwise alert `predictions_late`.
 2. **wait_for_outcomes** - sensor (reschedule, 2 h timeout) until a verified feature-store run labelled
    the hour before `T` (the training sensor's rule, `include/gcp/feature_runs.py`).
-3. **score_served_model** - `dbt build --select tag:monitoring` (models and their tests): `model_performance`
-   scores the served forecasts and the four naive baselines on the outcomes, rolling 24 h and 7 d
+3. **build_model_scores** - `dbt build --select tag:monitoring` (models and their tests), every system's:
+   `model_performance` scores the served forecasts and the four naive baselines on the outcomes, rolling 24 h and 7 d
    (MAE, RMSE, precision@10), and the plan's risks of empty / full within 1 h and 3 h on the GBFS status
-   (Brier score, predictors `risk_*`). Alerts `model_worse_than_naive` when the model's 7-day MAE is not
+   (Brier score, predictors `risk_*`). Then **score_served_model**, per system, alerts `model_worse_than_naive` when the model's 7-day MAE is not
    below the best baseline's, `station_error` when one station's 24-h MAE explodes.
 4. **feature_drift** - population stability index of each feature over the week before `T` against the
    serving model's training rows, into `feature_drift`; alert `feature_drift` for a feature above its own bar
@@ -36,6 +39,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 
 from include.hours import Hour
+from include.mapped import SYSTEM_LABEL, system_settings
 from include.monitoring.alerts import default_args
 from include.timeouts import MONITORING as TIMEOUTS
 
@@ -62,38 +66,58 @@ def bikeshare_monitoring() -> None:
         return data_span.skip_outside_data(Hour.floor(logical_date).start)
 
     @task
-    def predictions_fresh(logical_date=None) -> dict[str, Any]:
+    def systems() -> list[str]:
+        from include.systems import enabled_system_ids
+
+        return enabled_system_ids()
+
+    @task(map_index_template=SYSTEM_LABEL)
+    def predictions_fresh(system_id: str, logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.predictions_fresh(Hour.floor(logical_date).start, get_current_context())
+        s = system_settings(system_id)
+        return hourly.predictions_fresh(Hour.floor(logical_date).start, get_current_context(), s)
 
     @task.sensor(poke_interval=60, timeout=TIMEOUTS.sensor("wait_for_outcomes"), mode="reschedule")
     def wait_for_outcomes(logical_date=None) -> bool:
         from include.monitoring import hourly
 
+        # one dbt run labels every system: one wait for the country
         return hourly.outcomes_ready(Hour.floor(logical_date).start)
 
-    @task(execution_timeout=TIMEOUTS.execution("score_served_model"))
-    def score_served_model(logical_date=None) -> dict[str, Any]:
+    @task(execution_timeout=TIMEOUTS.execution("build_model_scores"))
+    def build_model_scores(logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.score(Hour.floor(logical_date).start, get_current_context())
+        return hourly.build_scores(Hour.floor(logical_date).start)  # every system's, in one dbt build
 
-    @task(execution_timeout=TIMEOUTS.execution("feature_drift"))
-    def feature_drift(logical_date=None) -> dict[str, Any]:
+    @task(map_index_template=SYSTEM_LABEL)
+    def score_served_model(system_id: str, logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.feature_drift(Hour.floor(logical_date).start, get_current_context())
+        s = system_settings(system_id)
+        return hourly.check_scores(Hour.floor(logical_date).start, get_current_context(), s)
 
-    @task
-    def unflagged_stockouts(logical_date=None) -> dict[str, Any]:
+    @task(execution_timeout=TIMEOUTS.execution("feature_drift"), map_index_template=SYSTEM_LABEL)
+    def feature_drift(system_id: str, logical_date=None) -> dict[str, Any]:
         from include.monitoring import hourly
 
-        return hourly.unflagged_stockouts(Hour.floor(logical_date).start, get_current_context())
+        s = system_settings(system_id)
+        return hourly.feature_drift(Hour.floor(logical_date).start, get_current_context(), s)
 
-    outcomes = wait_for_outcomes()
-    within_data() >> [predictions_fresh(), unflagged_stockouts(), outcomes]
-    outcomes >> [score_served_model(), feature_drift()]
+    @task(map_index_template=SYSTEM_LABEL)
+    def unflagged_stockouts(system_id: str, logical_date=None) -> dict[str, Any]:
+        from include.monitoring import hourly
+
+        s = system_settings(system_id)
+        return hourly.unflagged_stockouts(Hour.floor(logical_date).start, get_current_context(), s)
+
+    gate, ids, outcomes = within_data(), systems(), wait_for_outcomes()
+    gate >> [ids, outcomes]
+    predictions_fresh.expand(system_id=ids)
+    unflagged_stockouts.expand(system_id=ids)
+    outcomes >> build_model_scores() >> score_served_model.expand(system_id=ids)
+    outcomes >> feature_drift.expand(system_id=ids)
 
 
 bikeshare_monitoring()

@@ -77,21 +77,13 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task, task_group
 
 from include.hours import Hour
+from include.mapped import SYSTEM_LABEL, system_settings
 from include.monitoring.alerts import default_args
 from include.timeouts import TRAIN_PREDICT as TIMEOUTS
 
 DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution())  # alerts on a final failure
 ML_QUEUE = os.environ.get("BIKESHARE_ML_QUEUE", "default") or "default"  # where the heavy tasks run
 ML_PER_RUN = 2  # systems fitted or predicted at once in one run: the local 2-core machine; on Astro, the queue's
-SYSTEM_LABEL = "{{ system_id }}"  # map_index_template: the UI shows the system, not 0..K-1
-
-
-def _settings(system_id: str):  # Settings, imported in the task (parse time)
-    """The task's settings scoped to its system; the system also names the map index in the UI."""
-    from include.gcp.settings import get_settings
-
-    get_current_context()["system_id"] = system_id  # type: ignore[typeddict-unknown-key]  # map_index_template
-    return get_settings().for_system(system_id)
 
 
 @dag(
@@ -136,21 +128,21 @@ def bikeshare_train_predict() -> None:
         def train_and_evaluate(system_id: str, data_interval_end=None) -> dict:
             from include.ml import hourly
 
-            s = _settings(system_id)
+            s = system_settings(system_id)
             return hourly.train_and_evaluate(Hour.floor(data_interval_end).start, settings=s).to_xcom()
 
         @task(map_index_template=SYSTEM_LABEL)
         def publish(system_id: str, evaluation: dict, data_interval_end=None) -> dict:
             from include.ml import hourly
 
-            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
             return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation), settings=s).to_xcom()
 
         @task(map_index_template=SYSTEM_LABEL)
         def report_unverifiable(system_id: str, published: dict) -> None:
             from include.monitoring import alerts
 
-            _settings(system_id)
+            system_settings(system_id)
             # a skipped version: alert model_unverifiable (why, what to do) and fail here, never green; the
             # predictions (the older verified model's) go on
             alerts.raise_alerts(alerts.unverifiable_alerts(published), get_current_context())
@@ -159,7 +151,7 @@ def bikeshare_train_predict() -> None:
         def predict(system_id: str, published: dict, data_interval_end=None) -> list[dict]:
             from include.ml import hourly
 
-            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
             return hourly.predict(hour, hourly.Publication.from_xcom(published).serving_version, s)
 
         @task(map_index_template=SYSTEM_LABEL)
@@ -168,7 +160,7 @@ def bikeshare_train_predict() -> None:
         ) -> str | None:
             from include.ml import hourly
 
-            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
             version = hourly.Publication.from_xcom(published).serving_version
             return hourly.write_predictions(hour, version, rows, s, run_id=run_id)  # served, or a rerun's backfill
 
@@ -176,7 +168,7 @@ def bikeshare_train_predict() -> None:
         def calibrate_risk(system_id: str, evaluation: dict, data_interval_end=None) -> dict:
             from include.rebalancing import calibration
 
-            s, hour = _settings(system_id), Hour.floor(data_interval_end).start
+            s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
             trained = not evaluation["reused"] and bool(evaluation.get("model_sha256"))
             return calibration.calibrate_run(hour, evaluation["version"], trained, settings=s)
 
@@ -184,7 +176,7 @@ def bikeshare_train_predict() -> None:
         def plan_rebalancing(system_id: str, data_interval_end=None) -> dict:
             from include.rebalancing import hourly
 
-            return hourly.run(Hour.floor(data_interval_end).start, _settings(system_id))
+            return hourly.run(Hour.floor(data_interval_end).start, system_settings(system_id))
 
         evaluation = train_and_evaluate(system_id)
         published = publish(system_id, evaluation)

@@ -50,15 +50,20 @@ def outcomes_ready(hour: datetime, settings: Settings | None = None) -> bool:
     return dataset.features_ready(hour, settings)
 
 
-def score(
+def build_scores(hour: datetime, settings: Settings | None = None) -> dict[str, Any]:
+    """Build model_performance up to ``hour`` for every system: one dbt build (models and their tests)."""
+    s, hour = settings or get_settings(), Hour.of(hour).start
+    return {"hour": hour.isoformat(), "dbt_seconds": round(performance.build(hour, s), 1)}
+
+
+def check_scores(
     hour: datetime,
     context: Any = None,
     settings: Settings | None = None,
     limits: performance.Limits | None = None,
 ) -> dict[str, Any]:
-    """Build model_performance up to ``hour`` (dbt, with its tests), then alert on what it says."""
+    """Alert on what model_performance says of the settings' system up to ``hour`` (built by :func:`build_scores`)."""
     s, hour = settings or get_settings(), Hour.of(hour).start
-    seconds = performance.build(hour, s)
     scores = performance.latest_scores(hour, s)
     found = performance.check(scores, performance.station_errors_24h(hour, s), limits or performance.Limits())
     week = scores.get("7d", {})
@@ -66,10 +71,16 @@ def score(
         name: {k: row[k] for k in ("mae", "rmse", "precision_at_10", "scored_hours")} for name, row in week.items()
     }
     brier = {name: row["brier"] for name, row in performance.latest_scores(hour, s, risk=True).get("24h", {}).items()}
-    log.info("7-day live scores up to %s: %s; the risks' 24-h Brier scores: %s", hour.isoformat(), summary, brier)
+    log.info(
+        "%s: 7-day live scores up to %s: %s; the risks' 24-h Brier scores: %s",
+        s.system_id,
+        hour.isoformat(),
+        summary,
+        brier,
+    )
     result = {
         "hour": hour.isoformat(),
-        "dbt_seconds": round(seconds, 1),
+        "system_id": s.system_id,
         "7d": summary,
         "24h_brier": brier,
         "alerts": [a.kind for a in found],

@@ -42,10 +42,15 @@ def served_env(feature_store_env: Settings) -> Settings:
     return feature_store_env
 
 
-def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(airflow_db, served_env) -> None:
+def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(
+    airflow_db, served_env, systems_table
+) -> None:
+    """Two systems: Jersey City's served model is scored and its missed stockout alerts; phx, which served
+    nothing, alerts ``predictions_late`` in its own map index only."""
     from airflow.dag_processing.dagbag import DagBag
 
     s = served_env
+    systems_table("citibike-jc", "phx")
     plan_hour = CUTOFF - timedelta(hours=1)  # the run at CUTOFF:15 checks it
     write_plan(s, plan_hour, [risk_row(plan_hour, "dagE35", 0.02, 0.0), risk_row(plan_hour, "dagOK", 0.02, 0.0)], [])
     minutes = (timedelta(minutes=m) for m in (-30, 10, 45, 70))
@@ -53,14 +58,23 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_monitoring")
     run = dag.test(logical_date=CUTOFF + timedelta(minutes=15))
     assert run.state == "failed"  # the stockout check alerted: its task is red, not green
-    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
-    assert states == {
+    tis = run.get_task_instances()
+    assert {ti.task_id: (ti.state, ti.try_number) for ti in tis if ti.map_index < 0} == {
         "within_data": ("success", 1),  # the hour is inside the data (include/gcp/data_span.py)
-        "predictions_fresh": ("success", 1),
+        "systems": ("success", 1),
         "wait_for_outcomes": ("success", 1),
-        "score_served_model": ("success", 1),
-        "feature_drift": ("success", 1),
-        "unflagged_stockouts": ("failed", 1),  # failed on its alert in the first try, not retried
+        "build_model_scores": ("success", 1),  # one dbt build for every system
+    }
+    # each check is each system's own map index, named by it; a failure (first try, not retried) is its own
+    assert {(ti.task_id, ti.rendered_map_index): (ti.state, ti.try_number) for ti in tis if ti.map_index >= 0} == {
+        ("predictions_fresh", "citibike-jc"): ("success", 1),
+        ("predictions_fresh", "phx"): ("failed", 1),  # phx served nothing
+        ("score_served_model", "citibike-jc"): ("success", 1),
+        ("score_served_model", "phx"): ("success", 1),  # no scored hours: nothing to judge
+        ("feature_drift", "citibike-jc"): ("success", 1),
+        ("feature_drift", "phx"): ("success", 1),  # no promoted model: not measured
+        ("unflagged_stockouts", "citibike-jc"): ("failed", 1),
+        ("unflagged_stockouts", "phx"): ("success", 1),  # no status of phx: skipped with the reason
     }
 
     perf = frame(s, MODEL_PERFORMANCE)
@@ -83,11 +97,14 @@ def test_monitoring_scores_the_served_model_records_drift_and_alerts_when_late(a
     assert len(drift) == len(set(drift["feature"])) > 5  # one PSI per profiled feature, for this hour only
     assert (drift["psi"] >= 0).all()
 
-    # one alert, of the check's kind (no task_failed for the same failure); the run's hour was served
-    (missed,) = alerts.read_log()  # empty 35 min, no flag
+    # one alert per failed check, of its kind (no task_failed for the same failure), naming its system
+    by_system = {line["system_id"]: line for line in alerts.read_log()}
+    assert (by_system["phx"]["kind"], by_system["phx"]["task_id"]) == ("predictions_late", "predictions_fresh")
+    missed = by_system["citibike-jc"]  # empty 35 min, no flag
+    assert len(alerts.read_log()) == 2
     assert missed["kind"] == "unflagged_stockout"
     assert [st["station_id"] for st in missed["details"]["stations"]] == ["dagE35"]
-    assert missed["task_id"] == "unflagged_stockouts"
+    assert (missed["task_id"], missed["system_id"]) == ("unflagged_stockouts", "citibike-jc")
     with pytest.raises(alerts.AlertRaised) as raised:  # nothing served for the next hour: alert, and fail
         monitoring.predictions_fresh(CUTOFF + timedelta(hours=1))
     late = raised.value.result
