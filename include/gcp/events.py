@@ -8,8 +8,9 @@ these fields (docs/design.md §2.1)::
 
 - ``system_id``: the bike share system, one of the systems table's ids (:mod:`include.systems`); an id of the
   right form that names no system is ``unknown_system``. Events are keyed ``(system_id, event_id)``: two
-  systems may reuse an event or station id. While producers move to the field, a message without it (or
-  with null) is the default system's (``citibike-jc``, every event written before systems existed).
+  systems may reuse an event or station id. Required: a message without it (or with null) is refused as
+  ``missing_field``, never guessed to be one system's. Rows written before systems (``system_id`` NULL) are
+  the default system's (``citibike-jc``), filled by the table migration.
 
 - ``event_id``: 1-128 characters of ``[A-Za-z0-9._:-]``, starting with a letter or digit; derived
   deterministically from the trip, so a replayed or redelivered event keeps its id.
@@ -50,7 +51,6 @@ from include.systems import DEFAULT_SYSTEM
 Kind = Literal["pickup", "dropoff"]
 KINDS: frozenset[str] = frozenset({"pickup", "dropoff"})
 FIELDS = ("system_id", "event_id", "station_id", "ts_iso", "kind", "delta")
-OPTIONAL_FIELDS = frozenset({"system_id"})  # absent or null: DEFAULT_SYSTEM (the transition, docs/country.md §2)
 MAX_MESSAGE_BYTES = 1024  # a valid event is under 300 bytes
 SIMULATED_NOW_ATTRIBUTE = "simulated_now"  # Pub/Sub attribute: the replay's clock, RFC 3339
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -226,8 +226,6 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
     event_id = record.get("event_id")
     known_id = event_id if isinstance(event_id, str) and EVENT_ID_PATTERN.fullmatch(event_id) else None
     system_id = record.get("system_id")
-    if system_id is None:
-        system_id = DEFAULT_SYSTEM
     well_formed_system = system_id if isinstance(system_id, str) and SYSTEM_ID_PATTERN.fullmatch(system_id) else None
 
     def invalid(code: str, detail: str) -> InvalidEvent:
@@ -236,7 +234,7 @@ def validate_record(record: dict[str, Any], now: datetime | None = None, limits:
     unknown = sorted(str(k) for k in record if k not in FIELDS)
     if unknown:
         raise invalid("unknown_field", f"fields outside the contract: {quote(', '.join(unknown))}")
-    missing = [name for name in FIELDS if record.get(name) is None and name not in OPTIONAL_FIELDS]
+    missing = [name for name in FIELDS if record.get(name) is None]
     if missing:
         code = "missing_station" if missing == ["station_id"] else "missing_field"
         raise invalid(code, f"missing {', '.join(missing)}")

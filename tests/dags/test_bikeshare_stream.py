@@ -79,6 +79,7 @@ def test_start_find_monitor_drain(airflow_db, stream_env: Settings) -> None:
     publisher = clients.publisher_client(s)
     for i in range(5):
         event = {
+            "system_id": "citibike-jc",
             "event_id": f"dag-{i}",
             "station_id": "3186",
             "ts_iso": "2019-09-01T04:00:00.000Z",

@@ -26,7 +26,14 @@ from include.gcp.events import (
 from include.systems import DEFAULT_SYSTEM
 
 NOW = datetime(2019, 9, 29, 12, 0, tzinfo=UTC)
-GOOD = {"event_id": "abc123-p", "station_id": "3186", "ts_iso": "2019-09-29T11:59:00Z", "kind": "pickup", "delta": 1}
+GOOD = {
+    "system_id": "citibike-jc",
+    "event_id": "abc123-p",
+    "station_id": "3186",
+    "ts_iso": "2019-09-29T11:59:00Z",
+    "kind": "pickup",
+    "delta": 1,
+}
 NO_CAP = Limits(max_bytes=None)
 
 
@@ -73,8 +80,7 @@ def test_any_value_in_any_field_gives_an_event_or_that_fields_reason(field: str,
     result = classify(encode({**GOOD, field: value}), NOW, NO_CAP)
     check_outcome(result)
     if isinstance(result, Event):
-        expected = DEFAULT_SYSTEM if field == "system_id" and value is None else value
-        assert result.to_dict()[field] == expected or field == "ts_iso"
+        assert result.to_dict()[field] == value or field == "ts_iso"
 
 
 ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,40}\Z")
@@ -85,7 +91,14 @@ ages = st.integers(min_value=-5 * 60 * 10**6, max_value=48 * 3600 * 10**6)  # µ
 @given(ids, stations, ages, st.sampled_from(["pickup", "dropoff"]))
 def test_valid_events_round_trip(event_id: str, station_id: str, age_us: int, kind: str) -> None:
     ts = NOW - timedelta(microseconds=age_us)
-    record = {"event_id": event_id, "station_id": station_id, "ts_iso": format_ts(ts), "kind": kind, "delta": 1}
+    record = {
+        "system_id": "citibike-jc",
+        "event_id": event_id,
+        "station_id": station_id,
+        "ts_iso": format_ts(ts),
+        "kind": kind,
+        "delta": 1,
+    }
     event = classify(encode(record), NOW)
     assert event == Event(ts=ts, event_id=event_id, station_id=station_id, kind=kind, delta=1)
     assert classify(encode(event.to_dict()), NOW) == event
@@ -178,13 +191,17 @@ def test_conflicting_copies_have_different_fingerprints() -> None:
     assert 0 <= a.fingerprint() < 2**63
 
 
-def test_system_id_is_optional_for_now_and_then_the_default_systems() -> None:
+def test_system_id_is_required_and_never_guessed() -> None:
     event = classify(encode(GOOD), NOW)
     assert isinstance(event, Event)
     assert event.system_id == DEFAULT_SYSTEM
-    assert classify(encode({**GOOD, "system_id": None}), NOW) == event
-    assert classify(encode({**GOOD, "system_id": DEFAULT_SYSTEM}), NOW) == event
-    assert json.loads(event.to_json())["system_id"] == DEFAULT_SYSTEM  # what the simulator now sends
+    assert json.loads(event.to_json())["system_id"] == DEFAULT_SYSTEM  # what the simulator sends
+    without = {k: v for k, v in GOOD.items() if k != "system_id"}
+    for payload in (encode(without), encode({**GOOD, "system_id": None})):
+        result = classify(payload, NOW)
+        assert isinstance(result, Rejection)
+        assert (result.code, result.event_id, result.system_id) == ("missing_field", "abc123-p", None)
+        assert "system_id" in result.detail
 
 
 def test_a_system_outside_the_table_is_a_dead_letter_naming_the_known_ones() -> None:

@@ -40,6 +40,7 @@ def test_pubsub_publish_and_pull(test_settings: Settings) -> None:
     publisher = clients.publisher_client(test_settings)
     events = [
         {
+            "system_id": "citibike-jc",
             "event_id": f"e{i}",
             "station_id": "3186",
             "ts_iso": "2019-09-01T08:00:00Z",

@@ -47,8 +47,8 @@ def _left_in_subscription(settings: Settings) -> set[str]:
 
 
 def _event(event_id: str, station: str) -> bytes:
-    record = {"event_id": event_id, "station_id": station, "ts_iso": "2019-09-01T04:00:00.000Z", "kind": "dropoff"}
-    return json.dumps({**record, "delta": 1}).encode()
+    record = {"system_id": "citibike-jc", "event_id": event_id, "station_id": station}
+    return json.dumps({**record, "ts_iso": "2019-09-01T04:00:00.000Z", "kind": "dropoff", "delta": 1}).encode()
 
 
 def _sigterm_from_outside(job: LocalStreamingJob) -> JobState:

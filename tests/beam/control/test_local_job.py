@@ -71,7 +71,14 @@ def test_start_is_idempotent_monitor_sees_data_and_drain_stops(stream_settings: 
 
     publisher = clients.publisher_client(s)
     events = [
-        {"event_id": f"e{i}", "station_id": "3186", "ts_iso": "2019-09-01T04:00:00.000Z", "kind": "pickup", "delta": 1}
+        {
+            "system_id": "citibike-jc",
+            "event_id": f"e{i}",
+            "station_id": "3186",
+            "ts_iso": "2019-09-01T04:00:00.000Z",
+            "kind": "pickup",
+            "delta": 1,
+        }
         for i in range(3)
     ]
     for payload in [*(json.dumps(e).encode() for e in events), b"not json"]:

@@ -33,7 +33,14 @@ texts = st.text(chars, max_size=40)
 values = st.one_of(
     texts, st.integers(), st.none(), st.lists(texts, max_size=3), st.dictionaries(texts, texts, max_size=2)
 )
-GOOD = {"event_id": "e1", "station_id": "3186", "ts_iso": "2019-09-01T04:00:00Z", "kind": "pickup", "delta": 1}
+GOOD = {
+    "system_id": "citibike-jc",
+    "event_id": "e1",
+    "station_id": "3186",
+    "ts_iso": "2019-09-01T04:00:00Z",
+    "kind": "pickup",
+    "delta": 1,
+}
 
 
 def assert_writable(row: dict[str, Any]) -> None:
@@ -75,7 +82,7 @@ def test_a_dead_letter_of_any_bytes_up_to_the_cap_serialises(data: bytes) -> Non
 
 
 def test_the_105_byte_pill_becomes_a_writable_dead_letter() -> None:
-    pill = json.dumps({**GOOD, "event_id": "e\ud800"}).encode()  # 109 bytes of ASCII, valid JSON
+    pill = json.dumps({**GOOD, "event_id": "e\ud800"}).encode()  # 137 bytes of ASCII, valid JSON
     (row,) = dead_letters_of(pill)
     assert_writable(row)
     assert row["reason"] == "bad_event_id"

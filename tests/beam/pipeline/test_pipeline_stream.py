@@ -31,7 +31,14 @@ TTL = 3600
 
 
 def event(event_id: str, ts_iso: str = "2019-09-01T04:00:00Z", **changes: object) -> bytes:
-    record = {"event_id": event_id, "station_id": "3183", "ts_iso": ts_iso, "kind": "pickup", "delta": 1}
+    record = {
+        "system_id": "citibike-jc",
+        "event_id": event_id,
+        "station_id": "3183",
+        "ts_iso": ts_iso,
+        "kind": "pickup",
+        "delta": 1,
+    }
     return json.dumps({**record, **changes}).encode()
 
 

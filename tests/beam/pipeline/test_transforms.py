@@ -29,7 +29,14 @@ from include.beam.pipeline.transforms import (
 from include.gcp.events import Limits, Rejection, format_ts, parse_event
 from include.simulator.publish import replay_attributes
 
-GOOD = {"event_id": "abc-p", "station_id": "3183", "ts_iso": "2019-09-01T04:00:37.692Z", "kind": "pickup", "delta": 1}
+GOOD = {
+    "system_id": "citibike-jc",
+    "event_id": "abc-p",
+    "station_id": "3183",
+    "ts_iso": "2019-09-01T04:00:37.692Z",
+    "kind": "pickup",
+    "delta": 1,
+}
 REPLAY_NOW = datetime(2019, 9, 1, 5, tzinfo=UTC)
 
 
