@@ -17,8 +17,9 @@ names it): a system's failure is its own. The sensor and the dbt build are share
 3. **build_model_scores** - `dbt build --select tag:monitoring` (models and their tests), every system's:
    `model_performance` scores the served forecasts and the four naive baselines on the outcomes, rolling 24 h and 7 d
    (MAE, RMSE, precision@10), and the plan's risks of empty / full within 1 h and 3 h on the GBFS status
-   (Brier score, predictors `risk_*`). Then **score_served_model**, per system, alerts `model_worse_than_naive` when the model's 7-day MAE is not
-   below the best baseline's, `station_error` when one station's 24-h MAE explodes.
+   (Brier score, predictors `risk_*`). Then **score_served_model**, per system, alerts `model_worse_than_naive`
+   when the model's 7-day MAE is not below the best baseline's, `station_error` when one station's 24-h MAE
+   explodes.
 4. **feature_drift** - population stability index of each feature over the week before `T` against the
    serving model's training rows, into `feature_drift`; alert `feature_drift` for a feature above its own bar
    (3 x the week-to-week PSI its training weeks showed; calendar features never) or stuck at one value all week.

@@ -164,7 +164,7 @@ class Rejection:
     code: str
     detail: str
     event_id: str | None = None
-    system_id: str | None = None  # the message's, when it had a well-formed one (or none: the default system)
+    system_id: str | None = None  # the message's, when it had a well-formed one (None: absent or malformed)
 
     @property
     def error(self) -> str:
