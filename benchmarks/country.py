@@ -43,7 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,10 +193,7 @@ def ingest(size: Size, settings: Settings, events: list[Any], tag: str, before_p
     ``before_publish`` returned: it runs once the pipeline is up (its probe landed), before the hour is sent."""
     from google.cloud import bigquery
 
-    from benchmarks.ingest_throughput import publish, wait_for_rows
-    from include.beam.control.launch import pipeline_args
-    from include.beam.control.settings import IngestSettings
-    from include.beam.pipeline import PIPELINE_MODULE
+    from benchmarks.ingest_throughput import publish, running_pipeline, wait_for_rows
     from include.gcp import clients
     from include.gcp.events import Event
     from include.gcp.tables import RAW_EVENTS
@@ -208,16 +205,8 @@ def ingest(size: Size, settings: Settings, events: list[Any], tag: str, before_p
 
     before = rows()
     log = PROJECT_ROOT / ".local" / f"bench-country-{tag}.log"
-    argv = pipeline_args(settings, replace(IngestSettings.from_env(settings.profile), job_name=f"bench-{tag}"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", PIPELINE_MODULE, *argv],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **settings.emulator_env()},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
     probe = Event(datetime(2019, 1, 1, tzinfo=UTC), f"probe-{tag}", "probe", "pickup", system_id=size.systems[0])
-    try:
+    with running_pipeline(settings, f"bench-{tag}", log) as proc:
         publish(settings, [probe], 0)
         wait_for_rows(settings, before + 1, 180, proc)
         started = before_publish()
@@ -225,12 +214,6 @@ def ingest(size: Size, settings: Settings, events: list[Any], tag: str, before_p
         _, publish_s = publish(settings, events, 0)
         landed, _ = wait_for_rows(settings, before + 1 + len(events), 60, proc)
         pipeline_peak = peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
     bq.query(f"delete from `{settings.table_id(RAW_EVENTS)}` where event_id = '{probe.event_id}'").result()
     got = landed - before - 1
     if got != len(events):

@@ -48,7 +48,8 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +158,31 @@ def run(args: argparse.Namespace) -> None:
         drop(settings)
 
 
+@contextmanager
+def running_pipeline(
+    settings: Settings, job_name: str, log: Path, extra_args: Sequence[str] = ()
+) -> Iterator[subprocess.Popen]:
+    """The streaming pipeline (``pipeline_args``, so dedupe on) on the DirectRunner in a child process logging to
+    ``log``; stopped on exit."""
+    ingest = replace(IngestSettings.from_env(settings.profile), job_name=job_name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", PIPELINE_MODULE, *pipeline_args(settings, ingest), *extra_args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **settings.emulator_env()},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+
+
 def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
     [path] = month_files(args.month, settings.trips_data_dir)
     events = events_from_files([path])
@@ -167,17 +193,8 @@ def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
     resources.ensure_pubsub(settings)
     resources.ensure_bigquery(settings)
     log = Path(args.log or PROJECT_ROOT / ".local" / f"bench-ingest-{tag}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    ingest = replace(IngestSettings.from_env(settings.profile), job_name=f"bench-{tag}")
-    argv = [*pipeline_args(settings, ingest), *args.pipeline_arg]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", PIPELINE_MODULE, *argv],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **settings.emulator_env()},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with running_pipeline(settings, f"bench-{tag}", log, args.pipeline_arg) as proc:
+        argv = proc.args[3:]
         probe = Event(datetime(2019, 1, 1, tzinfo=UTC), f"probe-{tag}", "probe", "pickup")
         t0 = time.time()
         publish(settings, [probe], 0)
@@ -196,12 +213,6 @@ def measure(args: argparse.Namespace, settings: Settings, tag: str) -> None:
         )
         got = [(r.event_id, r.ingested_at.timestamp()) for r in bq.query(query, job_config=config).result()]
         dead = count(settings, RAW_EVENTS_DEAD_LETTER)
-    finally:
-        proc.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
 
     removed = DUPLICATE_LINE.findall(log.read_text())
     ids = [g[0] for g in got]
