@@ -319,6 +319,72 @@ def emulator_read(size: Size, settings: Settings) -> None:
     size.figures["emulator_read"] = {"raw_events_rows": rows, "s": round(min(times), 2), "load": load()}
 
 
+def emulator_scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """The same two requests at growing ``raw_events`` sizes, in a dataset of their own: a 500-row streaming
+    insert (what ingest does per bundle) and the hour's read grouped by station. BigQuery's time for both does
+    not depend on the table's size (the insert is an append, the read prunes to one day partition)."""
+
+    from include.gcp import clients, resources
+    from include.gcp.tables import RAW_EVENTS
+
+    settings = get_settings().with_names(dataset=f"bench_emulator_{uuid.uuid4().hex[:8]}")
+    resources.ensure_bigquery(settings)
+    bq = clients.bigquery_client(settings)
+    table = settings.table_id(RAW_EVENTS)
+    start = HOUR_END - timedelta(hours=1)
+    read = (
+        f"select system_id, station_id, count(*) n from `{table}` where ts_iso >= timestamp '{start.isoformat()}' "
+        f"and ts_iso < timestamp '{HOUR_END.isoformat()}' group by 1, 2"
+    )
+    out, rows = [], 0
+    try:
+        for target in sizes:
+            if target > rows:  # rows spread over the 21 days before the hour, 500 stations
+                bq.query(
+                    f"insert into `{table}` (system_id, event_id, station_id, ts_iso, kind, delta, ingested_at) "
+                    f"select 'syn-01', concat('e', cast(n as string)), cast(mod(n, 500) as string), "
+                    f"timestamp_sub(timestamp '{start.isoformat()}', interval mod(n, 1814400) second), "
+                    f"if(mod(n, 2) = 0, 'pickup', 'dropoff'), 1, current_timestamp() "
+                    f"from unnest(generate_array({rows}, {target - 1})) as n"
+                ).result()
+                rows = target
+            inserts = []
+            for k in range(4):
+                batch = [
+                    {
+                        "system_id": "syn-01",
+                        "event_id": f"probe-{rows}-{k}-{i}",
+                        "station_id": str(i % 500),
+                        "ts_iso": start.isoformat(),
+                        "kind": "pickup",
+                        "delta": 1,
+                        "ingested_at": start.isoformat(),
+                    }
+                    for i in range(500)
+                ]
+                began = time.monotonic()
+                errors = bq.insert_rows_json(table, batch, row_ids=[r["event_id"] for r in batch])
+                inserts.append(time.monotonic() - began)
+                if errors:
+                    raise SystemExit(f"emulator insert refused rows: {errors[:3]}")
+            reads = []
+            for _ in range(3):
+                began = time.monotonic()
+                list(bq.query(read).result())
+                reads.append(time.monotonic() - began)
+            figure = {
+                "raw_events_rows": rows,
+                "insert_rows_per_s": round(500 / statistics.median(inserts)),
+                "hour_read_s": round(min(reads), 2),
+                "load": load(),
+            }
+            print(f"  emulator at {rows:,} rows: {figure}", flush=True)
+            out.append(figure)
+    finally:
+        bq.delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
+    return out
+
+
 # ---- 4. per system --------------------------------------------------------------------------------------------
 
 
@@ -381,10 +447,13 @@ def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Call
 
 def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dict[str, Any]:
     """One system's fit at ``stations`` stations and a ``weeks`` window, its rows tiled from the real ones."""
+    from include.gcp import resources
     from include.ml import dataset, hourly
     from include.ml.cadence import TrainCadence
 
-    s = get_settings().for_system(system_id)
+    # a bucket of its own: the hour's model is committed in the size's bucket already, and would be reused
+    s = get_settings().for_system(system_id).with_names(bucket=f"{get_settings().bucket}-fit")
+    resources.ensure_bucket(s)
     dataset._scan = tiled_scan(dataset._scan, stations, weeks)  # the benchmark's stand-in for a bigger table
     config = hourly.TrainConfig(window_weeks=weeks)
     began = time.monotonic()
@@ -490,11 +559,12 @@ def drop(settings: Settings) -> None:
     from include.gcp import clients
 
     clients.bigquery_client(settings).delete_dataset(settings.dataset, delete_contents=True, not_found_ok=True)
-    with suppress(NotFound):
-        bucket = clients.storage_client(settings).bucket(settings.bucket)
-        for blob in list(bucket.list_blobs()):
-            blob.delete()
-        bucket.delete()
+    for name in (settings.bucket, f"{settings.bucket}-fit"):  # the size's, and --train-at's
+        with suppress(NotFound):
+            bucket = clients.storage_client(settings).bucket(name)
+            for blob in list(bucket.list_blobs()):
+                blob.delete()
+            bucket.delete()
     with suppress(NotFound), clients.subscriber_client(settings) as sub:
         for name in (settings.subscription, f"{settings.topic}-gbfs"):
             with suppress(NotFound):
@@ -561,10 +631,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="after the sizes (kept), fit the last size's first system at this many stations and weeks, its "
         "rows tiled from the real ones (e.g. 1587x26: New York's size, the default window)",
     )
+    parser.add_argument(
+        "--emulator-scaling",
+        metavar="ROWS,...",
+        help="only time the emulator's streaming insert and hour read at these raw_events sizes (e.g. "
+        "100000,1000000,3000000,6400000)",
+    )
     parser.add_argument("--train-child", help=argparse.SUPPRESS)  # the child of --train-at: SYSTEM:STATIONSxWEEKS
     args = parser.parse_args(argv)
     if args.system_hour:
         print(json.dumps(system_hour(args.system_hour, HOUR_END)))
+        return
+    if args.emulator_scaling:
+        emulator_scaling([int(x) for x in args.emulator_scaling.split(",")])
         return
     if args.train_child:
         system_id, shape = args.train_child.split(":")
