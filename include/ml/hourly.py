@@ -183,12 +183,12 @@ def _metrics(valid: pd.DataFrame, predicted: pd.DataFrame, naive: dict[str, np.n
 
 
 def _horizon_metrics(
-    frame: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, by_horizon: pd.DataFrame, time_zone: str
+    labels: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, by_horizon: pd.DataFrame, time_zone: str
 ) -> dict[str, float]:
     """MAE of each horizon's pickups and dropoffs on the validation hours ``T`` whose target hour ``T + k - 1``
     is labelled, beside the mean of the last 4 same-weekday hours of that target hour (a naive rate), flat:
     ``h2_pickups_mae``, ``h2_pickups_naive_4w_mae``, ... (informative; the gate scores horizon 1's net change)."""
-    counts = counts_by_hour(frame)
+    counts = counts_by_hour(labels)
     out: dict[str, float] = {}
     for horizon, block in by_horizon.groupby("horizon"):
         k = int(horizon)
@@ -201,7 +201,7 @@ def _horizon_metrics(
         )
         for label in ("pickups", "dropoffs"):
             y = actual.loc[known, label].to_numpy()
-            naive = baselines.baseline_predictions(frame, train, keys, label, time_zone)[
+            naive = baselines.baseline_predictions(labels, train, keys, label, time_zone)[
                 "mean_last_4_same_weekday_hours"
             ]
             out[f"h{k}_{label}_mae"] = evaluate.mae_rmse(y, block.loc[known, label].to_numpy())["mae"]
@@ -247,6 +247,10 @@ def train_and_evaluate(
     frame = dataset.training_frame(run.window, s)
     train_part, valid_part = _split(frame, run)
     rows = {"train": len(train_part), "validation": len(valid_part), "stations": int(frame["station_id"].nunique())}
+    # what the horizons and the baselines read of the window: its labels; the features (most of the memory: at 500
+    # stations and 26 weeks ~1 GB a copy) live on only in the two parts
+    labels = frame[["station_id", "hour_start", *dataset.LABELS]]
+    del frame
     if train_part.empty or valid_part.empty:
         reason = f"not enough data in {run.window.start:%Y-%m-%d %H:%M} to {run.cutoff:%Y-%m-%d %H:%M} UTC"
         log.warning("no model for %s: %s", run.version, reason)
@@ -264,13 +268,12 @@ def train_and_evaluate(
     profile = drift.profile(train_part, features)
     model_sha256 = registry.save_model(run.version, model, s)
 
-    by_horizon = model.predict_horizons(valid_part, frame)  # history: only hours before each row's T are read
+    by_horizon = model.predict_horizons(valid_part, labels)  # history: only hours before each row's T are read
     predicted = by_horizon[by_horizon["horizon"] == 1].drop(columns="horizon")
-    labels = frame[["station_id", "hour_start", "net_change"]]
     naive = baselines.baseline_predictions(labels, train_part, valid_part, time_zone=zone)
     metrics = _metrics(valid_part, predicted, naive)
     decision = evaluate.gate({k: metrics[k] for k in ("model", *baselines.BASELINES)})
-    horizons = _horizon_metrics(frame, train_part, valid_part, by_horizon, zone)
+    horizons = _horizon_metrics(labels, train_part, valid_part, by_horizon, zone)
     (log.info if decision.promoted else log.warning)("gate for %s: %s", run.version, decision.reason)
     last_day = valid_part[valid_part["hour_start"] >= run.cutoff - timedelta(hours=24)]
     png = plot.evaluation_png(
