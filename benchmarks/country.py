@@ -428,7 +428,7 @@ def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Call
         base = real_scan(table, restriction, settings, columns)
         time_col = "as_of" if "as_of" in base else "hour_start"
         moments = pd.to_datetime(base[time_col], utc=True)
-        span = (moments.max() - moments.min()).ceil("7D") or pd.Timedelta(days=7)
+        span = (moments.max() - moments.min() + pd.Timedelta(hours=1)).ceil("7D")  # copies never meet
         copies_t = max(1, -(-weeks * 7 // span.days))
         copies_s = max(1, -(-stations // max(1, base["station_id"].nunique())))
         parts = []
@@ -438,8 +438,11 @@ def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Call
                 part["station_id"] = part["station_id"] + (f"~{i}" if i else "")
                 part[time_col] = moments - k * span
                 parts.append(part)
-        arrow = pa.Table.from_pandas(pd.concat(parts, ignore_index=True), preserve_index=False)
+        tiled = pd.concat(parts, ignore_index=True)
         del parts
+        kept = sorted(tiled["station_id"].unique())[:stations]  # exactly ``stations``, the same ones in both tables
+        arrow = pa.Table.from_pandas(tiled[tiled["station_id"].isin(kept)], preserve_index=False)
+        del tiled
         return arrow.to_pandas()
 
     return scan
