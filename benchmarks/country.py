@@ -428,7 +428,9 @@ def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Call
         base = real_scan(table, restriction, settings, columns)
         time_col = "as_of" if "as_of" in base else "hour_start"
         moments = pd.to_datetime(base[time_col], utc=True)
-        span = (moments.max() - moments.min() + pd.Timedelta(hours=1)).ceil("7D")  # copies never meet
+        span = pd.Timedelta(days=14)  # the features built (--features-days' default): features and labels alike
+        recent = (moments > moments.max() - span).to_numpy()
+        base, moments = base[recent].reset_index(drop=True), moments[recent].reset_index(drop=True)
         copies_t = max(1, -(-weeks * 7 // span.days))
         copies_s = max(1, -(-stations // max(1, base["station_id"].nunique())))
         parts = []
