@@ -299,13 +299,8 @@ def increments(size: Size, settings: Settings, target: Path) -> None:
     print(f"  feature increments (dbt build, s): {seconds} (load {load()})", flush=True)
 
 
-def emulator_read(size: Size, settings: Settings) -> None:
-    """One fixed read, timed against the rows of raw_events: the emulator's share of the cost."""
-    from include.gcp import clients
-
-    bq = clients.bigquery_client(settings)
-    table = settings.table_id("raw_events")
-    rows = next(iter(bq.query(f"select count(*) n from `{table}`").result())).n
+def timed_hour_read(bq: Any, table: str) -> float:
+    """Seconds of the hour's events grouped by station (best of 3): one fixed read, timed against table size."""
     start = HOUR_END - timedelta(hours=1)
     sql = (
         f"select system_id, station_id, count(*) n from `{table}` where ts_iso >= timestamp '{start.isoformat()}' "
@@ -316,7 +311,17 @@ def emulator_read(size: Size, settings: Settings) -> None:
         began = time.monotonic()
         list(bq.query(sql).result())
         times.append(time.monotonic() - began)
-    size.figures["emulator_read"] = {"raw_events_rows": rows, "s": round(min(times), 2), "load": load()}
+    return min(times)
+
+
+def emulator_read(size: Size, settings: Settings) -> None:
+    """:func:`timed_hour_read` on the size's raw_events: the emulator's share of the cost."""
+    from include.gcp import clients
+
+    bq = clients.bigquery_client(settings)
+    table = settings.table_id("raw_events")
+    rows = next(iter(bq.query(f"select count(*) n from `{table}`").result())).n
+    size.figures["emulator_read"] = {"raw_events_rows": rows, "s": round(timed_hour_read(bq, table), 2), "load": load()}
 
 
 def emulator_scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
@@ -332,10 +337,6 @@ def emulator_scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
     bq = clients.bigquery_client(settings)
     table = settings.table_id(RAW_EVENTS)
     start = HOUR_END - timedelta(hours=1)
-    read = (
-        f"select system_id, station_id, count(*) n from `{table}` where ts_iso >= timestamp '{start.isoformat()}' "
-        f"and ts_iso < timestamp '{HOUR_END.isoformat()}' group by 1, 2"
-    )
     out, rows = [], 0
     try:
         for target in sizes:
@@ -367,15 +368,10 @@ def emulator_scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
                 inserts.append(time.monotonic() - began)
                 if errors:
                     raise SystemExit(f"emulator insert refused rows: {errors[:3]}")
-            reads = []
-            for _ in range(3):
-                began = time.monotonic()
-                list(bq.query(read).result())
-                reads.append(time.monotonic() - began)
             figure = {
                 "raw_events_rows": rows,
                 "insert_rows_per_s": round(500 / statistics.median(inserts)),
-                "hour_read_s": round(min(reads), 2),
+                "hour_read_s": round(timed_hour_read(bq, table), 2),
                 "load": load(),
             }
             print(f"  emulator at {rows:,} rows: {figure}", flush=True)
