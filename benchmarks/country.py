@@ -413,15 +413,15 @@ def system_hour(system_id: str, cutoff: datetime) -> dict[str, Any]:
     return out
 
 
-def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Callable[..., Any]:
-    """``dataset._scan`` returning the real rows tiled to ``stations`` stations and ``weeks`` weeks: station copies
-    get a suffix, time copies are shifted back by whole multiples of the real span (weekdays kept). The frame
-    passes through Arrow as the real read does, so the read's peak (Arrow and pandas at once) is in the figure."""
+def tiled_read(real_read: Callable[..., Any], stations: int, weeks: int) -> Callable[..., Any]:
+    """``dataset._read_arrow`` returning the real rows tiled to ``stations`` stations and ``weeks`` weeks: station
+    copies get a suffix, time copies are shifted back by whole multiples of the real span (weekdays kept). It
+    returns Arrow as the real read does, so the read's conversion to pandas is the real one, in the figure."""
     import pandas as pd
     import pyarrow as pa
 
     def scan(table: str, restriction: str, settings: Settings, columns: tuple[str, ...] = ()) -> Any:
-        base = real_scan(table, restriction, settings, columns)
+        base = real_read(table, restriction, settings, columns).to_pandas()
         time_col = "as_of" if "as_of" in base else "hour_start"
         moments = pd.to_datetime(base[time_col], utc=True)
         span = pd.Timedelta(days=14)  # the features built (--features-days' default): features and labels alike
@@ -441,7 +441,7 @@ def tiled_scan(real_scan: Callable[..., Any], stations: int, weeks: int) -> Call
         kept = sorted(tiled["station_id"].unique())[:stations]  # exactly ``stations``, the same ones in both tables
         arrow = pa.Table.from_pandas(tiled[tiled["station_id"].isin(kept)], preserve_index=False)
         del tiled
-        return arrow.to_pandas()
+        return arrow
 
     return scan
 
@@ -455,7 +455,7 @@ def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dic
     # a bucket of its own: the hour's model is committed in the size's bucket already, and would be reused
     s = get_settings().for_system(system_id).with_names(bucket=f"{get_settings().bucket}-fit")
     resources.ensure_bucket(s)
-    dataset._scan = tiled_scan(dataset._scan, stations, weeks)  # the benchmark's stand-in for a bigger table
+    dataset._read_arrow = tiled_read(dataset._read_arrow, stations, weeks)  # the stand-in for a bigger table
     config = hourly.TrainConfig(window_weeks=weeks)
     began = time.monotonic()
     evaluation = hourly.train_and_evaluate(cutoff, config, settings=s, cadence=TrainCadence("hourly"))

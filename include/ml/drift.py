@@ -44,15 +44,17 @@ def _bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
 
 def profile(frame: pd.DataFrame, features: list[str]) -> dict[str, dict[str, list[float]]]:
     """Each feature's inner decile edges (distinct) and the training rows' share per bin."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for name in features:
-        values = frame[name].to_numpy(dtype="float64")
-        values = values[np.isfinite(values)]
-        if not len(values):
-            continue
-        edges = sorted({float(q) for q in np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1])})
-        out[name] = {"edges": edges, "shares": _bin_shares(values, edges).round(6).tolist()}
-    return out
+    entries = {name: _entry(frame[name].to_numpy(dtype="float64")) for name in features}
+    return {name: entry for name, entry in entries.items() if entry is not None}
+
+
+def _entry(values: np.ndarray) -> dict[str, list[float]] | None:
+    """One feature's profile entry (None: no finite value)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    edges = sorted({float(q) for q in np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1])})
+    return {"edges": edges, "shares": _bin_shares(values, edges).round(6).tolist()}
 
 
 def psi(entry: dict[str, list[float]], values: np.ndarray) -> float:
@@ -81,19 +83,20 @@ def thresholds(
     ``CALIBRATION_WEEKS`` training weeks against the profile of the training rows before that week."""
     if train.empty:
         return {}
-    end = train[time_column].max() + pd.Timedelta(hours=1)
+    times = train[time_column]
+    end = times.max() + pd.Timedelta(hours=1)
+    names = [f for f in features if f in feature_profile]
     worst = dict.fromkeys(feature_profile, 0.0)
     for k in range(CALIBRATION_WEEKS, 0, -1):
         start = end - k * WEEK
-        before, week = (
-            train[train[time_column] < start],
-            train[(train[time_column] >= start) & (train[time_column] < start + WEEK)],
-        )
-        if len(before) < len(week) or week.empty:  # too little history before it to judge a week
+        before, week = (times < start).to_numpy(), ((times >= start) & (times < start + WEEK)).to_numpy()
+        if before.sum() < week.sum() or not week.any():  # too little history before it to judge a week
             continue
-        scores = report(profile(before, [f for f in features if f in feature_profile]), week)
-        for name, value in scores.items():
-            worst[name] = max(worst[name], value)
+        for name in names:  # a column at a time: selecting the rows of every feature at once copied the window
+            values = train[name].to_numpy(dtype="float64")
+            entry = _entry(values[before])
+            if entry is not None:
+                worst[name] = max(worst[name], psi(entry, values[week]))
     return {name: round(max(ALERT_PSI, margin * value), 4) for name, value in worst.items()}
 
 

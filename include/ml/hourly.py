@@ -31,7 +31,7 @@ import pandas as pd
 
 from include.gcp.settings import Settings, get_settings
 from include.hours import Hour
-from include.ml import baselines, dataset, drift, evaluate, plot, registry, served
+from include.ml import baselines, dataset, drift, evaluate, memory, plot, registry, served
 from include.ml.cadence import TrainCadence
 from include.ml.model import (
     DEFAULT_PARAMS,
@@ -251,6 +251,7 @@ def train_and_evaluate(
     # stations and 26 weeks ~1 GB a copy) live on only in the two parts
     labels = frame[["station_id", "hour_start", *dataset.LABELS]]
     del frame
+    memory.release()
     if train_part.empty or valid_part.empty:
         reason = f"not enough data in {run.window.start:%Y-%m-%d %H:%M} to {run.cutoff:%Y-%m-%d %H:%M} UTC"
         log.warning("no model for %s: %s", run.version, reason)

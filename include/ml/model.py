@@ -38,11 +38,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from include.ml import memory
 from include.ml.baselines import same_local_hour_before
 from include.systems import zone_or_default
 
@@ -51,8 +51,6 @@ MeanForecast = Literal["direct", "mean_diff"]
 SCORED_COLUMNS = {"mae": "predicted_net_change", "rmse": "predicted_net_change_mean"}
 HORIZONS = 3  # hours forecast per run: [T, T+1h), [T+1h, T+2h), [T+2h, T+3h)
 Ahead = Literal["per_horizon", "stacked"]
-TARGET_CALENDAR = ("target_hour_of_day", "target_day_of_week")
-TARGET_HISTORY = tuple(f"target_{c}_{w}" for c in ("pickups", "dropoffs") for w in ("lag24h", "lag168h", "4w"))
 HISTORY_REACH = pd.Timedelta(days=29)  # labels predict_horizons reads before T: 4 weeks back, +1 day for DST
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -64,9 +62,33 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def _pipeline(features: list[str], loss: str, params: dict[str, Any]) -> Pipeline:
-    select = ColumnTransformer([("features", "passthrough", features)], remainder="drop")
-    return Pipeline([("select", select), ("boost", HistGradientBoostingRegressor(loss=loss, **params))])
+def _pipeline(loss: str, params: dict[str, Any]) -> Pipeline:
+    """One gradient-boosting model. Its inputs come as :func:`_inputs` builds them, so it needs no column
+    selection of its own (models saved before selected theirs with a passthrough ``ColumnTransformer``, which
+    copied the inputs twice per fit: 1.2 GB a fit at 500 stations and 26 weeks)."""
+    return Pipeline([("boost", HistGradientBoostingRegressor(loss=loss, **params))])
+
+
+def _inputs(
+    frame: pd.DataFrame, features: list[str], extra: tuple[pd.DataFrame, ...] = (), rows: np.ndarray | None = None
+) -> pd.DataFrame:
+    """``frame``'s columns ``features`` (NaN where it lacks one) of the selected ``rows`` (a boolean mask; all
+    by default), then the columns of ``extra`` (frames of those rows only), as one float64 block.
+
+    The block is the model's input matrix: scikit-learn takes it without a copy, and each column is copied
+    once, straight from its source (selecting rows of the whole frame first would copy every column of it)."""
+    index = frame.index if rows is None else frame.index[rows]
+    names = [*features, *(name for part in extra for name in part.columns)]
+    block = np.empty((len(names), len(index)), dtype="float64")  # row i: column i of the frame
+    for i, name in enumerate(features):
+        if name not in frame:
+            block[i] = np.nan
+            continue
+        values = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        block[i] = values if rows is None else values[rows]
+    for i, name in enumerate(names[len(features) :], start=len(features)):
+        block[i] = next(part[name] for part in extra if name in part).to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(block.T, index=index, columns=names, copy=False)
 
 
 def skellam_median(mu_dropoffs: np.ndarray, mu_pickups: np.ndarray, half_width: int = 6) -> np.ndarray:
@@ -194,11 +216,6 @@ class StationFlowModel:
         return int(vars(self).get("horizons", 1))
 
     @property
-    def _ahead_inputs(self) -> list[str]:
-        history = list(TARGET_HISTORY) if self.ahead_history else []
-        return [*self.features, *TARGET_CALENDAR, *history, *(["horizon"] if self.ahead == "stacked" else [])]
-
-    @property
     def needs_history(self) -> bool:
         """True if :meth:`predict_horizons` needs the labels of the ``HISTORY_REACH`` before ``T``."""
         return self._horizons > 1 and self.ahead_history
@@ -220,50 +237,65 @@ class StationFlowModel:
             return self._fit(frame)
 
     def _fit(self, frame: pd.DataFrame) -> StationFlowModel:
-        x = frame[self.features]
+        x = _inputs(frame, self.features)
         self.pipelines = {
-            "pickups": _pipeline(self.features, "poisson", self.params).fit(x, frame["pickups"]),
-            "dropoffs": _pipeline(self.features, "poisson", self.params).fit(x, frame["dropoffs"]),
+            "pickups": _pipeline("poisson", self.params).fit(x, frame["pickups"]),
+            "dropoffs": _pipeline("poisson", self.params).fit(x, frame["dropoffs"]),
         }
         if "direct" in (self.net_forecast, self._mean_forecast):
-            self.pipelines["net_change"] = _pipeline(self.features, "squared_error", self.params).fit(
-                x, frame["net_change"]
-            )
+            self.pipelines["net_change"] = _pipeline("squared_error", self.params).fit(x, frame["net_change"])
+        del x  # the later horizons build their own inputs
         if self._horizons > 1:
             self._fit_ahead(frame)
         return self
 
-    def _ahead_rows(self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None) -> pd.DataFrame:
+    def _ahead_rows(
+        self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None, rows: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """The inputs of horizon ``horizon``'s models for the selected ``rows`` of ``frame`` (all by default)."""
         zone = vars(self).get("time_zone")  # models saved before the field served the default system
-        inputs = frame.reindex(columns=self.features).join(target_calendar(frame, horizon, zone))
+        keys = frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
+        keys = keys if rows is None else keys[rows]
+        extra = [target_calendar(keys, horizon, zone)]
         if self.ahead_history:
             if counts is None:
                 raise ValueError("this model's later horizons need the label history before T (history=)")
-            inputs = inputs.join(target_history(frame, counts, horizon, zone))
-        return inputs.assign(horizon=float(horizon)) if self.ahead == "stacked" else inputs
+            extra.append(target_history(keys, counts, horizon, zone))
+        if self.ahead == "stacked":
+            extra.append(pd.DataFrame({"horizon": float(horizon)}, index=keys.index))
+        return _inputs(frame, self.features, tuple(extra), rows)
 
     def _fit_ahead(self, frame: pd.DataFrame) -> None:
-        """The count models of horizons 2.. (see the module docstring): labels of hour ``T + k - 1``."""
+        """The count models of horizons 2.. (see the module docstring): labels of hour ``T + k - 1``.
+
+        Per horizon, each horizon's inputs are built just before its fits and freed after them: at 500 stations
+        and a 26-week window one horizon's inputs are ~1 GB, and holding all of them took the fit above 4 GB."""
         counts = counts_by_hour(frame)
-        parts = []
-        for k in range(2, self._horizons + 1):
-            labels = horizon_labels(frame, k, counts)
-            known = labels["pickups"].notna().to_numpy()
-            parts.append((k, self._ahead_rows(frame[known], k, counts), labels[known]))
-        inputs = self._ahead_inputs
         if self.ahead == "stacked":
-            parts = [(0, pd.concat([x for _, x, _ in parts]), pd.concat([y for _, _, y in parts]))]
-        for k, x, y in parts:
-            # an input with no value in the window (a window shorter than its history: no 4-week lags yet) is
-            # made constant: gradient boosting cannot bin an all-NaN column, and cannot split on a constant one
-            if empty := [c for c in x.columns if x[c].isna().all()]:
-                x = x.fillna(dict.fromkeys(empty, 0.0))
-            for label in ("pickups", "dropoffs"):
-                self.pipelines[_ahead_key(label, k)] = _pipeline(inputs, "poisson", self.params).fit(x, y[label])
+            parts = [self._ahead_part(frame, k, counts) for k in range(2, self._horizons + 1)]
+            self._fit_ahead_part(0, pd.concat([x for x, _ in parts]), pd.concat([y for _, y in parts]))
+            return
+        for k in range(2, self._horizons + 1):
+            memory.release()  # the last fit's freed arrays, before this horizon's ~1 GB of inputs
+            self._fit_ahead_part(k, *self._ahead_part(frame, k, counts))
+
+    def _ahead_part(self, frame: pd.DataFrame, k: int, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Horizon ``k``'s inputs and labels: the rows whose hour ``T + k - 1`` is labelled in the frame."""
+        labels = horizon_labels(frame, k, counts)
+        known = labels["pickups"].notna().to_numpy()
+        return self._ahead_rows(frame, k, counts, known), labels[known]
+
+    def _fit_ahead_part(self, k: int, x: pd.DataFrame, y: pd.DataFrame) -> None:
+        # an input with no value in the window (a window shorter than its history: no 4-week lags yet) is
+        # made constant: gradient boosting cannot bin an all-NaN column, and cannot split on a constant one
+        if empty := [c for c in x.columns if x[c].isna().all()]:
+            x = x.fillna(dict.fromkeys(empty, 0.0))
+        for label in ("pickups", "dropoffs"):
+            self.pipelines[_ahead_key(label, k)] = _pipeline("poisson", self.params).fit(x, y[label])
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Columns pickups, dropoffs, net_change, net_change_mean for each row (missing features: NaN)."""
-        x = frame.reindex(columns=self.features)
+        x = _inputs(frame, self.features)
         with threadpool_limits(getattr(self, "threads", THREADS)):  # getattr: models pickled before the field
             pickups = self.pipelines["pickups"].predict(x)
             dropoffs = self.pipelines["dropoffs"].predict(x)

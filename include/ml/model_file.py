@@ -14,8 +14,9 @@ can make a pickle safe to load: unpickling calls whatever the file names. A skop
 
 :data:`TRUSTED_TYPES` is every type a :class:`StationFlowModel` of each configuration contains, derived
 once from the schema of trained models and reviewed (``skops.io.get_untrusted_types`` names only two of
-them, the rest skops trusts by default). ``tests/ml/test_model_file.py`` fails when a trained model needs
-a type outside it or the list holds one no model needs; :func:`dumps` refuses such a model at training,
+them, the rest skops trusts by default), with :data:`SELECTION_TYPES`, what older models hold besides.
+``tests/ml/test_model_file.py`` fails when a trained model needs a type outside it or the list holds one no
+model (new or older) needs; :func:`dumps` refuses such a model at training,
 so a scikit-learn upgrade that changes the inventory fails the training run, not the serving one.
 """
 
@@ -34,12 +35,11 @@ ROOT_TYPE = "include.ml.model.StationFlowModel"
 MAX_UNPACKED_BYTES = 256 * 2**20
 
 # Reviewed 2026-12: scikit-learn 1.9.1, numpy 2.4.6, skops 0.16.0. Containers and strings of the model's
-# fields; the three pipelines (column selection, HistGradientBoostingRegressor with Poisson or squared
-# loss, its bin mapper, trees and random generator); the fitted arrays. No function, no callable.
-TRUSTED_TYPES: tuple[str, ...] = (
+# fields; the pipelines (HistGradientBoostingRegressor with Poisson or squared loss, its bin mapper, trees and
+# random generator); the fitted arrays. No function, no callable.
+MODEL_TYPES: tuple[str, ...] = (
     "builtins.dict",
     "builtins.list",
-    "builtins.slice",
     "builtins.str",
     "builtins.tuple",
     ROOT_TYPE,
@@ -53,13 +53,19 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn._loss.link.LogLink",
     "sklearn._loss.loss.HalfPoissonLoss",
     "sklearn._loss.loss.HalfSquaredError",
-    "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.pipeline.Pipeline",
+)
+# What models trained before 2026-12-07 hold besides: each pipeline began with a passthrough column selection
+# (include/ml/model.py ``_pipeline``). The registry still serves them (a backfill, a rollback), so they load.
+SELECTION_TYPES: tuple[str, ...] = (
+    "builtins.slice",
+    "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.preprocessing._function_transformer.FunctionTransformer",
 )
+TRUSTED_TYPES: tuple[str, ...] = (*MODEL_TYPES, *SELECTION_TYPES)
 
 
 def _skops() -> ModuleType:

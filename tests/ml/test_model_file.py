@@ -47,15 +47,50 @@ def trained() -> dict[tuple[str, str, int], tuple[StationFlowModel, pd.DataFrame
     return out
 
 
+def _with_column_selection(model: StationFlowModel, frame: pd.DataFrame) -> StationFlowModel:
+    """The model as the code before 2026-12-07 trained it: each pipeline a passthrough ``ColumnTransformer``
+    selecting the inputs by name before the boosting, fitted on the same inputs and labels (a one-off check
+    against a file of that code, agreed)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    from include.ml.model import counts_by_hour, horizon_labels
+
+    def selecting(columns: list[str], loss: str) -> Pipeline:
+        select = ColumnTransformer([("features", "passthrough", columns)], remainder="drop")
+        return Pipeline([("select", select), ("boost", HistGradientBoostingRegressor(loss=loss, **model.params))])
+
+    old = StationFlowModel(model.features, model.net_forecast, dict(model.params), mean_forecast=model.mean_forecast)
+    x = frame[model.features]
+    for name in model.pipelines:
+        if name in ("pickups", "dropoffs", "net_change"):
+            loss = "squared_error" if name == "net_change" else "poisson"
+            old.pipelines[name] = selecting(model.features, loss).fit(x, frame[name])
+    counts = counts_by_hour(frame)
+    for k in range(2, model.horizons + 1):
+        labels = horizon_labels(frame, k, counts)
+        known = labels["pickups"].notna().to_numpy()
+        ahead = model._ahead_rows(frame[known], k, counts)
+        ahead = ahead.fillna(dict.fromkeys([c for c in ahead if ahead[c].isna().all()], 0.0))  # as the fit does
+        for label in ("pickups", "dropoffs"):
+            old.pipelines[f"{label}_h{k}"] = selecting(list(ahead.columns), "poisson").fit(ahead, labels[known][label])
+    return old
+
+
 def test_the_trusted_list_is_exactly_what_trained_models_hold(trained) -> None:
-    """A model needing a type outside TRUSTED_TYPES fails here (and at training); so does a stale entry."""
+    """A model needing a type outside TRUSTED_TYPES fails here (and at training); so does a stale entry: each
+    type is held by today's models or by those of before 2026-12-07 (their column selection)."""
     held = set()
     for model, _ in trained.values():
         data = skops.io.dumps(model)
         assert model_file.types_in(data) <= set(model_file.TRUSTED_TYPES)
         assert set(skops.io.get_untrusted_types(data=data)) <= set(model_file.TRUSTED_TYPES)
         held |= model_file.types_in(data)
-    assert held == set(model_file.TRUSTED_TYPES)
+    model, frame = trained[("direct", "mean_diff", 600)]
+    held_before = model_file.types_in(skops.io.dumps(_with_column_selection(model, frame)))
+    assert held == set(model_file.MODEL_TYPES)
+    assert held_before - held == set(model_file.SELECTION_TYPES)
     assert not [
         t for t in model_file.TRUSTED_TYPES if t.startswith(("os.", "posix.", "builtins.exec", "builtins.eval"))
     ]
@@ -94,6 +129,21 @@ def test_a_model_file_from_before_the_horizons_loads_and_predicts_the_next_hour_
     assert by_horizon["horizon"].unique().tolist() == [1]
     pd.testing.assert_frame_equal(by_horizon.drop(columns="horizon"), loaded.predict(frame))
     pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), check_exact=True)  # same horizon 1
+
+
+@pytest.mark.parametrize("rows", [600, 12_000])
+def test_a_model_file_from_before_the_inputs_block_loads_and_predicts_as_todays_model(trained, rows: int) -> None:
+    """Models trained before 2026-12-07 selected their inputs with a ``ColumnTransformer`` in each pipeline;
+    today's get them as one block (include/ml/model.py ``_inputs``, a copy less per fit). A file of the older
+    kind still loads, and it predicts every horizon exactly as today's model fitted on the same rows: the
+    change took memory, not accuracy (below and above the early-stopping threshold)."""
+    for net, mean in CONFIGS:
+        model, frame = trained[(net, mean, rows)]
+        loaded = model_file.loads(model_file.dumps(_with_column_selection(model, frame)))
+        assert "select" in loaded.pipelines["pickups"].named_steps
+        pd.testing.assert_frame_equal(
+            loaded.predict_horizons(frame, frame), model.predict_horizons(frame, frame), check_exact=True
+        )
 
 
 @pytest.mark.parametrize("payload", ["skops calling builtins.exec", "skops calling os.system"])
