@@ -94,15 +94,30 @@ def _wait_ready(settings: Settings, server: Server, pid: int, timeout: float) ->
         if server.ready():
             return
         if _our_pid(settings, server) is None:
+            tail = _tail(log_file(settings, server))
             raise StackError(
-                f"{server.name} exited during start-up; log {log_file(settings, server)}:\n"
-                + _tail(log_file(settings, server))
+                f"{server.name} exited during start-up; log {log_file(settings, server)}:\n{tail}"
+                + what_to_do(settings, server.name, tail)
             )
         time.sleep(0.2)
     raise StackError(
         f"{server.name} did not answer on {server.endpoint.address} within {timeout:.0f} s; "
         f"log {log_file(settings, server)}:\n" + _tail(log_file(settings, server))
     )
+
+
+def what_to_do(settings: Settings, name: str, log_tail: str) -> str:
+    """The next step for a start-up failure the log recognises ("" for any other)."""
+    if name == "bigquery" and "replaying WAL" in log_tail:
+        wal = settings.state_dir / name / "bqemulator.duckdb.wal"
+        # DuckDB (under the emulator) sometimes cannot replay its own log after an unclean stop; the database
+        # file holds everything up to the last checkpoint. Not done here: it drops the log's writes.
+        return (
+            f"\nDuckDB could not replay the emulator's write-ahead log. To start from the last checkpoint "
+            f"(the writes since then are lost): mv {wal} {wal}.unreplayable && make stack-up; "
+            "or start empty: make clean && make stack-up."
+        )
+    return ""
 
 
 def up(settings: Settings | None = None, timeout: float = 90.0) -> list[Status]:
