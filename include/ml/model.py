@@ -33,6 +33,7 @@ Models saved before horizons existed have no ``horizons`` in their state: they f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,23 +73,74 @@ def _pipeline(loss: str, params: dict[str, Any]) -> Pipeline:
 def _inputs(
     frame: pd.DataFrame, features: list[str], extra: tuple[pd.DataFrame, ...] = (), rows: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """``frame``'s columns ``features`` (NaN where it lacks one) of the selected ``rows`` (a boolean mask; all
-    by default), then the columns of ``extra`` (frames of those rows only), as one float64 block.
+    """``frame``'s columns ``features`` (NaN where it lacks one) of the selected ``rows`` (a boolean mask or
+    positions, in their order; all by default), then the columns of ``extra`` (frames of those rows only, in
+    the same order), as one float64 block.
 
     The block is the model's input matrix: scikit-learn takes it without a copy, and each column is copied
     once, straight from its source (selecting rows of the whole frame first would copy every column of it)."""
     index = frame.index if rows is None else frame.index[rows]
     names = [*features, *(name for part in extra for name in part.columns)]
-    block = np.empty((len(names), len(index)), dtype="float64")  # row i: column i of the frame
+    # row-major (C order): the boosting copies a column-major matrix into row-major order in each fit
+    block = np.empty((len(index), len(names)), dtype="float64")
     for i, name in enumerate(features):
         if name not in frame:
-            block[i] = np.nan
+            block[:, i] = np.nan
             continue
         values = frame[name].to_numpy(dtype="float64", na_value=np.nan)
-        block[i] = values if rows is None else values[rows]
+        block[:, i] = values if rows is None else values[rows]
     for i, name in enumerate(names[len(features) :], start=len(features)):
-        block[i] = next(part[name] for part in extra if name in part).to_numpy(dtype="float64", na_value=np.nan)
-    return pd.DataFrame(block.T, index=index, columns=names, copy=False)
+        block[:, i] = next(part[name] for part in extra if name in part).to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(block, index=index, columns=names, copy=False)
+
+
+EARLY_STOPPING_MIN_ROWS = 10_000  # HistGradientBoosting's early_stopping="auto" stops early above this many rows
+
+
+def _validation_split(n: int, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The row positions (training, validation) that HistGradientBoosting's early stopping would split ``n`` rows
+    into itself (the same seed drawn from ``random_state``, the same ``train_test_split``); None where it would
+    not hold rows out (few rows, no early stopping, or no validation fraction).
+
+    Made here so that a fit's inputs are built once for each part, not built whole and then copied into the
+    two parts inside the fit (the copy was the largest term left of a fit's peak: ~0.8 GB at 500 stations and 26
+    weeks). ``tests/ml/test_model_file.py`` checks that models fit this way equal those split by the library."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
+    early, fraction = params.get("early_stopping", "auto"), params.get("validation_fraction", 0.1)
+    if early is False or fraction is None or (early == "auto" and n <= EARLY_STOPPING_MIN_ROWS):
+        return None
+    seed = check_random_state(params.get("random_state")).randint(np.iinfo(np.uint32).max, dtype="u8")
+    return train_test_split(np.arange(n), test_size=fraction, random_state=seed)
+
+
+def _fit_pipelines(
+    build: Callable[[np.ndarray | None], pd.DataFrame],
+    n: int,
+    targets: dict[str, tuple[str, np.ndarray]],
+    params: dict[str, Any],
+    fill_empty: bool = False,
+) -> dict[str, Pipeline]:
+    """One pipeline per entry of ``targets`` (name: loss, labels of the ``n`` rows), all on the same inputs:
+    ``build(rows)`` gives the inputs of the row positions ``rows`` (None: all), built once per part of
+    :func:`_validation_split`. ``fill_empty``: an input with no value in any row is made 0 (see ``_fit_ahead``)."""
+    split = _validation_split(n, params)
+    parts = [build(None)] if split is None else [build(rows) for rows in split]
+    if fill_empty and (empty := [c for c in parts[0].columns if all(p[c].isna().all() for p in parts)]):
+        parts = [p.fillna(dict.fromkeys(empty, 0.0)) for p in parts]
+    memory.release()  # what building the inputs freed (a later horizon's lookups: ~1 GB at 500 stations)
+    out = {}
+    for name, (loss, y) in targets.items():
+        if split is None:
+            out[name] = _pipeline(loss, params).fit(parts[0], y)
+        else:  # the library's own split, given (early_stopping=True: "auto" would count the training part only)
+            out[name] = (
+                _pipeline(loss, params)
+                .set_params(boost__early_stopping=True)
+                .fit(parts[0], y[split[0]], boost__X_val=parts[1], boost__y_val=y[split[1]])
+            )
+    return out
 
 
 def skellam_median(mu_dropoffs: np.ndarray, mu_pickups: np.ndarray, half_width: int = 6) -> np.ndarray:
@@ -237,14 +289,15 @@ class StationFlowModel:
             return self._fit(frame)
 
     def _fit(self, frame: pd.DataFrame) -> StationFlowModel:
-        x = _inputs(frame, self.features)
-        self.pipelines = {
-            "pickups": _pipeline("poisson", self.params).fit(x, frame["pickups"]),
-            "dropoffs": _pipeline("poisson", self.params).fit(x, frame["dropoffs"]),
-        }
+        targets = {"pickups": "poisson", "dropoffs": "poisson"}
         if "direct" in (self.net_forecast, self._mean_forecast):
-            self.pipelines["net_change"] = _pipeline("squared_error", self.params).fit(x, frame["net_change"])
-        del x  # the later horizons build their own inputs
+            targets["net_change"] = "squared_error"
+        self.pipelines = _fit_pipelines(
+            lambda rows: _inputs(frame, self.features, rows=rows),
+            len(frame),
+            {name: (loss, frame[name].to_numpy()) for name, loss in targets.items()},
+            self.params,
+        )
         if self._horizons > 1:
             self._fit_ahead(frame)
         return self
@@ -253,9 +306,14 @@ class StationFlowModel:
         self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None, rows: np.ndarray | None = None
     ) -> pd.DataFrame:
         """The inputs of horizon ``horizon``'s models for the selected ``rows`` of ``frame`` (all by default)."""
-        zone = vars(self).get("time_zone")  # models saved before the field served the default system
         keys = frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
-        keys = keys if rows is None else keys[rows]
+        return _inputs(
+            frame, self.features, self._ahead_extra(keys if rows is None else keys[rows], horizon, counts), rows
+        )
+
+    def _ahead_extra(self, keys: pd.DataFrame, horizon: int, counts: pd.DataFrame | None) -> tuple[pd.DataFrame, ...]:
+        """What a later horizon's inputs add to the features, for the rows of ``keys`` (station_id, the hour)."""
+        zone = vars(self).get("time_zone")  # models saved before the field served the default system
         extra = [target_calendar(keys, horizon, zone)]
         if self.ahead_history:
             if counts is None:
@@ -263,35 +321,45 @@ class StationFlowModel:
             extra.append(target_history(keys, counts, horizon, zone))
         if self.ahead == "stacked":
             extra.append(pd.DataFrame({"horizon": float(horizon)}, index=keys.index))
-        return _inputs(frame, self.features, tuple(extra), rows)
+        return tuple(extra)
 
     def _fit_ahead(self, frame: pd.DataFrame) -> None:
-        """The count models of horizons 2.. (see the module docstring): labels of hour ``T + k - 1``.
+        """The count models of horizons 2.. (see the module docstring): labels of hour ``T + k - 1``, on the rows
+        whose hour ``T + k - 1`` is labelled in the frame.
 
-        Per horizon, each horizon's inputs are built just before its fits and freed after them: at 500 stations
-        and a 26-week window one horizon's inputs are ~1 GB, and holding all of them took the fit above 4 GB."""
+        An input with no value in the window (a window shorter than its history: no 4-week lags yet) is made
+        constant: gradient boosting cannot bin an all-NaN column, and cannot split on a constant one. Each
+        horizon's inputs are built just before its fits and freed after them: at 500 stations and a 26-week
+        window one horizon's inputs are ~0.8 GB, and holding all of them took the fit above 4 GB."""
         counts = counts_by_hour(frame)
-        if self.ahead == "stacked":
-            parts = [self._ahead_part(frame, k, counts) for k in range(2, self._horizons + 1)]
-            self._fit_ahead_part(0, pd.concat([x for x, _ in parts]), pd.concat([y for _, y in parts]))
+        if self.ahead == "stacked":  # the research's alternative: the horizons' rows stacked, built whole
+            parts = []
+            for k in range(2, self._horizons + 1):
+                labels = horizon_labels(frame, k, counts)
+                known = labels["pickups"].notna().to_numpy()
+                parts.append((self._ahead_rows(frame, k, counts, known), labels[known]))
+            x, y = pd.concat([x for x, _ in parts]), pd.concat([y for _, y in parts])
+            self._fit_ahead_models(0, lambda rows: x if rows is None else x.iloc[rows], y)
             return
+        keys = frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
         for k in range(2, self._horizons + 1):
-            memory.release()  # the last fit's freed arrays, before this horizon's ~1 GB of inputs
-            self._fit_ahead_part(k, *self._ahead_part(frame, k, counts))
+            memory.release()  # the last fit's freed arrays, before this horizon's inputs
+            labels = horizon_labels(frame, k, counts)
+            rows = np.flatnonzero(labels["pickups"].notna().to_numpy())
+            extra = self._ahead_extra(keys.iloc[rows], k, counts)
 
-    def _ahead_part(self, frame: pd.DataFrame, k: int, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Horizon ``k``'s inputs and labels: the rows whose hour ``T + k - 1`` is labelled in the frame."""
-        labels = horizon_labels(frame, k, counts)
-        known = labels["pickups"].notna().to_numpy()
-        return self._ahead_rows(frame, k, counts, known), labels[known]
+            def build(part: np.ndarray | None, rows: np.ndarray = rows, extra: tuple = extra) -> pd.DataFrame:
+                if part is None:
+                    return _inputs(frame, self.features, extra, rows)
+                return _inputs(frame, self.features, tuple(e.iloc[part] for e in extra), rows[part])
 
-    def _fit_ahead_part(self, k: int, x: pd.DataFrame, y: pd.DataFrame) -> None:
-        # an input with no value in the window (a window shorter than its history: no 4-week lags yet) is
-        # made constant: gradient boosting cannot bin an all-NaN column, and cannot split on a constant one
-        if empty := [c for c in x.columns if x[c].isna().all()]:
-            x = x.fillna(dict.fromkeys(empty, 0.0))
-        for label in ("pickups", "dropoffs"):
-            self.pipelines[_ahead_key(label, k)] = _pipeline("poisson", self.params).fit(x, y[label])
+            self._fit_ahead_models(k, build, labels.iloc[rows])
+
+    def _fit_ahead_models(
+        self, k: int, build: Callable[[np.ndarray | None], pd.DataFrame], labels: pd.DataFrame
+    ) -> None:
+        targets = {_ahead_key(label, k): ("poisson", labels[label].to_numpy()) for label in ("pickups", "dropoffs")}
+        self.pipelines.update(_fit_pipelines(build, len(labels), targets, self.params, fill_empty=True))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Columns pickups, dropoffs, net_change, net_change_mean for each row (missing features: NaN)."""
