@@ -25,7 +25,6 @@ from typing import Any
 
 FEATURES = [f"feature_{i}" for i in range(44)] + ["hour_of_day", "day_of_week"]
 CUTOFF = datetime(2019, 9, 23, 22, tzinfo=UTC)
-ZONE = "America/New_York"
 
 
 def rss_mb() -> float:
@@ -94,6 +93,9 @@ def measure(stations: int, weeks: int, rounds: int) -> dict[str, Any]:
     from include.gcp.settings import get_settings
     from include.ml import baselines, dataset, drift, hourly, memory
     from include.ml.model import DEFAULT_PARAMS, StationFlowModel
+    from include.systems import zone_or_default
+
+    zone = zone_or_default(None)  # the default system's clock for the calendar inputs
 
     peaks = Peaks()
     dataset._read_arrow = synthetic_read(stations, weeks)  # the stand-in for the Storage Read API
@@ -125,15 +127,15 @@ def measure(stations: int, weeks: int, rounds: int) -> dict[str, Any]:
             {**DEFAULT_PARAMS, "max_iter": rounds},
             mean_forecast=run.config.mean_forecast,
             horizons=run.config.horizons,
-            time_zone=ZONE,
+            time_zone=zone,
         ).fit(train_part)
     with peaks.at("scores"):
         profile = drift.profile(train_part, features)
         by_horizon = model.predict_horizons(valid_part, labels)
         predicted = by_horizon[by_horizon["horizon"] == 1].drop(columns="horizon")
-        naive = baselines.baseline_predictions(labels, train_part, valid_part, time_zone=ZONE)
+        naive = baselines.baseline_predictions(labels, train_part, valid_part, time_zone=zone)
         metrics = hourly._metrics(valid_part, predicted, naive)
-        hourly._horizon_metrics(labels, train_part, valid_part, by_horizon, ZONE)
+        hourly._horizon_metrics(labels, train_part, valid_part, by_horizon, zone)
         drift.thresholds(profile, train_part, features)
     with peaks.at("end"):
         pass
