@@ -15,7 +15,6 @@ benchmark's MAE is of random data: it only shows that two runs fitted the same m
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -90,6 +89,7 @@ def synthetic_read(stations: int, weeks: int) -> Any:
 def measure(stations: int, weeks: int, rounds: int) -> dict[str, Any]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
+    from benchmarks.country import load
     from include.gcp.settings import get_settings
     from include.ml import baselines, dataset, drift, hourly, memory
     from include.ml.model import DEFAULT_PARAMS, StationFlowModel
@@ -147,7 +147,7 @@ def measure(stations: int, weeks: int, rounds: int) -> dict[str, Any]:
         "steps_mb": {step: round(mb) for step, mb in peaks.peaks.items()},
         "s": round(time.monotonic() - began, 1),
         "mae": round(metrics["model"]["mae"], 4),
-        "load": "/".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load": load(),
     }
 
 

@@ -229,6 +229,11 @@ def target_history(
     return pd.DataFrame(out, index=frame.index)
 
 
+def _row_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the later horizons' inputs are looked up by: each row's station and hour (``hour_start`` or ``as_of``)."""
+    return frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
+
+
 def _ahead_key(label: str, horizon: int) -> str:
     """The pipeline of a later horizon: ``pickups_h2``, ...; ``pickups_ahead`` for the stacked model (0)."""
     return f"{label}_ahead" if horizon == 0 else f"{label}_h{horizon}"
@@ -306,7 +311,7 @@ class StationFlowModel:
         self, frame: pd.DataFrame, horizon: int, counts: pd.DataFrame | None, rows: np.ndarray | None = None
     ) -> pd.DataFrame:
         """The inputs of horizon ``horizon``'s models for the selected ``rows`` of ``frame`` (all by default)."""
-        keys = frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
+        keys = _row_keys(frame)
         return _inputs(
             frame, self.features, self._ahead_extra(keys if rows is None else keys[rows], horizon, counts), rows
         )
@@ -341,7 +346,7 @@ class StationFlowModel:
             x, y = pd.concat([x for x, _ in parts]), pd.concat([y for _, y in parts])
             self._fit_ahead_models(0, lambda rows: x if rows is None else x.iloc[rows], y)
             return
-        keys = frame[[c for c in ("station_id", "hour_start", "as_of") if c in frame]]
+        keys = _row_keys(frame)
         for k in range(2, self._horizons + 1):
             memory.release()  # the last fit's freed arrays, before this horizon's inputs
             labels = horizon_labels(frame, k, counts)
