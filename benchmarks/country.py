@@ -1,27 +1,33 @@
 """The whole hourly cycle at 53, 500, 2,000 and 5,000 stations (issue 24 §6), on the local stack.
 
     .venv/bin/python -m benchmarks.country [--sizes 53,1x500,4x500,10x500] [--history-days 21]
-        [--features-days 14] [--keep]
+        [--features-days 14] [--fit-beside 500x26] [--keep]
 
 Per size, in a throw-away dataset, bucket, topic and systems file (``53`` is the real Jersey City: the
 seed's system and its 2019 trips; ``KxN`` is the synthetic country of ``include/simulator/country.py``):
 
 0. setup, not part of the hour: ``--history-days`` of events before the hour through the history loader (a day
    per load), the seeds (plus the country's systems and stations), and a first dbt build of the last
-   ``--features-days`` (the training window available);
+   ``--features-days`` (the training window available); then each system is fitted at the hour's start (a child
+   process each: train and publish, seconds and the process's peak RSS, ``VmHWM``): the model that serves the
+   hour under the daily cadence, and the fit's cost;
 1. **ingest**: the hour's events published to Pub/Sub with the replay's clock, through the streaming pipeline on
    the DirectRunner into ``raw_events`` (events/s from the first publish to the last row);
 2. **features**: the four 15-minute increments of the hour, each one ``dbt build`` as the features DAG runs it
    (models and their tests; no seeds, unit tests or monitoring);
 3. **inventory**: the local GBFS server rebuilds each system's docks from the same messages (its own
    subscription); each system's feed is polled into ``station_status``;
-4. **per system**, one child process each, as the DAG's mapped task group runs them: train (fitted whatever the
-   cadence, so the fit is measured), publish, predict, write the Avro, and plan the rebalancing; seconds per
-   step and the process's peak RSS (``VmHWM``).
+4. **per system**, one child process each, as the DAG's mapped task group runs them: the serving model
+   (``hourly.serving_for``, daily), predict, write the Avro, and plan the rebalancing; seconds per step.
 
-End to end is printed twice: every system fitting (the hourly cadence), and the busiest hour of the default
-**daily** cadence (the systems whose local 03:00 is that UTC hour fit; the rest predict), both with the
-per-system work run one after the other (the DAG runs two at a time: a bound from above). The emulator line
+With ``--fit-beside 500x26`` a fit of the first system on that many stations and weeks (its rows tiled from the
+real ones, as ``--train-at``) starts with the hour and runs beside it, as on a daily fitting hour: the fits run one
+at a time (``BIKESHARE_ML_FITS_AT_ONCE``), so at most one shares the machine with the hour's path.
+
+End to end is printed twice: every system fitting on the hour's path (the hourly cadence), and the default
+**daily** cadence, where no fit is on the path (the hour is served by the model fitted before it): the steps' sum
+(the DAG runs two systems at a time: a bound from above) and the hour's wall clock with the fit beside it. The
+fits' queue is given in a core's hours per day. The emulator line
 times one fixed read (an hour of events grouped by station) against the rows in ``raw_events``; the BigQuery
 column is docs/country.md §4's estimate of bytes an increment scans (0.82 MB per station) at $6.25/TiB.
 
@@ -384,8 +390,28 @@ def emulator_scaling(sizes: Sequence[int]) -> list[dict[str, Any]]:
 # ---- 4. per system --------------------------------------------------------------------------------------------
 
 
+def system_fit(system_id: str, cutoff: datetime) -> dict[str, Any]:
+    """One system's fit and publish at ``cutoff`` (the child process's work): the model that serves the next hour."""
+    from include.ml import hourly
+    from include.ml.cadence import TrainCadence
+
+    s = get_settings().for_system(system_id)
+    out: dict[str, Any] = {"system_id": system_id}
+    began = time.monotonic()
+    evaluation = hourly.train_and_evaluate(cutoff, settings=s, cadence=TrainCadence("hourly"))
+    out["train_s"] = round(time.monotonic() - began, 1)
+    out["rows"], out["gate"], out["promoted"] = evaluation.rows, evaluation.gate, evaluation.promoted
+    began = time.monotonic()
+    hourly.publish(cutoff, evaluation, settings=s)
+    out["publish_s"] = round(time.monotonic() - began, 1)
+    out["peak_rss_mb"] = round(peak_rss_mb())
+    out["load"] = load()
+    return out
+
+
 def system_hour(system_id: str, cutoff: datetime) -> dict[str, Any]:
-    """One system's hour as its mapped tasks run it (the child process's work)."""
+    """One system's hour on the serving path as its mapped tasks run it under the daily cadence (the child
+    process's work): the serving model (fitted before the hour), predict, the Avro write, the plan."""
     from include.ml import hourly
     from include.ml.cadence import TrainCadence
     from include.rebalancing import hourly as rebalancing
@@ -393,15 +419,14 @@ def system_hour(system_id: str, cutoff: datetime) -> dict[str, Any]:
     s = get_settings().for_system(system_id)
     out: dict[str, Any] = {"system_id": system_id}
     began = time.monotonic()
-    evaluation = hourly.train_and_evaluate(cutoff, settings=s, cadence=TrainCadence("hourly"))
-    out["train_s"] = round(time.monotonic() - began, 1)
-    out["rows"], out["gate"] = evaluation.rows, evaluation.gate
+    chosen = hourly.serving_for(cutoff, s, TrainCadence("daily"))
+    out["serving_s"] = round(time.monotonic() - began, 1)
+    if chosen is None or chosen.serving_version is None:
+        raise SystemExit(f"{system_id}: no promoted model before {cutoff:%Y-%m-%d %H:%M} to serve the hour")
+    out["serving_version"] = chosen.serving_version
     began = time.monotonic()
-    published = hourly.publish(cutoff, evaluation, settings=s)
-    out["publish_s"] = round(time.monotonic() - began, 1)
-    began = time.monotonic()
-    predictions = hourly.predict(cutoff, published.serving_version, s)
-    hourly.write_predictions(cutoff, published.serving_version, predictions, s)
+    predictions = hourly.predict(cutoff, chosen.serving_version, s)
+    hourly.write_predictions(cutoff, chosen.serving_version, predictions, s)
     out["predict_s"] = round(time.monotonic() - began, 1)
     out["predictions"] = len(predictions)
     began = time.monotonic()
@@ -476,12 +501,23 @@ def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dic
     }
 
 
+def fit_before_hour(size: Size) -> None:
+    """Each system's fit at the hour's start (its data to then): the model the hour is served by, and the fit's
+    cost on the benchmark's window. Under the hourly cadence this fit is on the hour's path; under daily, beside it."""
+    results = []
+    for system_id in size.systems:
+        result = run_child(["--system-fit", system_id], f"{system_id}'s fit")
+        results.append(result)
+        print(f"  fit: {json.dumps(result)}", flush=True)
+    size.figures["fits"] = results
+
+
 def per_system(size: Size) -> None:
     results = []
     for system_id in size.systems:
         result = run_child(["--system-hour", system_id], f"{system_id}'s hour")
         results.append(result)
-        print(f"  {json.dumps(result)}", flush=True)
+        print(f"  serve: {json.dumps(result)}", flush=True)
     size.figures["systems"] = results
 
 
@@ -500,24 +536,32 @@ def busiest_daily_fits(size: Size) -> list[str]:
 
 def summarise(size: Size) -> dict[str, Any]:
     f = size.figures
-    systems = f["systems"]
-    serve = sum(r["publish_s"] + r["predict_s"] + r["plan_s"] for r in systems)
-    fits = {r["system_id"]: r["train_s"] for r in systems}
-    shared = f["ingest"]["s"] + sum(f["increments_s"]) + f["poll_s"]
-    daily = busiest_daily_fits(size)
-    out = {
+    systems, fitted = f["systems"], f["fits"]
+    serve = sum(r["serving_s"] + r["predict_s"] + r["plan_s"] for r in systems)
+    fits = [r["train_s"] + r["publish_s"] for r in fitted]
+    path = f["ingest"]["s"] + sum(f["increments_s"]) + f["poll_s"] + serve  # the forecasts and plans of the hour
+    beside = f.get("fit_beside")
+    one_fit = beside["train_s"] if beside else max(fits)
+    return {
         "stations": size.stations,
         "systems": len(size.systems),
         "events_per_s": f["ingest"]["events_per_s"],
         "increment_s_median": statistics.median(f["increments_s"]),
-        "train_s_max": max(fits.values()),
-        "train_peak_rss_mb_max": max(r["peak_rss_mb"] for r in systems),
+        "train_s_max": max(r["train_s"] for r in fitted),
+        "train_peak_rss_mb_max": max(r["peak_rss_mb"] for r in fitted),
         "predict_s_max": max(r["predict_s"] for r in systems),
         "plan_s_max": max(r["plan_s"] for r in systems),
-        "end_to_end_all_fit_s": round(shared + serve + sum(fits.values()), 1),
-        "end_to_end_daily_busiest_s": round(shared + serve + sum(fits[s] for s in daily), 1),
-        "daily_fits_in_busiest_hour": len(daily),
-        "s_per_1000_stations_daily": round((shared + serve + sum(fits[s] for s in daily)) / size.stations * 1000, 1),
+        # the hourly cadence: every system's fit on the hour's path
+        "end_to_end_all_fit_s": round(path + sum(fits), 1),
+        # daily: no fit on the path (hourly.serving_for); the steps' sum, and the same hour's wall clock, measured
+        # with the fit beside it (--fit-beside) as on a fitting hour
+        "end_to_end_daily_s": round(path, 1),
+        "path_wall_s": f["path_wall_s"],
+        "daily_fits_in_busiest_hour": len(busiest_daily_fits(size)),
+        # the fits' queue, one at a time (BIKESHARE_ML_FITS_AT_ONCE=1): a core's hours per day
+        "daily_fit_core_h_per_day": round(len(size.systems) * one_fit / 3600, 2),
+        "s_per_1000_stations_daily": round(path / size.stations * 1000, 1),
+        "fit_beside": beside,
         "bq_bytes_per_increment_gb": round(BYTES_PER_STATION_INCREMENT * size.stations / 1e9, 2),
         "bq_usd_per_month": round(
             BYTES_PER_STATION_INCREMENT * size.stations * INCREMENTS_PER_MONTH / 2**40 * USD_PER_TIB, 1
@@ -527,7 +571,6 @@ def summarise(size: Size) -> dict[str, Any]:
         "first_build_s": f["first_build_s"],
         "load": load(),
     }
-    return out
 
 
 # ---- one size -------------------------------------------------------------------------------------------------
@@ -595,6 +638,25 @@ def run_child(args: list[str], what: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def start_child(args: list[str]) -> subprocess.Popen[str]:
+    """``run_child``, started in the background (a fit beside the hour)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.country", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **get_settings().emulator_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_child(child: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -> dict[str, Any]:
     size, tag = Size(label), uuid.uuid4().hex[:8]
     folder = Path(tempfile.mkdtemp(prefix=f"country-{label}-"))
@@ -604,13 +666,20 @@ def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -
     servers: list[Any] = []
     try:
         setup(size, settings, folder, args, target)
+        fit_before_hour(size)
         hour = events_between(size, HOUR_END - timedelta(hours=1), HOUR_END)
+        beside = args.fit_beside and start_child(["--train-child", f"{size.systems[0]}:{args.fit_beside}"])
+        hour_began = time.monotonic()
         # the GBFS server subscribes after the probe landed: its clock starts with the hour
         ingest(size, settings, hour, tag, lambda: servers.append(start_feed_server(size, settings, folder)))
         poll_feeds(size, settings, servers[0], len(hour))
         increments(size, settings, target)
         emulator_read(size, settings)
         per_system(size)
+        size.figures["path_wall_s"] = round(time.monotonic() - hour_began, 1)
+        if beside:
+            size.figures["fit_beside"] = finish_child(beside, f"the fit beside the hour ({args.fit_beside})")
+            print(f"  the fit beside the hour: {json.dumps(size.figures['fit_beside'])}", flush=True)
         summary = summarise(size)
         if train_at:
             summary["train_at"] = run_child(["--train-child", f"{size.systems[0]}:{train_at}"], f"train at {train_at}")
@@ -644,10 +713,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="only time the emulator's streaming insert and hour read at these raw_events sizes (e.g. "
         "100000,1000000,3000000,6400000)",
     )
+    parser.add_argument(
+        "--fit-beside",
+        metavar="STATIONSxWEEKS",
+        help="run a fit of the first system at this size (rows tiled, as --train-at) beside each size's hour, as "
+        "the daily cadence does on its fitting hour (e.g. 500x26: the default window), and time the hour with it",
+    )
+    parser.add_argument("--system-fit", help=argparse.SUPPRESS)  # the child: one system's fit before the hour
     parser.add_argument("--train-child", help=argparse.SUPPRESS)  # the child of --train-at: SYSTEM:STATIONSxWEEKS
     args = parser.parse_args(argv)
     if args.system_hour:
         print(json.dumps(system_hour(args.system_hour, HOUR_END)))
+        return
+    if args.system_fit:
+        print(json.dumps(system_fit(args.system_fit, HOUR_END - timedelta(hours=1))))
         return
     if args.emulator_scaling:
         emulator_scaling([int(x) for x in args.emulator_scaling.split(",")])
@@ -666,15 +745,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     print(
         "\n| stations | events/s | increment s | train s (max) | peak RSS MB | predict s | plan s | "
-        "hour s, all fit | hour s, daily | s / 1,000 st. | BQ GB / incr. | $ / month | emulator read | load |"
+        "hour s, all fit | hour s, daily (wall, fit beside) | fits' core-h / day | s / 1,000 st. | BQ GB / incr. | "
+        "$ / month | emulator read | load |"
     )
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
     for s in summaries:
         print(
             f"| {s['stations']:,} | {s['events_per_s']} | {s['increment_s_median']} | {s['train_s_max']} | "
             f"{s['train_peak_rss_mb_max']} | {s['predict_s_max']} | {s['plan_s_max']} | {s['end_to_end_all_fit_s']} | "
-            f"{s['end_to_end_daily_busiest_s']} ({s['daily_fits_in_busiest_hour']} fit) | "
-            f"{s['s_per_1000_stations_daily']} | {s['bq_bytes_per_increment_gb']} | {s['bq_usd_per_month']} | "
+            f"{s['end_to_end_daily_s']} ({s['path_wall_s']}{', a fit beside' if s['fit_beside'] else ''}) | "
+            f"{s['daily_fit_core_h_per_day']} | {s['s_per_1000_stations_daily']} | "
+            f"{s['bq_bytes_per_increment_gb']} | {s['bq_usd_per_month']} | "
             f"{s['emulator_read']['s']} s / {s['emulator_read']['raw_events_rows']:,} rows | {s['load']} |"
         )
     print(

@@ -31,7 +31,12 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `model.skops` matches its commit's sha256 and loads from reviewed types only, so no code comes from the
    bucket); a version that fails is skipped, and **report_unverifiable** (a leaf beside the predictions)
    alerts `model_unverifiable` with what to do and fails.
-4. **predict** / **write_predictions** - the serving model predicts, from the features as of `T`, every
+4. **serving_model** - a sensor (reschedule mode) that names the model serving `T` (`hourly.serving_for`):
+   under the `hourly` cadence `T`'s own fit once published (then it follows publish); under `daily` / `weekly`
+   the newest verified promoted model fitted *before* `T`, so the forecasts never wait for a fit: the fitting
+   hour's fit runs beside them and serves from `T + 1h` (a 26-week fit of 500 stations takes ~20 min). Only a
+   system's first fit is waited for. A served hour's rerun: the version that served it.
+5. **predict** / **write_predictions** - the serving model predicts, from the features as of `T`, every
    active station's expected pickups and dropoffs (and net change) for the hours `[T, T+1h)` (horizon 1, the
    next hour), `[T+1h, T+2h)` and `[T+2h, T+3h)` (a model from before the horizons: horizon 1 only); one Avro
    file per run (`include/ml/schemas/prediction.avsc`, `target_hour` = `T` + horizon - 1 h) to
@@ -42,25 +47,27 @@ the logical date), floored to its hour by every task (`include/hours.py`: a manu
    `station_predictions_backfill` (with its `run_id`), never the served file or rows. How to backfill:
    `docs/backfills.md`.
 
-5. **plan_rebalancing** - from each station's bikes on the dock at `T` (the newest GBFS `station_status` at
+6. **plan_rebalancing** - from each station's bikes on the dock at `T` (the newest GBFS `station_status` at
    or before `T`) and the served rates for hours +1..+3: the risk of running empty or full within 1 h and
    3 h, the target interval at the service level, and the trucks' moves
    (`include/rebalancing/hourly.py`); written to `station_risk`, `rebalancing_plan` and
    `rebalancing/{YYYY-MM-DD}/{HH}.json` on the bucket, replacing the hour's earlier plan.
 
-6. **calibrate_risk** - once per newly trained version: the chain's `p_empty` / `p_full` from that model's
+7. **calibrate_risk** - once per newly trained version: the chain's `p_empty` / `p_full` from that model's
    rates on the run's validation days (never seen by its fit) against the inventory rebuilt from
    `raw_events`, Brier score beside the station's historical frequency for the hour, and a reliability plot:
    `models/{version}/risk_reliability.png` and `risk_calibration.json` (`include/rebalancing/calibration.py`).
 
-**One system per task** (issue 24): steps 2-6 run in the task group `per_system`, mapped over the enabled
+**One system per task** (issue 24): steps 2-7 run in the task group `per_system`, mapped over the enabled
 systems of the systems table (`include/systems.py`, `include/dbt/seeds/systems.csv`); the UI names each map
 index by its system id. A system's tasks read and write that system's rows and bucket root only
 (`Settings.for_system`), so a failing system fails only its own tasks, and its alert names it; the others
 serve. How often a system's model is refitted is `BIKESHARE_TRAIN_CADENCE` (hourly / daily / weekly, at the
 system's local `BIKESHARE_TRAIN_LOCAL_HOUR`, `include/ml/cadence.py`); prediction stays hourly on the
-system's newest promoted model. The ML tasks go to the Airflow queue `BIKESHARE_ML_QUEUE` (default
-`default`), so a deployment can give them bigger workers (README, "Bigger machines for ML").
+system's newest promoted model. Off the hourly cadence, fits run `BIKESHARE_ML_FITS_AT_ONCE` (default 1) at a
+time across all runs, so on 2 cores the hour's path keeps one. The ML tasks go to the Airflow queue
+`BIKESHARE_ML_QUEUE` (default `default`), so a deployment can give them bigger workers (README, "Many systems,
+bigger machines for ML").
 
 Idempotent per hour: the version is named after `T`; a committed version is reused, never retrained or
 rewritten; the served forecasts of an hour are written once, a rerun's go beside them (its backfill file and
@@ -74,16 +81,21 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import dag, get_current_context, task, task_group
+from airflow.sdk import PokeReturnValue, dag, get_current_context, task, task_group
 
 from include.hours import Hour
 from include.mapped import SYSTEM_LABEL, system_settings
+from include.ml.cadence import TrainCadence
 from include.monitoring.alerts import default_args
 from include.timeouts import TRAIN_PREDICT as TIMEOUTS
 
 DEFAULT_ARGS = default_args("ml-platform", execution_timeout=TIMEOUTS.execution())  # alerts on a final failure
 ML_QUEUE = os.environ.get("BIKESHARE_ML_QUEUE", "default") or "default"  # where the heavy tasks run
 ML_PER_RUN = 2  # systems fitted or predicted at once in one run: the local 2-core machine; on Astro, the queue's
+# daily / weekly: the forecasts never wait for a fit (hourly.serving_for), and fits run one at a time across runs, so
+# the hour's path keeps the other core; the hourly cadence serves each hour's own fit, so it waits for it
+FIT_ON_PATH = TrainCadence.from_env().cadence == "hourly"
+FITS_AT_ONCE = None if FIT_ON_PATH else int(os.environ.get("BIKESHARE_ML_FITS_AT_ONCE", "1"))
 
 
 @dag(
@@ -124,7 +136,11 @@ def bikeshare_train_predict() -> None:
 
     @task_group
     def per_system(system_id: str) -> None:
-        @task(execution_timeout=TIMEOUTS.execution("per_system.train_and_evaluate"), **ml)
+        @task(
+            execution_timeout=TIMEOUTS.execution("per_system.train_and_evaluate"),
+            max_active_tis_per_dag=FITS_AT_ONCE,
+            **ml,
+        )
         def train_and_evaluate(system_id: str, data_interval_end=None) -> dict:
             from include.ml import hourly
 
@@ -137,6 +153,19 @@ def bikeshare_train_predict() -> None:
 
             s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
             return hourly.publish(hour, hourly.Evaluation.from_xcom(evaluation), settings=s).to_xcom()
+
+        @task.sensor(
+            poke_interval=30,
+            timeout=TIMEOUTS.sensor("per_system.serving_model"),
+            mode="reschedule",
+            map_index_template=SYSTEM_LABEL,
+        )
+        def serving_model(system_id: str, data_interval_end=None) -> PokeReturnValue:
+            from include.ml import hourly
+
+            s, hour = system_settings(system_id), Hour.floor(data_interval_end).start
+            chosen = hourly.serving_for(hour, s)  # None: waits for the hour's own fit (hourly cadence, first fit)
+            return PokeReturnValue(is_done=chosen is not None, xcom_value=chosen and chosen.to_xcom())
 
         @task(map_index_template=SYSTEM_LABEL)
         def report_unverifiable(system_id: str, published: dict) -> None:
@@ -181,9 +210,12 @@ def bikeshare_train_predict() -> None:
         evaluation = train_and_evaluate(system_id)
         published = publish(system_id, evaluation)
         published >> calibrate_risk(system_id, evaluation)  # beside the plan, never in its way
-        report_unverifiable(system_id, published)  # a leaf: red when a model was skipped, the predictions go on
-        predicted = predict(system_id, published)
-        write_predictions(system_id, predicted, published) >> plan_rebalancing(system_id)
+        chosen = serving_model(system_id)
+        if FIT_ON_PATH:  # the hourly cadence serves the hour's own fit: wait for it here, not by polling
+            published >> chosen
+        report_unverifiable(system_id, chosen)  # a leaf: red when a model was skipped, the predictions go on
+        predicted = predict(system_id, chosen)
+        write_predictions(system_id, predicted, chosen) >> plan_rebalancing(system_id)
 
     enabled = systems()
     within_data() >> wait_for_features() >> enabled  # a skipped hour skips every system's tasks

@@ -5,6 +5,9 @@ fit happens at the system's local ``BIKESHARE_TRAIN_LOCAL_HOUR`` (default 03:00,
 weekly one at that hour on Mondays, in the system's own time zone, DST included: on a day where the hour
 does not exist (spring forward) the first hour after it fits, where it exists twice (fall back) the first.
 A system with no promoted model yet fits at any hour, so a new system serves from its first run.
+
+Off the hourly cadence a fit never holds the hour's forecasts: they come from the model fitted before the hour,
+and the hour's own fit serves from the next hour (``hourly.serving_for``; only a system's first fit is waited for).
 """
 
 from __future__ import annotations

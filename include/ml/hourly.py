@@ -128,8 +128,9 @@ class Evaluation(_XCom):
 
 @dataclass(frozen=True)
 class Publication(_XCom):
-    """What publish decided: the run's version, whether it was promoted, and the model that serves the hour
-    (verified: :func:`registry.serving`). ``unverifiable``: the versions skipped on the way (what failed, the
+    """The run's version, whether it was promoted (False until committed), and the model that serves the hour
+    (verified: :func:`registry.serving`; :func:`publish` names the newest up to the hour, :func:`serving_for`
+    applies the cadence's rule). ``unverifiable``: the versions skipped on the way (what failed, the
     object, what to do), for the DAG's ``model_unverifiable`` alert (include/ml does not import monitoring)."""
 
     version: str
@@ -337,9 +338,44 @@ def publish(
         registry.commit(run.version, metadata, s)
     if evaluation.promoted:
         registry.point_latest(run.version, s)
-    serving = registry.serving(run.version, s)
+    published = _serving(run, evaluation.promoted, run.version, s)
     if not evaluation.promoted:
-        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, serving.version)
+        log.warning("model %s not promoted (%s); serving %s", run.version, evaluation.gate, published.serving_version)
+    return published
+
+
+def serving_for(
+    cutoff: datetime, settings: Settings | None = None, cadence: TrainCadence | None = None
+) -> Publication | None:
+    """The model that serves the hour ``T``, or None while it must wait for ``T``'s own fit (the DAG's
+    ``serving_model`` sensor pokes again).
+
+    - ``hourly`` cadence: ``T``'s own fit, once published (the freshest model; the fit is on the hour's path).
+    - ``daily`` / ``weekly``: the newest verified promoted model fitted *before* ``T``. A fit at ``T`` serves from
+      ``T + 1h`` on, so the hour's forecasts never wait for a fit (a 26-week fit of 500 stations takes ~20 min):
+      the fit runs beside them. A system with none before ``T`` (its first fit) waits for ``T``'s.
+    - An hour served already (a rerun, a backfill): the version that served it, if it still verifies.
+
+    The rule depends on what was committed before ``T``, never on which task finished first, so a rerun
+    chooses as the live run did."""
+    s, run = settings or get_settings(), Run(cutoff, TrainConfig())
+    cadence = cadence or TrainCadence.from_env()
+    own = registry.read_metadata(run.version, s)
+    promoted = bool(own and own.get("promoted"))
+    if cadence.cadence != "hourly":
+        before = _serving(run, promoted, registry.version_for(run.cutoff - timedelta(hours=1)), s)
+        if before.serving_version is not None:
+            return before
+    if own is None:
+        log.info("%s: waiting for the hour's own fit (%s)", run.version, cadence.cadence)
+        return None
+    return _serving(run, promoted, run.version, s)
+
+
+def _serving(run: Run, promoted: bool, at_or_before: str, s: Settings) -> Publication:
+    """The hour's :class:`Publication`: the newest verified promoted version up to ``at_or_before``, or, for an
+    hour served already, the version that served it (if it still verifies)."""
+    serving = registry.serving(at_or_before, s)
     version, unverifiable = serving.version, list(serving.unverifiable)
     served_by = served.served_version(run.cutoff, s)
     if served_by is not None and served_by != version:  # a rerun of a served hour: the model that served it
@@ -353,7 +389,7 @@ def publish(
             log.error("hour %s: its model %s no longer verifies; the rerun uses %s", run.cutoff, served_by, version)
     return Publication(
         version=run.version,
-        promoted=evaluation.promoted,
+        promoted=promoted,
         serving_version=version,
         unverifiable=[bad.to_xcom() for bad in unverifiable],
     )

@@ -62,6 +62,37 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
     assert served.rows_for_hour(target, s) == len(STATIONS)
 
 
+def test_under_the_daily_cadence_the_hour_is_served_by_the_model_before_it_while_its_fit_runs_beside(
+    airflow_db, feature_store_env, monkeypatch
+) -> None:
+    """On its daily fitting hour, the system's forecasts come from the model fitted before the hour (the serving
+    sensor does not wait for the fit: no edge from publish), the hour's fit is committed and promoted beside them and
+    serves from the next hour; fits run one at a time across runs, so the hour's path keeps a core."""
+    from zoneinfo import ZoneInfo
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.systems import time_zone
+
+    s = feature_store_env
+    monkeypatch.setenv("BIKESHARE_TRAIN_CADENCE", "daily")  # read as the DAG file is parsed, and by the tasks
+    monkeypatch.setenv("BIKESHARE_TRAIN_LOCAL_HOUR", str(CUTOFF.astimezone(ZoneInfo(time_zone(s.system_id))).hour))
+    earlier = registry.version_for(CUTOFF - HOUR)
+    planting.commit_model(s, earlier, planting.fitted_model())  # yesterday's fit, say
+    dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_train_predict")
+    assert "per_system.publish" not in dag.get_task("per_system.serving_model").upstream_task_ids
+    assert dag.get_task("per_system.train_and_evaluate").max_active_tis_per_dag == 1
+
+    assert dag.test(logical_date=CUTOFF).state == "success"
+    version = registry.version_for(CUTOFF)
+    assert registry.read_metadata(version, s)["promoted"] is True  # the hour's own fit, beside the forecasts
+    assert registry.latest(s)["model_version"] == version
+    rows = predictions.read(earlier, CUTOFF, s)  # served by the model before the hour, under its version's path
+    assert {r["model_version"] for r in rows} == {earlier}
+    assert sorted(r["station_id"] for r in predictions.next_hour(rows)) == sorted(STATIONS)
+    assert served.served_version(CUTOFF, s) == earlier
+
+
 def test_a_serving_model_swapped_on_the_bucket_is_skipped_and_the_dag_alerts(
     airflow_db, feature_store_env, tmp_path
 ) -> None:

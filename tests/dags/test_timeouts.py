@@ -91,7 +91,7 @@ def test_every_sensor_has_its_timeout(dag_bag) -> None:
             assert timedelta(seconds=t.timeout) == limits.sensor(t.task_id), f"{where}: timeout not from the module"
             assert timedelta(seconds=t.timeout) < AIRFLOW_DEFAULT_SENSOR_TIMEOUT, f"{where} waits Airflow's 7 days"
             assert t.mode == "reschedule", f"{where} would hold a worker slot while it waits"
-    assert sensors == 2  # the training gate and the monitoring's outcomes
+    assert sensors == 3  # the training gate, the serving model (a mapped one) and the monitoring's outcomes
 
 
 def test_dagrun_timeout_covers_the_critical_path(dag_bag) -> None:

@@ -283,3 +283,43 @@ def test_off_its_daily_hour_a_system_with_a_promoted_model_predicts_with_it_and_
     assert published.serving_version == fitted.version
     rows = hourly.predict(second, published.serving_version, settings)
     assert {r["model_version"] for r in rows} == {fitted.version}
+
+
+def test_under_the_daily_cadence_no_hour_waits_for_its_own_fit(feature_store) -> None:
+    """The model fitted before the hour serves it, whether or not the hour's own fit (its daily hour) is published
+    yet: that fit serves from the next hour on, so the forecasts never wait for a fit. A system's first fit is
+    the exception: with nothing before it, the hour waits for it. The hourly cadence always waits for its own."""
+    from zoneinfo import ZoneInfo
+
+    from include.ml.cadence import TrainCadence
+    from include.systems import time_zone
+
+    base, _, _ = feature_store("lagged", WEEKS)
+    settings = base.with_names(bucket=f"{base.bucket}-beside")
+    clients.storage_client(settings).create_bucket(settings.bucket)
+    first, second, third = (CUTOFF - timedelta(hours=h) for h in (30, 29, 28))  # hours no other test serves
+    zone = time_zone(settings.system_id)
+    daily = TrainCadence("daily", second.astimezone(ZoneInfo(zone)).hour)  # the second hour is the fitting hour
+    assert daily.fits(second, zone)
+    assert not daily.fits(first, zone)
+
+    assert hourly.serving_for(first, settings, daily) is None  # no model yet: the first hour waits for its fit
+    fitted = hourly.train_and_evaluate(first, CONFIG, settings, daily)  # the first fit, off the daily hour
+    hourly.publish(first, fitted, CONFIG, settings)
+    assert fitted.promoted, fitted.gate
+    assert hourly.serving_for(first, settings, daily).serving_version == fitted.version
+
+    assert hourly.serving_for(second, settings, daily).serving_version == fitted.version  # before its own fit ends
+    own = hourly.train_and_evaluate(second, CONFIG, settings, daily)
+    assert not own.reused  # the daily hour fits
+    published = hourly.publish(second, own, CONFIG, settings)
+    assert own.promoted, own.gate
+    assert published.serving_version == own.version  # publish names the newest up to the hour ...
+    chosen = hourly.serving_for(second, settings, daily)
+    assert chosen.serving_version == fitted.version  # ... the hour is served by the rule: the same as before it ended
+    assert chosen.promoted  # the hour's own version was promoted (for the next hours)
+    assert hourly.serving_for(third, settings, daily).serving_version == own.version  # it serves from the next hour
+
+    every_hour = TrainCadence("hourly")
+    assert hourly.serving_for(second, settings, every_hour).serving_version == own.version
+    assert hourly.serving_for(third, settings, every_hour) is None  # its own fit is not published: it waits
