@@ -3,7 +3,7 @@
 The hourly DAG fits the production model (include/ml/model.py's StationFlowModel) at each cut-off ``T`` on the
 label hours ``[T - 26 weeks, T - 7 days)`` and validates it on the last 7 days (include/ml/hourly.py), so the
 model serving hour ``H`` has seen data up to 7 days before ``H``. A daily cadence serves ``H`` with the model
-fitted at 03:00 New York time of ``H``'s local day (before 03:00: the previous day's), which has seen data up to
+fitted at 03:00 New York time of ``H``'s local day (up to 03:00: the previous day's), which has seen data up to
 7 days + (``H`` - 03:00) before ``H``; a weekly cadence with Monday 03:00's. Fitting every hour is too expensive
 here, so this samples days spread over the scored months and, on each, a few hours with traffic: each scored
 hour gets its own fit (hourly cadence), the hours of a day share the day's 03:00 fit and those of a week the
@@ -62,7 +62,8 @@ LOCAL_HOURS = (7, 9, 12, 17, 19, 22)  # hours with traffic; the later, the stale
 
 def fit_cutoff(hour: pd.Timestamp, cadence: Cadence) -> pd.Timestamp:
     """The cut-off ``T`` (UTC) of the fit that serves ``hour`` under ``cadence``: the hour itself (hourly), the last
-    03:00 New York time at or before it (daily) or the last Monday 03:00 (weekly)."""
+    03:00 New York time before it (daily) or the last Monday 03:00 (weekly). Before, not at: as the DAG serves
+    (include/ml/hourly.py ``serving_for``), the 03:00 fit runs beside the 03:00 hour and serves from 04:00."""
     if cadence == "hourly":
         return hour
     local = hour.tz_convert(TZ)
@@ -70,7 +71,7 @@ def fit_cutoff(hour: pd.Timestamp, cadence: Cadence) -> pd.Timestamp:
     if cadence == "weekly":
         day -= pd.Timedelta(days=day.day_of_week)
     refit = _local(day, REFIT_HOUR)
-    if refit > hour:
+    if refit >= hour:
         refit = _local(day - pd.Timedelta(days=7 if cadence == "weekly" else 1), REFIT_HOUR)
     return refit
 

@@ -22,7 +22,8 @@ def test_hourly_cadence_serves_each_hour_with_its_own_fit() -> None:
     ("hour", "fitted"),
     [
         ("2019-07-10 17:00", "2019-07-10 03:00"),
-        ("2019-07-10 03:00", "2019-07-10 03:00"),  # the refit hour serves itself
+        ("2019-07-10 03:00", "2019-07-09 03:00"),  # the refit hour: its fit runs beside it, serves from 04:00
+        ("2019-07-10 04:00", "2019-07-10 03:00"),
         ("2019-07-10 02:00", "2019-07-09 03:00"),  # before 03:00: yesterday's fit
         ("2019-07-10 00:00", "2019-07-09 03:00"),
         ("2019-03-10 12:00", "2019-03-10 03:00"),  # the spring-forward day: 03:00 EDT is 07:00 UTC
@@ -70,10 +71,10 @@ def test_scored_hours_are_local_wall_clock_hours() -> None:
 
 
 def test_fit_plan_fits_a_shared_cut_off_once() -> None:
-    # Monday 2019-07-08: its 03:00 fit is both the daily and the weekly one; 03:00 itself is also an hourly fit
-    hours = [_ny("2019-07-08 03:00"), _ny("2019-07-08 09:00"), _ny("2019-07-10 09:00")]
+    # Monday 2019-07-08: its 03:00 fit is both the daily and the weekly one of the hours after it
+    hours = [_ny("2019-07-08 04:00"), _ny("2019-07-08 09:00"), _ny("2019-07-10 09:00")]
     plan = fit_plan(hours, ("hourly", "daily", "weekly"))
-    assert list(plan) == [_ny("2019-07-08 03:00"), _ny("2019-07-08 09:00"), _ny("2019-07-10 03:00"), hours[2]]
+    assert list(plan) == [_ny("2019-07-08 03:00"), *hours[:2], _ny("2019-07-10 03:00"), hours[2]]
     assert plan[_ny("2019-07-08 03:00")] == hours  # serves every hour under the weekly cadence
     assert plan[_ny("2019-07-10 03:00")] == [hours[2]]
 
