@@ -212,6 +212,10 @@ def publish(settings: Settings, events: list[Event]) -> None:
         future.result(timeout=30)
 
 
+def _saved(gbfs: GbfsSettings) -> dict:
+    return json.loads(gbfs.state_file.read_text())["systems"]["citibike-jc"]
+
+
 def test_the_server_rebuilds_stock_from_published_events(
     feed_server: tuple[FeedServer, GbfsSettings], own_topic: Settings
 ) -> None:
@@ -238,8 +242,8 @@ def test_the_server_rebuilds_stock_from_published_events(
     inventory = get(server.url + "/inventory.json")
     assert (inventory["failed_pickups"], inventory["failed_returns"]) == (1, 1)
     assert inventory["messages"] == {"applied": 5, "duplicate": 2, "bad_json": 1}
-    saved = json.loads(gbfs.state_file.read_text())["systems"]["citibike-jc"]
-    assert saved["counts"]["applied"] == 5  # saved before the acks
+    # saved before the acks, once the pulled batch is applied (the counts above are the memory's: they lead the file)
+    wait_for(lambda: gbfs.state_file.exists() and _saved(gbfs)["counts"]["applied"] == 5)
 
     # a restart reads the saved state: nothing lost, a redelivered copy not counted twice
     server.stop()
