@@ -94,8 +94,9 @@ ML_QUEUE = os.environ.get("BIKESHARE_ML_QUEUE", "default") or "default"  # where
 ML_PER_RUN = 2  # systems fitted or predicted at once in one run: the local 2-core machine; on Astro, the queue's
 # daily / weekly: the forecasts never wait for a fit (hourly.serving_for), and fits run one at a time across runs, so
 # the hour's path keeps the other core; the hourly cadence serves each hour's own fit, so it waits for it
-FIT_ON_PATH = TrainCadence.from_env().cadence == "hourly"
-FITS_AT_ONCE = None if FIT_ON_PATH else int(os.environ.get("BIKESHARE_ML_FITS_AT_ONCE", "1"))
+CADENCE = TrainCadence.from_env()  # a bad value fails the parse, naming the variable
+FIT_ON_PATH = CADENCE.cadence == "hourly"
+FITS_AT_ONCE = None if FIT_ON_PATH else CADENCE.fits_at_once
 
 
 @dag(

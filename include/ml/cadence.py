@@ -33,12 +33,17 @@ class TrainCadence:
     # MAE -1.7 % (95 % CI -3.8..+0.5), RMSE +0.3 % (-0.7..+1.2) vs hourly; weekly +1.0 % / +0.9 %)
     cadence: Cadence = "daily"
     local_hour: int = 3
+    # off the hourly cadence, how many fits may run at once across all runs (BIKESHARE_ML_FITS_AT_ONCE): 1 on the
+    # 2-core machine, so the hour's path keeps a core; more on an ML queue of bigger workers
+    fits_at_once: int = 1
 
     def __post_init__(self) -> None:
         if self.cadence not in CADENCES:
             raise SettingsError(f"BIKESHARE_TRAIN_CADENCE={self.cadence!r}: expected one of {', '.join(CADENCES)}")
         if not 0 <= self.local_hour <= 23:
             raise SettingsError(f"BIKESHARE_TRAIN_LOCAL_HOUR={self.local_hour}: expected 0..23")
+        if self.fits_at_once < 1:
+            raise SettingsError(f"BIKESHARE_ML_FITS_AT_ONCE={self.fits_at_once}: expected 1 or more (0 never fits)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainCadence:
@@ -46,6 +51,7 @@ class TrainCadence:
         return cls(
             cadence=cast(Cadence, read.text("TRAIN_CADENCE", cls.cadence)),
             local_hour=read.integer("TRAIN_LOCAL_HOUR", 3),
+            fits_at_once=read.integer("ML_FITS_AT_ONCE", 1),
         )
 
     def fits(self, cutoff: datetime, time_zone: str) -> bool:

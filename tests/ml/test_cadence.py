@@ -50,3 +50,11 @@ def test_settings_are_checked_and_read_from_the_environment() -> None:
     with pytest.raises(SettingsError, match="TRAIN_LOCAL_HOUR=24"):
         TrainCadence("daily", 24)
     assert TrainCadence("daily", 3).describe("America/Denver") == "daily at 03:00 America/Denver"
+
+
+def test_fits_at_once_is_one_by_default_and_never_zero() -> None:
+    assert TrainCadence.from_env({}).fits_at_once == 1
+    assert TrainCadence.from_env({"BIKESHARE_ML_FITS_AT_ONCE": "3"}).fits_at_once == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SettingsError, match="BIKESHARE_ML_FITS_AT_ONCE"):
+            TrainCadence.from_env({"BIKESHARE_ML_FITS_AT_ONCE": bad})
