@@ -27,6 +27,8 @@ def test_train_predict_dag_writes_the_hours_avro_and_reruns_replace_it(airflow_d
 
     s = feature_store_env
     dag = DagBag(dag_folder=DAGS_FOLDER).get_dag("bikeshare_train_predict")
+    # the tests' hourly cadence (tests/conftest.py): the hour is served by its own fit, after publish
+    assert "per_system.publish" in dag.get_task("per_system.serving_model").upstream_task_ids
     assert dag.test(logical_date=CUTOFF).state == "success"
 
     version = registry.version_for(CUTOFF)
