@@ -22,14 +22,15 @@ seed's system and its 2019 trips; ``KxN`` is the synthetic country of ``include/
 
 With ``--fit-beside 500x26`` a fit of the first system on that many stations and weeks (its rows tiled from the
 real ones, as ``--train-at``) starts with the hour and runs beside it, as on a daily fitting hour: the fits run one
-at a time (``BIKESHARE_ML_FITS_AT_ONCE``), so at most one shares the machine with the hour's path.
+at a time (``BIKESHARE_ML_FITS_AT_ONCE``), so at most one shares the machine with the hour's path, at the DAG's
+lower priority (``BIKESHARE_ML_FIT_NICENESS``). When the hour is over, the CPU seconds the fit got meanwhile are
+printed and it is stopped (its time alone: ``--train-at``).
 
 End to end is printed twice: every system fitting on the hour's path (the hourly cadence), and the default
 **daily** cadence, where no fit is on the path (the hour is served by the model fitted before it): the steps' sum
 (the DAG runs two systems at a time: a bound from above) and the hour's wall clock with the fit beside it. The
-fits' queue is given in a core's hours per day. The emulator line
-times one fixed read (an hour of events grouped by station) against the rows in ``raw_events``; the BigQuery
-column is docs/country.md §4's estimate of bytes an increment scans (0.82 MB per station) at $6.25/TiB.
+emulator line times one fixed read (an hour of events grouped by station) against the rows in ``raw_events``; the
+BigQuery column is docs/country.md §4's estimate of bytes an increment scans (0.82 MB per station) at $6.25/TiB.
 
 ``uptime``'s load average is printed beside each figure. Needs the local stack (``make stack-up``).
 """
@@ -477,12 +478,14 @@ def tiled_read(real_read: Callable[..., Any], stations: int, weeks: int) -> Call
     return scan
 
 
-def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dict[str, Any]:
-    """One system's fit at ``stations`` stations and a ``weeks`` window, its rows tiled from the real ones."""
+def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int, beside: bool = False) -> dict[str, Any]:
+    """One system's fit at ``stations`` stations and a ``weeks`` window, its rows tiled from the real ones;
+    ``beside``: as the DAG's fit beside the hour (the deployment's cadence: below the path's priority)."""
     from include.gcp import resources
     from include.ml import dataset, hourly
     from include.ml.cadence import TrainCadence
 
+    niceness = TrainCadence.from_env().yield_to_the_hour() if beside else os.nice(0)
     # a bucket of its own: the hour's model is committed in the size's bucket already, and would be reused
     s = get_settings().for_system(system_id).with_names(bucket=f"{get_settings().bucket}-fit")
     resources.ensure_bucket(s)
@@ -496,6 +499,7 @@ def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dic
         "weeks": weeks,
         "rows": evaluation.rows,
         "train_s": round(time.monotonic() - began, 1),
+        "niceness": niceness,
         "peak_rss_mb": round(peak_rss_mb()),
         "load": load(),
     }
@@ -541,7 +545,6 @@ def summarise(size: Size) -> dict[str, Any]:
     fits = [r["train_s"] + r["publish_s"] for r in fitted]
     path = f["ingest"]["s"] + sum(f["increments_s"]) + f["poll_s"] + serve  # the forecasts and plans of the hour
     beside = f.get("fit_beside")
-    one_fit = beside["train_s"] if beside else max(fits)
     return {
         "stations": size.stations,
         "systems": len(size.systems),
@@ -558,8 +561,6 @@ def summarise(size: Size) -> dict[str, Any]:
         "end_to_end_daily_s": round(path, 1),
         "path_wall_s": f["path_wall_s"],
         "daily_fits_in_busiest_hour": len(busiest_daily_fits(size)),
-        # the fits' queue, one at a time (BIKESHARE_ML_FITS_AT_ONCE=1): a core's hours per day
-        "daily_fit_core_h_per_day": round(len(size.systems) * one_fit / 3600, 2),
         "s_per_1000_stations_daily": round(path / size.stations * 1000, 1),
         "fit_beside": beside,
         "bq_bytes_per_increment_gb": round(BYTES_PER_STATION_INCREMENT * size.stations / 1e9, 2),
@@ -650,6 +651,22 @@ def start_child(args: list[str]) -> subprocess.Popen[str]:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def stop_child(child: subprocess.Popen[str], seconds: float) -> dict[str, Any]:
+    """The fit beside the hour when the hour is over: the CPU it got meanwhile, then stopped (its own time is
+    measured alone: ``--train-at``)."""
+    out = {"cpu_s_during_hour": cpu_seconds(child.pid), "hour_s": seconds, "still_fitting": child.poll() is None}
+    out["cpu_share"] = round(out["cpu_s_during_hour"] / seconds, 2)
+    child.kill()
+    child.communicate()
+    return out
+
+
 def finish_child(child: subprocess.Popen[str], what: str) -> dict[str, Any]:
     out, err = child.communicate()
     if child.returncode != 0:
@@ -668,7 +685,7 @@ def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -
         setup(size, settings, folder, args, target)
         fit_before_hour(size)
         hour = events_between(size, HOUR_END - timedelta(hours=1), HOUR_END)
-        beside = args.fit_beside and start_child(["--train-child", f"{size.systems[0]}:{args.fit_beside}"])
+        beside = args.fit_beside and start_child(["--train-child", f"{size.systems[0]}:{args.fit_beside}:beside"])
         hour_began = time.monotonic()
         # the GBFS server subscribes after the probe landed: its clock starts with the hour
         ingest(size, settings, hour, tag, lambda: servers.append(start_feed_server(size, settings, folder)))
@@ -678,7 +695,7 @@ def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -
         per_system(size)
         size.figures["path_wall_s"] = round(time.monotonic() - hour_began, 1)
         if beside:
-            size.figures["fit_beside"] = finish_child(beside, f"the fit beside the hour ({args.fit_beside})")
+            size.figures["fit_beside"] = stop_child(beside, size.figures["path_wall_s"])
             print(f"  the fit beside the hour: {json.dumps(size.figures['fit_beside'])}", flush=True)
         summary = summarise(size)
         if train_at:
@@ -732,9 +749,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         emulator_scaling([int(x) for x in args.emulator_scaling.split(",")])
         return
     if args.train_child:
-        system_id, shape = args.train_child.split(":")
+        system_id, shape, *how = args.train_child.split(":")
         stations, weeks = (int(x) for x in shape.split("x"))
-        print(json.dumps(train_at(system_id, HOUR_END, stations, weeks)))
+        print(json.dumps(train_at(system_id, HOUR_END, stations, weeks, beside=how == ["beside"])))
         return
     if args.features_days + 7 > args.history_days:
         parser.error("--history-days must cover --features-days plus the 7 days the weekly lags read")
@@ -745,16 +762,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     print(
         "\n| stations | events/s | increment s | train s (max) | peak RSS MB | predict s | plan s | "
-        "hour s, all fit | hour s, daily (wall, fit beside) | fits' core-h / day | s / 1,000 st. | BQ GB / incr. | "
+        "hour s, all fit | hour s, daily (wall, fit beside) | s / 1,000 st. | BQ GB / incr. | "
         "$ / month | emulator read | load |"
     )
-    print("|" + "---|" * 15)
+    print("|" + "---|" * 14)
     for s in summaries:
         print(
             f"| {s['stations']:,} | {s['events_per_s']} | {s['increment_s_median']} | {s['train_s_max']} | "
             f"{s['train_peak_rss_mb_max']} | {s['predict_s_max']} | {s['plan_s_max']} | {s['end_to_end_all_fit_s']} | "
             f"{s['end_to_end_daily_s']} ({s['path_wall_s']}{', a fit beside' if s['fit_beside'] else ''}) | "
-            f"{s['daily_fit_core_h_per_day']} | {s['s_per_1000_stations_daily']} | "
+            f"{s['s_per_1000_stations_daily']} | "
             f"{s['bq_bytes_per_increment_gb']} | {s['bq_usd_per_month']} | "
             f"{s['emulator_read']['s']} s / {s['emulator_read']['raw_events_rows']:,} rows | {s['load']} |"
         )
