@@ -22,9 +22,8 @@ seed's system and its 2019 trips; ``KxN`` is the synthetic country of ``include/
 
 With ``--fit-beside 500x26`` a fit of the first system on that many stations and weeks (its rows tiled from the
 real ones, as ``--train-at``) starts with the hour and runs beside it, as on a daily fitting hour: the fits run one
-at a time (``BIKESHARE_ML_FITS_AT_ONCE``), so at most one shares the machine with the hour's path, at the DAG's
-lower priority (``BIKESHARE_ML_FIT_NICENESS``). When the hour is over, the CPU seconds the fit got meanwhile are
-printed and it is stopped (its time alone: ``--train-at``).
+at a time (``BIKESHARE_ML_FITS_AT_ONCE``), so at most one shares the machine with the hour's path. When the hour
+is over, the CPU seconds the fit got meanwhile are printed and it is stopped (its time alone: ``--train-at``).
 
 End to end is printed twice: every system fitting on the hour's path (the hourly cadence), and the default
 **daily** cadence, where no fit is on the path (the hour is served by the model fitted before it): the steps' sum
@@ -478,14 +477,12 @@ def tiled_read(real_read: Callable[..., Any], stations: int, weeks: int) -> Call
     return scan
 
 
-def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int, beside: bool = False) -> dict[str, Any]:
-    """One system's fit at ``stations`` stations and a ``weeks`` window, its rows tiled from the real ones;
-    ``beside``: as the DAG's fit beside the hour (the deployment's cadence: below the path's priority)."""
+def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int) -> dict[str, Any]:
+    """One system's fit at ``stations`` stations and a ``weeks`` window, its rows tiled from the real ones."""
     from include.gcp import resources
     from include.ml import dataset, hourly
     from include.ml.cadence import TrainCadence
 
-    niceness = TrainCadence.from_env().yield_to_the_hour() if beside else os.nice(0)
     # a bucket of its own: the hour's model is committed in the size's bucket already, and would be reused
     s = get_settings().for_system(system_id).with_names(bucket=f"{get_settings().bucket}-fit")
     resources.ensure_bucket(s)
@@ -499,30 +496,29 @@ def train_at(system_id: str, cutoff: datetime, stations: int, weeks: int, beside
         "weeks": weeks,
         "rows": evaluation.rows,
         "train_s": round(time.monotonic() - began, 1),
-        "niceness": niceness,
         "peak_rss_mb": round(peak_rss_mb()),
         "load": load(),
     }
 
 
+def each_system(size: Size, flag: str, label: str) -> list[dict[str, Any]]:
+    """``--<flag> <system>`` in a child process per system, one after the other; their JSON results."""
+    results = []
+    for system_id in size.systems:
+        result = run_child([flag, system_id], f"{system_id}'s {label}")
+        results.append(result)
+        print(f"  {label}: {json.dumps(result)}", flush=True)
+    return results
+
+
 def fit_before_hour(size: Size) -> None:
     """Each system's fit at the hour's start (its data to then): the model the hour is served by, and the fit's
     cost on the benchmark's window. Under the hourly cadence this fit is on the hour's path; under daily, beside it."""
-    results = []
-    for system_id in size.systems:
-        result = run_child(["--system-fit", system_id], f"{system_id}'s fit")
-        results.append(result)
-        print(f"  fit: {json.dumps(result)}", flush=True)
-    size.figures["fits"] = results
+    size.figures["fits"] = each_system(size, "--system-fit", "fit")
 
 
 def per_system(size: Size) -> None:
-    results = []
-    for system_id in size.systems:
-        result = run_child(["--system-hour", system_id], f"{system_id}'s hour")
-        results.append(result)
-        print(f"  serve: {json.dumps(result)}", flush=True)
-    size.figures["systems"] = results
+    size.figures["systems"] = each_system(size, "--system-hour", "serve")
 
 
 # ---- figures --------------------------------------------------------------------------------------------------
@@ -685,7 +681,7 @@ def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -
         setup(size, settings, folder, args, target)
         fit_before_hour(size)
         hour = events_between(size, HOUR_END - timedelta(hours=1), HOUR_END)
-        beside = args.fit_beside and start_child(["--train-child", f"{size.systems[0]}:{args.fit_beside}:beside"])
+        beside = args.fit_beside and start_child(["--train-child", f"{size.systems[0]}:{args.fit_beside}"])
         hour_began = time.monotonic()
         # the GBFS server subscribes after the probe landed: its clock starts with the hour
         ingest(size, settings, hour, tag, lambda: servers.append(start_feed_server(size, settings, folder)))
@@ -749,9 +745,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         emulator_scaling([int(x) for x in args.emulator_scaling.split(",")])
         return
     if args.train_child:
-        system_id, shape, *how = args.train_child.split(":")
+        system_id, shape = args.train_child.split(":")
         stations, weeks = (int(x) for x in shape.split("x"))
-        print(json.dumps(train_at(system_id, HOUR_END, stations, weeks, beside=how == ["beside"])))
+        print(json.dumps(train_at(system_id, HOUR_END, stations, weeks)))
         return
     if args.features_days + 7 > args.history_days:
         parser.error("--history-days must cover --features-days plus the 7 days the weekly lags read")

@@ -146,7 +146,6 @@ def bikeshare_train_predict() -> None:
             from include.ml import hourly
 
             s = system_settings(system_id)
-            CADENCE.yield_to_the_hour()  # off the hourly cadence the fit runs beside the path: below it
             return hourly.train_and_evaluate(Hour.floor(data_interval_end).start, settings=s).to_xcom()
 
         @task(map_index_template=SYSTEM_LABEL)

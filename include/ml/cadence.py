@@ -12,7 +12,6 @@ and the hour's own fit serves from the next hour (``hourly.serving_for``; only a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,18 +36,12 @@ class TrainCadence:
     # off the hourly cadence, how many fits may run at once across all runs (BIKESHARE_ML_FITS_AT_ONCE): 1 on the
     # 2-core machine, so the hour's path keeps a core; more on an ML queue of bigger workers
     fits_at_once: int = 1
-    # off the hourly cadence, the fit's CPU priority (BIKESHARE_ML_FIT_NICENESS, os.nice): below the hour's path, so
-    # a fit beside it takes the cores the path leaves (measured: at equal priority the 5,000-station hour's feature
-    # increments took > 15 min instead of 9, docs/country.md §8)
-    fit_niceness: int = 10
 
     def __post_init__(self) -> None:
         if self.cadence not in CADENCES:
             raise SettingsError(f"BIKESHARE_TRAIN_CADENCE={self.cadence!r}: expected one of {', '.join(CADENCES)}")
         if not 0 <= self.local_hour <= 23:
             raise SettingsError(f"BIKESHARE_TRAIN_LOCAL_HOUR={self.local_hour}: expected 0..23")
-        if not 0 <= self.fit_niceness <= 19:
-            raise SettingsError(f"BIKESHARE_ML_FIT_NICENESS={self.fit_niceness}: expected 0..19")
         if self.fits_at_once < 1:
             raise SettingsError(f"BIKESHARE_ML_FITS_AT_ONCE={self.fits_at_once}: expected 1 or more (0 never fits)")
 
@@ -59,13 +52,7 @@ class TrainCadence:
             cadence=cast(Cadence, read.text("TRAIN_CADENCE", cls.cadence)),
             local_hour=read.integer("TRAIN_LOCAL_HOUR", 3),
             fits_at_once=read.integer("ML_FITS_AT_ONCE", 1),
-            fit_niceness=read.integer("ML_FIT_NICENESS", 10),
         )
-
-    def yield_to_the_hour(self) -> int:
-        """Lower this process's CPU priority by ``fit_niceness`` if the fit runs beside the hour's path (off the
-        hourly cadence; the task's own process, so nothing else is lowered); returns the niceness now."""
-        return os.nice(self.fit_niceness if self.cadence != "hourly" else 0)
 
     def fits(self, cutoff: datetime, time_zone: str) -> bool:
         """True if the run at ``cutoff`` (UTC, on the hour) is the system's fitting hour."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,19 +58,3 @@ def test_fits_at_once_is_one_by_default_and_never_zero() -> None:
     for bad in ("0", "-1", "two"):
         with pytest.raises(SettingsError, match="BIKESHARE_ML_FITS_AT_ONCE"):
             TrainCadence.from_env({"BIKESHARE_ML_FITS_AT_ONCE": bad})
-
-
-def test_a_fit_beside_the_hour_runs_below_its_priority_and_an_hourly_one_does_not() -> None:
-    """In a child process of its own (niceness never goes back down), as the task's process is."""
-    import subprocess
-    import sys
-
-    code = (
-        "import os; from include.ml.cadence import TrainCadence as C; "
-        "print(C('{}').yield_to_the_hour() - os.nice(0), os.nice(0))"
-    )
-    for cadence, lowered in (("daily", 10), ("weekly", 10), ("hourly", 0)):
-        out = subprocess.run([sys.executable, "-c", code.format(cadence)], capture_output=True, text=True, check=True)
-        assert out.stdout.split() == ["0", str(os.nice(0) + lowered)]
-    with pytest.raises(SettingsError, match="BIKESHARE_ML_FIT_NICENESS"):
-        TrainCadence.from_env({"BIKESHARE_ML_FIT_NICENESS": "20"})
