@@ -620,23 +620,8 @@ def drop(settings: Settings) -> None:
         clients.publisher_client(settings).delete_topic(topic=settings.topic_path)
 
 
-def run_child(args: list[str], what: str) -> dict[str, Any]:
-    """``python -m benchmarks.country <args>`` in a child process (its own peak RSS); its last line, as JSON."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.country", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **get_settings().emulator_env()},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def start_child(args: list[str]) -> subprocess.Popen[str]:
-    """``run_child``, started in the background (a fit beside the hour)."""
+    """``python -m benchmarks.country <args>`` in a child process of its own (its own peak RSS), started."""
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.country", *args],
         cwd=PROJECT_ROOT,
@@ -647,27 +632,39 @@ def start_child(args: list[str]) -> subprocess.Popen[str]:
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
-
-
-def stop_child(child: subprocess.Popen[str], seconds: float) -> dict[str, Any]:
-    """The fit beside the hour when the hour is over: the CPU it got meanwhile, then stopped (its own time is
-    measured alone: ``--train-at``)."""
-    out = {"cpu_s_during_hour": cpu_seconds(child.pid), "hour_s": seconds, "still_fitting": child.poll() is None}
-    out["cpu_share"] = round(out["cpu_s_during_hour"] / seconds, 2)
-    child.kill()
-    child.communicate()
-    return out
-
-
 def finish_child(child: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    """The child's last line of output, as JSON, once it ends; its error if it failed."""
     out, err = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"{what} failed:\n{err[-3000:]}")
     return json.loads(out.strip().splitlines()[-1])
+
+
+def run_child(args: list[str], what: str) -> dict[str, Any]:
+    return finish_child(start_child(args), what)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process not reaped yet (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def stop_child(child: subprocess.Popen[str], seconds: float, what: str) -> dict[str, Any]:
+    """The fit beside the hour when the hour is over: the CPU it got meanwhile, then stopped (its own time is
+    measured alone: ``--train-at``); a fit that failed before is an error, not a figure."""
+    cpu, finished = cpu_seconds(child.pid), child.poll() is not None
+    if finished:
+        finish_child(child, what)
+    else:
+        child.kill()
+        child.communicate()
+    return {
+        "cpu_s_during_hour": cpu,
+        "hour_s": seconds,
+        "still_fitting": not finished,
+        "cpu_share": round(cpu / seconds, 2),
+    }
 
 
 def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -> dict[str, Any]:
@@ -691,7 +688,8 @@ def measure(label: str, args: argparse.Namespace, train_at: str | None = None) -
         per_system(size)
         size.figures["path_wall_s"] = round(time.monotonic() - hour_began, 1)
         if beside:
-            size.figures["fit_beside"] = stop_child(beside, size.figures["path_wall_s"])
+            what = f"the fit beside the hour ({args.fit_beside})"
+            size.figures["fit_beside"] = stop_child(beside, size.figures["path_wall_s"], what)
             print(f"  the fit beside the hour: {json.dumps(size.figures['fit_beside'])}", flush=True)
         summary = summarise(size)
         if train_at:
